@@ -1,0 +1,236 @@
+"""The Gemini Robotics-ER brain, through the google-genai SDK.
+
+One `generate_content` call per question: the camera frame (downscaled, encoded once) as inline
+bytes, then the prompt from `prompts/`. Failures become one-line `ErarmError`s: transient ones
+(429, 5xx, timeouts, dropped connections) are retried with exponential backoff and jitter; a
+blocked prompt or a reply withheld for safety names its category. The API key is never printed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import cv2
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+from pydantic import BaseModel, Field
+
+import prompts
+from agent.brains import api_key_from_env
+from agent.brains.base import PlanRequest
+from agent.errors import BrainUnavailable, ReplyError
+from robots.base import Frame
+from robots.errors import ErarmError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "gemini-robotics-er-2-preview"
+KNOWN_MODELS = ("gemini-robotics-er-2-preview", "gemini-robotics-er-1.6-preview",
+                "gemini-robotics-er-1.5-preview")
+THINKING_LEVELS = ("minimal", "low", "medium", "high")
+
+
+def uses_thinking_level(model: str) -> bool:
+    """Gemini 3 and Robotics-ER 2 take a thinking level; Gemini 2.5 and ER 1.x a token budget
+    (sending a budget where a level is expected, or both, is an API error)."""
+    name = model.removeprefix("models/")
+    return bool(re.match(r"gemini-(robotics-er-[2-9]|[3-9])", name))
+
+
+def thinking_level_for(budget: int) -> str:
+    """The level that best matches a token budget, for models that take levels."""
+    if budget <= 0:
+        return "minimal"
+    if budget <= 1024:
+        return "low"
+    if budget <= 8192:
+        return "medium"
+    return "high"
+
+
+class GeminiSettings(BaseModel):
+    """Generation settings, with the Robotics-ER docs' defaults."""
+
+    model: str = DEFAULT_MODEL
+    base_url: str | None = None  # None: the SDK's default or GOOGLE_GEMINI_BASE_URL
+    api_version: str = "v1beta"  # the preview robotics models are served on v1beta
+    temperature: float = 0.5
+    thinking_budget: dict[str, int] = Field(default_factory=lambda: {
+        "point": 0, "detect": 0, "trajectory": 0, "plan": 2048, "verify": 1024})
+    thinking_level: str | None = None  # overrides the budget mapping on level-taking models
+    timeout_s: float = 60.0
+    attempts: int = 4
+    backoff_s: float = 1.0
+    max_backoff_s: float = 20.0
+    image_max_side: int = 1024
+    image_format: str = "jpeg"
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Timeouts and connection failures of whichever HTTP library the SDK uses."""
+    found: list[type[BaseException]] = []
+    for name in ("httpx2", "httpx"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        found.append(module.TransportError)
+    return tuple(found)
+
+
+def encode_image(frame: Frame, max_side: int, image_format: str) -> tuple[bytes, str]:
+    """The frame as JPEG or PNG bytes, downscaled so its longest side is at most `max_side`."""
+    rgb = frame.rgb
+    scale = max_side / max(rgb.shape[:2])
+    if scale < 1:
+        rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)),
+                         interpolation=cv2.INTER_AREA)
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if image_format == "png":
+        ok, data = cv2.imencode(".png", bgr)
+        mime = "image/png"
+    else:
+        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        mime = "image/jpeg"
+    if not ok:
+        raise ErarmError(f"could not encode the camera image as {image_format}")
+    return data.tobytes(), mime
+
+
+class GeminiBrain:
+    name = "gemini"
+
+    def __init__(self, api_key: str, settings: GeminiSettings | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.settings = settings or GeminiSettings()
+        self._key = api_key
+        self._sleep = sleep
+        self.calls = 0  # HTTP attempts made, retries included
+        http_options = types.HttpOptions(api_version=self.settings.api_version,
+                                         timeout=int(self.settings.timeout_s * 1000))
+        if self.settings.base_url:
+            http_options.base_url = self.settings.base_url
+        self._client = genai.Client(api_key=api_key, http_options=http_options)
+
+    @classmethod
+    def from_env(cls, **options: Any) -> GeminiBrain:
+        key = api_key_from_env()
+        if not key:
+            raise BrainUnavailable("the Gemini brain needs an API key in GEMINI_API_KEY or "
+                                   "GOOGLE_API_KEY; without one use --brain local")
+        settings = GeminiSettings(**{k: v for k, v in options.items() if v is not None})
+        return cls(key, settings)
+
+    # -- the Brain questions ---------------------------------------------------------------
+    def point(self, frame: Frame, queries: Sequence[str] | None = None, limit: int = 10) -> str:
+        prompt = (prompts.render("point", queries=", ".join(queries)) if queries
+                  else prompts.render("point_all", limit=limit))
+        return self.ask(frame, prompt, "point")
+
+    def detect(self, frame: Frame, limit: int = 25) -> str:
+        return self.ask(frame, prompts.render("detect", limit=limit), "detect")
+
+    def plan(self, request: PlanRequest, frame: Frame) -> str:
+        limits = request.limits
+        objects = "\n".join(
+            f"- {o.label}: {o.position_mm[0]:.0f}, {o.position_mm[1]:.0f}"
+            for o in request.objects) or "- (none)"
+        prompt = prompts.render(
+            "plan", task=request.task, objects=objects,
+            x_min=round(limits.x_min * 1000), x_max=round(limits.x_max * 1000),
+            y_min=round(limits.y_min * 1000), y_max=round(limits.y_max * 1000))
+        return self.ask(frame, prompt, "plan")
+
+    # -- one request -----------------------------------------------------------------------
+    def _thinking(self, kind: str) -> types.ThinkingConfig:
+        budget = self.settings.thinking_budget.get(kind, 0)
+        if uses_thinking_level(self.settings.model):
+            return types.ThinkingConfig(
+                thinking_level=self.settings.thinking_level or thinking_level_for(budget))
+        return types.ThinkingConfig(thinking_budget=budget)
+
+    def config(self, kind: str) -> types.GenerateContentConfig:
+        return types.GenerateContentConfig(temperature=self.settings.temperature,
+                                           thinking_config=self._thinking(kind))
+
+    def ask(self, frame: Frame, prompt: str, kind: str) -> str:
+        """Send the frame and prompt; return the reply text or raise a one-line error."""
+        image, mime = encode_image(frame, self.settings.image_max_side, self.settings.image_format)
+        contents = [types.Part.from_bytes(data=image, mime_type=mime), prompt]
+        response = self._generate(contents, self.config(kind))
+        return self._text_of(response)
+
+    def _generate(self, contents: list, config: types.GenerateContentConfig) -> Any:
+        transient = _transport_errors()
+        settings = self.settings
+        for attempt in range(1, settings.attempts + 1):
+            self.calls += 1
+            try:
+                return self._client.models.generate_content(
+                    model=settings.model, contents=contents, config=config)
+            except genai_errors.APIError as err:
+                retry = err.code == 429 or (err.code or 0) >= 500
+                problem = self._api_problem(err)
+            except transient as err:
+                retry, problem = True, f"no answer from the Gemini API ({type(err).__name__})"
+            if not retry or attempt == settings.attempts:
+                suffix = f" after {attempt} attempts" if retry else ""
+                raise BrainUnavailable(self._redact(problem + suffix))
+            delay = min(settings.max_backoff_s, settings.backoff_s * 2 ** (attempt - 1))
+            delay *= random.uniform(0.5, 1.0)  # jitter, so parallel clients spread out
+            log.warning("%s; retrying in %.1f s (attempt %d of %d)", self._redact(problem), delay,
+                        attempt + 1, settings.attempts)
+            self._sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _api_problem(self, err: genai_errors.APIError) -> str:
+        message = " ".join(str(err.message or err.status or "").split())[:200]
+        if err.code == 404:
+            return (f"the Gemini API does not know the model {self.settings.model!r}; choose "
+                    f"another with --model (known: {', '.join(KNOWN_MODELS)})")
+        if err.code in (401, 403):
+            return f"the Gemini API refused the API key ({err.code}): {message}"
+        if err.code == 429:
+            return "the Gemini API is rate limiting this key (429)"
+        return f"the Gemini API failed ({err.code} {err.status}): {message}"
+
+    def _text_of(self, response: Any) -> str:
+        feedback = getattr(response, "prompt_feedback", None)
+        if feedback is not None and feedback.block_reason:
+            raise ReplyError(f"the Gemini API blocked the prompt ({_enum(feedback.block_reason)})"
+                             f"{_ratings(feedback.safety_ratings)}")
+        candidates = response.candidates or []
+        if not candidates:
+            raise ReplyError("the Gemini API returned no candidates")
+        candidate = candidates[0]
+        reason = _enum(candidate.finish_reason)
+        if reason == "SAFETY":
+            raise ReplyError(f"the Gemini API withheld the reply for safety"
+                             f"{_ratings(candidate.safety_ratings)}")
+        text = response.text
+        if not text or not text.strip():
+            raise ReplyError(f"the Gemini API returned an empty reply (finish reason {reason})")
+        return text
+
+    def _redact(self, message: str) -> str:
+        return message.replace(self._key, "***") if self._key else message
+
+
+def _enum(value: Any) -> str:
+    return getattr(value, "name", None) or str(value)
+
+
+def _ratings(ratings: Any) -> str:
+    """': HARM_CATEGORY_X (HIGH)' for the ratings that blocked, else the most probable one."""
+    ratings = list(ratings or [])
+    if not ratings:
+        return ""
+    blocked = [r for r in ratings if getattr(r, "blocked", False)] or ratings[:1]
+    return ": " + ", ".join(f"{_enum(r.category)} ({_enum(r.probability)})" for r in blocked)

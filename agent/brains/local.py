@@ -1,0 +1,53 @@
+"""The embedded default brain: OpenCV perception and a rule planner, offline, no key needed.
+
+It speaks the Gemini Robotics-ER text formats, so its answers go through the same parser and
+validator as the model's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from agent.brains.base import PlanRequest
+from agent.geometry import pixel_to_normalized
+from agent.labels import matches
+from agent.rule_planner import plan_text
+from agent.vision import Detection, detect_objects
+from robots.base import Frame
+
+
+class LocalBrain:
+    name = "local"
+
+    def __init__(self) -> None:
+        self._last: tuple[Frame, list[Detection]] | None = None
+
+    def _detections(self, frame: Frame) -> list[Detection]:
+        """Analyse each frame once, however many questions are asked about it."""
+        if self._last is None or self._last[0] is not frame:
+            self._last = (frame, detect_objects(frame))
+        return self._last[1]
+
+    def point(self, frame: Frame, queries: Sequence[str] | None = None, limit: int = 10) -> str:
+        width, height = frame.calibration.width, frame.calibration.height
+        found = self._detections(frame)
+        if queries:
+            found = [d for d in found if any(matches(q, d.label) for q in queries)]
+        points = []
+        for detection in found[:limit]:
+            y, x = pixel_to_normalized(*detection.point_px, width, height)
+            points.append({"point": [round(y), round(x)], "label": detection.label})
+        return json.dumps(points)
+
+    def detect(self, frame: Frame, limit: int = 25) -> str:
+        width, height = frame.calibration.width, frame.calibration.height
+        boxes = []
+        for detection in self._detections(frame)[:limit]:
+            u0, v0, u1, v1 = detection.box_px
+            box = [v0 / height * 1000, u0 / width * 1000, v1 / height * 1000, u1 / width * 1000]
+            boxes.append({"box_2d": [round(v) for v in box], "label": detection.label})
+        return json.dumps(boxes)
+
+    def plan(self, request: PlanRequest, frame: Frame) -> str:
+        return plan_text(request.task, request.objects)

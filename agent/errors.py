@@ -1,0 +1,35 @@
+"""What can go wrong while thinking, each with a one-line message and the CLI's exit code."""
+
+from robots.errors import ErarmError
+
+
+class ReplyError(ErarmError):
+    """A brain's reply could not be turned into points, boxes or a plan."""
+
+
+class PlanRejected(ErarmError):
+    """A parsed plan fails a safety check; nothing has moved."""
+
+
+class TaskNotUnderstood(ErarmError):
+    """The brain cannot turn this instruction into a plan."""
+
+
+class BrainUnavailable(ErarmError):
+    """The chosen brain cannot run here (no key, no SDK, no network)."""
+
+
+class TargetNotFound(ErarmError):
+    """Perception did not find an object the task needs; the run stops before any motion."""
+
+    exit_code = 1
+
+
+class ExecutionFailed(ErarmError):
+    """The robot failed partway through a plan; the arm was stopped. Carries what had run."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, steps_done: list):
+        super().__init__(message)
+        self.steps_done = steps_done

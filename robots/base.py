@@ -1,0 +1,165 @@
+"""The contract between erarm's agent and the things that move and see.
+
+Units: metres and radians in the robot base frame (x forward, y left, z up, origin at the base,
+z = 0 on the table top). Drivers implement `Robot` and `Camera` structurally: they need not
+import this module, only match it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ToolPose(BaseModel):
+    """Where the tool centre point (between the fingertips) should be; the tool points down."""
+
+    model_config = ConfigDict(frozen=True)
+
+    x: float
+    y: float
+    z: float
+    yaw: float = 0.0  # radians about the base z axis
+
+    def position(self) -> np.ndarray:
+        return np.array([self.x, self.y, self.z])
+
+
+class MoveReport(BaseModel):
+    """What a motion achieved: the pose reached once the arm settled, and how long it took."""
+
+    target: ToolPose
+    reached: ToolPose
+    position_error_m: float
+    duration_s: float  # robot time: simulated seconds in the simulator, wall time on hardware
+
+
+class GripperReport(BaseModel):
+    opened: bool
+    opening_m: float  # distance between the finger pads
+    holding: bool  # closed on something rather than on itself
+    duration_s: float
+
+
+class RobotState(BaseModel):
+    joint_positions_rad: list[float]
+    tool: ToolPose
+    gripper_open: bool  # the last gripper command
+    gripper_opening_m: float
+
+
+class WorkspaceLimits(BaseModel):
+    """The envelope a plan must stay inside; checked before the first motion."""
+
+    x_min: float = 0.15
+    x_max: float = 0.70
+    y_min: float = -0.40
+    y_max: float = 0.40
+    z_min: float = 0.0  # lowest the tool centre may go (the table top is table_z)
+    z_max: float = 0.45
+    table_z: float = 0.0
+    max_reach_m: float = 0.70  # horizontal distance from the base axis
+    travel_z: float = 0.20  # height of `high` moves
+    max_steps: int = 64  # longest plan accepted
+    max_speed_m_s: float = 0.5  # Cartesian speed cap of the tool
+
+
+class CameraCalibration(BaseModel):
+    """Pinhole intrinsics (OpenCV convention: x right, y down, pixel centres at integers) and the
+    camera's pose in the robot base frame."""
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    distortion: list[float] = Field(default_factory=lambda: [0.0] * 5)
+    camera_to_base: list[list[float]]  # 4x4 homogeneous transform
+    table_z: float = 0.0
+
+    def intrinsic_matrix(self) -> np.ndarray:
+        return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], dtype=float)
+
+    def pose(self) -> np.ndarray:
+        return np.asarray(self.camera_to_base, dtype=float)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One camera capture: RGB (H x W x 3, uint8), optional metric depth along the optical axis
+    (H x W, float32 metres) and the calibration that maps its pixels to the base frame."""
+
+    rgb: np.ndarray
+    calibration: CameraCalibration
+    depth_m: np.ndarray | None = None
+
+
+@runtime_checkable
+class Robot(Protocol):
+    """A 6-DoF arm with a parallel gripper.
+
+    Every method blocks until the motion has finished and the arm has settled. Motion methods raise
+    `RobotError` when the arm cannot comply; after that the caller calls `stop()`.
+    """
+
+    name: str
+    limits: WorkspaceLimits
+
+    def connect(self) -> None: ...
+    def close(self) -> None: ...
+    def move_to(self, pose: ToolPose) -> MoveReport: ...
+    def set_gripper(self, opened: bool) -> GripperReport: ...
+    def return_to_origin(self) -> MoveReport: ...
+    def stop(self) -> None: ...
+    def state(self) -> RobotState: ...
+
+
+@runtime_checkable
+class Camera(Protocol):
+    name: str
+
+    def capture(self) -> Frame: ...
+
+
+class GroundTruth(BaseModel):
+    """A simulator's verdict on a task, for scoring only: the agent never sees it."""
+
+    success: bool
+    reason: str
+    objects: list[dict] = Field(default_factory=list)  # label and position_mm of each object
+    objects_at_start: list[dict] = Field(default_factory=list)  # the same before the run
+
+
+@runtime_checkable
+class Referee(Protocol):
+    """Only simulators have one: judges a task from ground truth."""
+
+    def judge(self) -> GroundTruth: ...
+
+
+@dataclass
+class Workcell:
+    """A robot, the camera that watches it and, in simulation, a referee; closes them together."""
+
+    robot: Robot
+    camera: Camera
+    referee: Referee | None = None
+    on_close: list[Callable[[], None]] = field(default_factory=list)
+
+    def __enter__(self) -> Workcell:
+        self.robot.connect()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.robot.close()
+        for callback in self.on_close:
+            callback()
+        self.on_close.clear()

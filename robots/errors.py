@@ -1,0 +1,23 @@
+"""The error types every layer of erarm raises, so the CLI can turn any of them into one line.
+
+`exit_code` follows the CLI contract: 2 for bad usage or input (nothing moved), 1 for a run that
+started but failed (the robot was stopped and left safe).
+"""
+
+
+class ErarmError(Exception):
+    """An expected failure with a one-line message for the operator."""
+
+    exit_code = 2
+
+
+class RobotError(ErarmError):
+    """A robot or camera could not do what it was asked; the run stops."""
+
+    exit_code = 1
+
+
+class ConfigError(ErarmError):
+    """A driver, scene or option was wrong before anything moved."""
+
+    exit_code = 2

@@ -1,0 +1,88 @@
+"""The simulator's fixed tabletop camera, described as data (ravens-style) and rendered by PyBullet.
+
+The pose is built in the OpenCV camera convention (x right, y down, z forward) and PyBullet's
+OpenGL view matrix is derived from it, so the calibration it reports is exact by construction.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pybullet as pb
+from pydantic import BaseModel
+
+from robots.base import CameraCalibration, Frame
+
+
+class CameraSetup(BaseModel):
+    """An oblique camera across the table from the robot, looking down at about 45 degrees."""
+
+    eye: tuple[float, float, float] = (0.90, 0.0, 0.62)
+    target: tuple[float, float, float] = (0.43, 0.0, 0.0)
+    fov_y_deg: float = 48.0
+    width: int = 640
+    height: int = 480
+    near_m: float = 0.05
+    far_m: float = 3.0
+
+
+def camera_to_base(setup: CameraSetup) -> np.ndarray:
+    """4x4 pose of the camera (OpenCV axes) in the robot base frame."""
+    eye, target = np.asarray(setup.eye, float), np.asarray(setup.target, float)
+    forward = (target - eye) / np.linalg.norm(target - eye)
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    pose = np.eye(4)
+    pose[:3, :3] = np.column_stack([right, down, forward])
+    pose[:3, 3] = eye
+    return pose
+
+
+def calibration(setup: CameraSetup) -> CameraCalibration:
+    focal = setup.height / 2 / math.tan(math.radians(setup.fov_y_deg) / 2)
+    return CameraCalibration(
+        width=setup.width, height=setup.height, fx=focal, fy=focal,
+        # OpenGL pixel centres sit at half-integers; OpenCV's at integers
+        cx=setup.width / 2 - 0.5, cy=setup.height / 2 - 0.5,
+        camera_to_base=camera_to_base(setup).tolist())
+
+
+def _view_matrix(setup: CameraSetup) -> list[float]:
+    opencv_to_opengl = np.diag([1.0, -1.0, -1.0, 1.0])
+    view = np.linalg.inv(camera_to_base(setup) @ opencv_to_opengl)
+    return view.T.flatten().tolist()  # PyBullet wants column-major
+
+
+def _projection_matrix(setup: CameraSetup) -> list[float]:
+    return pb.computeProjectionMatrixFOV(setup.fov_y_deg, setup.width / setup.height,
+                                         setup.near_m, setup.far_m)
+
+
+def render(client: int, setup: CameraSetup, renderer: int = pb.ER_TINY_RENDERER) -> Frame:
+    """RGB and metric depth along the optical axis, as a real RGB-D camera would give."""
+    _, _, rgba, depth_buffer, _ = pb.getCameraImage(
+        setup.width, setup.height, _view_matrix(setup), _projection_matrix(setup),
+        renderer=renderer, shadow=1, lightDirection=[0.4, 0.3, 1.0],
+        lightAmbientCoeff=0.55, lightDiffuseCoeff=0.5, lightSpecularCoeff=0.05,
+        flags=pb.ER_NO_SEGMENTATION_MASK, physicsClientId=client)
+    rgb = np.reshape(np.asarray(rgba, dtype=np.uint8), (setup.height, setup.width, 4))[:, :, :3]
+    buffer = np.reshape(np.asarray(depth_buffer, dtype=np.float32), (setup.height, setup.width))
+    near, far = setup.near_m, setup.far_m
+    depth = (far * near / (far - (far - near) * buffer)).astype(np.float32)
+    return Frame(rgb=np.ascontiguousarray(rgb), depth_m=depth, calibration=calibration(setup))
+
+
+class SimCamera:
+    """The `Camera` of a simulated workcell."""
+
+    name = "sim"
+
+    def __init__(self, client: int, setup: CameraSetup, renderer: int = pb.ER_TINY_RENDERER):
+        self._client = client
+        self.setup = setup
+        self._renderer = renderer
+
+    def capture(self) -> Frame:
+        return render(self._client, self.setup, self._renderer)

@@ -1,0 +1,72 @@
+"""Shared test helpers: synthetic cameras, ray-cast depth frames, and simulated workcells."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from robots.base import CameraCalibration, Frame, Workcell
+from robots.registry import open_workcell
+
+
+def look_at(eye: tuple[float, float, float], target: tuple[float, float, float]) -> np.ndarray:
+    """Camera-to-base pose (OpenCV axes) of a camera at `eye` looking at `target`."""
+    eye_v, target_v = np.asarray(eye, float), np.asarray(target, float)
+    forward = (target_v - eye_v) / np.linalg.norm(target_v - eye_v)
+    right = np.cross(forward, [0, 0, 1.0])
+    right /= np.linalg.norm(right)
+    pose = np.eye(4)
+    pose[:3, :3] = np.column_stack([right, np.cross(forward, right), forward])
+    pose[:3, 3] = eye_v
+    return pose
+
+
+def synthetic_calibration(eye=(0.9, 0.1, 0.6), target=(0.4, 0.0, 0.0), width=640, height=480,
+                          fov_y_deg=50.0, distortion=(0.0, 0.0, 0.0, 0.0, 0.0)
+                          ) -> CameraCalibration:
+    focal = height / 2 / math.tan(math.radians(fov_y_deg) / 2)
+    return CameraCalibration(width=width, height=height, fx=focal, fy=focal * 1.01,
+                             cx=width / 2 - 0.5 + 3, cy=height / 2 - 0.5 - 2,
+                             distortion=list(distortion),
+                             camera_to_base=look_at(eye, target).tolist())
+
+
+def raycast_frame(calibration: CameraCalibration,
+                  boxes: list[tuple[float, float, float, float]] = ()) -> Frame:
+    """A depth frame of a flat table (z = 0) with axis-aligned raised tops: (x, y, half, top).
+    Side faces are ignored: each ray hits the first top it crosses, else the table."""
+    from agent.geometry import pixel_rays
+
+    rows, cols = np.mgrid[0:calibration.height, 0:calibration.width]
+    pixels = np.column_stack([cols.ravel(), rows.ravel()]).astype(float)
+    origin, directions = pixel_rays(pixels, calibration)
+    forward = calibration.pose()[:3, 2]
+    t_best = (0.0 - origin[2]) / directions[:, 2]
+    for x, y, half, top in boxes:
+        t = (top - origin[2]) / directions[:, 2]
+        hit = origin + t[:, None] * directions
+        inside = (np.abs(hit[:, 0] - x) <= half) & (np.abs(hit[:, 1] - y) <= half) & (t > 0)
+        t_best = np.where(inside & (t < t_best), t, t_best)
+    depth = (t_best * (directions @ forward)).reshape(calibration.height, calibration.width)
+    rgb = np.full((calibration.height, calibration.width, 3), 200, np.uint8)
+    return Frame(rgb=rgb, calibration=calibration, depth_m=depth.astype(np.float32))
+
+
+@pytest.fixture
+def sim_cell() -> Iterator:
+    """Open simulated workcells staged for a task: `sim_cell(task, seed)`; all closed after."""
+    opened: list[Workcell] = []
+
+    def make(task: str = "pick the blue block into the orange bowl", seed: int = 0,
+             **options) -> Workcell:
+        cell = open_workcell("sim", task=task, seed=seed, **options)
+        cell.robot.connect()
+        opened.append(cell)
+        return cell
+
+    yield make
+    for cell in opened:
+        cell.close()

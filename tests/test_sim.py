@@ -1,0 +1,142 @@
+"""The simulator: staged layouts, scene files, and an arm that grasps by friction alone."""
+
+import json
+import math
+
+import numpy as np
+import pybullet as pb
+import pytest
+
+from robots.base import ToolPose
+from robots.errors import ConfigError, RobotError
+from sim.objects import footprint
+from sim.scene import LAYOUT_X_M, LAYOUT_Y_M, load_scene, stage_scene
+from sim.tasks import mentions
+
+
+def test_mentions_name_colours_and_kinds():
+    assert mentions("Put the blue cube into the bowl") == [("blue", "block"), (None, "bowl")]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_staged_layouts_hold_the_named_objects_and_a_few_distractors(seed):
+    scene = stage_scene("pick the blue block into the orange bowl", seed)
+    labels = [o.label for o in scene.objects]
+    assert labels[:2] == ["blue block", "orange bowl"]
+    assert 2 <= len(labels) - 2 <= 4
+    assert len({o.colour for o in scene.objects}) == len(labels)  # distractors: other colours
+    for i, a in enumerate(scene.objects):
+        assert LAYOUT_X_M[0] <= a.x <= LAYOUT_X_M[1] and LAYOUT_Y_M[0] <= a.y <= LAYOUT_Y_M[1]
+        for b in scene.objects[i + 1:]:
+            gap = math.hypot(a.x - b.x, a.y - b.y)
+            assert gap > footprint(a.kind).radius_m + footprint(b.kind).radius_m
+
+
+def test_layouts_are_reproducible_and_seed_dependent():
+    task = "pick the blue block into the orange bowl"
+    assert stage_scene(task, 7) == stage_scene(task, 7)
+    assert stage_scene(task, 7) != stage_scene(task, 8)
+
+
+def test_an_uncoloured_bowl_gets_a_colour_and_no_rival_bowls():
+    for seed in range(20):
+        scene = stage_scene("pick the blue block into the bowl", seed)
+        bowls = [o for o in scene.objects if o.kind == "bowl"]
+        assert len(bowls) == 1 and bowls[0].colour != "blue"
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "scene file not found"),
+    ("{not json", "is not valid JSON"),
+    ('{"objects": [{"kind": "block", "colour": "mauve", "x": 0.4, "y": 0}]}', "unknown colour"),
+    ('{"objects": [{"kind": "plate", "colour": "red", "x": 0.4, "y": 0}]}', "objects.0.kind"),
+    ('{"objects": [{"kind": "bowl", "colour": "red", "x": 0.4, "y": 0},'
+     ' {"kind": "block", "colour": "blue", "x": 0.42, "y": 0}]}', "overlap"),
+])
+def test_bad_scene_files_are_one_line_config_errors(tmp_path, content, message):
+    path = tmp_path / "scene.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_scene(path)
+    assert "\n" not in str(raised.value)
+
+
+def test_scene_file_places_objects_where_it_says(tmp_path, sim_cell):
+    path = tmp_path / "scene.json"
+    path.write_text(json.dumps({"objects": [
+        {"kind": "block", "colour": "green", "x": 0.40, "y": 0.10, "yaw_deg": 30},
+        {"kind": "bowl", "colour": "purple", "x": 0.50, "y": -0.15}]}))
+    cell = sim_cell(task="pick the green block into the purple bowl", scene=path)
+    truth = {o["label"]: o["position_mm"] for o in cell.referee.judge().objects}
+    assert truth["green block"][:2] == pytest.approx([400, 100], abs=1)
+    assert truth["purple bowl"][:2] == pytest.approx([500, -150], abs=1)
+
+
+def _block_pose(cell, label):
+    world = cell.robot.world
+    body = world.bodies[world.labels.index(label)]
+    position, orientation = pb.getBasePositionAndOrientation(body, physicsClientId=world.client)
+    return np.array(position), pb.getEulerFromQuaternion(orientation)[2]
+
+
+def test_a_grasp_lifts_a_block_by_friction_alone(sim_cell):
+    cell = sim_cell(seed=1)
+    arm, world = cell.robot, cell.robot.world
+    (x, y, _), yaw = _block_pose(cell, "blue block")
+    arm.move_to(ToolPose(x=x, y=y, z=0.15, yaw=yaw))
+    arm.move_to(ToolPose(x=x, y=y, z=0.018, yaw=yaw))
+    grip = arm.set_gripper(False)
+    assert grip.holding and grip.opening_m == pytest.approx(0.04, abs=0.003)
+    arm.move_to(ToolPose(x=x, y=y, z=0.20, yaw=yaw))
+    lifted, _ = _block_pose(cell, "blue block")
+    assert lifted[2] > 0.15  # it came up with the gripper
+    # The only constraint in the world couples the two fingers; nothing welds the block.
+    assert pb.getNumConstraints(physicsClientId=world.client) == 1
+    assert world.arm_touches(world.bodies[world.labels.index("blue block")])
+    arm.set_gripper(True)
+    world.step(240)
+    dropped, _ = _block_pose(cell, "blue block")
+    assert dropped[2] < 0.03  # released, it falls back to the table
+
+
+def test_moves_respect_joint_speed_and_report_the_reached_pose(sim_cell):
+    from sim.arm import JOINT_SPEED_RAD_S
+
+    cell = sim_cell(seed=2)
+    arm, world = cell.robot, cell.robot.world
+    fastest = 0.0
+    original_step = world.step
+
+    def watched_step(count=1):
+        nonlocal fastest
+        original_step(count)
+        states = pb.getJointStates(world.arm, arm._joints, physicsClientId=world.client)
+        fastest = max(fastest, *(abs(s[1]) for s in states))
+
+    world.step = watched_step
+    report = arm.move_to(ToolPose(x=0.55, y=-0.25, z=0.10, yaw=0.5))
+    assert report.position_error_m < 0.002
+    assert report.reached.yaw == pytest.approx(0.5, abs=0.02)
+    assert fastest <= JOINT_SPEED_RAD_S * 1.15
+    home = arm.return_to_origin()
+    assert home.position_error_m < 0.002
+
+
+def test_unreachable_and_non_finite_targets_raise_robot_errors(sim_cell):
+    arm = sim_cell(seed=0).robot
+    before = arm.state().joint_positions_rad
+    with pytest.raises(RobotError, match="cannot reach"):
+        arm.move_to(ToolPose(x=1.5, y=0.0, z=0.1))
+    with pytest.raises(RobotError, match="non-finite"):
+        arm.move_to(ToolPose(x=float("nan"), y=0.0, z=0.1))
+    assert arm.state().joint_positions_rad == pytest.approx(before, abs=1e-6)
+
+
+def test_gui_without_a_display_is_refused_cleanly(monkeypatch):
+    from sim.scene import SceneSpec
+    from sim.world import World
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    with pytest.raises(ConfigError, match="needs a display"):
+        World(SceneSpec(objects=[]), gui=True)
