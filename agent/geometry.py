@@ -105,3 +105,16 @@ def point_cloud(frame: Frame) -> np.ndarray:
     depth = frame.depth_m.ravel().astype(np.float64)
     depth = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan)
     return unproject(pixels, depth, frame.calibration).reshape(height, width, 3)
+
+
+def crop(frame: Frame, u0: int, v0: int, u1: int, v1: int) -> Frame:
+    """The part of a frame in pixel columns u0..u1 and rows v0..v1 (exclusive), with its
+    calibration moved along so crop pixels still map to the same rays."""
+    calibration = frame.calibration
+    if calibration is not None:
+        calibration = calibration.model_copy(update={
+            "width": u1 - u0, "height": v1 - v0,
+            "cx": calibration.cx - u0, "cy": calibration.cy - v0})
+    depth = frame.depth_m[v0:v1, u0:u1] if frame.depth_m is not None else None
+    return Frame(rgb=np.ascontiguousarray(frame.rgb[v0:v1, u0:u1]), calibration=calibration,
+                 depth_m=depth)

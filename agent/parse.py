@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from agent.errors import ReplyError
-from agent.schemas import CALL_TYPES, SIGNATURES, Box, Call, Plan, Point
+from agent.schemas import CALL_TYPES, SIGNATURES, Box, Call, Plan, Point, Verdict
 
 _DECODER = json.JSONDecoder()
 MAX_DECODE_ATTEMPTS = 5000
@@ -124,11 +124,45 @@ def parse_call(step: int, item: dict) -> Call:
 
 
 def parse_plan(text: str) -> Plan:
-    """Reasoning text followed by a JSON list of robot calls. When several lists of calls appear,
-    the last one is the plan (models often draft, then answer)."""
-    lists = [(start, items) for start, items in _lists_of(text, "function") if items]
-    if not lists:
+    """Reasoning text followed by a JSON list of robot calls, or the structured-output object
+    `{"reasoning": ..., "calls": [...]}`. When several lists of calls appear, the last one is the
+    plan (models often draft, then answer)."""
+    candidates: list[tuple[str, list[dict]]] = []
+    for start, _, value in json_values(text):
+        if isinstance(value, dict) and isinstance(value.get("calls"), list):
+            reasoning = value.get("reasoning")
+            candidates.append((reasoning if isinstance(reasoning, str) else "", value["calls"]))
+        elif (isinstance(value, list) and value
+              and all(isinstance(item, dict) and "function" in item for item in value)):
+            candidates.append((text[:start].strip(), value))
+    if not candidates:
         raise ReplyError(f"no JSON list of function calls in the reply: {_snippet(text)!r}")
-    start, items = lists[-1]
+    reasoning, items = candidates[-1]
+    if not all(isinstance(item, dict) for item in items):
+        raise ReplyError("the plan's calls must be JSON objects")
     calls = [parse_call(step, item) for step, item in enumerate(items, 1)]
-    return Plan(reasoning=text[:start].strip(), calls=calls)
+    return Plan(reasoning=reasoning, calls=calls)
+
+
+def parse_trajectory(text: str) -> list[Point]:
+    """Points labelled "0".."n" in path order, as the docs' trajectory prompt asks."""
+    points = parse_points(text)
+    if len(points) < 2:
+        raise ReplyError(f"a trajectory needs at least 2 points, got {len(points)}")
+    try:
+        order = [int(p.label) for p in points]
+    except ValueError:
+        raise ReplyError("trajectory points must be labelled by their order: '0', '1', ...") \
+            from None
+    if sorted(order) != list(range(len(points))):
+        raise ReplyError(f"trajectory labels must run 0..{len(points) - 1}, got {sorted(order)}")
+    return [p for _, p in sorted(zip(order, points, strict=True), key=lambda pair: pair[0])]
+
+
+def parse_verdict(text: str) -> Verdict:
+    """`{"done": true|false, "reason": "..."}`"""
+    objects = [value for _, _, value in json_values(text)
+               if isinstance(value, dict) and "done" in value]
+    if not objects:
+        raise ReplyError(f"no JSON verdict with \"done\" in the reply: {_snippet(text)!r}")
+    return _validate_items(Verdict, objects[-1:], "verdict")[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agent.brains.base import Brain, PlanRequest
 from agent.parse import parse_plan
-from agent.schemas import Plan, SceneObject
+from agent.schemas import Move, Plan, SceneObject, SetGripperState
 from robots.base import Frame, WorkspaceLimits
 
 
@@ -13,3 +13,18 @@ def make_plan(brain: Brain, task: str, objects: list[SceneObject], frame: Frame,
     """The parsed plan and the brain's raw reply."""
     reply = brain.plan(PlanRequest(task=task, objects=objects, limits=limits), frame)
     return parse_plan(reply), reply
+
+
+def carry_along(plan: Plan, waypoints_mm: list[tuple[float, float]]) -> Plan:
+    """The plan with the first carried object taken through the waypoints at travel height: they
+    go in after the lift that follows the first grasp."""
+    calls = list(plan.calls)
+    closes = [i for i, c in enumerate(calls) if isinstance(c, SetGripperState) and not c.opened]
+    if not closes:
+        return plan
+    lift = next((i for i in range(closes[0] + 1, len(calls))
+                 if isinstance(calls[i], Move) and calls[i].high), None)
+    if lift is None:
+        return plan
+    via = [Move(x=round(x), y=round(y), high=True) for x, y in waypoints_mm]
+    return Plan(reasoning=plan.reasoning, calls=[*calls[:lift + 1], *via, *calls[lift + 1:]])

@@ -14,17 +14,19 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from agent.brains.base import Brain
+from agent.brains.base import Brain, require
 from agent.errors import ExecutionFailed
 from agent.execute import ExecutionReport, StepReport, describe, execute
+from agent.geometry import locate
 from agent.locate import locate_objects
 from agent.overlay import draw, save_png
+from agent.parse import parse_trajectory, parse_verdict
 from agent.perceive import perceive
-from agent.plan import make_plan
+from agent.plan import carry_along, make_plan
 from agent.surface import SurfaceMap
 from agent.validate import Action, ValidatedPlan, validate_plan
-from agent.verify import check_goals, goals_of
-from robots.base import GroundTruth, Workcell
+from agent.verify import Verification, check_goals, goals_of
+from robots.base import Frame, GroundTruth, Workcell
 from robots.errors import ErarmError
 
 Log = Callable[[str], None]
@@ -44,8 +46,9 @@ class RunResult(BaseModel):
     brain: str
     robot: str
     success: bool | None = None  # the simulator's ground truth; None without a referee
-    verified: bool = False  # perception's verdict
+    verified: bool = False  # perception's verdict (with the model's, when the brain can judge)
     verification: str = ""
+    model_verdict: dict | None = None  # {"done", "reason"} from a brain that can judge
     ground_truth: GroundTruth | None = None
     objects: list[dict] = []
     plan: list[dict] = []
@@ -81,10 +84,39 @@ def _step_line(action: Action, report: StepReport, total: int) -> str:
     return line + f" [{report.duration_s:.2f} s]"
 
 
+def _carry_path(brain: Brain, task: str, frame: Frame, points: int) -> list[tuple[float, float]]:
+    """The brain's trajectory for the task, located on the table, without its start and end
+    (the plan already goes there)."""
+    require(brain, "trajectory")
+    path = parse_trajectory(brain.trajectory(frame, task, points=points))
+    located = [locate(p.y, p.x, frame) for p in path[1:-1]]
+    return [(float(q[0]) * 1000, float(q[1]) * 1000) for q in located if q is not None]
+
+
+def _verify(brain: Brain, task: str, before: Frame, after: Frame, goals_ok: Verification,
+            result: RunResult) -> None:
+    """Perception's check, combined with the model's own judgement when the brain can give one."""
+    result.verified, result.verification = goals_ok.verified, goals_ok.reason
+    if "judge" not in brain.capabilities:
+        return
+    try:
+        verdict = parse_verdict(brain.judge(before, after, task))
+    except ErarmError as err:
+        result.verified = False
+        result.verification += f"; the model could not judge: {err}"
+        return
+    result.model_verdict = verdict.model_dump()
+    pointed = bool(goals_ok.goals)
+    result.verified = verdict.done and (goals_ok.verified or not pointed)
+    result.verification = (f"{goals_ok.reason}; the model says "
+                           f"{'done' if verdict.done else 'not done'}: {verdict.reason}")
+
+
 def run_task(task: str, brain: Brain, cell: Workcell, out_dir: Path,
-             log: Log = lambda _: None) -> RunResult:
+             log: Log = lambda _: None, trajectory_points: int = 0) -> RunResult:
     """Do the task with this brain in this cell; never raises for an `ErarmError`, which is
-    recorded in the result with its exit code instead."""
+    recorded in the result with its exit code instead. With `trajectory_points`, the object is
+    carried along a path the brain draws."""
     started = time.perf_counter()
     result = RunResult(task=task, brain=brain.name, robot=cell.robot.name, out_dir=str(out_dir))
     timings = result.timings
@@ -94,6 +126,8 @@ def run_task(task: str, brain: Brain, cell: Workcell, out_dir: Path,
         log("looking at the table")
         frame = cell.camera.capture()
         save_png(out_dir / "camera.png", frame.rgb)
+        if frame.calibration is not None:
+            (out_dir / "calibration.json").write_text(frame.calibration.model_dump_json(indent=2))
         perception = perceive(brain, frame)
         objects = locate_objects(perception, frame)
         result.objects = [o.summary() for o in objects]
@@ -104,6 +138,9 @@ def run_task(task: str, brain: Brain, cell: Workcell, out_dir: Path,
         clock = time.perf_counter()
         log(f"planning with the {brain.name} brain")
         plan, _ = make_plan(brain, task, objects, frame, cell.robot.limits)
+        if trajectory_points:
+            log(f"asking for a {trajectory_points}-point path to carry the object along")
+            plan = carry_along(plan, _carry_path(brain, task, frame, trajectory_points))
         state = cell.robot.state()
         validated = validate_plan(plan, SurfaceMap(frame, cell.robot.limits), cell.robot.limits,
                                   gripper_open=state.gripper_open, start_yaw=state.tool.yaw)
@@ -138,9 +175,9 @@ def run_task(task: str, brain: Brain, cell: Workcell, out_dir: Path,
         after = cell.camera.capture()
         save_png(out_dir / "final.png", after.rgb)
         seen_after = locate_objects(perceive(brain, after), after)
-        verification = check_goals(goals_of(validated.transfers, objects), seen_after,
-                                   after.calibration)
-        result.verified, result.verification = verification.verified, verification.reason
+        pointing = check_goals(goals_of(validated.transfers, objects), seen_after,
+                               after.calibration)
+        _verify(brain, task, frame, after, pointing, result)
         timings.verification_s = time.perf_counter() - clock
     except ErarmError as err:
         result.error, result.exit_code = str(err), err.exit_code

@@ -19,7 +19,7 @@ def _finite(value: float) -> float:
 
 
 # Strict: a bool or a string where a number belongs is an error, never a silent conversion.
-Normalized = Annotated[StrictFloat, AfterValidator(_finite), Field(ge=0, le=1000)]
+Normalized = Annotated[StrictFloat, Field(ge=0, le=1000), AfterValidator(_finite)]
 Millimetres = Annotated[StrictFloat, AfterValidator(_finite)]
 
 
@@ -116,3 +116,69 @@ class SceneObject(BaseModel):
         return {"label": self.label, "point": list(self.point),
                 "box_2d": list(self.box_2d) if self.box_2d else None,
                 "position_mm": [round(v, 1) for v in self.position_mm]}
+
+
+class Verdict(BaseModel):
+    """The model's judgement of whether a task is done, from before and after images."""
+
+    done: StrictBool
+    reason: str
+
+
+# -- Structured output ---------------------------------------------------------------------
+# The JSON schemas erarm asks Gemini to answer in, generated from the same models the parser
+# validates with. Gemini's structured output takes a subset of JSON Schema, so `const` becomes a
+# one-value `enum` and keywords it does not know are dropped (the parser still checks them).
+
+_GEMINI_SCHEMA_KEYS = {
+    "$id", "$defs", "$ref", "$anchor", "type", "format", "title", "description", "enum", "items",
+    "prefixItems", "minItems", "maxItems", "minimum", "maximum", "anyOf", "oneOf", "properties",
+    "additionalProperties", "required", "propertyOrdering"}
+
+
+def gemini_schema(schema: object) -> object:
+    """A JSON schema rewritten into the subset Gemini's structured output accepts."""
+    if isinstance(schema, list):
+        return [gemini_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {}
+    for key, value in schema.items():
+        if key == "const":
+            result["enum"] = [value]
+        elif key in ("properties", "$defs"):
+            result[key] = {name: gemini_schema(sub) for name, sub in value.items()}
+        elif key in _GEMINI_SCHEMA_KEYS:
+            result[key] = gemini_schema(value)
+    return result
+
+
+def _call_schema(name: str) -> dict:
+    """`{"function": name, "args": [...]}` with args typed from the call's model fields."""
+    fields = CALL_TYPES[name].model_json_schema()["properties"]
+    params = SIGNATURES[name]
+    return {"type": "object",
+            "properties": {"function": {"type": "string", "enum": [name]},
+                           "args": {"type": "array", "prefixItems": [fields[p] for p in params],
+                                    "minItems": len(params), "maxItems": len(params)}},
+            "required": ["function", "args"], "propertyOrdering": ["function", "args"]}
+
+
+def response_schema(kind: str) -> dict:
+    """The structured-output schema for one kind of question."""
+    if kind in ("point", "trajectory"):
+        schema: dict = {"type": "array", "items": Point.model_json_schema()}
+    elif kind == "detect":
+        schema = {"type": "array", "items": Box.model_json_schema()}
+    elif kind == "plan":
+        schema = {"type": "object",
+                  "properties": {"reasoning": {"type": "string"},
+                                 "calls": {"type": "array",
+                                           "items": {"anyOf": [_call_schema(name)
+                                                               for name in SIGNATURES]}}},
+                  "required": ["reasoning", "calls"], "propertyOrdering": ["reasoning", "calls"]}
+    elif kind == "judge":
+        schema = Verdict.model_json_schema()
+    else:
+        raise ValueError(f"no response schema for {kind!r}")
+    return gemini_schema(schema)

@@ -3,7 +3,8 @@
 Reads only what a real robot has, the RGB image and (when the camera has one) the depth image
 with its calibration. Colour comes from hue; block versus bowl from the object's metric footprint;
 the point given for a block is the centre of its top face, for a bowl the centre of its floor, so
-a depth lookup at that point lands where a gripper should go.
+a depth lookup at that point lands where a gripper should go. A bare image without calibration
+gets an image-space guess: bowls are the big objects, points are mask centroids.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from robots.base import Frame
 MIN_SATURATION = 80  # the table, the arm and shadows are greyer than this
 MIN_VALUE = 50
 MIN_AREA_PX = 40
-BOWL_MIN_FOOTPRINT_M = 0.075  # a 4 cm block spans at most ~6 cm; a bowl twice that
+BOWL_MIN_FOOTPRINT_M = 0.075  # a 4 cm block is at most ~6 cm across; a bowl twice that
+BOWL_MIN_IMAGE_SHARE = 0.01  # without a calibration: a bowl covers over 1% of a tabletop view
 TOP_FACE_BAND_M = 0.006
 RIM_BAND_M = 0.008
 
@@ -49,8 +51,11 @@ def _hue_labels(hsv: np.ndarray) -> tuple[np.ndarray, list[str]]:
 
 
 def _footprint(frame: Frame, rows: np.ndarray, cols: np.ndarray,
-               cloud: np.ndarray | None) -> np.ndarray:
-    """Base-frame points of a component: from depth, else its pixels' rays meeting the table."""
+               cloud: np.ndarray | None) -> np.ndarray | None:
+    """Base-frame points of a component: from depth, else its pixels' rays meeting the table;
+    None for a bare image without calibration."""
+    if frame.calibration is None:
+        return None
     if cloud is not None:
         points = cloud[rows, cols]
         return points[np.isfinite(points).all(axis=1)]
@@ -59,9 +64,9 @@ def _footprint(frame: Frame, rows: np.ndarray, cols: np.ndarray,
     return origin + t[:, None] * directions
 
 
-def _grasp_point(frame: Frame, kind: str, points: np.ndarray, rows: np.ndarray,
+def _grasp_point(frame: Frame, kind: str, points: np.ndarray | None, rows: np.ndarray,
                  cols: np.ndarray, has_depth: bool) -> tuple[float, float]:
-    if not has_depth or len(points) < 5:
+    if not has_depth or points is None or len(points) < 5:
         return float(cols.mean()), float(rows.mean())
     if kind == "block":
         top = points[:, 2].max()
@@ -98,7 +103,9 @@ def detect_objects(frame: Frame) -> list[Detection]:
     hsv = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2HSV)
     coloured = (hsv[:, :, 1] >= MIN_SATURATION) & (hsv[:, :, 2] >= MIN_VALUE)
     hue_index, names = _hue_labels(hsv)
-    cloud = point_cloud(frame) if frame.depth_m is not None else None
+    has_geometry = frame.depth_m is not None and frame.calibration is not None
+    cloud = point_cloud(frame) if has_geometry else None
+    image_area = frame.rgb.shape[0] * frame.rgb.shape[1]
     kernel = np.ones((3, 3), np.uint8)
     found: list[Detection] = []
     for index, colour in enumerate(names):
@@ -113,10 +120,15 @@ def detect_objects(frame: Frame) -> list[Detection]:
             rows, cols = np.nonzero(labels[v0:v0 + h, u0:u0 + w] == component)
             rows, cols = rows + v0, cols + u0
             points = _footprint(frame, rows, cols, cloud)
-            if len(points) < 5:
+            if points is None:
+                kind = "bowl" if area >= BOWL_MIN_IMAGE_SHARE * image_area else "block"
+            elif len(points) < 5:
                 continue
-            (_, _), (side_a, side_b), _ = cv2.minAreaRect(points[:, :2].astype(np.float32))
-            kind = "bowl" if max(side_a, side_b) >= BOWL_MIN_FOOTPRINT_M else "block"
+            else:
+                # the shorter side: without depth a tall block's table footprint stretches away
+                # from the camera, but never sideways
+                (_, _), sides, _ = cv2.minAreaRect(points[:, :2].astype(np.float32))
+                kind = "bowl" if min(sides) >= BOWL_MIN_FOOTPRINT_M else "block"
             point = _grasp_point(frame, kind, points, rows, cols, cloud is not None)
             found.append(Detection(colour=colour, kind=kind,
                                    box_px=(int(u0), int(v0), int(u0 + w), int(v0 + h)),

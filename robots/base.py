@@ -92,11 +92,17 @@ class CameraCalibration(BaseModel):
 @dataclass(frozen=True)
 class Frame:
     """One camera capture: RGB (H x W x 3, uint8), optional metric depth along the optical axis
-    (H x W, float32 metres) and the calibration that maps its pixels to the base frame."""
+    (H x W, float32 metres) and the calibration that maps its pixels to the base frame (None
+    for a bare image, which supports only image-space answers)."""
 
     rgb: np.ndarray
-    calibration: CameraCalibration
+    calibration: CameraCalibration | None = None
     depth_m: np.ndarray | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return self.rgb.shape[1], self.rgb.shape[0]
 
 
 @runtime_checkable

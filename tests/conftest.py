@@ -70,3 +70,30 @@ def sim_cell() -> Iterator:
     yield make
     for cell in opened:
         cell.close()
+
+
+TEST_KEY = "test-key-0123456789-not-a-real-key"
+
+
+@pytest.fixture
+def fake_gemini() -> Iterator:
+    """A Gemini-compatible server on 127.0.0.1, closed after the test."""
+    from tests.fake_gemini import FakeGemini
+
+    server = FakeGemini()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def gemini(fake_gemini):
+    """`gemini(**settings)`: a real GeminiBrain (real SDK) pointed at the fake server, with fast
+    retries so failure tests stay quick."""
+    from agent.brains.gemini import GeminiBrain
+    from agent.config import GeminiSettings
+
+    def make(**settings) -> GeminiBrain:
+        options = {"base_url": fake_gemini.url, "backoff_s": 0.01, "timeout_s": 5.0, **settings}
+        return GeminiBrain(TEST_KEY, GeminiSettings(**options))
+
+    return make

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
-from typing import Any
 
 from agent.brains.base import Brain, PlanRequest
+from agent.config import GeminiSettings
 
 __all__ = ["Brain", "BrainChoice", "PlanRequest", "api_key_from_env", "choose_brain"]
 
@@ -27,7 +27,8 @@ def api_key_from_env() -> str | None:
     return None
 
 
-def choose_brain(choice: BrainChoice | str = BrainChoice.auto, **gemini_options: Any) -> Brain:
+def choose_brain(choice: BrainChoice | str = BrainChoice.auto,
+                 settings: GeminiSettings | None = None) -> Brain:
     """`auto` means Gemini when an API key is set, else the offline local brain."""
     choice = BrainChoice(choice)
     if choice is BrainChoice.auto:
@@ -38,4 +39,4 @@ def choose_brain(choice: BrainChoice | str = BrainChoice.auto, **gemini_options:
         return LocalBrain()
     from agent.brains.gemini import GeminiBrain
 
-    return GeminiBrain.from_env(**gemini_options)
+    return GeminiBrain.from_env(settings)

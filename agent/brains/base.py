@@ -1,7 +1,9 @@
-"""The seam every brain fits: three questions, answered as Gemini Robotics-ER text.
+"""The seam every brain fits: questions about camera frames, answered as Gemini Robotics-ER text.
 
 Brains return the model's raw text; `agent.parse` turns any brain's text into typed objects, so
-the local brain and Gemini go through the same parser and the same safety checks.
+the local brain and Gemini go through the same parser and the same safety checks. Every brain
+answers `point`, `detect` and `plan`; `trajectory` and `judge` are capabilities a brain declares
+(the local brain cannot honestly draw a path or judge a task from two pictures).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from agent.errors import BrainUnavailable
 from agent.schemas import SceneObject
 from robots.base import Frame, WorkspaceLimits
+
+CORE = frozenset({"point", "detect", "plan"})
 
 
 class PlanRequest(BaseModel):
@@ -26,6 +31,7 @@ class PlanRequest(BaseModel):
 @runtime_checkable
 class Brain(Protocol):
     name: str
+    capabilities: frozenset[str]  # CORE plus "trajectory" and/or "judge"
 
     def point(self, frame: Frame, queries: Sequence[str] | None = None, limit: int = 10) -> str:
         """`[{"point": [y, x], "label": ...}]` for the named objects, or for all (up to limit)."""
@@ -38,3 +44,18 @@ class Brain(Protocol):
     def plan(self, request: PlanRequest, frame: Frame) -> str:
         """Reasoning, then `[{"function": ..., "args": [...]}, ...]` in robot millimetres."""
         ...
+
+    def trajectory(self, frame: Frame, instruction: str, points: int = 15) -> str:
+        """Points labelled "0".."n" along a path that carries out the instruction."""
+        ...
+
+    def judge(self, before: Frame, after: Frame, task: str) -> str:
+        """`{"done": true|false, "reason": ...}` from the scene before and after a task."""
+        ...
+
+
+def require(brain: Brain, capability: str) -> None:
+    """Refuse clearly, before any work, when a brain cannot answer a kind of question."""
+    if capability not in brain.capabilities:
+        raise BrainUnavailable(f"the {brain.name} brain cannot answer {capability} questions; "
+                               "use --brain gemini")

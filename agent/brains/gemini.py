@@ -1,9 +1,11 @@
 """The Gemini Robotics-ER brain, through the google-genai SDK.
 
-One `generate_content` call per question: the camera frame (downscaled, encoded once) as inline
-bytes, then the prompt from `prompts/`. Failures become one-line `ErarmError`s: transient ones
-(429, 5xx, timeouts, dropped connections) are retried with exponential backoff and jitter; a
-blocked prompt or a reply withheld for safety names its category. The API key is never printed.
+One `generate_content` call per question: the camera frame(s), downscaled and encoded once, as
+inline bytes, then the prompt from `prompts/`; structured output asks for JSON in the schema of
+the same pydantic models the parser validates with. Failures become one-line `ErarmError`s:
+transient ones (429, 5xx, timeouts, dropped connections) are retried with exponential backoff and
+jitter; a blocked prompt or a reply withheld for safety names its category and probability. The
+API key never appears in a message.
 """
 
 from __future__ import annotations
@@ -20,32 +22,30 @@ import cv2
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
-from pydantic import BaseModel, Field
 
 import prompts
 from agent.brains import api_key_from_env
-from agent.brains.base import PlanRequest
+from agent.brains.base import CORE, PlanRequest
+from agent.config import KNOWN_MODELS, GeminiSettings
 from agent.errors import BrainUnavailable, ReplyError
+from agent.schemas import response_schema
 from robots.base import Frame
 from robots.errors import ErarmError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "gemini-robotics-er-2-preview"
-KNOWN_MODELS = ("gemini-robotics-er-2-preview", "gemini-robotics-er-1.6-preview",
-                "gemini-robotics-er-1.5-preview")
-THINKING_LEVELS = ("minimal", "low", "medium", "high")
+Exchange = Callable[[dict], None]  # receives each request/response summary, for records
 
 
 def uses_thinking_level(model: str) -> bool:
     """Gemini 3 and Robotics-ER 2 take a thinking level; Gemini 2.5 and ER 1.x a token budget
-    (sending a budget where a level is expected, or both, is an API error)."""
+    (a budget where a level is expected, or both at once, is an API error)."""
     name = model.removeprefix("models/")
     return bool(re.match(r"gemini-(robotics-er-[2-9]|[3-9])", name))
 
 
 def thinking_level_for(budget: int) -> str:
-    """The level that best matches a token budget, for models that take levels."""
+    """The level closest to a token budget, for models that take levels."""
     if budget <= 0:
         return "minimal"
     if budget <= 1024:
@@ -55,33 +55,14 @@ def thinking_level_for(budget: int) -> str:
     return "high"
 
 
-class GeminiSettings(BaseModel):
-    """Generation settings, with the Robotics-ER docs' defaults."""
-
-    model: str = DEFAULT_MODEL
-    base_url: str | None = None  # None: the SDK's default or GOOGLE_GEMINI_BASE_URL
-    api_version: str = "v1beta"  # the preview robotics models are served on v1beta
-    temperature: float = 0.5
-    thinking_budget: dict[str, int] = Field(default_factory=lambda: {
-        "point": 0, "detect": 0, "trajectory": 0, "plan": 2048, "verify": 1024})
-    thinking_level: str | None = None  # overrides the budget mapping on level-taking models
-    timeout_s: float = 60.0
-    attempts: int = 4
-    backoff_s: float = 1.0
-    max_backoff_s: float = 20.0
-    image_max_side: int = 1024
-    image_format: str = "jpeg"
-
-
 def _transport_errors() -> tuple[type[BaseException], ...]:
     """Timeouts and connection failures of whichever HTTP library the SDK uses."""
     found: list[type[BaseException]] = []
     for name in ("httpx2", "httpx"):
         try:
-            module = importlib.import_module(name)
-        except ImportError:
+            found.append(importlib.import_module(name).TransportError)
+        except (ImportError, AttributeError):
             continue
-        found.append(module.TransportError)
     return tuple(found)
 
 
@@ -106,72 +87,104 @@ def encode_image(frame: Frame, max_side: int, image_format: str) -> tuple[bytes,
 
 class GeminiBrain:
     name = "gemini"
+    capabilities = CORE | {"trajectory", "judge"}
 
     def __init__(self, api_key: str, settings: GeminiSettings | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, on_exchange: Exchange | None = None):
         self.settings = settings or GeminiSettings()
         self._key = api_key
         self._sleep = sleep
-        self.calls = 0  # HTTP attempts made, retries included
+        self.on_exchange = on_exchange
+        self.attempts_made = 0  # HTTP attempts, retries included
         http_options = types.HttpOptions(api_version=self.settings.api_version,
-                                         timeout=int(self.settings.timeout_s * 1000))
+                                         timeout=round(self.settings.timeout_s * 1000))
         if self.settings.base_url:
             http_options.base_url = self.settings.base_url
         self._client = genai.Client(api_key=api_key, http_options=http_options)
 
     @classmethod
-    def from_env(cls, **options: Any) -> GeminiBrain:
+    def from_env(cls, settings: GeminiSettings | None = None) -> GeminiBrain:
         key = api_key_from_env()
         if not key:
             raise BrainUnavailable("the Gemini brain needs an API key in GEMINI_API_KEY or "
                                    "GOOGLE_API_KEY; without one use --brain local")
-        settings = GeminiSettings(**{k: v for k, v in options.items() if v is not None})
         return cls(key, settings)
 
-    # -- the Brain questions ---------------------------------------------------------------
+    # -- the questions ---------------------------------------------------------------------
     def point(self, frame: Frame, queries: Sequence[str] | None = None, limit: int = 10) -> str:
         prompt = (prompts.render("point", queries=", ".join(queries)) if queries
                   else prompts.render("point_all", limit=limit))
-        return self.ask(frame, prompt, "point")
+        return self.ask([frame], prompt, "point")
 
     def detect(self, frame: Frame, limit: int = 25) -> str:
-        return self.ask(frame, prompts.render("detect", limit=limit), "detect")
+        return self.ask([frame], prompts.render("detect", limit=limit), "detect")
 
     def plan(self, request: PlanRequest, frame: Frame) -> str:
         limits = request.limits
-        objects = "\n".join(
-            f"- {o.label}: {o.position_mm[0]:.0f}, {o.position_mm[1]:.0f}"
-            for o in request.objects) or "- (none)"
+        objects = "\n".join(f"- {o.label}: {o.position_mm[0]:.0f}, {o.position_mm[1]:.0f}"
+                            for o in request.objects) or "- (none)"
         prompt = prompts.render(
             "plan", task=request.task, objects=objects,
             x_min=round(limits.x_min * 1000), x_max=round(limits.x_max * 1000),
             y_min=round(limits.y_min * 1000), y_max=round(limits.y_max * 1000))
-        return self.ask(frame, prompt, "plan")
+        return self.ask([frame], prompt, "plan")
+
+    def trajectory(self, frame: Frame, instruction: str, points: int = 15) -> str:
+        return self.ask([frame], prompts.render("trajectory", instruction=instruction,
+                                                points=points), "trajectory")
+
+    def judge(self, before: Frame, after: Frame, task: str) -> str:
+        return self.ask([before, after], prompts.render("judge", task=task), "judge")
 
     # -- one request -----------------------------------------------------------------------
-    def _thinking(self, kind: str) -> types.ThinkingConfig:
-        budget = self.settings.thinking_budget.get(kind, 0)
-        if uses_thinking_level(self.settings.model):
-            return types.ThinkingConfig(
-                thinking_level=self.settings.thinking_level or thinking_level_for(budget))
-        return types.ThinkingConfig(thinking_budget=budget)
-
     def config(self, kind: str) -> types.GenerateContentConfig:
-        return types.GenerateContentConfig(temperature=self.settings.temperature,
-                                           thinking_config=self._thinking(kind))
+        settings = self.settings
+        budget = settings.thinking_budget.get(kind, 0)
+        if uses_thinking_level(settings.model):
+            thinking = types.ThinkingConfig(
+                thinking_level=settings.thinking_level or thinking_level_for(budget))
+        else:
+            thinking = types.ThinkingConfig(thinking_budget=budget)
+        config = types.GenerateContentConfig(
+            temperature=settings.temperature, thinking_config=thinking,
+            safety_settings=[types.SafetySetting(category=c.value, threshold=t.value)
+                             for c, t in settings.safety.items()] or None)
+        if settings.structured_output:
+            config.response_mime_type = "application/json"
+            config.response_json_schema = response_schema(kind)
+        return config
 
-    def ask(self, frame: Frame, prompt: str, kind: str) -> str:
-        """Send the frame and prompt; return the reply text or raise a one-line error."""
-        image, mime = encode_image(frame, self.settings.image_max_side, self.settings.image_format)
-        contents = [types.Part.from_bytes(data=image, mime_type=mime), prompt]
-        response = self._generate(contents, self.config(kind))
-        return self._text_of(response)
+    def ask(self, frames: Sequence[Frame], prompt: str, kind: str) -> str:
+        """Send the frames and the prompt; return the reply's text or raise a one-line error."""
+        parts, sizes = [], []
+        for frame in frames:
+            data, mime = encode_image(frame, self.settings.image_max_side,
+                                      self.settings.image_format)
+            parts.append(types.Part.from_bytes(data=data, mime_type=mime))
+            sizes.append(len(data))
+        started = time.perf_counter()
+        record = {"kind": kind, "model": self.settings.model, "prompt": prompt,
+                  "image_bytes": sizes}
+        try:
+            response = self._generate([*parts, prompt], self.config(kind))
+            text = self._text_of(response)
+        except ErarmError as err:
+            record.update(error=str(err), seconds=time.perf_counter() - started)
+            self._emit(record)
+            raise
+        record.update(reply=text, seconds=time.perf_counter() - started)
+        self._emit(record)
+        return text
+
+    def _emit(self, record: dict) -> None:
+        if self.on_exchange:
+            self.on_exchange(record)
 
     def _generate(self, contents: list, config: types.GenerateContentConfig) -> Any:
         transient = _transport_errors()
         settings = self.settings
         for attempt in range(1, settings.attempts + 1):
-            self.calls += 1
+            self.attempts_made += 1
             try:
                 return self._client.models.generate_content(
                     model=settings.model, contents=contents, config=config)
@@ -180,8 +193,10 @@ class GeminiBrain:
                 problem = self._api_problem(err)
             except transient as err:
                 retry, problem = True, f"no answer from the Gemini API ({type(err).__name__})"
+            except ValueError as err:  # a body that is not JSON, or not the API's shape
+                retry, problem = False, f"the Gemini API sent a malformed response ({err})"
             if not retry or attempt == settings.attempts:
-                suffix = f" after {attempt} attempts" if retry else ""
+                suffix = f" after {attempt} attempts" if retry and attempt > 1 else ""
                 raise BrainUnavailable(self._redact(problem + suffix))
             delay = min(settings.max_backoff_s, settings.backoff_s * 2 ** (attempt - 1))
             delay *= random.uniform(0.5, 1.0)  # jitter, so parallel clients spread out
@@ -204,26 +219,26 @@ class GeminiBrain:
     def _text_of(self, response: Any) -> str:
         feedback = getattr(response, "prompt_feedback", None)
         if feedback is not None and feedback.block_reason:
-            raise ReplyError(f"the Gemini API blocked the prompt ({_enum(feedback.block_reason)})"
+            raise ReplyError(f"the Gemini API blocked the prompt ({_name(feedback.block_reason)})"
                              f"{_ratings(feedback.safety_ratings)}")
         candidates = response.candidates or []
         if not candidates:
             raise ReplyError("the Gemini API returned no candidates")
         candidate = candidates[0]
-        reason = _enum(candidate.finish_reason)
+        reason = _name(candidate.finish_reason)
         if reason == "SAFETY":
-            raise ReplyError(f"the Gemini API withheld the reply for safety"
+            raise ReplyError("the Gemini API withheld the reply for safety"
                              f"{_ratings(candidate.safety_ratings)}")
         text = response.text
         if not text or not text.strip():
             raise ReplyError(f"the Gemini API returned an empty reply (finish reason {reason})")
-        return text
+        return self._redact(text)
 
     def _redact(self, message: str) -> str:
         return message.replace(self._key, "***") if self._key else message
 
 
-def _enum(value: Any) -> str:
+def _name(value: Any) -> str:
     return getattr(value, "name", None) or str(value)
 
 
@@ -233,4 +248,4 @@ def _ratings(ratings: Any) -> str:
     if not ratings:
         return ""
     blocked = [r for r in ratings if getattr(r, "blocked", False)] or ratings[:1]
-    return ": " + ", ".join(f"{_enum(r.category)} ({_enum(r.probability)})" for r in blocked)
+    return ": " + ", ".join(f"{_name(r.category)} ({_name(r.probability)})" for r in blocked)

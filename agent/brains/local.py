@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from agent.brains.base import PlanRequest
+from agent.brains.base import CORE, PlanRequest, require
 from agent.geometry import pixel_to_normalized
 from agent.labels import matches
 from agent.rule_planner import plan_text
@@ -19,6 +19,7 @@ from robots.base import Frame
 
 class LocalBrain:
     name = "local"
+    capabilities = CORE
 
     def __init__(self) -> None:
         self._last: tuple[Frame, list[Detection]] | None = None
@@ -30,7 +31,7 @@ class LocalBrain:
         return self._last[1]
 
     def point(self, frame: Frame, queries: Sequence[str] | None = None, limit: int = 10) -> str:
-        width, height = frame.calibration.width, frame.calibration.height
+        width, height = frame.size
         found = self._detections(frame)
         if queries:
             found = [d for d in found if any(matches(q, d.label) for q in queries)]
@@ -41,7 +42,7 @@ class LocalBrain:
         return json.dumps(points)
 
     def detect(self, frame: Frame, limit: int = 25) -> str:
-        width, height = frame.calibration.width, frame.calibration.height
+        width, height = frame.size
         boxes = []
         for detection in self._detections(frame)[:limit]:
             u0, v0, u1, v1 = detection.box_px
@@ -51,3 +52,11 @@ class LocalBrain:
 
     def plan(self, request: PlanRequest, frame: Frame) -> str:
         return plan_text(request.task, request.objects)
+
+    def trajectory(self, frame: Frame, instruction: str, points: int = 15) -> str:
+        require(self, "trajectory")
+        raise AssertionError("unreachable")
+
+    def judge(self, before: Frame, after: Frame, task: str) -> str:
+        require(self, "judge")
+        raise AssertionError("unreachable")

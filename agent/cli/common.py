@@ -1,0 +1,125 @@
+"""What every erarm command shares: the app, the consoles, the brain options, image loading."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import cv2
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from agent.brains import Brain, BrainChoice
+from robots.base import CameraCalibration, Frame
+from robots.errors import ConfigError
+
+app = typer.Typer(
+    name="erarm", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    rich_markup_mode="markdown")
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def out_console() -> Console:
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+
+def say(message: str) -> None:
+    """A progress line on stderr."""
+    err_console.print(f"[dim]·[/dim] {message}")
+
+
+def print_json(document: object) -> None:
+    print(json.dumps(document))
+
+
+# Options shared by the commands that ask a brain something.
+BrainOpt = Annotated[BrainChoice, typer.Option(
+    help="auto: Gemini when GEMINI_API_KEY or GOOGLE_API_KEY is set, else local (offline).")]
+ModelOpt = Annotated[str | None, typer.Option(
+    help="Gemini model id [default: gemini-robotics-er-2-preview; also -1.6-, -1.5-preview].")]
+BaseUrlOpt = Annotated[str | None, typer.Option(
+    help="Gemini API endpoint, for gateways and tests [default: Google's, or "
+         "GOOGLE_GEMINI_BASE_URL].")]
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", help="TOML settings file ([gemini] model, temperature, thinking_budget, safety, "
+                     "timeout_s, attempts, image_max_side ...).")]
+SafetyOpt = Annotated[list[str] | None, typer.Option(
+    "--safety", help="CATEGORY=THRESHOLD, e.g. dangerous_content=BLOCK_ONLY_HIGH; repeatable.")]
+ThinkingOpt = Annotated[list[str] | None, typer.Option(
+    "--thinking-budget", help="KIND=TOKENS for point, detect, trajectory, plan or judge "
+                              "(a level on ER 2); repeatable.")]
+ConsensusOpt = Annotated[int, typer.Option(
+    min=1, max=15, help="Ask K times and keep the robust median of what most answers agree on.")]
+ZoomOpt = Annotated[bool, typer.Option(
+    help="Refine each point in a crop around its coarse box.")]
+BlurOpt = Annotated[bool, typer.Option(
+    help="Blur faces in every camera image before it is used, stored or uploaded.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def build_brain(choice: BrainChoice, *, model: str | None = None, base_url: str | None = None,
+                config: Path | None = None, safety: list[str] | None = None,
+                thinking: list[str] | None = None, consensus: int = 1,
+                zoom: bool = False) -> Brain:
+    """The chosen brain with settings from the config file and flags, wrapped for consensus and
+    zoom when asked."""
+    from agent.brains import choose_brain
+    from agent.config import gemini_settings, load_config
+
+    settings = gemini_settings(load_config(config), model=model, base_url=base_url,
+                               safety=safety or [], thinking_budget=thinking or [])
+    brain = choose_brain(choice, settings)
+    if consensus > 1:
+        from agent.brains.consensus import ConsensusBrain
+
+        brain = ConsensusBrain(brain, consensus)
+    if zoom:
+        from agent.brains.zoom import ZoomBrain
+
+        brain = ZoomBrain(brain)
+    return brain
+
+
+def load_frame(image: Path, calibration: Path | None = None, blur_faces: bool = False) -> Frame:
+    """An image file as a frame, with its calibration when one is given."""
+    if not Path(image).is_file():
+        raise ConfigError(f"image not found: {image}")
+    rgb = cv2.imread(str(image), cv2.IMREAD_COLOR)
+    if rgb is None:
+        raise ConfigError(f"image {image}: not a PNG, JPEG or other image OpenCV can read")
+    rgb = cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB)
+    camera = load_calibration(calibration) if calibration else None
+    if camera is not None and (camera.width, camera.height) != (rgb.shape[1], rgb.shape[0]):
+        raise ConfigError(f"calibration {calibration} is for {camera.width}x{camera.height} "
+                          f"images, {image} is {rgb.shape[1]}x{rgb.shape[0]}")
+    frame = Frame(rgb=rgb, calibration=camera)
+    if blur_faces:
+        from agent.privacy import blur_faces as blur
+
+        frame, count = blur(frame)
+        if count:
+            say(f"blurred {count} face(s)")
+    return frame
+
+
+def load_calibration(path: Path) -> CameraCalibration:
+    try:
+        return CameraCalibration.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"calibration file not found: {path}") from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"calibration file {path}: {where + ': ' if where else ''}"
+                          f"{first['msg']}") from None
+
+
+def default_out_dir(task: str) -> Path:
+    slug = re.sub(r"[^a-z0-9]+", "-", task.lower()).strip("-")[:40] or "run"
+    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"

@@ -1,0 +1,137 @@
+"""`erarm point`, `erarm detect`, `erarm trajectory`: ask a brain about an image file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from agent.brains import BrainChoice
+from agent.brains.base import require
+from agent.cli.common import (
+    BaseUrlOpt,
+    BlurOpt,
+    BrainOpt,
+    ConfigOpt,
+    ConsensusOpt,
+    JsonOpt,
+    ModelOpt,
+    SafetyOpt,
+    ThinkingOpt,
+    ZoomOpt,
+    app,
+    build_brain,
+    load_frame,
+    out_console,
+    print_json,
+    say,
+)
+from agent.schemas import Box, Point
+
+ImageArg = Annotated[Path, typer.Argument(help="A PNG or JPEG image.")]
+OverlayOpt = Annotated[Path | None, typer.Option(help="Also draw the answer on the image here.")]
+CalibrationOpt = Annotated[Path | None, typer.Option(
+    help="The camera's calibration (JSON, as in a run folder): lets the local brain tell blocks "
+         "from bowls by their size on the table.")]
+
+
+def _table(rows: list[tuple[str, str]], headers: tuple[str, str]) -> Table:
+    table = Table(*headers, box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _save_overlay(path: Path | None, frame, **drawn) -> None:
+    if path is None:
+        return
+    from agent.overlay import draw, save_png
+
+    save_png(path, draw(frame.rgb, **drawn))
+    say(f"overlay written to {path}")
+
+
+@app.command()
+def point(
+    image: ImageArg,
+    query: Annotated[list[str] | None, typer.Argument(
+        help='What to point at: "blue block", "fruit" ... [default: everything].')] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Most points when pointing at everything.")
+                     ] = 10,
+    brain: BrainOpt = BrainChoice.auto, model: ModelOpt = None, base_url: BaseUrlOpt = None,
+    config: ConfigOpt = None, safety: SafetyOpt = None, thinking_budget: ThinkingOpt = None,
+    consensus: ConsensusOpt = 1, zoom: ZoomOpt = False, blur_faces: BlurOpt = False,
+    calibration: CalibrationOpt = None, json_output: JsonOpt = False,
+    overlay: OverlayOpt = None,
+) -> None:
+    """Point at named objects (or at everything) in an image: [y, x] on a 0-1000 grid."""
+    from agent.parse import parse_points
+
+    chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
+                         thinking=thinking_budget, consensus=consensus, zoom=zoom)
+    frame = load_frame(image, calibration, blur_faces)
+    points: list[Point] = parse_points(chosen.point(frame, query or None, limit=limit))
+    _save_overlay(overlay, frame, points=points)
+    if json_output:
+        print_json({"image": str(image), "brain": chosen.name,
+                    "points": [p.model_dump() for p in points]})
+    else:
+        rows = [(p.label, f"[{p.y:g}, {p.x:g}]") for p in points]
+        out_console().print(_table(rows, ("label", "point [y, x]")) if rows else "nothing found")
+
+
+@app.command()
+def detect(
+    image: ImageArg,
+    limit: Annotated[int, typer.Option(min=1, help="Most boxes.")] = 25,
+    brain: BrainOpt = BrainChoice.auto, model: ModelOpt = None, base_url: BaseUrlOpt = None,
+    config: ConfigOpt = None, safety: SafetyOpt = None, thinking_budget: ThinkingOpt = None,
+    consensus: ConsensusOpt = 1, blur_faces: BlurOpt = False,
+    calibration: CalibrationOpt = None, json_output: JsonOpt = False,
+    overlay: OverlayOpt = None,
+) -> None:
+    """Boxes around the objects in an image, with unique labels for repeated ones."""
+    from agent.parse import parse_boxes
+
+    chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
+                         thinking=thinking_budget, consensus=consensus)
+    frame = load_frame(image, calibration, blur_faces)
+    boxes: list[Box] = parse_boxes(chosen.detect(frame, limit=limit))
+    _save_overlay(overlay, frame, boxes=boxes)
+    if json_output:
+        print_json({"image": str(image), "brain": chosen.name,
+                    "boxes": [b.model_dump() for b in boxes]})
+    else:
+        rows = [(b.label, "[{:g}, {:g}, {:g}, {:g}]".format(*b.box_2d)) for b in boxes]
+        out_console().print(_table(rows, ("label", "box [ymin, xmin, ymax, xmax]")) if rows
+                            else "nothing found")
+
+
+@app.command()
+def trajectory(
+    image: ImageArg,
+    instruction: Annotated[str, typer.Argument(help='e.g. "move the red pen to the organizer".')],
+    points: Annotated[int, typer.Option(min=2, max=50, help="Points after the start point.")
+                      ] = 15,
+    brain: BrainOpt = BrainChoice.auto, model: ModelOpt = None, base_url: BaseUrlOpt = None,
+    config: ConfigOpt = None, safety: SafetyOpt = None, thinking_budget: ThinkingOpt = None,
+    consensus: ConsensusOpt = 1, blur_faces: BlurOpt = False,
+    json_output: JsonOpt = False, overlay: OverlayOpt = None,
+) -> None:
+    """An ordered path of points, labelled "0".."n", that carries out an instruction."""
+    from agent.parse import parse_trajectory
+
+    chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
+                         thinking=thinking_budget, consensus=consensus)
+    require(chosen, "trajectory")
+    frame = load_frame(image, None, blur_faces)
+    path = parse_trajectory(chosen.trajectory(frame, instruction, points=points))
+    _save_overlay(overlay, frame, points=path, polyline=True)
+    if json_output:
+        print_json({"image": str(image), "brain": chosen.name, "instruction": instruction,
+                    "trajectory": [p.model_dump() for p in path]})
+    else:
+        rows = [(p.label, f"[{p.y:g}, {p.x:g}]") for p in path]
+        out_console().print(_table(rows, ("step", "point [y, x]")))
