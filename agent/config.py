@@ -61,6 +61,7 @@ class GeminiSettings(BaseModel):
     thinking_level: str | None = None  # overrides the budget mapping on models that take levels
     safety: dict[SafetyCategory, SafetyThreshold] = Field(default_factory=dict)
     structured_output: bool = True  # ask for JSON with a response schema
+    plan_with_tools: bool = False  # plans as native function calls instead of JSON text
     timeout_s: float = Field(60.0, gt=0)  # per HTTP attempt
     attempts: int = Field(4, ge=1, le=10)
     backoff_s: float = Field(1.0, ge=0)  # first retry delay, doubling, with jitter

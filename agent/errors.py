@@ -25,6 +25,12 @@ class TargetNotFound(ErarmError):
     exit_code = 1
 
 
+class Declined(ErarmError):
+    """The operator said no at --confirm; nothing moved."""
+
+    exit_code = 1
+
+
 class ExecutionFailed(ErarmError):
     """The robot failed partway through a plan; the arm was stopped. Carries what had run."""
 
@@ -33,3 +39,9 @@ class ExecutionFailed(ErarmError):
     def __init__(self, message: str, steps_done: list):
         super().__init__(message)
         self.steps_done = steps_done
+
+
+class Interrupted(ExecutionFailed):
+    """The operator stopped the run (Ctrl-C or SIGTERM); the arm was stopped where it was."""
+
+    exit_code = 130

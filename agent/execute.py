@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from agent.errors import ExecutionFailed
+from agent.errors import ExecutionFailed, Interrupted
+from agent.schemas import describe
 from agent.validate import Action
 from robots.base import Robot, ToolPose
 from robots.errors import RobotError
@@ -31,12 +32,6 @@ class ExecutionReport(BaseModel):
         return sum(s.duration_s for s in self.steps)
 
 
-def describe(call: dict) -> str:
-    args = ", ".join(str(a).lower() if isinstance(a, bool) else f"{a:g}" if isinstance(a, float)
-                     else str(a) for a in call["args"])
-    return f"{call['function']}({args})"
-
-
 def _run(action: Action, robot: Robot) -> StepReport:
     if action.pose is not None:
         move = robot.move_to(action.pose)
@@ -54,19 +49,29 @@ def _run(action: Action, robot: Robot) -> StepReport:
 
 def execute(actions: list[Action], robot: Robot,
             on_step: Callable[[Action, StepReport], None] | None = None) -> ExecutionReport:
-    """Run every action in order. A robot failure or an interrupt stops the arm first."""
+    """Run every action in order. A robot failure or an interrupt (Ctrl-C, SIGTERM), whenever it
+    lands, stops the arm at once, where it is, before the error goes on."""
     report = ExecutionReport(steps=[])
-    for action in actions:
-        try:
-            step = _run(action, robot)
-        except RobotError as err:
-            robot.stop()
-            raise ExecutionFailed(f"step {action.step} {describe(action.call)}: {err}",
-                                  report.steps) from err
-        except BaseException:
-            robot.stop()
-            raise
-        report.steps.append(step)
-        if on_step:
-            on_step(action, step)
+    current = actions[0] if actions else None
+    try:
+        for current in actions:
+            try:
+                step = _run(current, robot)
+            except RobotError as err:
+                robot.stop()
+                raise ExecutionFailed(f"step {current.step} {describe(current.call)}: {err}",
+                                      report.steps) from err
+            report.steps.append(step)
+            if on_step:
+                on_step(current, step)
+    except KeyboardInterrupt:
+        robot.stop()
+        where = f"at step {current.step} {describe(current.call)}" if current else "at the start"
+        raise Interrupted(f"interrupted {where}; the arm was stopped there",
+                          report.steps) from None
+    except ExecutionFailed:
+        raise
+    except BaseException:
+        robot.stop()
+        raise
     return report

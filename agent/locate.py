@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from agent.geometry import locate
+import numpy as np
+
+from agent.geometry import intersect_plane, locate, normalized_to_pixel, pixel_rays
 from agent.perceive import Perception
 from agent.schemas import Box, Point, SceneObject
-from robots.base import Frame
+from robots.base import CameraCalibration, Frame
 
 
 def box_for(point: Point, boxes: list[Box]) -> Box | None:
@@ -30,3 +32,19 @@ def locate_objects(perception: Perception, frame: Frame) -> list[SceneObject]:
             label=point.label, point=point.point, box_2d=box.box_2d if box else None,
             position_mm=tuple(float(v) * 1000 for v in position)))
     return objects
+
+
+def footprint_radius_mm(container: SceneObject, calibration: CameraCalibration) -> float:
+    """Half the container's width on the table, from its image box at its own height."""
+    if container.box_2d is None:
+        return 0.0
+    ymin, xmin, ymax, xmax = container.box_2d
+    row = (ymin + ymax) / 2
+    pixels = np.array([normalized_to_pixel(row, x, calibration.width, calibration.height)
+                       for x in (xmin, xmax)])
+    origin, directions = pixel_rays(pixels, calibration)
+    z = container.position_mm[2] / 1000
+    left, right = (intersect_plane(origin, d, z) for d in directions)
+    if left is None or right is None:
+        return 0.0
+    return float(np.linalg.norm(right - left)) * 1000 / 2

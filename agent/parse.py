@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -16,8 +17,10 @@ from pydantic import BaseModel, ValidationError
 from agent.errors import ReplyError
 from agent.schemas import CALL_TYPES, SIGNATURES, Box, Call, Plan, Point, Verdict
 
-_DECODER = json.JSONDecoder()
-MAX_DECODE_ATTEMPTS = 5000
+_SYNTAX = re.compile(r'[\[\]{}"\n\\]')
+MAX_REPLY_CHARS = 4_000_000  # a reply longer than this is refused unread
+MAX_NESTING = 64  # JSON nested deeper than this is not a plan, points or boxes
+MAX_PLAN_CALLS = 1000  # far beyond any robot's step limit; longer lists are not plans
 
 
 def _snippet(text: str, limit: int = 80) -> str:
@@ -25,25 +28,60 @@ def _snippet(text: str, limit: int = 80) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
+def _bracket_spans(text: str) -> list[tuple[int, int]]:
+    """Balanced [...] and {...} spans, in one pass: brackets inside JSON strings do not count,
+    a string that meets a raw newline was prose (JSON strings never span lines), and a
+    mismatched closer abandons what was open."""
+    spans: list[tuple[int, int]] = []
+    stack: list[tuple[str, int]] = []
+    in_string, skip = False, -1
+    for match in _SYNTAX.finditer(text):
+        char, pos = match.group(), match.start()
+        if pos == skip:
+            continue
+        if in_string:
+            if char == "\\":
+                skip = pos + 1
+            elif char == '"':
+                in_string = False
+            elif char == "\n":
+                in_string = False
+                stack.clear()
+        elif char == '"':
+            in_string = bool(stack)
+        elif char in "[{":
+            stack.append((char, pos))
+        elif char in "]}":
+            if stack and stack[-1][0] == ("[" if char == "]" else "{"):
+                _, start = stack.pop()
+                if len(stack) < MAX_NESTING:
+                    spans.append((start, pos + 1))
+            else:
+                stack.clear()
+    return sorted(spans, key=lambda span: (span[0], -span[1]))
+
+
 def json_values(text: str) -> list[tuple[int, int, Any]]:
-    """Every top-level JSON array or object embedded in `text`, as (start, end, value)."""
+    """Every outermost JSON array or object embedded in `text`, as (start, end, value).
+
+    Linear in the text: one pass finds balanced bracket spans, and only those are decoded,
+    outermost first; a span that is not JSON gives way to the spans inside it."""
     if not isinstance(text, str):
         raise ReplyError(f"expected the model's reply as text, got {type(text).__name__}")
+    if len(text) > MAX_REPLY_CHARS:
+        raise ReplyError(f"the reply is {len(text):,} characters long; erarm reads at most "
+                         f"{MAX_REPLY_CHARS:,}")
     found: list[tuple[int, int, Any]] = []
-    index, attempts = 0, 0
-    while attempts < MAX_DECODE_ATTEMPTS:
-        starts = [i for i in (text.find("[", index), text.find("{", index)) if i >= 0]
-        if not starts:
-            break
-        start = min(starts)
-        attempts += 1
+    taken_until = 0
+    for start, end in _bracket_spans(text):
+        if start < taken_until:
+            continue  # inside a value already found
         try:
-            value, end = _DECODER.raw_decode(text, start)
-        except (ValueError, RecursionError):
-            index = start + 1
+            value = json.loads(text[start:end])
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to decode
             continue
         found.append((start, end, value))
-        index = end
+        taken_until = end
     return found
 
 
@@ -109,8 +147,9 @@ def parse_call(step: int, item: dict) -> Call:
         named = dict(zip(params, args, strict=True))
     elif isinstance(args, dict):
         if set(args) != set(params):
+            given = ", ".join(json.dumps(key) for key in args)
             raise ReplyError(f"step {step}: {name} takes arguments ({', '.join(params)}), "
-                             f"got ({', '.join(map(str, args))})")
+                             f"got ({given})")
         named = args
     else:
         raise ReplyError(f"step {step}: args of {name} must be a list or an object")
@@ -123,25 +162,57 @@ def parse_call(step: int, item: dict) -> Call:
     return CALL_TYPES[name].model_validate(named)
 
 
+def _as_call(item: Any) -> dict | None:
+    """A call in any of the forms models use, as {"function": ..., "args": ...}: the docs'
+    `{"function", "args"}`, Gemini's `{"name", "args"}` and its `{"functionCall": {...}}` part."""
+    if not isinstance(item, dict):
+        return None
+    for wrapper in ("functionCall", "function_call"):
+        if isinstance(item.get(wrapper), dict):
+            item = item[wrapper]
+    if "function" in item:
+        return item
+    if isinstance(item.get("name"), str) and set(item) <= {"name", "args", "id"}:
+        return {"function": item["name"], "args": item.get("args", {})}
+    return None
+
+
+def _calls_in(value: Any) -> list[dict] | None:
+    """The calls a JSON value holds: a list of calls, or an object with one under "calls" (the
+    structured-output answer) or "plan" (erarm's own plan.json)."""
+    if isinstance(value, dict):
+        value = next((value[key] for key in ("calls", "plan") if isinstance(value.get(key), list)),
+                     None)
+    if not isinstance(value, list) or not value:
+        return None
+    calls = [_as_call(item) for item in value]
+    return None if any(call is None for call in calls) else calls
+
+
 def parse_plan(text: str) -> Plan:
     """Reasoning text followed by a JSON list of robot calls, or the structured-output object
     `{"reasoning": ..., "calls": [...]}`. When several lists of calls appear, the last one is the
-    plan (models often draft, then answer)."""
-    candidates: list[tuple[str, list[dict]]] = []
-    for start, _, value in json_values(text):
-        if isinstance(value, dict) and isinstance(value.get("calls"), list):
-            reasoning = value.get("reasoning")
-            candidates.append((reasoning if isinstance(reasoning, str) else "", value["calls"]))
-        elif (isinstance(value, list) and value
-              and all(isinstance(item, dict) and "function" in item for item in value)):
-            candidates.append((text[:start].strip(), value))
+    plan (models often draft, then answer), and the plan's notes say so."""
+    values = json_values(text)
+    candidates: list[tuple[int, str, list[dict]]] = []
+    for block, (start, _, value) in enumerate(values, 1):
+        calls = _calls_in(value)
+        if calls is None:
+            continue
+        reasoning = value.get("reasoning") if isinstance(value, dict) else text[:start].strip()
+        candidates.append((block, reasoning if isinstance(reasoning, str) else "", calls))
     if not candidates:
         raise ReplyError(f"no JSON list of function calls in the reply: {_snippet(text)!r}")
-    reasoning, items = candidates[-1]
-    if not all(isinstance(item, dict) for item in items):
-        raise ReplyError("the plan's calls must be JSON objects")
+    block, reasoning, items = candidates[-1]
+    if len(items) > MAX_PLAN_CALLS:
+        raise ReplyError(f"the plan has {len(items):,} calls; erarm reads at most "
+                         f"{MAX_PLAN_CALLS:,}")
+    notes = []
+    if len(candidates) > 1:
+        notes.append(f"the reply held {len(candidates)} lists of calls; erarm used the last "
+                     f"(JSON block {block} of {len(values)})")
     calls = [parse_call(step, item) for step, item in enumerate(items, 1)]
-    return Plan(reasoning=reasoning, calls=calls)
+    return Plan(reasoning=reasoning, calls=calls, notes=notes)
 
 
 def parse_trajectory(text: str) -> list[Point]:

@@ -86,6 +86,13 @@ class ReturnToOrigin(BaseModel):
 
 Call = Move | SetGripperState | ReturnToOrigin
 
+
+def describe(call: dict) -> str:
+    """A call as it would be written in code: move(412, 87, true)."""
+    args = ", ".join(str(a).lower() if isinstance(a, bool) else f"{a:g}" if isinstance(a, float)
+                     else str(a) for a in call["args"])
+    return f"{call['function']}({args})"
+
 # Positional parameter names of each function in the robot API, in order.
 SIGNATURES: dict[str, tuple[str, ...]] = {
     "move": ("x", "y", "high"),
@@ -99,6 +106,7 @@ CALL_TYPES: dict[str, type[BaseModel]] = {
 class Plan(BaseModel):
     reasoning: str = ""
     calls: list[Call]
+    notes: list[str] = []  # how the plan was read, e.g. which of several JSON blocks
 
     def as_json(self) -> list[dict]:
         return [call.call() for call in self.calls]

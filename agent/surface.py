@@ -17,6 +17,7 @@ from robots.base import Frame, WorkspaceLimits
 
 MAX_OBJECT_HEIGHT_M = 0.15  # anything taller above the table is the arm, not a tabletop object
 TOP_FACE_BAND_M = 0.006  # points this close below the top belong to the top face
+FREE_TABLE_TOLERANCE_M = 0.006  # bare table reads within this of the table plane
 
 
 class SurfaceMap:
@@ -53,6 +54,12 @@ class SurfaceMap:
         if len(ring) < 3:
             return self.table_z
         return max(self.table_z, float(np.percentile(ring[:, 2], 10)))
+
+    def is_free(self, x: float, y: float, radius: float = 0.035) -> bool:
+        """Whether the camera sees bare table all around (x, y): room to set something down."""
+        near = self._near(x, y, radius)
+        enough = len(near) >= 20
+        return enough and float(near[:, 2].max()) <= self.table_z + FREE_TABLE_TOLERANCE_M
 
     def top_face_yaw(self, x: float, y: float, radius: float = 0.035) -> float | None:
         """Yaw (radians, within +-45 degrees) of a small raised square-ish top face at (x, y), so

@@ -2,20 +2,25 @@
 
 Every call is resolved against what the camera saw before anything moves: `move(x, y, high)`
 becomes a tool pose whose height comes from the perceived surface at (x, y) and from what the
-gripper holds at that point of the plan. A plan with any step outside the workspace is rejected
-whole, so a robot never starts a motion it cannot finish.
+gripper holds at that point of the plan. Each pose must lie in the workspace, within reach and
+within the arm's joint limits, and (by default) a move down must go to something perceived: an
+empty hand only to a perceived object, a full one to an object or to visibly free table. One
+failed check rejects the whole plan, so a robot never starts a motion it cannot finish.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from pydantic import BaseModel
 
 from agent.errors import PlanRejected
-from agent.schemas import Move, Plan, ReturnToOrigin, SetGripperState
+from agent.schemas import Move, Plan, ReturnToOrigin, SetGripperState, describe
 from agent.surface import SurfaceMap
 from robots.base import ToolPose, WorkspaceLimits
+
+Reachable = Callable[[ToolPose], str | None]
 
 
 class GraspPolicy(BaseModel):
@@ -26,6 +31,16 @@ class GraspPolicy(BaseModel):
     release_clearance_m: float = 0.012  # gap left under a held object when setting it down
     travel_margin_m: float = 0.05  # a high move clears what is under it by at least this
     object_min_height_m: float = 0.01  # closing on less than this is closing on nothing
+    near_mm: float = 40.0  # a move down within this of a perceived object goes to that object
+
+
+class Landmark(BaseModel):
+    """A perceived object as the target rule sees it: where it is and how far it extends."""
+
+    label: str
+    x_mm: float
+    y_mm: float
+    radius_mm: float = 0.0
 
 
 class Action(BaseModel):
@@ -36,6 +51,7 @@ class Action(BaseModel):
     pose: ToolPose | None = None
     opened: bool | None = None
     why: str = ""  # how the target was derived, for dry runs and logs
+    checks: list[str] = []  # the checks this step passed
     added: bool = False  # appended by erarm rather than asked for
 
 
@@ -56,83 +72,138 @@ def _mm(low: float, high: float) -> str:
     return f"{low * 1000:.0f}..{high * 1000:.0f}"
 
 
-def _check_spot(step: int, x: float, y: float, limits: WorkspaceLimits) -> None:
-    where = f"step {step}: ({x * 1000:.0f}, {y * 1000:.0f}) mm"
+def _check_spot(where: str, x: float, y: float, limits: WorkspaceLimits) -> list[str]:
     if not (limits.x_min <= x <= limits.x_max and limits.y_min <= y <= limits.y_max):
         raise PlanRejected(f"{where} is outside the workspace (x {_mm(limits.x_min, limits.x_max)}"
                            f", y {_mm(limits.y_min, limits.y_max)} mm)")
-    if math.hypot(x, y) > limits.max_reach_m:
+    reach = math.hypot(x, y)
+    if reach > limits.max_reach_m:
         raise PlanRejected(f"{where} is beyond the arm's reach of "
                            f"{limits.max_reach_m * 1000:.0f} mm")
+    return ["in workspace", f"reach {reach * 1000:.0f}/{limits.max_reach_m * 1000:.0f} mm"]
+
+
+def _nearest(landmarks: list[Landmark], x_mm: float, y_mm: float) -> tuple[Landmark, float] | None:
+    scored = [(mark, math.hypot(mark.x_mm - x_mm, mark.y_mm - y_mm)) for mark in landmarks]
+    return min(scored, key=lambda pair: pair[1], default=None)
+
+
+def _check_target(where: str, x: float, y: float, holding: bool, landmarks: list[Landmark],
+                  surface: SurfaceMap, policy: GraspPolicy) -> str:
+    """Refuse a move down that goes to nothing perceived."""
+    nearest = _nearest(landmarks, x * 1000, y * 1000)
+    if nearest and nearest[1] <= max(policy.near_mm, nearest[0].radius_mm):
+        return f"at the {nearest[0].label} ({nearest[1]:.0f} mm)"
+    if holding and surface.is_free(x, y):
+        return "on free table"
+    closest = f" (nearest: the {nearest[0].label}, {nearest[1]:.0f} mm away)" if nearest else ""
+    if holding:
+        raise PlanRejected(f"{where} would set the held object down where the camera sees "
+                           f"neither a perceived object nor free table{closest}")
+    raise PlanRejected(f"{where} goes down to nothing perceived{closest}; a plan may only "
+                       "reach down to perceived objects")
+
+
+class _Resolver:
+    """Walks the plan once, tracking what the gripper holds, and resolves each call."""
+
+    def __init__(self, surface: SurfaceMap, limits: WorkspaceLimits, gripper_open: bool,
+                 yaw: float, policy: GraspPolicy, landmarks: list[Landmark] | None,
+                 reachable: Reachable | None):
+        self.surface, self.limits, self.policy = surface, limits, policy
+        self.landmarks, self.reachable = landmarks, reachable
+        self.gripper_open, self.yaw = gripper_open, yaw
+        self.held_below: float | None = None  # how far a held object hangs below the fingertips
+        self.grasp_xy: tuple[float, float] | None = None
+        self.low_at: tuple[float, float] | None = None  # where the tool is down, if it is
+        self.last_xy: tuple[float, float] | None = None
+        self.transfers: list[Transfer] = []
+
+    def move(self, step: int, call: Move) -> Action:
+        x, y = call.x / 1000, call.y / 1000
+        where = f"step {step} {describe(call.call())}"
+        checks = _check_spot(where, x, y, self.limits)
+        top = self.surface.surface_z(x, y)
+        face_yaw = self.surface.top_face_yaw(x, y)
+        self.yaw = face_yaw if face_yaw is not None else self.yaw
+        policy, held = self.policy, self.held_below
+        if call.high:
+            z = max(self.limits.travel_z, top + (held or 0.0) + policy.travel_margin_m)
+            why = "travel height"
+        else:
+            if self.landmarks is not None:
+                checks.append(_check_target(where, x, y, held is not None, self.landmarks,
+                                            self.surface, policy))
+            if held is not None:
+                z = top + held + policy.release_clearance_m
+                why = (f"set down: the held object {policy.release_clearance_m * 1000:.0f} mm "
+                       f"above the surface at {top * 1000:.0f} mm")
+            elif self.gripper_open:
+                z = max(top - policy.grasp_depth_m, self.limits.table_z + policy.table_clearance_m)
+                why = f"grasp: fingertips at {z * 1000:.0f} mm around a top at {top * 1000:.0f} mm"
+            else:
+                z = top + policy.table_clearance_m
+                why = f"touch: closed fingertips just above the surface at {top * 1000:.0f} mm"
+        if not self.limits.z_min <= z <= self.limits.z_max:
+            raise PlanRejected(f"{where}: the tool would go to z = {z * 1000:.0f} mm, outside "
+                               f"{_mm(self.limits.z_min, self.limits.z_max)} mm")
+        pose = ToolPose(x=x, y=y, z=z, yaw=self.yaw)
+        if self.reachable is not None:
+            problem = self.reachable(pose)
+            if problem:
+                raise PlanRejected(f"{where}: {problem}")
+            checks.append("joint limits (IK)")
+        self.low_at = None if call.high else (x, y)
+        self.last_xy = (x, y)
+        return Action(step=step, call=call.call(), pose=pose, why=why, checks=checks)
+
+    def gripper(self, step: int, call: SetGripperState) -> Action:
+        if call.opened:
+            if self.held_below is not None and self.grasp_xy is not None:
+                here = self.low_at or self.last_xy or self.grasp_xy
+                self.transfers.append(Transfer(
+                    grasp_mm=(self.grasp_xy[0] * 1000, self.grasp_xy[1] * 1000),
+                    release_mm=(here[0] * 1000, here[1] * 1000)))
+            self.held_below, self.grasp_xy = None, None
+        elif self.gripper_open and self.low_at is not None:
+            x, y = self.low_at
+            support = self.surface.support_z(x, y)
+            if self.surface.surface_z(x, y) - support >= self.policy.object_min_height_m:
+                tip_z = max(self.surface.surface_z(x, y) - self.policy.grasp_depth_m,
+                            self.limits.table_z + self.policy.table_clearance_m)
+                self.held_below, self.grasp_xy = tip_z - support, (x, y)
+        self.gripper_open = call.opened
+        return Action(step=step, call=call.call(), opened=call.opened,
+                      why="open" if call.opened else "close")
 
 
 def validate_plan(plan: Plan, surface: SurfaceMap, limits: WorkspaceLimits, gripper_open: bool,
-                  start_yaw: float = 0.0, policy: GraspPolicy | None = None) -> ValidatedPlan:
+                  start_yaw: float = 0.0, policy: GraspPolicy | None = None,
+                  landmarks: list[Landmark] | None = None,
+                  reachable: Reachable | None = None) -> ValidatedPlan:
     """Resolve every call to a metric action and check it; raise `PlanRejected` on the first
-    failure, so a plan either validates completely or moves nothing."""
-    policy = policy or GraspPolicy()
+    failure, so a plan either validates completely or moves nothing. `landmarks` turns on the
+    rule that moves down must go to something perceived; `reachable` checks joint limits."""
     if not plan.calls:
         raise PlanRejected("the plan has no steps")
     if len(plan.calls) > limits.max_steps:
         raise PlanRejected(f"the plan has {len(plan.calls)} steps; the limit is {limits.max_steps}")
     calls = list(plan.calls)
-    warnings = []
+    warnings = list(plan.notes)
     if not isinstance(calls[-1], ReturnToOrigin):
         calls.append(ReturnToOrigin())
         warnings.append("the plan did not end with returnToOrigin; erarm added it")
-
-    actions: list[Action] = []
-    transfers: list[Transfer] = []
-    yaw = start_yaw
-    held_below: float | None = None  # how far a held object hangs below the fingertips
-    grasp_xy: tuple[float, float] | None = None
-    low_at: tuple[float, float] | None = None  # where the tool is down at interacting height
+    resolver = _Resolver(surface, limits, gripper_open, start_yaw, policy or GraspPolicy(),
+                         landmarks, reachable)
+    actions = []
     for step, call in enumerate(calls, 1):
-        added = step > len(plan.calls)
         if isinstance(call, Move):
-            x, y = call.x / 1000, call.y / 1000
-            _check_spot(step, x, y, limits)
-            top = surface.surface_z(x, y)
-            yaw = surface.top_face_yaw(x, y) if surface.top_face_yaw(x, y) is not None else yaw
-            if call.high:
-                z = max(limits.travel_z, top + (held_below or 0.0) + policy.travel_margin_m)
-                why = "travel height"
-                low_at = None
-            elif held_below is not None:
-                z = top + held_below + policy.release_clearance_m
-                why = f"set down: held object {policy.release_clearance_m * 1000:.0f} mm above " \
-                      f"the surface at {top * 1000:.0f} mm"
-                low_at = (x, y)
-            elif gripper_open:
-                z = max(top - policy.grasp_depth_m, limits.table_z + policy.table_clearance_m)
-                why = f"grasp: fingertips at {z * 1000:.0f} mm around a top at {top * 1000:.0f} mm"
-                low_at = (x, y)
-            else:
-                z = top + policy.table_clearance_m
-                why = f"touch: closed fingertips just above the surface at {top * 1000:.0f} mm"
-                low_at = (x, y)
-            if not limits.z_min <= z <= limits.z_max:
-                raise PlanRejected(f"step {step}: the tool would go to z = {z * 1000:.0f} mm, "
-                                   f"outside {_mm(limits.z_min, limits.z_max)} mm")
-            pose = ToolPose(x=x, y=y, z=z, yaw=yaw)
-            actions.append(Action(step=step, call=call.call(), pose=pose, why=why, added=added))
+            action = resolver.move(step, call)
         elif isinstance(call, SetGripperState):
-            if call.opened and held_below is not None and grasp_xy is not None:
-                here = low_at or (actions[-1].pose.x, actions[-1].pose.y)
-                transfers.append(Transfer(grasp_mm=(grasp_xy[0] * 1000, grasp_xy[1] * 1000),
-                                          release_mm=(here[0] * 1000, here[1] * 1000)))
-            if call.opened:
-                held_below, grasp_xy = None, None
-            elif gripper_open and low_at is not None:
-                x, y = low_at
-                support = surface.support_z(x, y)
-                if surface.surface_z(x, y) - support >= policy.object_min_height_m:
-                    held_below = actions[-1].pose.z - support
-                    grasp_xy = (x, y)
-            gripper_open = call.opened
-            actions.append(Action(step=step, call=call.call(), opened=call.opened,
-                                  why="open" if call.opened else "close", added=added))
+            action = resolver.gripper(step, call)
         else:
-            low_at = None
-            actions.append(Action(step=step, call=call.call(), why="home", added=added))
-    return ValidatedPlan(actions=actions, transfers=transfers, warnings=warnings)
+            resolver.low_at = None
+            action = Action(step=step, call=call.call(), why="home")
+        action.added = step > len(plan.calls)
+        actions.append(action)
+    return ValidatedPlan(actions=actions, transfers=resolver.transfers, warnings=warnings)

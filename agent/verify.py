@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from pydantic import BaseModel
 
-from agent.geometry import intersect_plane, normalized_to_pixel, pixel_rays
+from agent.locate import footprint_radius_mm
 from agent.schemas import SceneObject
 from agent.validate import Transfer
 from robots.base import CameraCalibration
@@ -51,22 +50,6 @@ def goals_of(transfers: list[Transfer], objects: list[SceneObject]) -> list[Goal
         if container is not None:
             goals.append(Goal(item=item.label, container=container.label))
     return goals
-
-
-def footprint_radius_mm(container: SceneObject, calibration: CameraCalibration) -> float:
-    """Half the container's width on the table, from its image box at its own height."""
-    if container.box_2d is None:
-        return 0.0
-    ymin, xmin, ymax, xmax = container.box_2d
-    row = (ymin + ymax) / 2
-    pixels = np.array([normalized_to_pixel(row, x, calibration.width, calibration.height)
-                       for x in (xmin, xmax)])
-    origin, directions = pixel_rays(pixels, calibration)
-    z = container.position_mm[2] / 1000
-    left, right = (intersect_plane(origin, d, z) for d in directions)
-    if left is None or right is None:
-        return 0.0
-    return float(np.linalg.norm(right - left)) * 1000 / 2
 
 
 def check_goals(goals: list[Goal], after: list[SceneObject],

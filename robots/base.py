@@ -115,6 +115,7 @@ class Robot(Protocol):
 
     name: str
     limits: WorkspaceLimits
+    physical: bool  # a real arm: erarm asks the operator before moving it
 
     def connect(self) -> None: ...
     def close(self) -> None: ...
@@ -123,6 +124,11 @@ class Robot(Protocol):
     def return_to_origin(self) -> MoveReport: ...
     def stop(self) -> None: ...
     def state(self) -> RobotState: ...
+
+    def reachable(self, pose: ToolPose) -> str | None:
+        """None when the arm can put its tool at `pose` within its joint limits, else why not.
+        Asked for every step of a plan before the first motion; never moves the arm."""
+        ...
 
 
 @runtime_checkable
@@ -135,7 +141,7 @@ class Camera(Protocol):
 class GroundTruth(BaseModel):
     """A simulator's verdict on a task, for scoring only: the agent never sees it."""
 
-    success: bool
+    success: bool | None  # None: the simulator has no check for this task
     reason: str
     objects: list[dict] = Field(default_factory=list)  # label and position_mm of each object
     objects_at_start: list[dict] = Field(default_factory=list)  # the same before the run
@@ -156,6 +162,7 @@ class Workcell:
     camera: Camera
     referee: Referee | None = None
     on_close: list[Callable[[], None]] = field(default_factory=list)
+    records: dict[str, dict] = field(default_factory=dict)  # files for every run folder
 
     def __enter__(self) -> Workcell:
         self.robot.connect()

@@ -6,9 +6,13 @@ started but failed (the robot was stopped and left safe).
 
 
 class ErarmError(Exception):
-    """An expected failure with a one-line message for the operator."""
+    """An expected failure with a one-line message for the operator. Line breaks in the message
+    (say, from a model's reply quoted in it) are folded, so it always prints as one line."""
 
     exit_code = 2
+
+    def __init__(self, message: object = "", *args: object):
+        super().__init__(" ".join(str(message).split()), *args)
 
 
 class RobotError(ErarmError):

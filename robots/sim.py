@@ -11,8 +11,9 @@ from robots.base import Workcell
 
 
 def open_sim_workcell(task: str = "", seed: int = 0, scene: Path | None = None,
-                      gui: bool = False) -> Workcell:
-    """Build a simulated cell staged for `task` (or laid out from a scene file)."""
+                      gui: bool = False, realtime: bool = False) -> Workcell:
+    """Build a simulated cell staged for `task` (or laid out from a scene file); `realtime`
+    paces the simulation to the wall clock, as `gui` always does."""
     from sim.arm import SimArm
     from sim.camera import CameraSetup, SimCamera
     from sim.scene import load_scene, stage_scene
@@ -20,7 +21,7 @@ def open_sim_workcell(task: str = "", seed: int = 0, scene: Path | None = None,
     from sim.world import World
 
     layout = load_scene(scene) if scene else stage_scene(task, seed)
-    world = World(layout, gui=gui)
+    world = World(layout, gui=gui, realtime=realtime)
     try:
         arm = SimArm(world)
     except Exception:
@@ -28,4 +29,5 @@ def open_sim_workcell(task: str = "", seed: int = 0, scene: Path | None = None,
         raise
     camera = SimCamera(world.client, CameraSetup())
     return Workcell(robot=arm, camera=camera, referee=SimReferee(world, task),
-                    on_close=[world.close])
+                    on_close=[world.close],
+                    records={"scene.json": layout.model_dump()})  # replay with --scene

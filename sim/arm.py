@@ -40,6 +40,7 @@ class SimArm:
     """An xArm6 with a parallel gripper in a `World`."""
 
     name = "xarm6-sim"
+    physical = False
 
     def __init__(self, world: World, limits: WorkspaceLimits | None = None):
         self.world = world
@@ -128,6 +129,16 @@ class SimArm:
         current = self._joint_positions()
         duration = self._follow(np.array([current, self._home_q]), [0.0])
         return self._report(HOME_POSE, duration)
+
+    def reachable(self, pose: ToolPose) -> str | None:
+        """Solve the pose on the kinematic copy, from the home posture; the arm does not move."""
+        if not all(math.isfinite(v) for v in (pose.x, pose.y, pose.z, pose.yaw)):
+            return "the target is not a finite pose"
+        try:
+            self._solve(pose, self._home_q)
+        except RobotError as err:
+            return str(err)
+        return None
 
     def stop(self) -> None:
         """Hold the joints where they are now."""

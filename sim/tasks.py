@@ -91,7 +91,7 @@ class SimReferee:
         objects = self._world.object_report()
         verdict = {"objects": objects, "objects_at_start": self._start}
         if self._goal is None:
-            return GroundTruth(success=False, reason="the simulator has no success check for "
+            return GroundTruth(success=None, reason="the simulator has no success check for "
                                "this task", **verdict)
         reasons = []
         for placement in self._goal:

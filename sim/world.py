@@ -27,8 +27,9 @@ TABLE_RGBA = (0.80, 0.78, 0.74, 1.0)
 class World:
     """One simulated tabletop cell."""
 
-    def __init__(self, scene: SceneSpec, gui: bool = False):
+    def __init__(self, scene: SceneSpec, gui: bool = False, realtime: bool = False):
         self.gui = gui
+        self.paced = gui or realtime  # step no faster than the wall clock
         if gui and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
             # PyBullet's GUI calls exit() when it finds no X server; refuse before that
             raise ConfigError("--gui needs a display (DISPLAY is not set); run without --gui "
@@ -74,11 +75,11 @@ class World:
         for _ in range(count):
             pb.stepSimulation(physicsClientId=self.client)
             self.steps += 1
-        if self.gui:
+        if self.paced:
             self._pace()
 
     def _pace(self) -> None:
-        """Keep the GUI at real time so a person can follow the motion."""
+        """Keep to real time, so a person can follow the motion."""
         now = time.monotonic()
         if self._wall_start is None:
             self._wall_start = now - self.sim_time_s

@@ -173,10 +173,12 @@ def test_last_list_of_calls_wins_and_keyword_args_are_accepted():
     ('[{"function": "returnToOrigin"}, {"function": "setGripperState", "args": ["yes"]}]',
      "step 2: opened must be true or false"),
     ('[{"function": "move", "args": {"x": 1, "y": 2}}]', "step 1: move takes arguments"),
+    ('[{"function": "move", "args": {"\\n": null}}]', 'got ("\\n")'),  # found by hypothesis
 ])
 def test_bad_plans_are_refused_with_the_step_and_reason(text, message):
-    with pytest.raises(ReplyError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ReplyError) as refused:
         parse_plan(text)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
 
 
 @pytest.mark.parametrize(("text", "message"), [

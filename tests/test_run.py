@@ -10,6 +10,7 @@ import cv2
 import pytest
 
 from agent.brains.local import LocalBrain
+from agent.parse import parse_plan
 from agent.run import run_task
 
 ERARM = str(Path(sys.executable).with_name("erarm"))
@@ -96,28 +97,22 @@ def test_the_local_path_never_imports_google_genai():
     assert done.stdout.strip().endswith("genai absent 0"), done.stdout + done.stderr
 
 
-class ScriptedBrain(LocalBrain):
-    """Local perception, but a fixed plan: a test double for the Brain seam."""
+class OneStepTooFar(LocalBrain):
+    """Local perception and planning, then one more step outside the workspace: a test double
+    for a brain whose plan goes wrong at the very end."""
 
-    name = "scripted"
-
-    def __init__(self, plan: str):
-        super().__init__()
-        self._plan = plan
+    name = "one-step-too-far"
 
     def plan(self, request, frame):
-        return self._plan
+        calls = parse_plan(super().plan(request, frame)).as_json()
+        return json.dumps([*calls, {"function": "move", "args": [2000, 0, True]}])
 
 
-def test_an_invalid_plan_moves_nothing(sim_cell, tmp_path):
+def test_an_invalid_last_step_means_not_a_single_motion(sim_cell, tmp_path):
     cell = sim_cell(seed=2)
     before = cell.robot.state().joint_positions_rad
-    plan = json.dumps([{"function": "move", "args": [450, 0, True]},
-                       {"function": "setGripperState", "args": [True]},
-                       {"function": "move", "args": [450, 0, False]},
-                       {"function": "move", "args": [2000, 0, True]}])  # the last step is wrong
-    result = run_task("anything", ScriptedBrain(plan), cell, tmp_path)
+    result = run_task("pick the blue block into the orange bowl", OneStepTooFar(), cell, tmp_path)
     assert result.exit_code == 2
-    assert "step 4" in result.error and "outside the workspace" in result.error
+    assert result.error.startswith("step 11 move(2000, 0, true) is outside the workspace")
     assert result.steps_executed == 0
     assert cell.robot.state().joint_positions_rad == before  # not a single joint moved

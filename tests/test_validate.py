@@ -7,7 +7,7 @@ import pytest
 from agent.errors import PlanRejected
 from agent.schemas import Move, Plan, ReturnToOrigin, SetGripperState
 from agent.surface import SurfaceMap
-from agent.validate import GraspPolicy, validate_plan
+from agent.validate import GraspPolicy, Landmark, validate_plan
 from robots.base import WorkspaceLimits
 from tests.conftest import raycast_frame, synthetic_calibration
 
@@ -61,7 +61,7 @@ def test_a_plan_without_return_gets_one_with_a_warning(surface):
 ])
 def test_any_bad_step_rejects_the_whole_plan(surface, move, message):
     calls = [*pick_and_place().calls[:4], move, ReturnToOrigin()]
-    with pytest.raises(PlanRejected, match=f"step 5: .*{message}"):
+    with pytest.raises(PlanRejected, match=rf"step 5 move\(.*\) .*{message}"):
         validate_plan(Plan(calls=calls), surface, LIMITS, gripper_open=True)
 
 
@@ -92,3 +92,50 @@ def _turned_block_frame(yaw: float):
             cells.append((0.42 + u * math.cos(yaw) - v * math.sin(yaw),
                           0.05 + u * math.sin(yaw) + v * math.cos(yaw), 0.0012, 0.04))
     return raycast_frame(calibration, cells)
+
+
+def test_the_target_rule_refuses_grasps_at_nothing(surface):
+    marks = [Landmark(label="blue block", x_mm=420, y_mm=50),
+             Landmark(label="orange bowl", x_mm=510, y_mm=-140, radius_mm=60)]
+    ok = validate_plan(pick_and_place(), surface, LIMITS, gripper_open=True, landmarks=marks)
+    assert "at the blue block (0 mm)" in ok.actions[2].checks
+    assert "at the orange bowl (14 mm)" in ok.actions[6].checks
+    nothing = Plan(calls=[Move(x=330, y=-200, high=True), SetGripperState(opened=True),
+                          Move(x=330, y=-200, high=False)])
+    with pytest.raises(PlanRejected, match=r"step 3 move\(330, -200, false\) goes down to "
+                                           r"nothing perceived \(nearest: the orange bowl"):
+        validate_plan(nothing, surface, LIMITS, gripper_open=True, landmarks=marks)
+    # the rule is optional
+    validate_plan(nothing, surface, LIMITS, gripper_open=True, landmarks=None)
+
+
+def test_setting_down_needs_free_table_or_a_perceived_object():
+    """Holding the block, the plan may put it on bare table, but not on an unseen obstacle."""
+    obstacle = (0.35, -0.20, 0.03, 0.05)  # something the brain did not report
+    frame = raycast_frame(synthetic_calibration(eye=(0.95, 0.0, 0.7), target=(0.45, 0.0, 0.0)),
+                          [BLOCK, obstacle])
+    seen = SurfaceMap(frame, LIMITS)
+    marks = [Landmark(label="blue block", x_mm=420, y_mm=50)]
+    carry = [Move(x=420, y=50, high=True), SetGripperState(opened=True),
+             Move(x=420, y=50, high=False), SetGripperState(opened=False),
+             Move(x=420, y=50, high=True)]
+    on_table = Plan(calls=[*carry, Move(x=500, y=150, high=True), Move(x=500, y=150, high=False)])
+    checks = validate_plan(on_table, seen, LIMITS, gripper_open=False,
+                           landmarks=marks).actions[6].checks
+    assert "on free table" in checks
+    on_obstacle = Plan(calls=[*carry, Move(x=350, y=-200, high=True),
+                              Move(x=350, y=-200, high=False)])
+    with pytest.raises(PlanRejected, match="neither a perceived object nor free table"):
+        validate_plan(on_obstacle, seen, LIMITS, gripper_open=False, landmarks=marks)
+
+
+def test_joint_limits_are_checked_for_every_pose(surface):
+    asked = []
+
+    def reachable(pose):
+        asked.append(pose)
+        return "the elbow would pass its limit" if pose.z < 0.05 else None
+
+    with pytest.raises(PlanRejected, match=r"step 3 move\(420, 50, false\): the elbow would"):
+        validate_plan(pick_and_place(), surface, LIMITS, gripper_open=True, reachable=reachable)
+    assert len(asked) == 2  # nothing after the first refusal is even resolved

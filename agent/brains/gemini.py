@@ -11,6 +11,7 @@ API key never appears in a message.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import random
 import re
@@ -28,7 +29,7 @@ from agent.brains import api_key_from_env
 from agent.brains.base import CORE, PlanRequest
 from agent.config import KNOWN_MODELS, GeminiSettings
 from agent.errors import BrainUnavailable, ReplyError
-from agent.schemas import response_schema
+from agent.schemas import CALL_TYPES, SIGNATURES, response_schema
 from robots.base import Frame
 from robots.errors import ErarmError
 
@@ -64,6 +65,22 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
         except (ImportError, AttributeError):
             continue
     return tuple(found)
+
+
+def robot_tools() -> types.Tool:
+    """The robot API as Gemini function declarations, typed from the same models the parser
+    validates with and described by `prompts/robot_functions.json`."""
+    described = prompts.data("robot_functions.json")
+    declarations = []
+    for name, params in SIGNATURES.items():
+        fields = CALL_TYPES[name].model_json_schema()["properties"]
+        properties = {p: {"type": fields[p]["type"], "description": described[name]["args"][p]}
+                      for p in params}
+        declarations.append(types.FunctionDeclaration(
+            name=name, description=described[name]["description"],
+            parameters_json_schema={"type": "object", "properties": properties,
+                                    "required": list(params)}))
+    return types.Tool(function_declarations=declarations)
 
 
 def encode_image(frame: Frame, max_side: int, image_format: str) -> tuple[bytes, str]:
@@ -149,7 +166,10 @@ class GeminiBrain:
             temperature=settings.temperature, thinking_config=thinking,
             safety_settings=[types.SafetySetting(category=c.value, threshold=t.value)
                              for c, t in settings.safety.items()] or None)
-        if settings.structured_output:
+        if kind == "plan" and settings.plan_with_tools:
+            config.tools = [robot_tools()]
+            config.automatic_function_calling = types.AutomaticFunctionCallingConfig(disable=True)
+        elif settings.structured_output:
             config.response_mime_type = "application/json"
             config.response_json_schema = response_schema(kind)
         return config
@@ -229,8 +249,13 @@ class GeminiBrain:
         if reason == "SAFETY":
             raise ReplyError("the Gemini API withheld the reply for safety"
                              f"{_ratings(candidate.safety_ratings)}")
-        text = response.text
-        if not text or not text.strip():
+        parts = candidate.content.parts if candidate.content and candidate.content.parts else []
+        text = "".join(p.text for p in parts if p.text and not p.thought)
+        calls = [p.function_call for p in parts if p.function_call]
+        if calls:  # native function calls, in the form the parser reads
+            text += "\n" + json.dumps([{"functionCall": {"name": c.name, "args": c.args or {}}}
+                                       for c in calls])
+        if not text.strip():
             raise ReplyError(f"the Gemini API returned an empty reply (finish reason {reason})")
         return self._redact(text)
 

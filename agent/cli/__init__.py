@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 
 import typer
@@ -44,7 +45,13 @@ def _usage_error(err: Exception) -> bool:
     return hasattr(err, "format_message") and getattr(err, "exit_code", None) == 2
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM stops a run exactly as Ctrl-C does: the arm is stopped, the exit code is 130."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     _results_to_real_stdout()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("· %(message)s"))

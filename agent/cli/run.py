@@ -1,13 +1,17 @@
-"""`erarm run`: do a task in a workcell, end to end."""
+"""`erarm run` and `erarm execute`: a task, or a plan file, in a workcell."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from agent.brains import BrainChoice
+from agent.brains import Brain, BrainChoice
 from agent.cli.common import (
     BaseUrlOpt,
     BlurOpt,
@@ -27,11 +31,63 @@ from agent.cli.common import (
     print_json,
     say,
 )
+from agent.schemas import describe
+from robots.errors import ConfigError
+
+RobotOpt = Annotated[str, typer.Option(help="Robot driver (see the erarm.robots entry points).")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the simulated scene's layout.")]
+SceneOpt = Annotated[Path | None, typer.Option(
+    help="Load this scene file (JSON objects with kind, colour, x, y in metres) instead of "
+         "staging one for the task.")]
+GuiOpt = Annotated[bool, typer.Option(help="Show the PyBullet window (needs a display).")]
+RealtimeOpt = Annotated[bool, typer.Option(
+    help="Pace the simulation to the wall clock (always so with --gui).")]
+OutOpt = Annotated[Path | None, typer.Option(
+    help="Folder for camera.png, overlay.png, plan.json, result.json, final.png and "
+         "calibration.json [default: a new folder under runs/].")]
+DryRunOpt = Annotated[bool, typer.Option(
+    "--dry-run", help="Validate the plan and show every resolved target and check; move "
+                      "nothing.")]
+ConfirmOpt = Annotated[bool | None, typer.Option(
+    "--confirm/--no-confirm", help="Show the plan and ask before any motion [default: on for "
+                                   "physical robots].")]
+StrictOpt = Annotated[bool, typer.Option(
+    help="Moves down must go to a perceived object (or, holding one, to free table).")]
+
+
+def _actions_table(actions: list[dict]) -> Table:
+    """Resolved actions (as in a result's `actions`): what each call became and why it passed."""
+    table = Table("step", "call", "target x, y, z mm / yaw", "how", "checks passed",
+                  box=None, pad_edge=False)
+    for action in actions:
+        target = action["target"]
+        where = ("" if target is None else
+                 f"{target['x_mm']:.0f}, {target['y_mm']:.0f}, {target['z_mm']:.0f} / "
+                 f"{target['yaw_deg']:.0f}°")
+        table.add_row(str(action["step"]) + ("+" if action["added"] else ""),
+                      describe(action["call"]), where, action["why"],
+                      ", ".join(action["checks"]))
+    return table
+
+
+def _confirm_with_operator(console: Console) -> Callable:
+    def confirm(validated) -> bool:
+        from agent.run import action_record
+
+        console.print(_actions_table([action_record(a) for a in validated.actions]))
+        return typer.confirm(f"Move the arm through these {len(validated.actions)} steps?",
+                             default=False, err=True)
+
+    return confirm
 
 
 def _print_summary(result) -> None:  # result: agent.run.RunResult
     console = out_console()
-    if result.error:
+    if result.dry_run and not result.error:
+        console.print(_actions_table(result.actions))
+        console.print(f"[green]✓ the plan is valid[/green]: {len(result.actions)} steps; dry "
+                      "run, nothing moved")
+    elif result.error:
         console.print("[red]✗ failed[/red] (the reason is on stderr)")
     elif result.success is not None:
         mark = "[green]✓ success[/green]" if result.success else "[red]✗ not done[/red]"
@@ -47,20 +103,37 @@ def _print_summary(result) -> None:  # result: agent.run.RunResult
     console.print(f"  pictures and records: {result.out_dir}/")
 
 
+def _in_workcell(go: Callable, *, robot: str, task: str, seed: int, scene: Path | None,
+                 gui: bool, realtime: bool, blur_faces: bool, confirm: bool | None,
+                 json_output: bool):
+    """Open the workcell, run `go(cell, confirm)`, report, and exit with the result's code."""
+    from robots.registry import open_workcell
+
+    with open_workcell(robot, task=task, seed=seed, scene=scene, gui=gui,
+                       realtime=realtime) as cell:
+        if blur_faces:
+            from agent.privacy import FaceBlurringCamera
+
+            cell.camera = FaceBlurringCamera(cell.camera)
+        asking = cell.robot.physical if confirm is None else confirm
+        result = go(cell, _confirm_with_operator(err_console) if asking else None)
+    if json_output:
+        print_json(result.model_dump(mode="json", exclude={"exit_code"}))
+    else:
+        _print_summary(result)
+    if result.error:
+        err_console.print(f"erarm: error: {result.error}", markup=False)
+    raise typer.Exit(result.exit_code)
+
+
 @app.command()
 def run(
     task: Annotated[str, typer.Argument(help='What to do, e.g. "pick the blue block into the '
                                              'orange bowl".')],
-    brain: BrainOpt = BrainChoice.auto,
-    seed: Annotated[int, typer.Option(help="Seed of the simulated scene's layout.")] = 0,
-    scene: Annotated[Path | None, typer.Option(
-        help="Load this scene file (JSON objects with kind, colour, x, y in metres) instead of "
-             "staging one for the task.")] = None,
-    gui: Annotated[bool, typer.Option(help="Show the PyBullet window (needs a display).")] = False,
-    json_output: JsonOpt = False,
-    out: Annotated[Path | None, typer.Option(
-        help="Folder for camera.png, overlay.png, plan.json, result.json, final.png and "
-             "calibration.json [default: a new folder under runs/].")] = None,
+    brain: BrainOpt = BrainChoice.auto, robot: RobotOpt = "sim", seed: SeedOpt = 0,
+    scene: SceneOpt = None, gui: GuiOpt = False, realtime: RealtimeOpt = False,
+    json_output: JsonOpt = False, out: OutOpt = None, dry_run: DryRunOpt = False,
+    confirm: ConfirmOpt = None, strict_targets: StrictOpt = True,
     trajectory: Annotated[int, typer.Option(
         min=0, max=30, help="Carry the object along a path of this many points that the brain "
                             "draws (Gemini); 0 flies straight.")] = 0,
@@ -69,22 +142,74 @@ def run(
     consensus: ConsensusOpt = 1, zoom: ZoomOpt = False, blur_faces: BlurOpt = False,
 ) -> None:
     """Do a task with the arm: look, plan, validate the whole plan, then move and check."""
-    from agent.run import run_task
-    from robots.registry import open_workcell
+    from agent.run import RunOptions, run_task
 
     chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
                          thinking=thinking_budget, consensus=consensus, zoom=zoom)
+    options = RunOptions(dry_run=dry_run, strict_targets=strict_targets,
+                         trajectory_points=trajectory)
     out_dir = out or default_out_dir(task)
-    with open_workcell("sim", task=task, seed=seed, scene=scene, gui=gui) as cell:
-        if blur_faces:
-            from agent.privacy import FaceBlurringCamera
 
-            cell.camera = FaceBlurringCamera(cell.camera)
-        result = run_task(task, chosen, cell, out_dir, log=say, trajectory_points=trajectory)
-    if json_output:
-        print_json(result.model_dump(mode="json", exclude={"exit_code"}))
-    else:
-        _print_summary(result)
-    if result.error:
-        err_console.print(f"erarm: error: {result.error}", markup=False)
-    raise typer.Exit(result.exit_code)
+    def go(cell, asking):
+        return run_task(task, chosen, cell, out_dir, log=say, options=options, confirm=asking)
+
+    _in_workcell(go, robot=robot, task=task, seed=seed, scene=scene, gui=gui, realtime=realtime,
+                 blur_faces=blur_faces, confirm=confirm, json_output=json_output)
+
+
+def read_plan_file(path: Path) -> tuple[str, str | None]:
+    """The plan file's text, and the task recorded in it when it is a run's plan.json."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"plan file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"plan file {path} is a directory") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"plan file {path} is not UTF-8 text (byte 0x{raw[err.start]:02x} at "
+                          f"offset {err.start})") from None
+    task = None
+    if text.lstrip().startswith("{"):
+        try:
+            recorded = json.loads(text)
+        except (ValueError, RecursionError):
+            recorded = None
+        if isinstance(recorded, dict) and isinstance(recorded.get("task"), str):
+            task = recorded["task"]
+    return text, task
+
+
+@app.command()
+def execute(
+    plan_file: Annotated[Path, typer.Argument(
+        help="Model text (reasoning then JSON), a JSON list of calls, or a run's plan.json.")],
+    task: Annotated[str | None, typer.Option(
+        help="The task the plan is for: stages the simulated scene and scores it [default: the "
+             "one in a plan.json].")] = None,
+    brain: Annotated[BrainChoice, typer.Option(
+        help="Who looks at the scene for validation and verification.")] = BrainChoice.local,
+    robot: RobotOpt = "sim", seed: SeedOpt = 0, scene: SceneOpt = None, gui: GuiOpt = False,
+    realtime: RealtimeOpt = False, json_output: JsonOpt = False, out: OutOpt = None,
+    dry_run: DryRunOpt = False, confirm: ConfirmOpt = None, strict_targets: StrictOpt = True,
+    model: ModelOpt = None, base_url: BaseUrlOpt = None, config: ConfigOpt = None,
+    blur_faces: BlurOpt = False,
+) -> None:
+    """Run a plan file on the arm, after the same validation a model's plan gets."""
+    from agent.parse import parse_plan
+    from agent.run import RunOptions, execute_plan
+
+    text, recorded_task = read_plan_file(plan_file)
+    parse_plan(text)  # a file that is no plan fails here, before any robot is opened
+    goal = task if task is not None else (recorded_task or "")
+    looker: Brain = build_brain(brain, model=model, base_url=base_url, config=config)
+    options = RunOptions(dry_run=dry_run, strict_targets=strict_targets)
+    out_dir = out or default_out_dir(f"execute {plan_file.stem}")
+
+    def go(cell, asking):
+        return execute_plan(text, goal, looker, cell, out_dir, log=say, options=options,
+                            confirm=asking)
+
+    _in_workcell(go, robot=robot, task=goal, seed=seed, scene=scene, gui=gui, realtime=realtime,
+                 blur_faces=blur_faces, confirm=confirm, json_output=json_output)

@@ -1,0 +1,137 @@
+"""Operator controls: dry runs, confirmation, interrupting a moving arm, executing plan files."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pybullet as pb
+import pytest
+
+from agent.brains.local import LocalBrain
+from agent.errors import Interrupted
+from agent.execute import execute
+from agent.run import RunOptions, run_task
+from agent.validate import Action
+from robots.base import ToolPose
+
+ERARM = str(Path(sys.executable).with_name("erarm"))
+TASK = "pick the blue block into the orange bowl"
+
+
+def erarm(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    return subprocess.run([ERARM, *args], capture_output=True, text=True, input=stdin, env=env,
+                          timeout=120, check=False)
+
+
+def test_a_dry_run_resolves_and_checks_everything_and_moves_nothing(sim_cell, tmp_path):
+    cell = sim_cell(seed=1)
+    before = cell.robot.state().joint_positions_rad
+    result = run_task(TASK, LocalBrain(), cell, tmp_path, options=RunOptions(dry_run=True))
+    assert result.exit_code == 0 and result.dry_run and result.steps_executed == 0
+    assert cell.robot.state().joint_positions_rad == before
+    grasp = result.actions[2]
+    assert grasp["call"]["function"] == "move" and grasp["call"]["args"][2] is False
+    assert grasp["target"]["z_mm"] == pytest.approx(18, abs=2)
+    assert "at the blue block" in " ".join(grasp["checks"])
+    assert "joint limits (IK)" in grasp["checks"]
+    assert result.ground_truth is None  # nothing happened to score
+    assert not (tmp_path / "final.png").exists()
+
+
+def test_dry_run_on_the_command_line_prints_the_resolved_plan(tmp_path):
+    done = erarm("run", TASK, "--seed", "1", "--dry-run", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "the plan is valid" in done.stdout and "nothing moved" in done.stdout
+    assert "at the blue block" in done.stdout and "travel height" in done.stdout
+
+
+@pytest.mark.parametrize(("answer", "code", "executed"), [("n\n", 1, 0), ("y\n", 0, 10)])
+def test_confirm_asks_before_any_motion(tmp_path, answer, code, executed):
+    done = erarm("run", TASK, "--seed", "1", "--confirm", "--json", "--out", str(tmp_path),
+                 stdin=answer)
+    assert done.returncode == code, done.stderr
+    assert "Move the arm through these 10 steps?" in done.stderr
+    result = json.loads(done.stdout)
+    assert result["steps_executed"] == executed
+    if code:
+        assert result["error"] == "the operator declined the plan; nothing moved"
+
+
+def test_an_interrupt_mid_motion_stops_the_arm_where_it_is(sim_cell):
+    cell = sim_cell(seed=1)
+    arm, world = cell.robot, cell.robot.world
+    original_step = world.step
+    stepped = 0
+
+    def step_then_interrupt(count=1):
+        nonlocal stepped
+        original_step(count)
+        stepped += count
+        if stepped == 121:  # one Ctrl-C, half a second into the move
+            raise KeyboardInterrupt
+
+    world.step = step_then_interrupt
+    far = Action(step=1, call={"function": "move", "args": [550, 250, True]},
+                 pose=ToolPose(x=0.55, y=0.25, z=0.2))
+    with pytest.raises(Interrupted, match="interrupted at step 1 move"):
+        execute([far], arm)
+    world.step = original_step
+    stopped_at = np.array(arm.state().joint_positions_rad)
+    world.step(480)  # two more seconds: the arm holds where it stopped
+    held = np.array(arm.state().joint_positions_rad)
+    assert np.abs(held - stopped_at).max() < 0.01
+    tool = arm.state().tool
+    assert np.hypot(tool.x - 0.55, tool.y - 0.25) > 0.05  # it did not carry on to the target
+    speeds = [s[1] for s in pb.getJointStates(world.arm, arm._joints, physicsClientId=world.client)]
+    assert max(abs(v) for v in speeds) < 0.01
+
+
+@pytest.mark.parametrize("signal_to_send", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_during_a_run_exits_130(tmp_path, signal_to_send):
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    process = subprocess.Popen([ERARM, "run", TASK, "--seed", "1", "--realtime", "--json",
+                                "--out", str(tmp_path)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    for line in process.stderr:
+        if "step 2/10" in line:  # moving, in real time: about five seconds to go
+            process.send_signal(signal_to_send)
+            break
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    result = json.loads(stdout)
+    assert "interrupted at step" in result["error"] and "the arm was stopped" in result["error"]
+    assert 2 <= result["steps_executed"] < 10
+    assert json.loads((tmp_path / "result.json").read_text())["steps_executed"] == \
+        result["steps_executed"]
+
+
+def test_execute_replays_a_runs_plan_in_the_same_scene(tmp_path):
+    first = erarm("run", TASK, "--seed", "3", "--dry-run", "--out", str(tmp_path / "planned"))
+    assert first.returncode == 0, first.stderr
+    done = erarm("execute", str(tmp_path / "planned" / "plan.json"), "--scene",
+                 str(tmp_path / "planned" / "scene.json"), "--json", "--out",
+                 str(tmp_path / "replayed"))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["task"] == TASK  # read from the plan.json
+    assert result["success"] is True and result["verified"] is True
+    assert result["steps_executed"] == 10
+
+
+def test_execute_takes_model_text_and_can_skip_the_target_rule(tmp_path):
+    plan = tmp_path / "reply.txt"
+    plan.write_text('Reasoning: wave over an empty spot.\n[{"function": "move", "args": '
+                    '[330, -200, true]}, {"function": "move", "args": [330, -200, false]}]')
+    strict = erarm("execute", str(plan), "--seed", "1", "--task", TASK, "--dry-run")
+    assert strict.returncode == 2 and "goes down to nothing perceived" in strict.stderr
+    relaxed = erarm("execute", str(plan), "--seed", "1", "--task", TASK, "--json",
+                    "--no-strict-targets", "--out", str(tmp_path / "run"))
+    assert relaxed.returncode == 1, relaxed.stderr  # it ran, and the task is not done
+    result = json.loads(relaxed.stdout)
+    assert result["steps_executed"] == 3  # the two moves and the added returnToOrigin
+    assert "did not end with returnToOrigin" in result["warnings"][0]
