@@ -80,6 +80,19 @@ def _draw_path(image: np.ndarray, path: Sequence[tuple[int, ToolPose]],
         _label(image, ",".join(steps), u + 6, v - 6, (255, 255, 255))
 
 
+def draw_fit(rgb: np.ndarray, seen: np.ndarray, predicted: np.ndarray, caption: str) -> np.ndarray:
+    """A calibration picture: what was detected (green rings) and where the calibration puts
+    it (red crosses), with a caption such as the RMS error."""
+    image = rgb.copy()
+    for u, v in np.asarray(seen).reshape(-1, 2):
+        cv2.circle(image, (round(float(u)), round(float(v))), 5, (40, 200, 60), 1, cv2.LINE_AA)
+    for u, v in np.asarray(predicted).reshape(-1, 2):
+        cv2.drawMarker(image, (round(float(u)), round(float(v))), (230, 30, 30),
+                       cv2.MARKER_CROSS, 8, 1, cv2.LINE_AA)
+    _label(image, caption, 6, 18, (255, 255, 255))
+    return image
+
+
 def save_png(path: Path, rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):

@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from agent.brains.base import Brain, require
+from agent.calibrate import require_fit
 from agent.errors import Declined, ExecutionFailed, Interrupted
 from agent.execute import StepReport, execute
 from agent.geometry import locate
@@ -61,6 +62,7 @@ class RunResult(BaseModel):
     verified: bool = False  # perception's verdict (with the model's, when the brain can judge)
     verification: str = ""
     model_verdict: dict | None = None  # {"done", "reason"} from a brain that can judge
+    calibration_fit: dict | None = None  # how well the camera calibration fits the scene
     ground_truth: GroundTruth | None = None
     objects: list[dict] = []
     plan: list[dict] = []  # the validated calls, erarm's additions included
@@ -126,6 +128,11 @@ class Episode:
         if frame.calibration is not None:
             (self.out_dir / "calibration.json").write_text(
                 frame.calibration.model_dump_json(indent=2))
+        fit = require_fit(frame, self.cell.robot.limits)  # a moved camera stops us here
+        if fit is not None:
+            self.result.calibration_fit = fit.model_dump()
+            self.log(f"calibration fits: the table comes out {fit.table_offset_mm:+.1f} mm, "
+                     f"tilted {fit.table_tilt_deg:.2f} degrees")
         perception = perceive(self.brain, frame)
         objects = locate_objects(perception, frame)
         self.result.objects = [o.summary() for o in objects]

@@ -69,9 +69,13 @@ def _grasp_point(frame: Frame, kind: str, points: np.ndarray | None, rows: np.nd
     if not has_depth or points is None or len(points) < 5:
         return float(cols.mean()), float(rows.mean())
     if kind == "block":
+        # The centre of the rectangle the top face spans: side faces seen just below the top
+        # edge share its footprint, but their dense pixels would pull a plain mean toward the
+        # camera.
         top = points[:, 2].max()
         face = points[points[:, 2] >= top - TOP_FACE_BAND_M]
-        centre = np.array([face[:, 0].mean(), face[:, 1].mean(), top])
+        (cx, cy), _, _ = cv2.minAreaRect(face[:, :2].astype(np.float32))
+        centre = np.array([cx, cy, top])
     else:
         rim = points[points[:, 2] >= points[:, 2].max() - RIM_BAND_M][:, :2]
         cx, cy = _circle_centre(rim if len(rim) >= 10 else points[:, :2])

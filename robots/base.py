@@ -14,9 +14,12 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from robots.errors import ConfigError
+
 
 class ToolPose(BaseModel):
-    """Where the tool centre point (between the fingertips) should be; the tool points down."""
+    """Where the tool centre point (between the fingertips) should be. The tool points straight
+    down unless tilted: its orientation is Rz(yaw) Ry(pitch) Rx(roll) applied to pointing down."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -24,9 +27,27 @@ class ToolPose(BaseModel):
     y: float
     z: float
     yaw: float = 0.0  # radians about the base z axis
+    roll: float = 0.0  # tilt about the base x axis, radians (0: pointing down)
+    pitch: float = 0.0  # tilt about the base y axis, radians
 
     def position(self) -> np.ndarray:
         return np.array([self.x, self.y, self.z])
+
+    def rotation(self) -> np.ndarray:
+        """3x3 orientation of the tool frame (z out of the flange) in the base frame."""
+        cy, sy = np.cos(self.yaw), np.sin(self.yaw)
+        cp, sp = np.cos(self.pitch), np.sin(self.pitch)
+        cr, sr = np.cos(self.roll), np.sin(self.roll)
+        rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]])
+        ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
+        rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
+        return rz @ ry @ rx @ np.diag([1.0, -1.0, -1.0])  # the last factor: pointing down
+
+    def matrix(self) -> np.ndarray:
+        """4x4 pose of the tool frame in the base frame."""
+        pose = np.eye(4)
+        pose[:3, :3], pose[:3, 3] = self.rotation(), self.position()
+        return pose
 
 
 class MoveReport(BaseModel):
@@ -69,8 +90,9 @@ class WorkspaceLimits(BaseModel):
 
 
 class CameraCalibration(BaseModel):
-    """Pinhole intrinsics (OpenCV convention: x right, y down, pixel centres at integers) and the
-    camera's pose in the robot base frame."""
+    """A camera's calibration file: pinhole intrinsics (OpenCV convention: x right, y down, pixel
+    centres at integers), lens distortion, the camera's pose in the robot base frame, the table
+    plane, and how, when and how well it was made."""
 
     width: int
     height: int
@@ -79,13 +101,21 @@ class CameraCalibration(BaseModel):
     cx: float
     cy: float
     distortion: list[float] = Field(default_factory=lambda: [0.0] * 5)
-    camera_to_base: list[list[float]]  # 4x4 homogeneous transform
-    table_z: float = 0.0
+    camera_to_base: list[list[float]] | None = None  # 4x4, metres; None: intrinsics only
+    table_z: float = 0.0  # the table plane, z = table_z in the base frame
+    method: str = "unknown"  # simulator, charuco-intrinsics, charuco-board, hand-eye, plane
+    created: str | None = None  # ISO 8601
+    errors: dict[str, float] = Field(default_factory=dict)  # e.g. rms_px, translation_error_mm
+    plane_homography: list[list[float]] | None = None  # pixel -> (x, y) mm on plane_z
+    plane_z: float | None = None  # metres: the plane the homography maps onto
 
     def intrinsic_matrix(self) -> np.ndarray:
         return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], dtype=float)
 
     def pose(self) -> np.ndarray:
+        if self.camera_to_base is None:
+            raise ConfigError(f"this calibration ({self.method}) has no camera pose; make one "
+                              "with erarm calibrate extrinsics or erarm calibrate plane")
         return np.asarray(self.camera_to_base, dtype=float)
 
 
@@ -153,6 +183,27 @@ class Referee(Protocol):
 
     def judge(self) -> GroundTruth: ...
 
+    def true_calibration(self) -> CameraCalibration:
+        """The camera as it really is, to score a calibration against."""
+        ...
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """What a person does for a calibration, done by the simulator: holding the board up in
+    front of the camera, or laying it on the table. Physical cells have none; erarm asks the
+    operator instead."""
+
+    def hold_board(self, view: int) -> None:
+        """Show the board at the view-th of a series of varied, tilted poses."""
+        ...
+
+    def lay_board(self, x: float, y: float, yaw: float) -> None:
+        """Lay the board flat on the table: its centre at (x, y) m, turned by yaw radians."""
+        ...
+
+    def clear_board(self) -> None: ...
+
 
 @dataclass
 class Workcell:
@@ -161,6 +212,7 @@ class Workcell:
     robot: Robot
     camera: Camera
     referee: Referee | None = None
+    stage: Stage | None = None
     on_close: list[Callable[[], None]] = field(default_factory=list)
     records: dict[str, dict] = field(default_factory=dict)  # files for every run folder
 

@@ -14,7 +14,16 @@ import pybullet as pb
 
 from robots.base import GripperReport, MoveReport, RobotState, ToolPose, WorkspaceLimits
 from robots.errors import RobotError
-from sim.arm_model import ARM_JOINTS, FINGER_JOINTS, FINGER_TRAVEL_M, TCP_LINK, arm_urdf_path
+from sim.arm_model import (
+    ARM_JOINTS,
+    FINGER_JOINTS,
+    FINGER_TRAVEL_M,
+    MARKER,
+    MARKER_LINK,
+    TCP_LINK,
+    arm_urdf_path,
+)
+from sim.transforms import quaternion
 from sim.world import STEP_HZ, World
 
 HOME_POSE = ToolPose(x=0.27, y=0.0, z=0.33, yaw=0.0)
@@ -28,10 +37,6 @@ REACH_TOLERANCE_M = 0.015  # a settled pose further than this from its target is
 IK_TOLERANCE_M = 5e-4
 
 
-def _down_quaternion(yaw: float) -> list[float]:
-    return list(pb.getQuaternionFromEuler([math.pi, 0.0, yaw]))
-
-
 def _smoothstep(s: float) -> float:
     return s * s * (3 - 2 * s)
 
@@ -41,6 +46,7 @@ class SimArm:
 
     name = "xarm6-sim"
     physical = False
+    marker = MARKER  # the calibration marker on the tool, known by construction
 
     def __init__(self, world: World, limits: WorkspaceLimits | None = None):
         self.world = world
@@ -54,6 +60,10 @@ class SimArm:
         self._joints = [index[name] for name in ARM_JOINTS]
         self._fingers = [index[name] for name in FINGER_JOINTS]
         self._tcp = link[TCP_LINK]
+        texture = pb.loadTexture(str(arm_urdf_path().with_name("marker.png")),
+                                 physicsClientId=client)
+        pb.changeVisualShape(arm, link[MARKER_LINK], textureUniqueId=texture,
+                             physicsClientId=client)
         info = [pb.getJointInfo(arm, j, physicsClientId=client) for j in self._joints]
         self._lower = np.array([i[8] for i in info])
         self._upper = np.array([i[9] for i in info])
@@ -89,20 +99,23 @@ class SimArm:
 
     def move_to(self, pose: ToolPose) -> MoveReport:
         self._require_connected()
-        if not all(math.isfinite(v) for v in (pose.x, pose.y, pose.z, pose.yaw)):
+        if not all(math.isfinite(v) for v in pose.model_dump().values()):
             raise RobotError(f"refusing a non-finite target {pose}")
         start = self.state().tool
-        goal = pose.model_copy(update={"yaw": self._nearest_equivalent_yaw(pose.yaw, start.yaw)})
+        goal = pose
+        if pose.roll == pose.pitch == 0:  # a parallel gripper pointing down: a half turn is free
+            goal = pose.model_copy(update={"yaw": self._nearest_equivalent_yaw(pose.yaw,
+                                                                               start.yaw)})
         distance = float(np.linalg.norm(goal.position() - start.position()))
-        count = max(1, math.ceil(distance / WAYPOINT_SPACING_M),
-                    math.ceil(abs(goal.yaw - start.yaw) / 0.2))
+        turn = max(abs(goal.yaw - start.yaw), abs(goal.roll - start.roll),
+                   abs(goal.pitch - start.pitch))
+        count = max(1, math.ceil(distance / WAYPOINT_SPACING_M), math.ceil(turn / 0.2))
         waypoints, lengths = [self._joint_positions()], []
         for k in range(1, count + 1):
             s = k / count
-            step_pose = ToolPose(x=start.x + s * (goal.x - start.x),
-                                 y=start.y + s * (goal.y - start.y),
-                                 z=start.z + s * (goal.z - start.z),
-                                 yaw=start.yaw + s * (goal.yaw - start.yaw))
+            step_pose = ToolPose(**{axis: getattr(start, axis) + s * (getattr(goal, axis)
+                                                                      - getattr(start, axis))
+                                    for axis in ("x", "y", "z", "yaw", "roll", "pitch")})
             waypoints.append(self._solve(step_pose, waypoints[-1]))
             lengths.append(distance / count)
         duration = self._follow(np.array(waypoints), lengths)
@@ -132,7 +145,7 @@ class SimArm:
 
     def reachable(self, pose: ToolPose) -> str | None:
         """Solve the pose on the kinematic copy, from the home posture; the arm does not move."""
-        if not all(math.isfinite(v) for v in (pose.x, pose.y, pose.z, pose.yaw)):
+        if not all(math.isfinite(v) for v in pose.model_dump().values()):
             return "the target is not a finite pose"
         try:
             self._solve(pose, self._home_q)
@@ -158,7 +171,7 @@ class SimArm:
         for joint, q in zip(self._joints, seed, strict=True):
             pb.resetJointState(arm, joint, q, physicsClientId=client)
         target = [pose.x, pose.y, pose.z]
-        orientation = _down_quaternion(pose.yaw)
+        orientation = quaternion(pose.rotation())
         lower = [*self._lower, 0.0, 0.0]
         upper = [*self._upper, FINGER_TRAVEL_M, FINGER_TRAVEL_M]
         ranges = [u - lo for u, lo in zip(upper, lower, strict=True)]
@@ -245,8 +258,11 @@ class SimArm:
         state = pb.getLinkState(self.world.arm, self._tcp, computeForwardKinematics=True,
                                 physicsClientId=self.world.client)
         (x, y, z), orientation = state[4], state[5]
-        rotation = np.reshape(pb.getMatrixFromQuaternion(orientation), (3, 3))
-        return ToolPose(x=x, y=y, z=z, yaw=math.atan2(rotation[1, 0], rotation[0, 0]))
+        # undo "pointing down", then read Z-Y-X angles: Rz(yaw) Ry(pitch) Rx(roll)
+        tilt = np.reshape(pb.getMatrixFromQuaternion(orientation), (3, 3)) @ np.diag([1, -1, -1])
+        return ToolPose(x=x, y=y, z=z, yaw=math.atan2(tilt[1, 0], tilt[0, 0]),
+                        pitch=-math.asin(max(-1.0, min(1.0, tilt[2, 0]))),
+                        roll=math.atan2(tilt[2, 1], tilt[2, 2]))
 
     def _report(self, target: ToolPose, duration: float) -> MoveReport:
         reached = self._tool_pose()

@@ -14,7 +14,11 @@ import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pybullet_data
+
+from robots.targets import MarkerSpec
 
 ARM_URDF = "xarm/xarm6_robot_white.urdf"  # the xArm6 kinematics in the real arm's white finish
 ARM_JOINTS = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6")
@@ -27,6 +31,11 @@ FINGER_THICKNESS_M = 0.012
 FINGER_WIDTH_M = 0.022
 FINGER_TRAVEL_M = 0.045  # each finger; the jaws open to twice this
 TCP_OFFSET_M = PALM_HEIGHT_M + FINGER_LENGTH_M  # flange to fingertips
+MARKER_LINK = "marker"
+# An ArUco marker on a bracket, facing the tool's +x side (the camera, when yaw is 0), its centre
+# 60 mm out and 20 mm above the flange: in the TCP frame that is z = -0.02 - TCP_OFFSET_M.
+MARKER = MarkerSpec(marker_id=7, size_m=0.05, offset_m=(0.06, 0.0, -0.02 - TCP_OFFSET_M))
+MARKER_MARGIN = 0.2  # white quiet zone around the code, as a share of its size
 
 
 def _box_link(name: str, size: tuple[float, float, float], xyz: tuple[float, float, float],
@@ -45,7 +54,30 @@ def _box_link(name: str, size: tuple[float, float, float], xyz: tuple[float, flo
 </link>"""
 
 
-def _gripper_xml() -> str:
+def _marker_obj() -> str:
+    """The marker plate as a textured quad in the palm's frame, facing +x (ArUco corner order
+    TL, TR, BR, BL with texture v running bottom-up as PyBullet reads it)."""
+    centre = np.add(MARKER.offset_m, (0.0, 0.0, TCP_OFFSET_M))
+    half = MARKER.size_m * (1 + 2 * MARKER_MARGIN) / 2
+    right, down = np.array([0.0, -1.0, 0.0]), np.array([0.0, 0.0, 1.0])  # marker x and y
+    corners = [centre - right * half - down * half, centre + right * half - down * half,
+               centre + right * half + down * half, centre - right * half + down * half]
+    lines = [f"v {c[0]:.6f} {c[1]:.6f} {c[2]:.6f}" for c in corners]
+    lines += ["vt 0 1", "vt 1 1", "vt 1 0", "vt 0 0", "vn 1 0 0"]
+    lines += ["f 1/1/1 4/4/1 3/3/1", "f 1/1/1 3/3/1 2/2/1"]  # counter-clockwise from +x
+    return "\n".join(lines) + "\n"
+
+
+def marker_texture() -> np.ndarray:
+    """The marker's printed face: the code with its quiet zone, pre-filtered like optics."""
+    code = MARKER.image(pixels=210)
+    border = round(210 * MARKER_MARGIN)
+    plate = cv2.copyMakeBorder(code, border, border, border, border, cv2.BORDER_CONSTANT,
+                               value=255)
+    return cv2.GaussianBlur(plate, (0, 0), 1.0)
+
+
+def _gripper_xml(marker_mesh: str) -> str:
     finger = (FINGER_WIDTH_M, FINGER_THICKNESS_M, FINGER_LENGTH_M)
     half_t, half_l = FINGER_THICKNESS_M / 2, FINGER_LENGTH_M / 2
     dark = "0.15 0.15 0.17 1"
@@ -68,10 +100,19 @@ def _gripper_xml() -> str:
   <inertia ixx="1e-8" iyy="1e-8" izz="1e-8" ixy="0" ixz="0" iyz="0"/></inertial></link>
 <joint name="tcp_mount" type="fixed"><parent link="palm"/><child link="{TCP_LINK}"/>
   <origin xyz="0 0 {TCP_OFFSET_M:g}"/></joint>
+<link name="{MARKER_LINK}"><inertial><mass value="0.01"/>
+  <inertia ixx="1e-7" iyy="1e-7" izz="1e-7" ixy="0" ixz="0" iyz="0"/></inertial>
+  <visual><geometry><mesh filename="{marker_mesh}"/></geometry>
+    <material name="marker_white"><color rgba="1 1 1 1"/></material></visual>
+  <visual><origin xyz="0.041 0 0.004"/><geometry><box size="0.038 0.02 0.004"/></geometry>
+    <material name="bracket"><color rgba="0.15 0.15 0.17 1"/></material></visual>
+</link>
+<joint name="marker_mount" type="fixed"><parent link="palm"/><child link="{MARKER_LINK}"/>
+  <origin xyz="0 0 0"/></joint>
 </gripper>"""
 
 
-def compose_arm_urdf() -> str:
+def compose_arm_urdf(marker_mesh: str) -> str:
     """The xArm6 + gripper URDF text, with mesh paths made absolute so it loads from anywhere."""
     data = Path(pybullet_data.getDataPath())
     root = ET.parse(data / ARM_URDF).getroot()
@@ -82,18 +123,30 @@ def compose_arm_urdf() -> str:
     for tag in ("gazebo", "transmission"):
         for element in root.findall(tag):
             root.remove(element)
-    for element in ET.fromstring(_gripper_xml()):
+    for element in ET.fromstring(_gripper_xml(marker_mesh)):
         root.append(element)
     return ET.tostring(root, encoding="unicode")
 
 
+def _write_once(path: Path, write) -> None:
+    """Write a generated asset unless it is there; atomic, so parallel workers never read half."""
+    if path.exists():
+        return
+    tmp = path.with_suffix(f".{os.getpid()}{path.suffix}")
+    write(tmp)
+    tmp.replace(path)
+
+
 def arm_urdf_path() -> Path:
-    """Write the composed URDF once per content into the temp dir and return its path."""
-    text = compose_arm_urdf()
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"erarm-xarm6-gripper-{digest}.urdf"
-    if not path.exists():
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)  # atomic, so parallel workers never read half a file
-    return path
+    """Write the composed URDF, the marker plate and its texture once per content into the temp
+    dir, and return the URDF's path (the texture is beside it as marker.png)."""
+    marker_obj = _marker_obj()
+    probe = compose_arm_urdf("marker.obj") + marker_obj
+    digest = hashlib.sha256(probe.encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"erarm-xarm6-{digest}"
+    folder.mkdir(exist_ok=True)
+    _write_once(folder / "marker.obj", lambda p: p.write_text(marker_obj))
+    _write_once(folder / "marker.png", lambda p: cv2.imwrite(str(p), marker_texture()))
+    urdf = folder / "xarm6_gripper.urdf"
+    _write_once(urdf, lambda p: p.write_text(compose_arm_urdf(str(folder / "marker.obj"))))
+    return urdf

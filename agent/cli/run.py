@@ -20,6 +20,8 @@ from agent.cli.common import (
     ConsensusOpt,
     JsonOpt,
     ModelOpt,
+    RobotOpt,
+    RobotOptions,
     SafetyOpt,
     ThinkingOpt,
     ZoomOpt,
@@ -27,6 +29,7 @@ from agent.cli.common import (
     build_brain,
     default_out_dir,
     err_console,
+    open_cell,
     out_console,
     print_json,
     say,
@@ -34,7 +37,6 @@ from agent.cli.common import (
 from agent.schemas import describe
 from robots.errors import ConfigError
 
-RobotOpt = Annotated[str, typer.Option(help="Robot driver (see the erarm.robots entry points).")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of the simulated scene's layout.")]
 SceneOpt = Annotated[Path | None, typer.Option(
     help="Load this scene file (JSON objects with kind, colour, x, y in metres) instead of "
@@ -53,6 +55,9 @@ ConfirmOpt = Annotated[bool | None, typer.Option(
                                    "physical robots].")]
 StrictOpt = Annotated[bool, typer.Option(
     help="Moves down must go to a perceived object (or, holding one, to free table).")]
+CalibrationOpt = Annotated[Path | None, typer.Option(
+    help="Use this camera calibration file instead of the camera's own; it is checked against "
+         "what the camera sees before anything moves.")]
 
 
 def _actions_table(actions: list[dict]) -> Table:
@@ -103,14 +108,16 @@ def _print_summary(result) -> None:  # result: agent.run.RunResult
     console.print(f"  pictures and records: {result.out_dir}/")
 
 
-def _in_workcell(go: Callable, *, robot: str, task: str, seed: int, scene: Path | None,
-                 gui: bool, realtime: bool, blur_faces: bool, confirm: bool | None,
-                 json_output: bool):
+def _in_workcell(go: Callable, *, robot: str, robot_opt: list[str] | None, task: str, seed: int,
+                 scene: Path | None, gui: bool, realtime: bool, calibration: Path | None,
+                 blur_faces: bool, confirm: bool | None, json_output: bool):
     """Open the workcell, run `go(cell, confirm)`, report, and exit with the result's code."""
-    from robots.registry import open_workcell
+    with open_cell(robot, robot_opt, task=task, seed=seed, scene=scene, gui=gui,
+                   realtime=realtime) as cell:
+        if calibration is not None:
+            from agent.calibrate import CalibratedCamera, load_calibration
 
-    with open_workcell(robot, task=task, seed=seed, scene=scene, gui=gui,
-                       realtime=realtime) as cell:
+            cell.camera = CalibratedCamera(cell.camera, load_calibration(calibration))
         if blur_faces:
             from agent.privacy import FaceBlurringCamera
 
@@ -130,8 +137,9 @@ def _in_workcell(go: Callable, *, robot: str, task: str, seed: int, scene: Path 
 def run(
     task: Annotated[str, typer.Argument(help='What to do, e.g. "pick the blue block into the '
                                              'orange bowl".')],
-    brain: BrainOpt = BrainChoice.auto, robot: RobotOpt = "sim", seed: SeedOpt = 0,
-    scene: SceneOpt = None, gui: GuiOpt = False, realtime: RealtimeOpt = False,
+    brain: BrainOpt = BrainChoice.auto, robot: RobotOpt = "sim", robot_opt: RobotOptions = None,
+    seed: SeedOpt = 0, scene: SceneOpt = None, gui: GuiOpt = False,
+    realtime: RealtimeOpt = False, calibration: CalibrationOpt = None,
     json_output: JsonOpt = False, out: OutOpt = None, dry_run: DryRunOpt = False,
     confirm: ConfirmOpt = None, strict_targets: StrictOpt = True,
     trajectory: Annotated[int, typer.Option(
@@ -153,8 +161,9 @@ def run(
     def go(cell, asking):
         return run_task(task, chosen, cell, out_dir, log=say, options=options, confirm=asking)
 
-    _in_workcell(go, robot=robot, task=task, seed=seed, scene=scene, gui=gui, realtime=realtime,
-                 blur_faces=blur_faces, confirm=confirm, json_output=json_output)
+    _in_workcell(go, robot=robot, robot_opt=robot_opt, task=task, seed=seed, scene=scene,
+                 gui=gui, realtime=realtime, calibration=calibration, blur_faces=blur_faces,
+                 confirm=confirm, json_output=json_output)
 
 
 def read_plan_file(path: Path) -> tuple[str, str | None]:
@@ -190,8 +199,9 @@ def execute(
              "one in a plan.json].")] = None,
     brain: Annotated[BrainChoice, typer.Option(
         help="Who looks at the scene for validation and verification.")] = BrainChoice.local,
-    robot: RobotOpt = "sim", seed: SeedOpt = 0, scene: SceneOpt = None, gui: GuiOpt = False,
-    realtime: RealtimeOpt = False, json_output: JsonOpt = False, out: OutOpt = None,
+    robot: RobotOpt = "sim", robot_opt: RobotOptions = None, seed: SeedOpt = 0,
+    scene: SceneOpt = None, gui: GuiOpt = False, realtime: RealtimeOpt = False,
+    calibration: CalibrationOpt = None, json_output: JsonOpt = False, out: OutOpt = None,
     dry_run: DryRunOpt = False, confirm: ConfirmOpt = None, strict_targets: StrictOpt = True,
     model: ModelOpt = None, base_url: BaseUrlOpt = None, config: ConfigOpt = None,
     blur_faces: BlurOpt = False,
@@ -211,5 +221,6 @@ def execute(
         return execute_plan(text, goal, looker, cell, out_dir, log=say, options=options,
                             confirm=asking)
 
-    _in_workcell(go, robot=robot, task=goal, seed=seed, scene=scene, gui=gui, realtime=realtime,
-                 blur_faces=blur_faces, confirm=confirm, json_output=json_output)
+    _in_workcell(go, robot=robot, robot_opt=robot_opt, task=goal, seed=seed, scene=scene,
+                 gui=gui, realtime=realtime, calibration=calibration, blur_faces=blur_faces,
+                 confirm=confirm, json_output=json_output)

@@ -1,0 +1,282 @@
+"""`erarm calibrate ...`: the OpenCV calibration workflow for a camera over a robot's table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import cv2
+import numpy as np
+import typer
+from rich.table import Table
+
+from agent.cli.common import (
+    JsonOpt,
+    RobotOpt,
+    RobotOptions,
+    app,
+    err_console,
+    open_cell,
+    out_console,
+    print_json,
+    say,
+)
+from robots.errors import ConfigError
+
+calibrate_app = typer.Typer(
+    help="Calibrate the camera: intrinsics from ChArUco views, its pose from a board on the table "
+         "or the marker on the tool, or a table-plane homography; check that a calibration still "
+         "fits.", no_args_is_help=True, rich_markup_mode="markdown")
+app.add_typer(calibrate_app, name="calibrate")
+
+OutOpt = Annotated[Path, typer.Option(help="Where to write the calibration file (JSON).")]
+PictureOpt = Annotated[Path | None, typer.Option(
+    help="Where to write the picture of detections and reprojections [default: beside --out].")]
+IntrinsicsOpt = Annotated[Path | None, typer.Option(
+    "--intrinsics", help="A calibration file to take the intrinsics from [default: the camera's "
+                         "own].")]
+
+
+def _triple(text: str, what: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise ConfigError(f"{what} takes three numbers separated by commas, got {text!r}")
+    return values
+
+
+def _report(result, out: Path, picture: Path | None, json_output: bool, truth=None) -> None:
+    """Score against the simulator's truth when there is one, then store, draw and print."""
+    from agent.calibrate import compare_with_truth, save_calibration
+    from agent.overlay import save_png
+
+    calibration = result.calibration
+    if truth is not None:
+        calibration.errors.update(compare_with_truth(calibration, truth))
+    save_calibration(calibration, out)
+    picture = picture or out.with_suffix(".png")
+    save_png(picture, result.picture)
+    if json_output:
+        print_json({"file": str(out), "picture": str(picture), "method": calibration.method,
+                    "observations": result.observations, "errors": calibration.errors,
+                    "calibration": calibration.model_dump(mode="json")})
+        return
+    table = Table("measure", "value", box=None, pad_edge=False)
+    for name, value in calibration.errors.items():
+        table.add_row(name, f"{value:.3f}")
+    console = out_console()
+    console.print(f"[green]✓[/green] {calibration.method} calibration from "
+                  f"{result.observations} observations")
+    console.print(table)
+    console.print(f"  written to {out}; picture {picture}")
+
+
+def _intrinsics(path: Path | None, cell) -> object:
+    """The intrinsics to pose the camera with: a file, else the camera's own calibration."""
+    from agent.calibrate import load_calibration
+
+    if path is not None:
+        return load_calibration(path)
+    own = cell.camera.capture().calibration
+    if own is None:
+        raise ConfigError("this camera reports no intrinsics: calibrate them first (erarm "
+                          "calibrate intrinsics) and pass --intrinsics")
+    return own
+
+
+def _ask(message: str) -> None:
+    if not typer.confirm(message, default=True, err=True):
+        raise typer.Exit(1)
+
+
+@calibrate_app.command()
+def board(
+    out: Annotated[Path, typer.Option(help="The PNG to print.")] = Path("charuco-board.png"),
+    pixels_per_square: Annotated[int, typer.Option(min=20)] = 200,
+) -> None:
+    """Write the ChArUco board erarm detects, to print (9 x 6 squares of 40 mm: print it at
+    that size and measure a square)."""
+    from robots.targets import BoardSpec
+
+    spec = BoardSpec()
+    if not cv2.imwrite(str(out), spec.image(pixels_per_square=pixels_per_square)):
+        raise ConfigError(f"could not write {out}")
+    width, height = spec.size_m
+    out_console().print(f"board written to {out}: {spec.squares_x} x {spec.squares_y} squares of "
+                        f"{spec.square_m * 1000:.0f} mm ({width * 1000:.0f} x "
+                        f"{height * 1000:.0f} mm), {spec.dictionary}")
+
+
+@calibrate_app.command()
+def capture(
+    out: Annotated[Path, typer.Option(help="Folder for the views.")] = Path("calibration-views"),
+    views: Annotated[int, typer.Option(min=4, max=100)] = 20,
+    robot: RobotOpt = "sim", robot_opt: RobotOptions = None,
+) -> None:
+    """Capture views of the board for `calibrate intrinsics`: the simulator holds it up at
+    varied angles; with a real camera, hold it (tilted, all over the view) and press Enter."""
+    from agent.overlay import save_png
+
+    out.mkdir(parents=True, exist_ok=True)
+    with open_cell(robot, robot_opt) as cell:
+        for view in range(views):
+            if cell.stage is not None:
+                cell.stage.hold_board(view)
+            else:
+                _ask(f"view {view + 1} of {views}: hold the board at a new angle. Capture?")
+            save_png(out / f"view-{view:02d}.png", cell.camera.capture().rgb)
+            say(f"view {view + 1} of {views} captured")
+        if cell.stage is not None:
+            cell.stage.clear_board()
+    out_console().print(f"{views} views in {out}/; next: erarm calibrate intrinsics "
+                        f"{out}/*.png")
+
+
+@calibrate_app.command()
+def intrinsics(
+    images: Annotated[list[Path], typer.Argument(help="Views of the ChArUco board.")],
+    out: OutOpt = Path("intrinsics.json"), picture: PictureOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Focal lengths, principal point and distortion from ChArUco views (cv2.calibrateCamera),
+    with the RMS reprojection error."""
+    from agent.calibrate import calibrate_intrinsics
+    from agent.cli.common import load_frame
+    from robots.targets import BoardSpec
+
+    frames = [load_frame(image).rgb for image in images]
+    _report(calibrate_intrinsics(frames, BoardSpec()), out, picture, json_output)
+
+
+@calibrate_app.command()
+def extrinsics(
+    board_pose: Annotated[list[str] | None, typer.Option(
+        help="X,Y,YAW of a board lying on the table: its centre in mm in the robot base frame, "
+             "and its columns' turn from the base x axis in degrees; repeat for more placements "
+             "[default: three placements, with the simulator].")] = None,
+    hand_eye: Annotated[bool, typer.Option(
+        "--hand-eye", help="Use the marker on the tool instead: the robot moves it through "
+                           "--poses poses (eye-to-hand, cv2.calibrateHandEye).")] = False,
+    poses: Annotated[int, typer.Option(min=5, max=60)] = 16,
+    intrinsics_file: IntrinsicsOpt = None,
+    robot: RobotOpt = "sim", robot_opt: RobotOptions = None,
+    out: OutOpt = Path("calibration.json"), picture: PictureOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """The camera's pose in the robot base frame, from a board at known poses on the table
+    (cv2.solvePnP) or by hand-eye with the marker on the tool."""
+    from agent.calibrate import hand_eye_poses, pose_from_board, pose_from_hand_eye
+    from robots.targets import BoardSpec
+
+    with open_cell(robot, robot_opt) as cell:
+        known = _intrinsics(intrinsics_file, cell)
+        truth = cell.referee.true_calibration() if cell.referee else None
+        if hand_eye:
+            marker = getattr(cell.robot, "marker", None)
+            if marker is None:
+                raise ConfigError(f"the {cell.robot.name} robot has no calibration marker")
+            if cell.robot.physical:
+                _ask(f"The arm will move its marker through {poses} poses. Go on?")
+            result = pose_from_hand_eye(cell.robot, cell.camera, known, marker,
+                                        hand_eye_poses(poses, cell.robot.limits), log=say)
+        else:
+            spec = BoardSpec()
+            placements = ([_triple(p, "--board-pose") for p in board_pose] if board_pose else
+                          [(450, 0, 17), (380, 120, -11), (520, -120, 6)])
+            if cell.stage is None and not board_pose:
+                raise ConfigError("give --board-pose X,Y,YAW for where the board lies")
+            views = []
+            for x, y, yaw in placements:
+                if cell.stage is not None:
+                    cell.stage.lay_board(x / 1000, y / 1000, np.radians(yaw))
+                else:
+                    _ask(f"Lay the board at ({x:.0f}, {y:.0f}) mm, turned {yaw:.0f} degrees. "
+                         "Capture?")
+                views.append((cell.camera.capture(), spec.on_table(x / 1000, y / 1000,
+                                                                  np.radians(yaw))))
+            if cell.stage is not None:
+                cell.stage.clear_board()
+            result = pose_from_board(views, known, spec)
+    _report(result, out, picture, json_output, truth)
+
+
+@calibrate_app.command()
+def plane(
+    pairs: Annotated[Path | None, typer.Option(
+        help='JSON pairs on one plane: [{"pixel": [u, v], "robot_mm": [x, y]}, ...] (at least '
+             "four).")] = None,
+    plane_z_mm: Annotated[float, typer.Option(help="Height of the plane of --pairs, mm.")] = 0.0,
+    touch: Annotated[int, typer.Option(
+        min=0, max=36, help="Instead, the robot traces this many points over the table with "
+                            "the marker on its tool.")] = 0,
+    height_mm: Annotated[float, typer.Option(help="Tool height while tracing, mm.")] = 60.0,
+    intrinsics_file: IntrinsicsOpt = None,
+    robot: RobotOpt = "sim", robot_opt: RobotOptions = None,
+    out: OutOpt = Path("calibration.json"), picture: PictureOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """The quick path without a board: a homography from four or more pixel/robot pairs on a
+    horizontal plane, and the camera that explains it (focal length estimated from the
+    homography unless --intrinsics is given)."""
+    from agent.calibrate import (
+        PlanePair,
+        calibrate_plane,
+        load_calibration,
+        marker_plane_z,
+        touch_pairs,
+    )
+
+    known = load_calibration(intrinsics_file) if intrinsics_file else None
+    if (pairs is None) == (touch == 0):
+        raise ConfigError("give either --pairs FILE or --touch N")
+    with open_cell(robot, robot_opt) as cell:
+        truth = cell.referee.true_calibration() if cell.referee else None
+        if pairs is not None:
+            try:
+                found = [PlanePair.model_validate(p) for p in json.loads(pairs.read_text())]
+            except FileNotFoundError:
+                raise ConfigError(f"pairs file not found: {pairs}") from None
+            except (ValueError, TypeError) as err:
+                raise ConfigError(f"pairs file {pairs}: {' '.join(str(err).split())[:160]}") \
+                    from None
+            plane_z = plane_z_mm / 1000
+        else:
+            marker = getattr(cell.robot, "marker", None)
+            if marker is None:
+                raise ConfigError(f"the {cell.robot.name} robot has no calibration marker")
+            if cell.robot.physical:
+                _ask(f"The arm will trace {touch} points at {height_mm:.0f} mm. Go on?")
+            found = touch_pairs(cell.robot, cell.camera, marker, touch, height_mm / 1000, say)
+            plane_z = marker_plane_z(marker, height_mm / 1000)
+        result = calibrate_plane(found, plane_z, cell.camera.capture().rgb, known)
+    _report(result, out, picture, json_output, truth)
+
+
+@calibrate_app.command()
+def check(
+    calibration: Annotated[Path | None, typer.Option(
+        help="The calibration file to check [default: the camera's own].")] = None,
+    robot: RobotOpt = "sim", robot_opt: RobotOptions = None, json_output: JsonOpt = False,
+) -> None:
+    """Whether a calibration still fits the scene: through it, a depth camera's view of the
+    table must come out flat and at the table's height. Exit 0 if it fits, 1 if not."""
+    from agent.calibrate import CalibratedCamera, check_fit, load_calibration
+
+    with open_cell(robot, robot_opt) as cell:
+        camera = (CalibratedCamera(cell.camera, load_calibration(calibration)) if calibration
+                  else cell.camera)
+        report = check_fit(camera.capture(), cell.robot.limits)
+    if report is None:
+        raise ConfigError("this camera gives no depth: the fit cannot be checked")
+    if json_output:
+        print_json(report.model_dump())
+    else:
+        mark = "[green]✓ fits[/green]" if report.fits else "[red]✗ does not fit[/red]"
+        out_console().print(f"{mark}: the table comes out {report.table_offset_mm:+.1f} mm from "
+                            f"its height, tilted {report.table_tilt_deg:.2f} degrees")
+    if not report.fits:
+        err_console.print("erarm: the calibration no longer fits; recalibrate")
+        raise typer.Exit(1)

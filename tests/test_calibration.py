@@ -1,0 +1,254 @@
+"""Calibration, proven in the simulator where the camera's truth is known.
+
+Every estimate here comes from rendered images only (and, for hand-eye and plane, the robot's
+own reading of where its tool is); the truth is used to score it.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.calibrate import (
+    CalibratedCamera,
+    CalibrationFailed,
+    PlanePair,
+    calibrate_intrinsics,
+    calibrate_plane,
+    check_fit,
+    compare_with_truth,
+    focal_from_homography,
+    hand_eye_poses,
+    load_calibration,
+    marker_plane_z,
+    pose_from_board,
+    pose_from_hand_eye,
+    save_calibration,
+    touch_pairs,
+)
+from agent.geometry import project
+from robots.errors import ConfigError
+from robots.registry import open_workcell
+from robots.targets import BoardSpec
+from tests.conftest import look_at, synthetic_calibration
+
+ERARM = str(Path(sys.executable).with_name("erarm"))
+BOARD = BoardSpec()
+BUMP = {"camera_offset_mm": (30, -20, 15), "camera_rotation_deg": (2, -1.5, 1)}
+
+
+@pytest.fixture(scope="module")
+def cell():
+    with open_workcell("sim", task="", seed=0) as workcell:
+        yield workcell
+
+
+@pytest.fixture(scope="module")
+def intrinsics(cell):
+    views = []
+    for view in range(16):
+        cell.stage.hold_board(view)
+        views.append(cell.camera.capture().rgb)
+    cell.stage.clear_board()
+    return calibrate_intrinsics(views, BOARD)
+
+
+def test_intrinsics_from_rendered_views(cell, intrinsics):
+    truth = cell.referee.true_calibration()
+    found = intrinsics.calibration
+    assert found.errors["rms_px"] <= 0.5
+    assert found.fx == pytest.approx(truth.fx, rel=0.01)
+    assert found.fy == pytest.approx(truth.fy, rel=0.01)
+    assert math.hypot(found.cx - truth.cx, found.cy - truth.cy) < 2.0
+    assert found.camera_to_base is None and found.method == "charuco-intrinsics"
+    assert intrinsics.picture.shape == (480, 640, 3)
+
+
+def lay(cell, placements):
+    views = []
+    for x, y, yaw in placements:
+        cell.stage.lay_board(x, y, yaw)
+        views.append((cell.camera.capture(), BOARD.on_table(x, y, yaw)))
+    cell.stage.clear_board()
+    return views
+
+
+def test_camera_pose_from_a_board_on_the_table(cell, intrinsics):
+    views = lay(cell, [(0.45, 0.0, 0.3), (0.38, 0.12, -0.2), (0.52, -0.12, 0.1)])
+    result = pose_from_board(views, intrinsics.calibration, BOARD)
+    errors = compare_with_truth(result.calibration, cell.referee.true_calibration())
+    assert result.calibration.errors["rms_px"] <= 0.5
+    assert errors["translation_error_mm"] <= 5.0
+    assert errors["rotation_error_deg"] <= 0.5
+
+
+def test_camera_pose_by_hand_eye_with_the_tool_marker(cell, intrinsics):
+    before = cell.robot.state().joint_positions_rad
+    result = pose_from_hand_eye(cell.robot, cell.camera, intrinsics.calibration,
+                                cell.robot.marker, hand_eye_poses(16, cell.robot.limits))
+    errors = compare_with_truth(result.calibration, cell.referee.true_calibration())
+    assert result.observations >= 10
+    assert errors["translation_error_mm"] <= 5.0
+    assert errors["rotation_error_deg"] <= 0.5
+    assert cell.robot.state().joint_positions_rad == pytest.approx(before, abs=1e-3)  # home
+
+
+def test_table_plane_from_points_the_robot_traces(cell, intrinsics):
+    pairs = touch_pairs(cell.robot, cell.camera, cell.robot.marker, 9, 0.06)
+    assert len(pairs) >= 6
+    plane_z = marker_plane_z(cell.robot.marker, 0.06)
+    image = cell.camera.capture().rgb
+    truth = cell.referee.true_calibration()
+    for known in (intrinsics.calibration, None):  # with the calibrated lens, or estimating f
+        calibration = calibrate_plane(pairs, plane_z, image, known).calibration
+        errors = compare_with_truth(calibration, truth)
+        assert calibration.errors["plane_rms_mm"] < 1.0
+        assert errors["translation_error_mm"] <= 5.0
+        assert errors["rotation_error_deg"] <= 0.5
+        assert calibration.plane_homography is not None
+
+
+@pytest.mark.parametrize("eye", [(0.9, 0.1, 0.6), (0.7, -0.3, 0.8), (1.0, 0.4, 0.5)])
+def test_the_focal_length_comes_out_of_one_plane_homography(eye):
+    camera = synthetic_calibration(eye=eye, target=(0.42, 0.05, 0.0))
+    camera = camera.model_copy(update={"cx": 319.5, "cy": 239.5, "fy": camera.fx})
+    grid = np.array([[x, y, 0.0] for x in np.linspace(0.3, 0.6, 4)
+                     for y in np.linspace(-0.2, 0.2, 4)])
+    pixels = project(grid, camera)
+    pairs = [PlanePair(pixel=tuple(p), robot_mm=(g[0] * 1000, g[1] * 1000))
+             for p, g in zip(pixels, grid, strict=True)]
+    estimated = calibrate_plane(pairs, 0.0, np.zeros((480, 640, 3), np.uint8)).calibration
+    assert estimated.fx == pytest.approx(camera.fx, rel=1e-3)
+    errors = compare_with_truth(estimated, camera)
+    assert errors["translation_error_mm"] < 0.5 and errors["rotation_error_deg"] < 0.05
+
+
+
+def test_a_plane_seen_head_on_cannot_give_a_focal_length():
+    """Looking straight down there is no perspective in the homography to read f from."""
+    head_on = np.array([[500.0, 0.0, 319.5], [0.0, 500.0, 239.5], [0.0, 0.0, 1.0]])
+    with pytest.raises(CalibrationFailed, match="head-on"):
+        focal_from_homography(head_on, 319.5, 239.5)
+
+
+def test_a_bumped_camera_refuses_the_stale_file_and_works_with_a_fresh_one(tmp_path,
+                                                                          intrinsics):
+    with open_workcell("sim", task="", seed=0) as true_cell:
+        stale = true_cell.referee.true_calibration()
+    save_calibration(stale, tmp_path / "stale.json")
+    with open_workcell("sim", task="", seed=0, **BUMP) as bumped:
+        frame = CalibratedCamera(bumped.camera, stale).capture()
+        report = check_fit(frame, bumped.robot.limits)
+        assert not report.fits and report.table_tilt_deg > 1.0
+        views = lay(bumped, [(0.45, 0.0, 0.3), (0.38, 0.12, -0.2), (0.52, -0.12, 0.1)])
+        fresh = pose_from_board(views, intrinsics.calibration, BOARD).calibration
+        assert compare_with_truth(fresh, bumped.referee.true_calibration())[
+            "translation_error_mm"] <= 5.0
+        assert check_fit(CalibratedCamera(bumped.camera, fresh).capture(),
+                         bumped.robot.limits).fits
+    save_calibration(fresh, tmp_path / "fresh.json")
+    task = "pick the blue block into the orange bowl"
+    bump = ["--robot-opt", "camera_offset_mm=30,-20,15", "--robot-opt",
+            "camera_rotation_deg=2,-1.5,1"]
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+
+    def run(calibration: str) -> subprocess.CompletedProcess:
+        return subprocess.run([ERARM, "run", task, "--seed", "1", *bump, "--calibration",
+                               str(tmp_path / calibration), "--json", "--out",
+                               str(tmp_path / calibration.removesuffix(".json"))],
+                              capture_output=True, text=True, env=env, timeout=120, check=False)
+
+    refused = run("stale.json")
+    assert refused.returncode == 2
+    assert "no longer fits the scene" in refused.stderr
+    assert json.loads(refused.stdout)["steps_executed"] == 0
+    done = run("fresh.json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["success"] is True
+
+
+def test_calibration_files_round_trip_and_fail_clearly(tmp_path, intrinsics):
+    path = tmp_path / "intrinsics.json"
+    save_calibration(intrinsics.calibration, path)
+    assert load_calibration(path) == intrinsics.calibration
+    with pytest.raises(ConfigError, match="calibration file not found"):
+        load_calibration(tmp_path / "missing.json")
+    (tmp_path / "broken.json").write_text('{"width": 640}')
+    with pytest.raises(ConfigError, match=r"broken\.json: height"):
+        load_calibration(tmp_path / "broken.json")
+    with pytest.raises(ConfigError, match="has no camera pose"):
+        CalibratedCamera(None, intrinsics.calibration)
+
+
+def test_a_calibration_for_another_image_size_is_refused(cell):
+    small = synthetic_calibration(width=320, height=240)
+    with pytest.raises(ConfigError, match=r"for 320x240 images; the camera gives 640x480"):
+        CalibratedCamera(cell.camera, small).capture()
+
+
+def test_look_at_helper_matches_the_sim_convention():
+    pose = look_at((1.0, 0.0, 1.0), (0.0, 0.0, 0.0))
+    assert np.allclose(pose[:3, 2], np.array([-1.0, 0.0, -1.0]) / math.sqrt(2))
+
+
+def erarm(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([ERARM, *args], capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def test_the_printable_board_is_the_board_erarm_detects(tmp_path):
+    import cv2
+
+    from agent.calibrate import detect_board
+
+    done = erarm("calibrate", "board", "--out", str(tmp_path / "board.png"),
+                 "--pixels-per-square", "60")
+    assert done.returncode == 0, done.stderr
+    printed = cv2.cvtColor(cv2.imread(str(tmp_path / "board.png")), cv2.COLOR_BGR2RGB)
+    framed = cv2.copyMakeBorder(printed, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=(255,) * 3)
+    view = detect_board(framed, BOARD)
+    assert view is not None and len(view.object_points) == 40  # every inner corner
+
+
+def test_plane_from_a_pairs_file_on_the_command_line(tmp_path, cell):
+    truth = cell.referee.true_calibration()
+    grid = [(x, y) for x in (0.32, 0.42, 0.52, 0.6) for y in (-0.2, 0.0, 0.2)]
+    pixels = project(np.array([[x, y, 0.0] for x, y in grid]), truth)
+    (tmp_path / "pairs.json").write_text(json.dumps(
+        [{"pixel": [float(u), float(v)], "robot_mm": [x * 1000, y * 1000]}
+         for (u, v), (x, y) in zip(pixels, grid, strict=True)]))
+    done = erarm("calibrate", "plane", "--pairs", str(tmp_path / "pairs.json"), "--json",
+                 "--out", str(tmp_path / "plane.json"))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["method"] == "plane" and report["observations"] == 12
+    assert report["errors"]["translation_error_mm"] < 2.0
+    assert (tmp_path / "plane.png").exists()
+    assert load_calibration(tmp_path / "plane.json").plane_homography is not None
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["extrinsics", "--board-pose", "450,0"], "--board-pose takes three numbers"),
+    (["plane"], "give either --pairs FILE or --touch N"),
+    (["plane", "--pairs", "/no/such.json"], "pairs file not found"),
+    (["intrinsics", "/no/such.png"], "image not found"),
+    (["check", "--calibration", "/no/such.json"], "calibration file not found"),
+    (["check", "--robot-opt", "camera_offset_mm=oops"], "sim option camera_offset_mm"),
+    (["check", "--robot-opt", "lens=fisheye"], "sim option lens"),
+])
+def test_bad_calibration_input_is_one_line_and_exit_2(args, message):
+    done = erarm("calibrate", *args)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert len([line for line in done.stderr.splitlines() if line.startswith("erarm:")]) == 1
+
+
+def test_check_passes_the_simulators_own_calibration():
+    done = erarm("calibrate", "check", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["fits"] is True
