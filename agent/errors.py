@@ -25,6 +25,12 @@ class TargetNotFound(ErarmError):
     exit_code = 1
 
 
+class GaveUp(ErarmError):
+    """The closed loop ran out of attempts; the reason says what kept failing."""
+
+    exit_code = 1
+
+
 class Declined(ErarmError):
     """The operator said no at --confirm; nothing moved."""
 

@@ -26,6 +26,7 @@ class StepReport(BaseModel):
 
 class ExecutionReport(BaseModel):
     steps: list[StepReport]
+    stopped: str | None = None  # why a watch stopped the run early
 
     @property
     def duration_s(self) -> float:
@@ -47,10 +48,15 @@ def _run(action: Action, robot: Robot) -> StepReport:
                       error_mm=home.position_error_m * 1000, duration_s=home.duration_s)
 
 
+Watch = Callable[[Action, StepReport], str | None]
+
+
 def execute(actions: list[Action], robot: Robot,
-            on_step: Callable[[Action, StepReport], None] | None = None) -> ExecutionReport:
+            on_step: Callable[[Action, StepReport], None] | None = None,
+            watch: Watch | None = None) -> ExecutionReport:
     """Run every action in order. A robot failure or an interrupt (Ctrl-C, SIGTERM), whenever it
-    lands, stops the arm at once, where it is, before the error goes on."""
+    lands, stops the arm at once, where it is, before the error goes on. `watch` looks at each
+    finished step; a reason from it ends the run early (the report says why), arm at rest."""
     report = ExecutionReport(steps=[])
     current = actions[0] if actions else None
     try:
@@ -64,6 +70,9 @@ def execute(actions: list[Action], robot: Robot,
             report.steps.append(step)
             if on_step:
                 on_step(current, step)
+            if watch and (problem := watch(current, step)):
+                report.stopped = problem
+                break
     except KeyboardInterrupt:
         robot.stop()
         where = f"at step {current.step} {describe(current.call)}" if current else "at the start"

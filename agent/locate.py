@@ -28,9 +28,11 @@ def locate_objects(perception: Perception, frame: Frame) -> list[SceneObject]:
         if position is None:
             continue
         box = box_for(point, perception.boxes)
-        objects.append(SceneObject(
-            label=point.label, point=point.point, box_2d=box.box_2d if box else None,
-            position_mm=tuple(float(v) * 1000 for v in position)))
+        seen = SceneObject(label=point.label, point=point.point,
+                           box_2d=box.box_2d if box else None,
+                           position_mm=tuple(float(v) * 1000 for v in position))
+        seen.radius_mm = footprint_radius_mm(seen, frame.calibration)
+        objects.append(seen)
     return objects
 
 

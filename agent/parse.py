@@ -192,16 +192,23 @@ def _calls_in(value: Any) -> list[dict] | None:
 def parse_plan(text: str) -> Plan:
     """Reasoning text followed by a JSON list of robot calls, or the structured-output object
     `{"reasoning": ..., "calls": [...]}`. When several lists of calls appear, the last one is the
-    plan (models often draft, then answer), and the plan's notes say so."""
+    plan (models often draft, then answer), and the plan's notes say so. An empty list, with no
+    calls anywhere, is a plan with no calls: the brain says the task is already done."""
     values = json_values(text)
     candidates: list[tuple[int, str, list[dict]]] = []
+    finished: str | None = None  # the reasoning before an empty list: nothing left to do
     for block, (start, _, value) in enumerate(values, 1):
-        calls = _calls_in(value)
-        if calls is None:
-            continue
         reasoning = value.get("reasoning") if isinstance(value, dict) else text[:start].strip()
-        candidates.append((block, reasoning if isinstance(reasoning, str) else "", calls))
+        reasoning = reasoning if isinstance(reasoning, str) else ""
+        if value == [] or (isinstance(value, dict) and value.get("calls") == []):
+            finished = reasoning
+            continue
+        calls = _calls_in(value)
+        if calls is not None:
+            candidates.append((block, reasoning, calls))
     if not candidates:
+        if finished is not None:
+            return Plan(reasoning=finished, calls=[])
         raise ReplyError(f"no JSON list of function calls in the reply: {_snippet(text)!r}")
     block, reasoning, items = candidates[-1]
     if len(items) > MAX_PLAN_CALLS:

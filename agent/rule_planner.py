@@ -1,28 +1,60 @@
-"""The local brain's planner: a small grammar of pick-and-place instructions, answered with the
-same reasoning-then-JSON text a Gemini Robotics-ER model gives for the robot-API prompt."""
+"""The local brain's planner: a small grammar of tabletop instructions, answered with the same
+reasoning-then-JSON text a Gemini Robotics-ER model gives for the robot-API prompt.
+
+It plans from what is seen now: work already done (a block already in its bowl, already stacked)
+is left out, so after each pick and place the closed loop can ask again, and an empty list means
+the task is done.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import re
+from dataclasses import dataclass
 
 from agent.errors import TargetNotFound, TaskNotUnderstood
-from agent.labels import COLOUR_HUES, matches
+from agent.labels import COLOUR_HUES, canonical, matches
 from agent.schemas import Move, ReturnToOrigin, SceneObject, SetGripperState
 
-UNDERSTOOD = ("pick/put/place/move/drop the <colour> block (in)to/in/inside/on the "
-              "[<colour>] bowl")
+UNDERSTOOD = (
+    "pick/put/place/move/drop the <colour> block (in)to/in/inside/on the [<colour>] bowl; "
+    "put all the blocks into the <colour> bowl; sort the blocks into the bowls of matching "
+    "colour; stack the <colour> block on the <colour> block; build a tower of the <colour>, "
+    "<colour> and <colour> blocks (bottom to top)")
 
 _COLOUR = "|".join(COLOUR_HUES)
+_OBJECT = rf"(?:the\s+|a\s+)?(?P<{{name}}>(?:(?:{_COLOUR})\s+)?(?:block|cube))"
 _PICK_INTO = re.compile(
     rf"""^\s*(?:please\s+)?
     (?:pick(?:\s+up)?|put|place|move|drop|transfer|carry|bring|set|take|get)\s+
-    (?:the\s+|a\s+)?(?P<item>(?:(?:{_COLOUR})\s+)?(?:block|cube))\s+
+    {_OBJECT.format(name="item")}\s+
     (?:and\s+(?:put|place|drop|move|set)\s+it\s+)?
-    (?:(?:into|in\s+to|inside(?:\s+of)?|in|onto|on\s+to|on(?:\s+top\s+of)?|to)\s+)
+    (?:into|in\s+to|inside(?:\s+of)?|in|onto|on\s+to|on(?:\s+top\s+of)?|to)\s+
     (?:the\s+|a\s+)?(?P<target>(?:(?:{_COLOUR})\s+)?bowl)
-    \s*[.!]?\s*$""",
-    re.IGNORECASE | re.VERBOSE)
+    \s*[.!]?\s*$""", re.IGNORECASE | re.VERBOSE)
+_STACK = re.compile(
+    rf"""^\s*(?:please\s+)?(?:stack|put|place|move|set|drop)\s+
+    {_OBJECT.format(name="item")}\s+(?:on\s+top\s+of|onto|on)\s+
+    {_OBJECT.format(name="target")}\s*[.!]?\s*$""", re.IGNORECASE | re.VERBOSE)
+_SORT = re.compile(r"\bsort\b|\bmatch(?:es|ing)?\b.*\bcolou?r\b|\bsame\s+colou?r\b", re.I)
+_PUT_ALL = re.compile(rf"\b(?:all|every|each)\b.*\b(?:blocks?|cubes?)\b.*?"
+                      rf"\b(?P<target>(?:(?:{_COLOUR})\s+)?bowl)\b", re.IGNORECASE)
+_TOWER = re.compile(r"\btower\b", re.IGNORECASE)
+_COLOURS = re.compile(rf"\b({_COLOUR})\b", re.IGNORECASE)
+
+INSIDE_SHARE = 0.75  # an item within this share of a bowl's radius of its centre is inside it
+ON_RISE_MM = 20.0  # an item this much above a block, and near its centre, is on it
+ON_NEAR_MM = 50.0  # near: a block under another is seen only by its sides, up to ~40 mm off
+SLOT_RADIUS_MM = 30.0  # three blocks side by side in a bowl sit this far from its centre
+
+
+@dataclass
+class Transfer:
+    item: SceneObject
+    target: SceneObject
+    relation: str  # "inside" or "on"
+    spot: tuple[float, float]  # where to let go, mm
 
 
 def _one(name: str, objects: list[SceneObject]) -> SceneObject:
@@ -31,9 +63,93 @@ def _one(name: str, objects: list[SceneObject]) -> SceneObject:
         return hits[0]
     seen = ", ".join(o.label for o in objects) or "nothing"
     if not hits:
-        raise TargetNotFound(f"no {name} in view (I see: {seen})")
-    raise TaskNotUnderstood(f"{len(hits)} objects could be the {name} "
+        raise TargetNotFound(f"no {canonical(name)} in view (I see: {seen})")
+    raise TaskNotUnderstood(f"{len(hits)} objects could be the {canonical(name)} "
                             f"({', '.join(o.label for o in hits)}); name its colour")
+
+
+def _kind(thing: SceneObject) -> str:
+    return canonical(thing.label).split()[1] if len(thing.label.split()) > 1 else ""
+
+
+def _gap(a: SceneObject, b: SceneObject) -> float:
+    return math.hypot(a.position_mm[0] - b.position_mm[0], a.position_mm[1] - b.position_mm[1])
+
+
+def inside(item: SceneObject, bowl: SceneObject) -> bool:
+    return _gap(item, bowl) < INSIDE_SHARE * max(bowl.radius_mm, 40.0)
+
+
+def on(item: SceneObject, block: SceneObject) -> bool:
+    return _gap(item, block) < ON_NEAR_MM and \
+        item.position_mm[2] > block.position_mm[2] + ON_RISE_MM
+
+
+def _free_spot(bowl: SceneObject, objects: list[SceneObject], moving: SceneObject,
+               shared: bool) -> tuple[float, float]:
+    """Where to let go in a bowl: its centre when it takes one object; when it takes several
+    (`shared`), the free slot of three around the centre farthest from what is already in it,
+    so blocks end up side by side rather than on each other."""
+    bx, by = bowl.position_mm[:2]
+    if not shared:
+        return bx, by
+    occupants = [o for o in objects if o is not moving and o is not bowl and _kind(o) == "block"
+                 and inside(o, bowl)]
+    slots = [(bx + SLOT_RADIUS_MM * math.cos(a), by + SLOT_RADIUS_MM * math.sin(a))
+             for a in (math.pi / 2 + 2 * math.pi * k / 3 for k in range(3))]
+    if not occupants:
+        return slots[0]
+    return max(slots, key=lambda s: min(math.hypot(s[0] - o.position_mm[0],
+                                                   s[1] - o.position_mm[1]) for o in occupants))
+
+
+def _into(item: SceneObject, bowl: SceneObject, objects: list[SceneObject],
+          shared: bool = False) -> list[Transfer]:
+    if inside(item, bowl):
+        return []
+    return [Transfer(item, bowl, "inside", _free_spot(bowl, objects, item, shared))]
+
+
+def _onto(item: SceneObject, block: SceneObject) -> list[Transfer]:
+    if on(item, block):
+        return []
+    return [Transfer(item, block, "on", tuple(block.position_mm[:2]))]
+
+
+def transfers_for(task: str, objects: list[SceneObject]) -> list[Transfer]:
+    """What still has to move where for the task, given what is seen now."""
+    blocks = [o for o in objects if _kind(o) == "block"]
+    if _TOWER.search(task):
+        colours = [c.lower() for c in _COLOURS.findall(task)]
+        if len(colours) != 3:
+            raise TaskNotUnderstood("a tower needs three block colours, bottom to top")
+        bottom, middle, top = (_one(f"{c} block", objects) for c in colours)
+        if not on(middle, bottom):
+            return [*_onto(middle, bottom), Transfer(top, middle, "on", tuple(
+                bottom.position_mm[:2]))]  # the middle block will sit over the bottom one
+        return _onto(top, middle)
+    if _SORT.search(task):
+        pending = []
+        for block in blocks:
+            colour = canonical(block.label).split()[0]
+            bowls = [o for o in objects if canonical(o.label) == f"{colour} bowl"]
+            if len(bowls) == 1:
+                pending += _into(block, bowls[0], objects)
+        if not pending and not any(canonical(o.label).endswith("bowl") for o in objects):
+            raise TargetNotFound("no bowls in view to sort the blocks into")
+        return pending
+    if match := _PUT_ALL.search(task):
+        bowl = _one(match["target"], objects)
+        pending = [t for block in sorted(blocks, key=lambda b: _gap(b, bowl))
+                   for t in _into(block, bowl, objects, shared=True)]
+        return pending[:1] + [Transfer(t.item, bowl, "inside", tuple(bowl.position_mm[:2]))
+                              for t in pending[1:]]  # later spots are chosen when we get there
+    if match := _STACK.match(task):
+        return _onto(_one(match["item"], objects), _one(match["target"], objects))
+    if match := _PICK_INTO.match(task):
+        return _into(_one(match["item"], objects), _one(match["target"], objects), objects)
+    raise TaskNotUnderstood(f"the local brain cannot plan {task!r}: it understands "
+                            f"'{UNDERSTOOD}'; for anything else use --brain gemini")
 
 
 def _mm(value: float) -> int:
@@ -41,24 +157,27 @@ def _mm(value: float) -> int:
 
 
 def plan_text(task: str, objects: list[SceneObject]) -> str:
-    """Reasoning followed by the JSON list of calls for a pick-into-bowl instruction."""
-    match = _PICK_INTO.match(task)
-    if not match:
-        raise TaskNotUnderstood(f"the local brain cannot plan {task!r}: it understands "
-                                f"'{UNDERSTOOD}'; for anything else use --brain gemini")
-    item = _one(match["item"], objects)
-    bowl = _one(match["target"], objects)
-    ix, iy = _mm(item.position_mm[0]), _mm(item.position_mm[1])
-    bx, by = _mm(bowl.position_mm[0]), _mm(bowl.position_mm[1])
-    calls = [
-        Move(x=ix, y=iy, high=True), SetGripperState(opened=True), Move(x=ix, y=iy, high=False),
-        SetGripperState(opened=False), Move(x=ix, y=iy, high=True),
-        Move(x=bx, y=by, high=True), Move(x=bx, y=by, high=False),
-        SetGripperState(opened=True), Move(x=bx, y=by, high=True), ReturnToOrigin(),
-    ]
-    reasoning = (
-        f"Reasoning: The {item.label} is at ({ix}, {iy}) mm and the {bowl.label} at ({bx}, {by}) "
-        f"mm. I will move above the {item.label} at travel height, open the gripper, lower to "
-        f"it, close the gripper, lift it, carry it above the {bowl.label}, lower it into the "
-        "bowl, open the gripper to release it, lift clear and return to the origin.")
+    """Reasoning followed by the JSON list of calls: the docs' pick-and-place sequence for every
+    transfer still to do, or an empty list when the task is done."""
+    pending = transfers_for(task, objects)
+    if not pending:
+        return "Reasoning: everything the task asks for is already done.\n\n[]"
+    calls: list = []
+    steps = []
+    for transfer in pending:
+        ix, iy = _mm(transfer.item.position_mm[0]), _mm(transfer.item.position_mm[1])
+        tx, ty = _mm(transfer.spot[0]), _mm(transfer.spot[1])
+        calls += [Move(x=ix, y=iy, high=True), SetGripperState(opened=True),
+                  Move(x=ix, y=iy, high=False), SetGripperState(opened=False),
+                  Move(x=ix, y=iy, high=True), Move(x=tx, y=ty, high=True),
+                  Move(x=tx, y=ty, high=False), SetGripperState(opened=True),
+                  Move(x=tx, y=ty, high=True)]
+        where = "into" if transfer.relation == "inside" else "onto"
+        steps.append(f"the {transfer.item.label} at ({ix}, {iy}) mm {where} the "
+                     f"{transfer.target.label} at ({tx}, {ty}) mm")
+    calls.append(ReturnToOrigin())
+    reasoning = ("Reasoning: I will move " + "; then ".join(steps) + ". For each, I move above "
+                 "the object at travel height, open the gripper, lower to it, close the "
+                 "gripper, lift it, carry it above its destination, lower it, open the gripper "
+                 "to let go and lift clear; finally I return to the origin.")
     return reasoning + "\n\n" + json.dumps([call.call() for call in calls], indent=1)

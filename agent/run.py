@@ -1,16 +1,20 @@
 """A task (or a plan file), end to end: perceive -> locate -> plan -> validate -> execute -> verify.
 
-`run_task` asks the brain for the plan; `execute_plan` reads it from a file. Both look at the
-scene first (validation needs the perceived surface and objects), check the whole plan before the
-first motion, optionally stop at a dry run or ask the operator, and then move and check. Every
-step's output lands in the run folder (camera.png, calibration.json, overlay.png, plan.json,
-result.json, final.png).
+`run_task` works in a closed loop: it plans from what it sees, checks the whole plan, executes
+only its first pick and place, and looks again: did the gripper hold the object, did it land
+where it should? Then it plans again from the new view, so a missed grasp is retried and a
+changed scene replanned, until the brain says the task is done or an object has failed too often.
+`execute_plan` runs a plan file as written, after the same checks.
+
+Every step's output lands in the run folder (camera.png, calibration.json, overlay.png,
+plan.json, result.json, final.png) and, with a recorder, much more.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,19 +23,20 @@ from pydantic import BaseModel
 
 from agent.brains.base import Brain, require
 from agent.calibrate import require_fit
-from agent.errors import Declined, ExecutionFailed, Interrupted
-from agent.execute import StepReport, execute
+from agent.errors import Declined, ExecutionFailed, GaveUp, Interrupted
+from agent.execute import ExecutionReport, StepReport, execute
 from agent.geometry import locate
 from agent.locate import footprint_radius_mm, locate_objects
 from agent.overlay import draw, save_png
 from agent.parse import parse_plan, parse_trajectory, parse_verdict
 from agent.perceive import Perception, perceive
 from agent.plan import carry_along, make_plan
+from agent.recorder import Recorder, RecordingBrain, RecordingRobot
 from agent.schemas import Plan, SceneObject, describe
 from agent.surface import SurfaceMap
 from agent.validate import Action, Landmark, ValidatedPlan, validate_plan
-from agent.verify import Verification, check_goals, goals_of
-from robots.base import Frame, GroundTruth, Workcell
+from agent.verify import Goal, Verification, check_goals, goals_of
+from robots.base import Frame, GroundTruth, ToolPose, Workcell
 from robots.errors import ErarmError
 
 Log = Callable[[str], None]
@@ -42,6 +47,9 @@ class RunOptions(BaseModel):
     dry_run: bool = False  # validate and report, move nothing
     strict_targets: bool = True  # moves down must go to something perceived
     trajectory_points: int = 0  # carry the object along a path the brain draws
+    closed_loop: bool = True  # one pick and place at a time, looking again after each
+    attempts_per_object: int = 3  # a grasp or place of the same object tried at most this often
+    max_rounds: int = 12  # plan-execute-look rounds, at most
 
 
 class Timings(BaseModel):
@@ -51,6 +59,17 @@ class Timings(BaseModel):
     verification_s: float = 0.0
     total_s: float = 0.0
     simulated_s: float = 0.0  # robot time spent moving (simulated seconds in the simulator)
+
+
+class Attempt(BaseModel):
+    """One round of the closed loop: what it tried to move, and how that went."""
+
+    round: int
+    item: str | None = None
+    target: str | None = None
+    outcome: str  # placed, missed grasp, dropped, landed elsewhere, done
+    detail: str = ""
+    steps: int = 0
 
 
 class RunResult(BaseModel):
@@ -65,10 +84,11 @@ class RunResult(BaseModel):
     calibration_fit: dict | None = None  # how well the camera calibration fits the scene
     ground_truth: GroundTruth | None = None
     objects: list[dict] = []
-    plan: list[dict] = []  # the validated calls, erarm's additions included
-    actions: list[dict] = []  # each call resolved: target in mm, how, and the checks passed
+    plan: list[dict] = []  # the validated calls of the last plan, erarm's additions included
+    actions: list[dict] = []  # each of them resolved: target in mm, how, the checks passed
     reasoning: str = ""
     warnings: list[str] = []
+    attempts: list[Attempt] = []
     steps_executed: int = 0
     timings: Timings = Timings()
     out_dir: str | None = None
@@ -78,7 +98,7 @@ class RunResult(BaseModel):
 
 @dataclass
 class Sighting:
-    """What the camera and the brain saw before anything moved."""
+    """What the camera and the brain saw at one moment."""
 
     frame: Frame
     perception: Perception
@@ -106,40 +126,109 @@ def _step_line(action: Action, report: StepReport, total: int) -> str:
     return line + f" [{report.duration_s:.2f} s]"
 
 
+def first_transfer(validated: ValidatedPlan) -> list[Action]:
+    """The actions up to the end of the first pick and place: through the first release, the
+    moves up that follow it and a return home right after. A plan with no pick and place is
+    returned whole."""
+    actions = validated.actions
+    closed = False
+    for index, action in enumerate(actions):
+        if action.opened is False:
+            closed = True
+        elif action.opened is True and closed:
+            end = index + 1
+            while end < len(actions) and actions[end].pose is not None and \
+                    actions[end].call["args"][2] is True:
+                end += 1  # the lift after letting go
+            if end < len(actions) and actions[end].call["function"] == "returnToOrigin":
+                end += 1
+            return actions[:end]
+    return actions
+
+
+def _holding_watch(robot) -> Callable[[Action, StepReport], str | None]:
+    """Between closing on an object and letting go, the gripper must keep holding it."""
+    holding = False
+
+    def watch(action: Action, step: StepReport) -> str | None:
+        nonlocal holding
+        if action.opened is False:
+            holding = bool(step.holding)
+            return None if holding else "missed grasp: the gripper closed on nothing"
+        if action.opened is True:
+            holding = False
+            if step.holding:
+                return "jammed: an object stayed wedged between the open fingers"
+        elif holding and not robot.state().holding:
+            holding = False
+            return "dropped: the object slipped out of the gripper"
+        return None
+
+    return watch
+
+
 class Episode:
-    """One pass through the pipeline in one workcell, filling in a `RunResult`."""
+    """One task in one workcell, filling in a `RunResult`."""
 
     def __init__(self, task: str, brain: Brain, cell: Workcell, out_dir: Path, log: Log,
-                 options: RunOptions, confirm: Confirm | None):
-        self.task, self.brain, self.cell, self.out_dir = task, brain, cell, out_dir
-        self.log, self.options, self.confirm = log, options, confirm
+                 options: RunOptions, confirm: Confirm | None, record: bool = False):
+        self.task, self.cell, self.out_dir = task, cell, out_dir
+        self.options, self.confirm = options, confirm
+        self.brain, self.robot = brain, cell.robot
         self.result = RunResult(task=task, brain=brain.name, robot=cell.robot.name,
                                 out_dir=str(out_dir), dry_run=options.dry_run)
         self.started = time.perf_counter()
+        self.looks = 0
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, content in cell.records.items():
             (out_dir / name).write_text(json.dumps(content, indent=2))
+        self.recorder = Recorder(out_dir) if record else None
+        self.log = log
+        if self.recorder is not None:
+            recorder = self.recorder
+            self.brain = RecordingBrain(brain, recorder)
+            self.robot = RecordingRobot(cell.robot, recorder)
+
+            def log_and_record(message: str) -> None:
+                recorder.event(message)
+                log(message)
+
+            self.log = log_and_record
+            if cell.video is not None and not options.dry_run:
+                cell.video.start(recorder.video_path)
 
     def look(self) -> Sighting:
+        """Capture, check the calibration still fits, perceive and locate everything."""
         clock = time.perf_counter()
-        self.log("looking at the table")
+        first = self.looks == 0
+        self.looks += 1
+        self.log("looking at the table" if first else "looking again")
         frame = self.cell.camera.capture()
-        save_png(self.out_dir / "camera.png", frame.rgb)
-        if frame.calibration is not None:
-            (self.out_dir / "calibration.json").write_text(
-                frame.calibration.model_dump_json(indent=2))
-        fit = require_fit(frame, self.cell.robot.limits)  # a moved camera stops us here
-        if fit is not None:
-            self.result.calibration_fit = fit.model_dump()
-            self.log(f"calibration fits: the table comes out {fit.table_offset_mm:+.1f} mm, "
-                     f"tilted {fit.table_tilt_deg:.2f} degrees")
+        if self.recorder is not None:
+            self.recorder.frame(frame, f"look-{self.looks}")
+        if first:
+            save_png(self.out_dir / "camera.png", frame.rgb)
+            if frame.calibration is not None:
+                (self.out_dir / "calibration.json").write_text(
+                    frame.calibration.model_dump_json(indent=2))
+            fit = require_fit(frame, self.cell.robot.limits)  # a moved camera stops us here
+            if fit is not None:
+                self.result.calibration_fit = fit.model_dump()
+                self.log(f"calibration fits: the table comes out {fit.table_offset_mm:+.1f} "
+                         f"mm, tilted {fit.table_tilt_deg:.2f} degrees")
+        else:
+            save_png(self.out_dir / "final.png", frame.rgb)
         perception = perceive(self.brain, frame)
         objects = locate_objects(perception, frame)
-        self.result.objects = [o.summary() for o in objects]
-        self.result.timings.perception_s = time.perf_counter() - clock
+        self.result.timings.perception_s += time.perf_counter() - clock
+        if self.recorder is not None:
+            self.recorder.picture(draw(frame.rgb, perception.points, perception.boxes),
+                                  f"look-{self.looks}-overlay")
+        if first:
+            self.result.objects = [o.summary() for o in objects]
+            save_png(self.out_dir / "overlay.png", draw(frame.rgb, perception.points,
+                                                        perception.boxes))
         self.log(f"saw {len(objects)} objects: {', '.join(o.label for o in objects) or 'none'}")
-        save_png(self.out_dir / "overlay.png", draw(frame.rgb, perception.points,
-                                                    perception.boxes))
         return Sighting(frame, perception, objects)
 
     def carry_path(self, frame: Frame, points: int) -> list[tuple[float, float]]:
@@ -151,8 +240,9 @@ class Episode:
         located = [locate(p.y, p.x, frame) for p in path[1:-1]]
         return [(float(q[0]) * 1000, float(q[1]) * 1000) for q in located if q is not None]
 
-    def validate(self, plan: Plan, seen: Sighting, clock: float) -> ValidatedPlan:
-        robot, limits = self.cell.robot, self.cell.robot.limits
+    def validate(self, plan: Plan, seen: Sighting, clock: float, round_: int = 1
+                 ) -> ValidatedPlan:
+        robot, limits = self.robot, self.robot.limits
         state = robot.state()
         landmarks = None
         if self.options.strict_targets:
@@ -167,68 +257,87 @@ class Episode:
         result.plan = [a.call for a in validated.actions]
         result.actions = [action_record(a) for a in validated.actions]
         result.reasoning = plan.reasoning
-        result.warnings = validated.warnings
+        result.warnings += [w for w in validated.warnings if w not in result.warnings]
         for warning in validated.warnings:
             self.log(f"warning: {warning}")
-        (self.out_dir / "plan.json").write_text(json.dumps(
-            {"task": self.task, "reasoning": plan.reasoning, "plan": result.plan,
-             "actions": result.actions, "warnings": validated.warnings}, indent=2))
-        path = [(a.step, a.pose) for a in validated.actions if a.pose is not None]
-        save_png(self.out_dir / "overlay.png", draw(seen.frame.rgb, seen.perception.points,
-                                                    seen.perception.boxes, path,
-                                                    seen.frame.calibration))
-        result.timings.planning_s = time.perf_counter() - clock
+        record = {"task": self.task, "reasoning": plan.reasoning, "plan": result.plan,
+                  "actions": result.actions, "warnings": validated.warnings}
+        (self.out_dir / "plan.json").write_text(json.dumps(record, indent=2))
+        if self.recorder is not None:
+            self.recorder.plan(round_, record)
+        if self.looks == 1:
+            path = [(a.step, a.pose) for a in validated.actions if a.pose is not None]
+            save_png(self.out_dir / "overlay.png", draw(seen.frame.rgb, seen.perception.points,
+                                                        seen.perception.boxes, path,
+                                                        seen.frame.calibration))
+        result.timings.planning_s += time.perf_counter() - clock
         self.log(f"plan validated: {len(validated.actions)} steps, every check passed")
         return validated
 
-    def act_and_verify(self, validated: ValidatedPlan, seen: Sighting) -> None:
-        if self.options.dry_run:
-            self.log("dry run: nothing moved")
-            return
+    def act(self, actions: list[Action], validated: ValidatedPlan, watched: bool,
+            round_: int = 1) -> str | None:
+        """Execute actions (after asking, when asked to); return why a watch stopped them, after
+        leaving the arm safe at home."""
         if self.confirm is not None and not self.confirm(validated):
             raise Declined("the operator declined the plan; nothing moved")
         clock = time.perf_counter()
         timings, total = self.result.timings, len(validated.actions)
+        robot = self.robot
+        if self.recorder is not None:
+            self.recorder.context = f"round {round_}"
         try:
-            report = execute(validated.actions, self.cell.robot,
-                             on_step=lambda a, r: self.log(_step_line(a, r, total)))
+            report = execute(actions, robot, on_step=lambda a, r: self.log(_step_line(a, r, total)),
+                             watch=_holding_watch(robot) if watched else None)
         except ExecutionFailed as failed:
-            self.result.steps_executed = len(failed.steps_done)
-            timings.simulated_s = sum(s.duration_s for s in failed.steps_done)
+            self.result.steps_executed += len(failed.steps_done)
+            timings.simulated_s += ExecutionReport(steps=failed.steps_done).duration_s
             raise
         finally:
-            timings.execution_s = time.perf_counter() - clock
-        self.result.steps_executed, timings.simulated_s = len(report.steps), report.duration_s
+            timings.execution_s += time.perf_counter() - clock
+        self.result.steps_executed += len(report.steps)
+        timings.simulated_s += report.duration_s
+        if report.stopped:
+            self.log(f"{report.stopped}; backing off to try again")
+            if self.recorder is not None:
+                self.recorder.context = f"round {round_}: backing off"
+            self._back_off()
+        elif actions and actions[-1].call["function"] != "returnToOrigin":
+            timings.simulated_s += robot.return_to_origin().duration_s  # clear the view
+        return report.stopped
 
-        clock = time.perf_counter()
-        self.log("checking the result")
-        after = self.cell.camera.capture()
-        save_png(self.out_dir / "final.png", after.rgb)
-        seen_after = locate_objects(perceive(self.brain, after), after)
-        pointing = check_goals(goals_of(validated.transfers, seen.objects), seen_after,
-                               after.calibration)
-        self._combine_with_judgement(seen.frame, after, pointing)
-        timings.verification_s = time.perf_counter() - clock
+    def _back_off(self) -> None:
+        """After a missed grasp or a drop: open, rise straight up, go home."""
+        robot = self.robot
+        moved = robot.set_gripper(True).duration_s
+        tool = robot.state().tool
+        moved += robot.move_to(ToolPose(x=tool.x, y=tool.y, z=robot.limits.travel_z,
+                                        yaw=tool.yaw)).duration_s
+        moved += robot.return_to_origin().duration_s
+        self.result.timings.simulated_s += moved
 
-    def _combine_with_judgement(self, before: Frame, after: Frame, pointing: Verification) -> None:
+    def judge(self, before: Frame, after: Sighting, pointing: Verification) -> None:
         """Perception's check, and the model's own judgement when the brain can give one."""
+        clock = time.perf_counter()
         result = self.result
         result.verified, result.verification = pointing.verified, pointing.reason
-        if "judge" not in self.brain.capabilities:
-            return
-        try:
-            verdict = parse_verdict(self.brain.judge(before, after, self.task))
-        except ErarmError as err:
-            result.verified = False
-            result.verification += f"; the model could not judge: {err}"
-            return
-        result.model_verdict = verdict.model_dump()
-        result.verified = verdict.done and (pointing.verified or not pointing.goals)
-        result.verification = (f"{pointing.reason}; the model says "
-                               f"{'done' if verdict.done else 'not done'}: {verdict.reason}")
+        if "judge" in self.brain.capabilities:
+            try:
+                verdict = parse_verdict(self.brain.judge(before, after.frame, self.task))
+            except ErarmError as err:
+                result.verified = False
+                result.verification += f"; the model could not judge: {err}"
+            else:
+                result.model_verdict = verdict.model_dump()
+                result.verified = verdict.done and (pointing.verified or not pointing.goals)
+                result.verification = (f"{pointing.reason}; the model says "
+                                       f"{'done' if verdict.done else 'not done'}: "
+                                       f"{verdict.reason}")
+        result.timings.verification_s += time.perf_counter() - clock
 
     def finish(self, error: ErarmError | None) -> RunResult:
         result = self.result
+        if self.cell.video is not None:
+            self.cell.video.stop()
         if error is not None:
             result.error, result.exit_code = str(error), error.exit_code
         if self.cell.referee is not None and not result.dry_run:
@@ -255,35 +364,94 @@ def _conduct(episode: Episode, steps: Callable[[], None]) -> RunResult:
 
 
 def run_task(task: str, brain: Brain, cell: Workcell, out_dir: Path, log: Log = lambda _: None,
-             options: RunOptions | None = None, confirm: Confirm | None = None) -> RunResult:
+             options: RunOptions | None = None, confirm: Confirm | None = None,
+             record: bool = False) -> RunResult:
     """Do the task with this brain in this cell. Never raises an `ErarmError`: it is recorded in
-    the result, with its exit code, instead."""
+    the result, with its exit code, instead. `record` keeps a flight record in the run folder."""
     options = options or RunOptions()
-    episode = Episode(task, brain, cell, out_dir, log, options, confirm)
+    episode = Episode(task, brain, cell, out_dir, log, options, confirm, record)
+    result = episode.result
+    brain, log = episode.brain, episode.log
 
     def steps() -> None:
-        seen = episode.look()
-        clock = time.perf_counter()
-        log(f"planning with the {brain.name} brain")
-        plan, _ = make_plan(brain, task, seen.objects, seen.frame, cell.robot.limits)
-        if options.trajectory_points:
-            plan = carry_along(plan, episode.carry_path(seen.frame, options.trajectory_points))
-        episode.act_and_verify(episode.validate(plan, seen, clock), seen)
+        seen = start = episode.look()
+        achieved: dict[str, Goal] = {}  # per object moved: where it landed as planned
+        failures: Counter[str] = Counter()
+        for round_ in range(1, options.max_rounds + 1):
+            clock = time.perf_counter()
+            log(f"planning with the {brain.name} brain" + (f", round {round_}" if round_ > 1
+                                                            else ""))
+            plan, _ = make_plan(brain, task, seen.objects, seen.frame, cell.robot.limits)
+            if not plan.calls:
+                log("the brain says the task is done")
+                result.attempts.append(Attempt(round=round_, outcome="done",
+                                               detail=plan.reasoning))
+                break
+            if options.trajectory_points and round_ == 1:
+                plan = carry_along(plan, episode.carry_path(seen.frame,
+                                                            options.trajectory_points))
+            validated = episode.validate(plan, seen, clock, round_)
+            if options.dry_run:
+                log("dry run: nothing moved")
+                return
+            batch = first_transfer(validated) if options.closed_loop else validated.actions
+            goal = goals_of(validated.transfers[:1], seen.objects) if validated.transfers else []
+            before = result.steps_executed
+            problem = episode.act(batch, validated, watched=options.closed_loop, round_=round_)
+            seen = episode.look()
+            attempt = Attempt(round=round_, steps=result.steps_executed - before,
+                              item=goal[0].item if goal else None,
+                              target=goal[0].container if goal else None, outcome="placed")
+            if problem:
+                attempt.outcome, attempt.detail = problem.split(":")[0], problem
+            elif goal:
+                landed = check_goals(goal, seen.objects)
+                attempt.detail = landed.reason
+                if not landed.verified:
+                    attempt.outcome = "landed elsewhere"
+            result.attempts.append(attempt)
+            log(f"round {round_}: {attempt.outcome}" + (f" ({attempt.detail})"
+                                                        if attempt.detail else ""))
+            if attempt.outcome == "placed":
+                if goal:
+                    achieved[goal[0].item] = goal[0]
+            else:
+                failures[attempt.item or "the plan"] += 1
+                if failures[attempt.item or "the plan"] >= options.attempts_per_object:
+                    raise GaveUp(f"gave up after {options.attempts_per_object} attempts on the "
+                                 f"{attempt.item or 'plan'}: {attempt.detail}")
+            if not options.closed_loop or not validated.transfers:
+                break
+        else:
+            raise GaveUp(f"gave up after {options.max_rounds} rounds without finishing")
+        pointing = (check_goals(list(achieved.values()), seen.objects) if achieved else
+                    Verification(
+                        verified=bool(result.attempts) and result.attempts[-1].outcome == "done",
+                        reason="the brain found nothing left to do", goals=[]))
+        episode.judge(start.frame, seen, pointing)
 
     return _conduct(episode, steps)
 
 
 def execute_plan(plan_text: str, task: str, brain: Brain, cell: Workcell, out_dir: Path,
                  log: Log = lambda _: None, options: RunOptions | None = None,
-                 confirm: Confirm | None = None) -> RunResult:
-    """Run a plan from a file (model text or JSON): the brain only looks, for validation and
-    verification; the plan itself is taken as written, if it passes every check."""
+                 confirm: Confirm | None = None, record: bool = False) -> RunResult:
+    """Run a plan from a file (model text or JSON) as written, if it passes every check: the
+    brain only looks, for validation and verification."""
     options = options or RunOptions()
-    episode = Episode(task, brain, cell, out_dir, log, options, confirm)
+    episode = Episode(task, brain, cell, out_dir, log, options, confirm, record)
+    log = episode.log
 
     def steps() -> None:
         plan = parse_plan(plan_text)  # a bad file fails before the camera is used
         seen = episode.look()
-        episode.act_and_verify(episode.validate(plan, seen, time.perf_counter()), seen)
+        validated = episode.validate(plan, seen, time.perf_counter())
+        if options.dry_run:
+            log("dry run: nothing moved")
+            return
+        episode.act(validated.actions, validated, watched=False)
+        after = episode.look()
+        goals = goals_of(validated.transfers, seen.objects)
+        episode.judge(seen.frame, after, check_goals(goals, after.objects))
 
     return _conduct(episode, steps)

@@ -119,11 +119,13 @@ class SceneObject(BaseModel):
     point: tuple[float, float]  # normalized [y, x]
     box_2d: tuple[float, float, float, float] | None = None  # normalized [ymin, xmin, ymax, xmax]
     position_mm: tuple[float, float, float]  # robot base frame
+    radius_mm: float = 0.0  # half its width on the table, from its box (0: unknown)
 
     def summary(self) -> dict:
         return {"label": self.label, "point": list(self.point),
                 "box_2d": list(self.box_2d) if self.box_2d else None,
-                "position_mm": [round(v, 1) for v in self.position_mm]}
+                "position_mm": [round(v, 1) for v in self.position_mm],
+                "radius_mm": round(self.radius_mm, 1)}
 
 
 class Verdict(BaseModel):

@@ -28,8 +28,9 @@ class GraspPolicy(BaseModel):
 
     grasp_depth_m: float = 0.022  # fingertips this far below an object's top when grasping
     table_clearance_m: float = 0.006  # fingertips never closer to the table than this
-    release_clearance_m: float = 0.012  # gap left under a held object when setting it down
+    release_clearance_m: float = 0.006  # gap left under a held object when setting it down
     travel_margin_m: float = 0.05  # a high move clears what is under it by at least this
+    finger_spread_m: float = 0.047  # centre to each finger when the jaws are open
     object_min_height_m: float = 0.01  # closing on less than this is closing on nothing
     near_mm: float = 40.0  # a move down within this of a perceived object goes to that object
 
@@ -56,10 +57,12 @@ class Action(BaseModel):
 
 
 class Transfer(BaseModel):
-    """An object the plan picks up at one spot and lets go of at another (millimetres)."""
+    """An object the plan picks up at one spot and lets go of at another (millimetres), and
+    where its top should end up: on the surface it is let go over, plus its own height."""
 
     grasp_mm: tuple[float, float]
     release_mm: tuple[float, float]
+    expected_top_mm: float
 
 
 class ValidatedPlan(BaseModel):
@@ -114,10 +117,32 @@ class _Resolver:
         self.landmarks, self.reachable = landmarks, reachable
         self.gripper_open, self.yaw = gripper_open, yaw
         self.held_below: float | None = None  # how far a held object hangs below the fingertips
+        self.held_height: float = 0.0  # the held object's height, metres
         self.grasp_xy: tuple[float, float] | None = None
         self.low_at: tuple[float, float] | None = None  # where the tool is down, if it is
         self.last_xy: tuple[float, float] | None = None
         self.transfers: list[Transfer] = []
+
+    def _grasp_yaw(self, x: float, y: float, face_yaw: float) -> float:
+        """A square top can be taken two ways; take the one whose open fingers come down on the
+        lower ground, clear of a neighbour."""
+        def fingers_land_on(yaw: float) -> float:
+            dx, dy = math.sin(yaw), -math.cos(yaw)  # the jaws close along the tool's y axis
+            spread = self.policy.finger_spread_m
+            return max(self.surface.surface_z(x + side * spread * dx, y + side * spread * dy,
+                                              radius=0.01) for side in (-1, 1))
+
+        return min((face_yaw, face_yaw + math.pi / 2), key=fingers_land_on)
+
+    def _travel_z(self, pose: ToolPose, lowest: float) -> float:
+        """The travel height, or a lower one (still clearing `lowest`) where the arm cannot
+        point straight down that far out at full height."""
+        z = max(self.limits.travel_z, lowest)
+        while self.reachable is not None and self.reachable(pose.model_copy(update={"z": z})):
+            if z - 0.02 < lowest:
+                break
+            z -= 0.02
+        return z
 
     def move(self, step: int, call: Move) -> Action:
         x, y = call.x / 1000, call.y / 1000
@@ -125,10 +150,12 @@ class _Resolver:
         checks = _check_spot(where, x, y, self.limits)
         top = self.surface.surface_z(x, y)
         face_yaw = self.surface.top_face_yaw(x, y)
-        self.yaw = face_yaw if face_yaw is not None else self.yaw
+        if face_yaw is not None:
+            self.yaw = self._grasp_yaw(x, y, face_yaw) if self.held_below is None else face_yaw
         policy, held = self.policy, self.held_below
         if call.high:
-            z = max(self.limits.travel_z, top + (held or 0.0) + policy.travel_margin_m)
+            z = self._travel_z(ToolPose(x=x, y=y, z=0.0, yaw=self.yaw),
+                               top + (held or 0.0) + policy.travel_margin_m)
             why = "travel height"
         else:
             if self.landmarks is not None:
@@ -161,17 +188,19 @@ class _Resolver:
         if call.opened:
             if self.held_below is not None and self.grasp_xy is not None:
                 here = self.low_at or self.last_xy or self.grasp_xy
+                resting = self.surface.surface_z(*here) + self.held_height
                 self.transfers.append(Transfer(
                     grasp_mm=(self.grasp_xy[0] * 1000, self.grasp_xy[1] * 1000),
-                    release_mm=(here[0] * 1000, here[1] * 1000)))
+                    release_mm=(here[0] * 1000, here[1] * 1000), expected_top_mm=resting * 1000))
             self.held_below, self.grasp_xy = None, None
         elif self.gripper_open and self.low_at is not None:
             x, y = self.low_at
-            support = self.surface.support_z(x, y)
-            if self.surface.surface_z(x, y) - support >= self.policy.object_min_height_m:
-                tip_z = max(self.surface.surface_z(x, y) - self.policy.grasp_depth_m,
+            support, top = self.surface.support_z(x, y), self.surface.surface_z(x, y)
+            if top - support >= self.policy.object_min_height_m:
+                tip_z = max(top - self.policy.grasp_depth_m,
                             self.limits.table_z + self.policy.table_clearance_m)
                 self.held_below, self.grasp_xy = tip_z - support, (x, y)
+                self.held_height = top - support
         self.gripper_open = call.opened
         return Action(step=step, call=call.call(), opened=call.opened,
                       why="open" if call.opened else "close")

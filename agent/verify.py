@@ -1,8 +1,10 @@
-"""Verify: look again after the plan ran, and judge from perception whether it did what it meant.
+"""Verify: look again, and judge from perception whether a plan did what it meant.
 
-What the plan meant comes from the plan itself: each transfer picks an object up at one spot and
-lets go at another, so the object found at the grasp spot should now lie in whatever was at the
-release spot. This works for any brain's plan, with no knowledge of the task's wording.
+What a plan meant comes from the plan itself: each transfer picks an object up at one spot and
+lets go over another, where the object's top should come to rest at a height the validator
+worked out from the surface there. So the object found at the grasp spot should now be seen near
+the release spot, at about that height: in a bowl, on a block, or on the table. This works for
+any brain's plan, with no knowledge of the task's wording.
 """
 
 from __future__ import annotations
@@ -11,18 +13,22 @@ import math
 
 from pydantic import BaseModel
 
-from agent.locate import footprint_radius_mm
 from agent.schemas import SceneObject
 from agent.validate import Transfer
-from robots.base import CameraCalibration
 
 GRASP_MATCH_MM = 30.0  # the object a plan grasps is the one within this of the grasp spot
-RELEASE_MATCH_MM = 90.0
+RELEASE_MATCH_MM = 90.0  # what it is let go over is the nearest object within this
+LANDED_MM = 35.0  # an object this close to where it was let go landed there
+COVERED_MM = 50.0  # the same, for an object something was stacked on: seen only by its sides
+TOO_LOW_MM = 30.0  # seen lower than this below its expected top: it fell (a block is ~40 mm)
+TOO_HIGH_MM = 20.0
 
 
 class Goal(BaseModel):
     item: str
-    container: str
+    container: str  # what it was let go over, for the reader
+    spot_mm: tuple[float, float]
+    expected_top_mm: float
 
 
 class Verification(BaseModel):
@@ -40,41 +46,44 @@ def _nearest(objects: list[SceneObject], x_mm: float, y_mm: float, within: float
 
 
 def goals_of(transfers: list[Transfer], objects: list[SceneObject]) -> list[Goal]:
-    """Which perceived object each transfer carries, and into which perceived object."""
+    """Which perceived object each transfer carries, over what, and where it should rest."""
     goals = []
     for transfer in transfers:
         item = _nearest(objects, *transfer.grasp_mm, GRASP_MATCH_MM)
         if item is None:
             continue
-        container = _nearest(objects, *transfer.release_mm, RELEASE_MATCH_MM, exclude=item.label)
-        if container is not None:
-            goals.append(Goal(item=item.label, container=container.label))
+        under = _nearest(objects, *transfer.release_mm, RELEASE_MATCH_MM, exclude=item.label)
+        goals.append(Goal(item=item.label, container=under.label if under else "table",
+                          spot_mm=transfer.release_mm,
+                          expected_top_mm=transfer.expected_top_mm))
     return goals
 
 
-def check_goals(goals: list[Goal], after: list[SceneObject],
-                calibration: CameraCalibration) -> Verification:
-    """Each goal's item must be seen inside its container's box and footprint."""
+def check_goals(goals: list[Goal], after: list[SceneObject]) -> Verification:
+    """Each goal's object must be seen where it was let go, at about the height planned."""
     if not goals:
-        return Verification(verified=False, reason="the plan moves no perceived object into "
-                            "another", goals=goals)
+        return Verification(verified=False, reason="the plan moves no perceived object",
+                            goals=goals)
     seen = {o.label: o for o in after}
+    covered = {g.container for g in goals}
     reasons = []
     for goal in goals:
-        item, container = seen.get(goal.item), seen.get(goal.container)
-        if item is None or container is None:
-            missing = goal.item if item is None else goal.container
-            return Verification(verified=False, reason=f"the {missing} is no longer seen",
+        item = seen.get(goal.item)
+        if item is None:
+            return Verification(verified=False, reason=f"the {goal.item} is no longer seen",
                                 goals=goals)
-        ymin, xmin, ymax, xmax = container.box_2d or (0, 0, 0, 0)
-        in_box = ymin <= item.point[0] <= ymax and xmin <= item.point[1] <= xmax
-        offset = math.hypot(item.position_mm[0] - container.position_mm[0],
-                            item.position_mm[1] - container.position_mm[1])
-        radius = footprint_radius_mm(container, calibration)
-        if not in_box or offset > radius:
-            return Verification(verified=False, reason=(
-                f"the {goal.item} is {offset:.0f} mm from the {goal.container}'s centre, "
-                f"outside it (radius {radius:.0f} mm)"), goals=goals)
-        reasons.append(f"the {goal.item} is in the {goal.container} ({offset:.0f} mm from its "
-                       "centre)")
+        off = math.hypot(item.position_mm[0] - goal.spot_mm[0],
+                         item.position_mm[1] - goal.spot_mm[1])
+        rise = item.position_mm[2] - goal.expected_top_mm
+        if off > (COVERED_MM if goal.item in covered else LANDED_MM):
+            reason = (f"the {goal.item} is {off:.0f} mm from where it was let go over the "
+                      f"{goal.container}")
+        elif rise < -TOO_LOW_MM or rise > TOO_HIGH_MM:
+            reason = (f"the {goal.item} is {abs(rise):.0f} mm {'below' if rise < 0 else 'above'}"
+                      f" where it should rest on the {goal.container}")
+        else:
+            reasons.append(f"the {goal.item} is on the {goal.container} ({off:.0f} mm from "
+                           "where it was let go)")
+            continue
+        return Verification(verified=False, reason=reason, goals=goals)
     return Verification(verified=True, reason="; ".join(reasons), goals=goals)

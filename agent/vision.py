@@ -25,6 +25,12 @@ BOWL_MIN_FOOTPRINT_M = 0.075  # a 4 cm block is at most ~6 cm across; a bowl twi
 BOWL_MIN_IMAGE_SHARE = 0.01  # without a calibration: a bowl covers over 1% of a tabletop view
 TOP_FACE_BAND_M = 0.006
 RIM_BAND_M = 0.008
+FLOOR_BAND_M = 0.006
+FLAT_TOP = 0.95  # |n_z| of a surface facing up
+MIN_TOP_M = 0.02  # a block's top stands at least this high above the table
+MIN_TOP_PX = 15
+BLOCK_TOP_M = (0.02, 0.07)  # the longer side of a block's top face
+SQUARENESS = 0.5  # its shorter side is at least this share of the longer
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,7 @@ def _footprint(frame: Frame, rows: np.ndarray, cols: np.ndarray,
     if frame.calibration is None:
         return None
     if cloud is not None:
-        points = cloud[rows, cols]
-        return points[np.isfinite(points).all(axis=1)]
+        return cloud[rows, cols]
     origin, directions = pixel_rays(np.column_stack([cols, rows]), frame.calibration)
     t = (frame.calibration.table_z - origin[2]) / directions[:, 2]
     return origin + t[:, None] * directions
@@ -72,13 +77,28 @@ def _grasp_point(frame: Frame, kind: str, points: np.ndarray | None, rows: np.nd
         # The centre of the rectangle the top face spans: side faces seen just below the top
         # edge share its footprint, but their dense pixels would pull a plain mean toward the
         # camera.
-        top = points[:, 2].max()
-        face = points[points[:, 2] >= top - TOP_FACE_BAND_M]
-        (cx, cy), _, _ = cv2.minAreaRect(face[:, :2].astype(np.float32))
-        centre = np.array([cx, cy, top])
+        top = np.percentile(points[:, 2], 98)
+        in_face = points[:, 2] >= top - TOP_FACE_BAND_M
+        (cx, cy), _, _ = cv2.minAreaRect(points[in_face, :2].astype(np.float32))
+        u, v = project(np.array([[cx, cy, top]]), frame.calibration)[0]
+        if (round(float(v)), round(float(u))) in set(zip(rows.tolist(), cols.tolist(),
+                                                         strict=True)):
+            return float(u), float(v)
+        # The centre is hidden (a block stacked on this one): point at this block's own pixel
+        # nearest to it instead, so a depth lookup lands on this block, not on what hides it.
+        nearest = np.argmin(np.where(in_face, np.hypot(points[:, 0] - cx, points[:, 1] - cy),
+                                     np.inf))
+        return float(cols[nearest]), float(rows[nearest])
     else:
+        # The rim's circle gives the centre; point at the visible floor nearest to it, so a
+        # depth lookup lands on the bowl itself even when something in it hides the middle.
         rim = points[points[:, 2] >= points[:, 2].max() - RIM_BAND_M][:, :2]
         cx, cy = _circle_centre(rim if len(rim) >= 10 else points[:, :2])
+        floor = points[:, 2] <= np.percentile(points[:, 2], 5) + FLOOR_BAND_M
+        nearest = np.argmin(np.where(floor, np.hypot(points[:, 0] - cx, points[:, 1] - cy),
+                                     np.inf))
+        if floor[nearest]:
+            return float(cols[nearest]), float(rows[nearest])
         centre = np.array([cx, cy, np.percentile(points[:, 2], 5)])
     u, v = project(centre[None, :], frame.calibration)[0]
     return float(u), float(v)
@@ -101,6 +121,64 @@ def _circle_centre(xy: np.ndarray) -> tuple[float, float]:
     return float(cx), float(cy)
 
 
+def _facing_up(cloud: np.ndarray) -> np.ndarray:
+    """How vertical each pixel's surface normal is (|n_z|, 1 for a flat top), from the point
+    cloud's neighbours; 0 where it cannot be told."""
+    across = cloud[1:-1, 2:] - cloud[1:-1, :-2]
+    down = cloud[2:, 1:-1] - cloud[:-2, 1:-1]
+    normal = np.cross(across, down)
+    length = np.linalg.norm(normal, axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        up = np.abs(normal[:, :, 2]) / length
+    result = np.zeros(cloud.shape[:2])
+    result[1:-1, 1:-1] = np.nan_to_num(up)
+    return result
+
+
+def _detection(colour: str, kind: str, rows: np.ndarray, cols: np.ndarray,
+               point: tuple[float, float]) -> Detection:
+    return Detection(colour=colour, kind=kind, point_px=point, area_px=len(rows),
+                     box_px=(int(cols.min()), int(rows.min()), int(cols.max()) + 1,
+                             int(rows.max()) + 1))
+
+
+def _split_component(frame: Frame, colour: str, rows: np.ndarray, cols: np.ndarray,
+                     points: np.ndarray, up: np.ndarray) -> list[Detection]:
+    """The blocks and the bowl in one colour's connected region. A block shows a flat top above
+    the table, and claims the sides around it; what is left is a bowl if it is bowl-sized, or,
+    when no top was seen at all, a block seen only from the side (under another, say)."""
+    found = []
+    top = (up[rows, cols] > FLAT_TOP) & (points[:, 2] > frame.calibration.table_z + MIN_TOP_M)
+    claimed = np.zeros(len(points), bool)
+    if top.any():
+        tops = np.zeros(up.shape, np.uint8)
+        tops[rows[top], cols[top]] = 1
+        count, labels = cv2.connectedComponents(tops, connectivity=8)
+        for face_id in range(1, count):
+            face = top & (labels[rows, cols] == face_id)
+            if face.sum() < MIN_TOP_PX:
+                continue
+            (cx, cy), sides, _ = cv2.minAreaRect(points[face, :2].astype(np.float32))
+            if not (BLOCK_TOP_M[0] <= max(sides) <= BLOCK_TOP_M[1]
+                    and min(sides) >= SQUARENESS * max(sides)):
+                continue  # a bowl's rim seen as a thin arc is not a block's square top
+            top_z = float(np.median(points[face, 2]))
+            member = ((np.hypot(points[:, 0] - cx, points[:, 1] - cy) <= 0.75 * max(sides))
+                      & (points[:, 2] <= top_z + TOP_FACE_BAND_M))
+            claimed |= member
+            u, v = project(np.array([[cx, cy, top_z]]), frame.calibration)[0]
+            found.append(_detection(colour, "block", rows[member], cols[member],
+                                    (float(u), float(v))))
+    rest = ~claimed
+    if rest.sum() >= MIN_AREA_PX:
+        (_, _), sides, _ = cv2.minAreaRect(points[rest, :2].astype(np.float32))
+        kind = "bowl" if min(sides) >= BOWL_MIN_FOOTPRINT_M else "block"
+        if kind == "bowl" or not found:
+            point = _grasp_point(frame, kind, points[rest], rows[rest], cols[rest], True)
+            found.append(_detection(colour, kind, rows[rest], cols[rest], point))
+    return found
+
+
 def detect_objects(frame: Frame) -> list[Detection]:
     """Every coloured block and bowl in view, labelled like 'blue block' (numbered when a colour
     and kind repeat: 'red block 1', 'red block 2', left to right)."""
@@ -109,34 +187,41 @@ def detect_objects(frame: Frame) -> list[Detection]:
     hue_index, names = _hue_labels(hsv)
     has_geometry = frame.depth_m is not None and frame.calibration is not None
     cloud = point_cloud(frame) if has_geometry else None
+    up = _facing_up(cloud) if cloud is not None else None
     image_area = frame.rgb.shape[0] * frame.rgb.shape[1]
     kernel = np.ones((3, 3), np.uint8)
     found: list[Detection] = []
     for index, colour in enumerate(names):
-        mask = (coloured & (hue_index == index)).astype(np.uint8)
-        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+        raw = coloured & (hue_index == index)
+        mask = cv2.morphologyEx(raw.astype(np.uint8), cv2.MORPH_OPEN, kernel)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel, iterations=2)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         for component in range(1, count):
             u0, v0, w, h, area = stats[component]
             if area < MIN_AREA_PX:
                 continue
-            rows, cols = np.nonzero(labels[v0:v0 + h, u0:u0 + w] == component)
+            # the cleaned mask joins the object up; only pixels of its own colour carry its
+            # geometry (closing also takes in a neighbour's edge)
+            rows, cols = np.nonzero((labels[v0:v0 + h, u0:u0 + w] == component)
+                                    & raw[v0:v0 + h, u0:u0 + w])
             rows, cols = rows + v0, cols + u0
             points = _footprint(frame, rows, cols, cloud)
-            if points is None:
+            if points is None:  # a bare image: guess from size alone
                 kind = "bowl" if area >= BOWL_MIN_IMAGE_SHARE * image_area else "block"
-            elif len(points) < 5:
+                point = _grasp_point(frame, kind, None, rows, cols, False)
+                found.append(_detection(colour, kind, rows, cols, point))
                 continue
-            else:
-                # the shorter side: without depth a tall block's table footprint stretches away
-                # from the camera, but never sideways
+            valid = np.isfinite(points).all(axis=1)  # keep pixels and points in step
+            rows, cols, points = rows[valid], cols[valid], points[valid]
+            if len(points) < 5:
+                continue
+            if up is not None:
+                found += _split_component(frame, colour, rows, cols, points, up)
+            else:  # calibrated but no depth: the table-plane footprint's shorter side
                 (_, _), sides, _ = cv2.minAreaRect(points[:, :2].astype(np.float32))
                 kind = "bowl" if min(sides) >= BOWL_MIN_FOOTPRINT_M else "block"
-            point = _grasp_point(frame, kind, points, rows, cols, cloud is not None)
-            found.append(Detection(colour=colour, kind=kind,
-                                   box_px=(int(u0), int(v0), int(u0 + w), int(v0 + h)),
-                                   point_px=point, area_px=int(area)))
+                found.append(_detection(colour, kind, rows, cols,
+                                        _grasp_point(frame, kind, points, rows, cols, False)))
     return _with_unique_labels(found)
 
 

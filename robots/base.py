@@ -62,7 +62,7 @@ class MoveReport(BaseModel):
 class GripperReport(BaseModel):
     opened: bool
     opening_m: float  # distance between the finger pads
-    holding: bool  # closed on something rather than on itself
+    holding: bool  # closed on something, or (opened) unable to open: something is stuck
     duration_s: float
 
 
@@ -71,6 +71,7 @@ class RobotState(BaseModel):
     tool: ToolPose
     gripper_open: bool  # the last gripper command
     gripper_opening_m: float
+    holding: bool = False  # see GripperReport.holding
 
 
 class WorkspaceLimits(BaseModel):
@@ -205,6 +206,14 @@ class Stage(Protocol):
     def clear_board(self) -> None: ...
 
 
+@runtime_checkable
+class Video(Protocol):
+    """Films a run (the simulator renders its camera as it steps)."""
+
+    def start(self, path: str) -> None: ...
+    def stop(self) -> None: ...
+
+
 @dataclass
 class Workcell:
     """A robot, the camera that watches it and, in simulation, a referee; closes them together."""
@@ -215,6 +224,8 @@ class Workcell:
     stage: Stage | None = None
     on_close: list[Callable[[], None]] = field(default_factory=list)
     records: dict[str, dict] = field(default_factory=dict)  # files for every run folder
+    instruction: str | None = None  # a benchmark scenario's task, as an operator would type it
+    video: Video | None = None
 
     def __enter__(self) -> Workcell:
         self.robot.connect()

@@ -33,6 +33,7 @@ GRIP_FORCE_N = 25.0
 FINGER_SPEED_M_S = 0.12
 OPEN_GAP_M = 2 * FINGER_TRAVEL_M * 0.9
 HOLDING_GAP_M = 0.004  # closed jaws further apart than this are holding something
+JAMMED_GAP_M = 0.006  # open jaws this far short of fully open have something stuck in them
 REACH_TOLERANCE_M = 0.015  # a settled pose further than this from its target is a failure
 IK_TOLERANCE_M = 5e-4
 
@@ -84,7 +85,7 @@ class SimArm:
         for finger in self._fingers:
             pb.resetJointState(arm, finger, OPEN_GAP_M / 2, physicsClientId=client)
             pb.changeDynamics(arm, finger, lateralFriction=1.5, spinningFriction=0.002,
-                              physicsClientId=client)
+                              frictionAnchor=1, physicsClientId=client)
         self._command_fingers(OPEN_GAP_M / 2)
         self._gripper_open = True
 
@@ -132,9 +133,7 @@ class SimArm:
                       for f in self._fingers]
             if self.world.steps - start > 24 and max(abs(v) for v in speeds) < 1e-3:
                 break
-        gap = self._gap()
-        return GripperReport(opened=opened, opening_m=gap,
-                             holding=not opened and gap > HOLDING_GAP_M,
+        return GripperReport(opened=opened, opening_m=self._gap(), holding=self._holding(),
                              duration_s=(self.world.steps - start) / STEP_HZ)
 
     def return_to_origin(self) -> MoveReport:
@@ -162,7 +161,7 @@ class SimArm:
     def state(self) -> RobotState:
         return RobotState(joint_positions_rad=self._joint_positions().tolist(),
                           tool=self._tool_pose(), gripper_open=self._gripper_open,
-                          gripper_opening_m=self._gap())
+                          gripper_opening_m=self._gap(), holding=self._holding())
 
     # -- kinematics ------------------------------------------------------------------------
     def _solve(self, pose: ToolPose, seed: np.ndarray) -> np.ndarray:
@@ -253,6 +252,13 @@ class SimArm:
         states = pb.getJointStates(self.world.arm, self._fingers,
                                    physicsClientId=self.world.client)
         return float(sum(s[0] for s in states))
+
+    def _holding(self) -> bool:
+        """Closed jaws that stay apart hold something; open jaws that cannot open fully have
+        something wedged between them."""
+        if self._gripper_open:
+            return self._gap() < OPEN_GAP_M - JAMMED_GAP_M
+        return self._gap() > HOLDING_GAP_M
 
     def _tool_pose(self) -> ToolPose:
         state = pb.getLinkState(self.world.arm, self._tcp, computeForwardKinematics=True,

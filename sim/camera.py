@@ -29,6 +29,9 @@ class CameraSetup(BaseModel):
     # a bumped camera: moved by this much and turned about its own centre (base-frame axes)
     offset_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
     rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    light_direction: tuple[float, float, float] = (0.4, 0.3, 1.0)
+    ambient: float = 0.55
+    diffuse: float = 0.5
 
 
 def camera_to_base(setup: CameraSetup) -> np.ndarray:
@@ -71,8 +74,8 @@ def render(client: int, setup: CameraSetup, renderer: int = pb.ER_TINY_RENDERER)
     """RGB and metric depth along the optical axis, as a real RGB-D camera would give."""
     _, _, rgba, depth_buffer, _ = pb.getCameraImage(
         setup.width, setup.height, _view_matrix(setup), _projection_matrix(setup),
-        renderer=renderer, shadow=1, lightDirection=[0.4, 0.3, 1.0],
-        lightAmbientCoeff=0.55, lightDiffuseCoeff=0.5, lightSpecularCoeff=0.05,
+        renderer=renderer, shadow=1, lightDirection=list(setup.light_direction),
+        lightAmbientCoeff=setup.ambient, lightDiffuseCoeff=setup.diffuse, lightSpecularCoeff=0.05,
         flags=pb.ER_NO_SEGMENTATION_MASK, physicsClientId=client)
     rgb = np.reshape(np.asarray(rgba, dtype=np.uint8), (setup.height, setup.width, 4))[:, :, :3]
     buffer = np.reshape(np.asarray(depth_buffer, dtype=np.float32), (setup.height, setup.width))

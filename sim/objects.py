@@ -42,38 +42,41 @@ class Footprint:
     radius_m: float
 
 
-def footprint(kind: str) -> Footprint:
+def footprint(kind: str, scale: float = 1.0) -> Footprint:
     if kind == "bowl":
-        return Footprint(BOWL_RIM_RADIUS_M)
-    return Footprint(BLOCK_SIZE_M * math.sqrt(2) / 2)
+        return Footprint(BOWL_RIM_RADIUS_M * scale)
+    return Footprint(BLOCK_SIZE_M * scale * math.sqrt(2) / 2)
 
 
 def _rgba(colour: str) -> list[float]:
     return [*COLOURS[colour], 1.0]
 
 
-def spawn_block(client: int, colour: str, x: float, y: float, yaw: float) -> int:
-    half = [BLOCK_SIZE_M / 2] * 3
+def spawn_block(client: int, colour: str, x: float, y: float, yaw: float,
+                scale: float = 1.0) -> int:
+    half = [BLOCK_SIZE_M * scale / 2] * 3
     shape = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=half, physicsClientId=client)
     visual = pb.createVisualShape(pb.GEOM_BOX, halfExtents=half, rgbaColor=_rgba(colour),
                                   specularColor=[0.1, 0.1, 0.1], physicsClientId=client)
-    body = pb.createMultiBody(BLOCK_MASS_KG, shape, visual, [x, y, BLOCK_SIZE_M / 2],
+    body = pb.createMultiBody(BLOCK_MASS_KG * scale ** 3, shape, visual, [x, y, half[2]],
                               pb.getQuaternionFromEuler([0, 0, yaw]), physicsClientId=client)
     pb.changeDynamics(body, -1, lateralFriction=FRICTION, spinningFriction=0.001,
-                      rollingFriction=0.0001, physicsClientId=client)
+                      rollingFriction=0.0001, frictionAnchor=1, physicsClientId=client)
     return body
 
 
-def _bowl_parts() -> dict[str, list]:
+def _bowl_parts(scale: float = 1.0) -> dict[str, list]:
     """The shapes of a bowl: a cylindrical floor and a ring of outward-leaning wall slabs, as the
     keyword arguments of PyBullet's shape-array constructors (without the collision/visual
-    prefix on frame positions and orientations)."""
-    flare = math.atan2(BOWL_RIM_RADIUS_M - BOWL_FLOOR_RADIUS_M, BOWL_HEIGHT_M)
-    slant = math.hypot(BOWL_RIM_RADIUS_M - BOWL_FLOOR_RADIUS_M, BOWL_HEIGHT_M)
-    mid_radius = (BOWL_RIM_RADIUS_M + BOWL_FLOOR_RADIUS_M) / 2 - BOWL_WALL_M / 2
+    prefix on frame positions and orientations). Walls and floor keep their thickness."""
+    rim, floor, height = (BOWL_RIM_RADIUS_M * scale, BOWL_FLOOR_RADIUS_M * scale,
+                          BOWL_HEIGHT_M * scale)
+    flare = math.atan2(rim - floor, height)
+    slant = math.hypot(rim - floor, height)
+    mid_radius = (rim + floor) / 2 - BOWL_WALL_M / 2
     chord = 2 * (mid_radius + BOWL_WALL_M) * math.tan(math.pi / BOWL_SEGMENTS)
     parts: dict[str, list] = {
-        "shapeTypes": [pb.GEOM_CYLINDER], "radii": [BOWL_FLOOR_RADIUS_M],
+        "shapeTypes": [pb.GEOM_CYLINDER], "radii": [floor],
         "lengths": [BOWL_FLOOR_M], "halfExtents": [[0.0, 0.0, 0.0]],
         "positions": [[0.0, 0.0, BOWL_FLOOR_M / 2]], "orientations": [[0.0, 0.0, 0.0, 1.0]],
     }
@@ -84,13 +87,14 @@ def _bowl_parts() -> dict[str, list]:
         parts["lengths"].append(0.0)
         parts["halfExtents"].append([BOWL_WALL_M / 2, chord / 2, slant / 2])
         parts["positions"].append([mid_radius * math.cos(angle), mid_radius * math.sin(angle),
-                                   BOWL_HEIGHT_M / 2])
+                                   height / 2])
         parts["orientations"].append(list(pb.getQuaternionFromEuler([0, flare, angle])))
     return parts
 
 
-def spawn_bowl(client: int, colour: str, x: float, y: float, yaw: float) -> int:
-    parts = _bowl_parts()
+def spawn_bowl(client: int, colour: str, x: float, y: float, yaw: float,
+               scale: float = 1.0) -> int:
+    parts = _bowl_parts(scale)
     count = len(parts["shapeTypes"])
     common = {key: parts[key] for key in ("shapeTypes", "radii", "lengths", "halfExtents")}
     shape = pb.createCollisionShapeArray(
@@ -100,7 +104,7 @@ def spawn_bowl(client: int, colour: str, x: float, y: float, yaw: float) -> int:
         **common, visualFramePositions=parts["positions"],
         visualFrameOrientations=parts["orientations"], rgbaColors=[_rgba(colour)] * count,
         physicsClientId=client)
-    body = pb.createMultiBody(BOWL_MASS_KG, shape, visual, [x, y, 0.0],
+    body = pb.createMultiBody(BOWL_MASS_KG * scale ** 2, shape, visual, [x, y, 0.0],
                               pb.getQuaternionFromEuler([0, 0, yaw]), physicsClientId=client)
     pb.changeDynamics(body, -1, lateralFriction=FRICTION, physicsClientId=client)
     return body

@@ -1,8 +1,5 @@
-"""What is on the table: an explicit layout (`--scene FILE`) or one staged for a task from a seed.
-
-Staging is a simulator convenience: every object the task names is placed, plus a few seeded
-distractors of other colours. The agent still has to find everything in the camera image.
-"""
+"""What is on the table: an explicit layout (`--scene FILE`), or one a task family stages from a
+seed (see `sim.tasks`). Either way the agent still has to find everything in the camera image."""
 
 from __future__ import annotations
 
@@ -16,7 +13,6 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from robots.errors import ConfigError
 from sim.objects import COLOURS, footprint
-from sim.tasks import mentions
 
 Kind = Literal["block", "bowl"]
 
@@ -32,6 +28,7 @@ class SceneObject(BaseModel):
     x: float = Field(description="metres in the robot base frame")
     y: float = Field(description="metres in the robot base frame")
     yaw_deg: float = 0.0
+    size: float = Field(1.0, ge=0.7, le=1.3, description="scale of the standard object")
 
     @field_validator("colour")
     @classmethod
@@ -45,8 +42,27 @@ class SceneObject(BaseModel):
         return f"{self.colour} {self.kind}"
 
 
+class RenderConditions(BaseModel):
+    """How a scene looks: the light, and how far the camera sits from its nominal pose."""
+
+    light_direction: tuple[float, float, float] = (0.4, 0.3, 1.0)
+    ambient: float = 0.55
+    diffuse: float = 0.5
+    camera_offset_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    camera_rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    @classmethod
+    def random(cls, rng: random.Random) -> RenderConditions:
+        """A harder look: light from elsewhere, dimmer or brighter, the camera a little off."""
+        return cls(light_direction=(rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(0.5, 1.5)),
+                   ambient=rng.uniform(0.4, 0.7), diffuse=rng.uniform(0.35, 0.65),
+                   camera_offset_m=tuple(rng.uniform(-0.006, 0.006) for _ in range(3)),
+                   camera_rotation_deg=tuple(rng.uniform(-0.6, 0.6) for _ in range(3)))
+
+
 class SceneSpec(BaseModel):
     objects: list[SceneObject]
+    render: RenderConditions | None = None  # None: the standard light and camera
 
 
 def load_scene(path: Path) -> SceneSpec:
@@ -70,37 +86,17 @@ def check_layout(scene: SceneSpec) -> None:
     for i, a in enumerate(scene.objects):
         for b in scene.objects[i + 1:]:
             gap = math.hypot(a.x - b.x, a.y - b.y)
-            if gap < footprint(a.kind).radius_m + footprint(b.kind).radius_m:
+            if gap < footprint(a.kind, a.size).radius_m + footprint(b.kind, b.size).radius_m:
                 raise ConfigError(f"scene objects overlap: {a.label} at ({a.x}, {a.y}) and "
                                   f"{b.label} at ({b.x}, {b.y})")
 
 
-def stage_scene(task: str, seed: int, distractors: tuple[int, int] = (2, 4)) -> SceneSpec:
-    """Place what the task names (uncoloured mentions get a random colour) plus 2-4 distractors
-    of other colours, without overlaps, reproducibly from `seed`."""
-    rng = random.Random(seed)
-    named = mentions(task)
-    used = {colour for colour, _ in named if colour}
-    wanted: list[tuple[str, Kind]] = []
-    for colour, kind in named:
-        if colour is None:
-            colour = rng.choice(sorted(set(COLOURS) - used))
-            used.add(colour)
-        if (colour, kind) not in wanted:
-            wanted.append((colour, kind))
-    # A kind named without a colour ("the bowl") must stay unambiguous: no distractors of it.
-    distractor_kinds = [k for k in ("block", "bowl") if (None, k) not in named]
-    free_colours = sorted(set(COLOURS) - used)
-    for _ in range(rng.randint(*distractors)):
-        if not free_colours or not distractor_kinds:
-            break
-        colour = free_colours.pop(rng.randrange(len(free_colours)))
-        wanted.append((colour, rng.choice(distractor_kinds)))
-    return SceneSpec(objects=_place(wanted, rng))
+Wanted = tuple[str, Kind, float]  # colour, kind, size
 
 
-def _place(wanted: list[tuple[str, Kind]], rng: random.Random) -> list[SceneObject]:
-    """Rejection-sample a layout; start over when early picks leave no room for later ones."""
+def place(wanted: list[Wanted], rng: random.Random) -> list[SceneObject]:
+    """Rejection-sample a layout with everything in reach and nothing overlapping; start over when
+    early picks leave no room for later ones."""
     for _ in range(100):
         layout = _try_place(wanted, rng)
         if layout is not None:
@@ -108,20 +104,21 @@ def _place(wanted: list[tuple[str, Kind]], rng: random.Random) -> list[SceneObje
     raise ConfigError(f"cannot fit {len(wanted)} objects on the table without overlaps")
 
 
-def _try_place(wanted: list[tuple[str, Kind]], rng: random.Random) -> list[SceneObject] | None:
+def _try_place(wanted: list[Wanted], rng: random.Random) -> list[SceneObject] | None:
     # Big things first: they are the hardest to fit.
-    order = sorted(range(len(wanted)), key=lambda i: -footprint(wanted[i][1]).radius_m)
+    order = sorted(range(len(wanted)), key=lambda i: -footprint(*wanted[i][1:]).radius_m)
     placed: dict[int, SceneObject] = {}
     for index in order:
-        colour, kind = wanted[index]
-        radius = footprint(kind).radius_m
+        colour, kind, size = wanted[index]
+        radius = footprint(kind, size).radius_m
         for _ in range(200):
             x = rng.uniform(LAYOUT_X_M[0] + radius * 0.5, LAYOUT_X_M[1] - radius * 0.5)
             y = rng.uniform(LAYOUT_Y_M[0] + radius * 0.5, LAYOUT_Y_M[1] - radius * 0.5)
-            if all(math.hypot(x - o.x, y - o.y) >= radius + footprint(o.kind).radius_m
+            if all(math.hypot(x - o.x, y - o.y) >= radius + footprint(o.kind, o.size).radius_m
                    + CLEARANCE_M for o in placed.values()):
                 placed[index] = SceneObject(kind=kind, colour=colour, x=round(x, 4),
-                                            y=round(y, 4), yaw_deg=round(rng.uniform(-45, 45), 1))
+                                            y=round(y, 4), yaw_deg=round(rng.uniform(-45, 45), 1),
+                                            size=round(size, 3))
                 break
         else:
             return None

@@ -10,6 +10,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 
 import pybullet as pb
 
@@ -38,6 +39,7 @@ class World:
         if self.client < 0:
             raise ConfigError("cannot connect to PyBullet" + (" in GUI mode" if gui else ""))
         self.steps = 0
+        self.on_step: list[Callable[[int], None]] = []  # called after each step, with the count
         self._wall_start: float | None = None
         pb.setGravity(0, 0, -9.81, physicsClientId=self.client)
         pb.setTimeStep(1 / STEP_HZ, physicsClientId=self.client)
@@ -48,13 +50,11 @@ class World:
         self.table = self._add_table()
         self.arm = pb.loadURDF(str(arm_urdf_path()), useFixedBase=True,
                                physicsClientId=self.client)
-        self.labels: list[str] = []
-        self.bodies: list[int] = []
-        for obj in scene.objects:
-            spawn = SPAWNERS[obj.kind]
-            self.bodies.append(spawn(self.client, obj.colour, obj.x, obj.y,
-                                     math.radians(obj.yaw_deg)))
-            self.labels.append(obj.label)
+        self.objects = list(scene.objects)
+        self.labels = [obj.label for obj in scene.objects]
+        self.bodies = [SPAWNERS[obj.kind](self.client, obj.colour, obj.x, obj.y,
+                                          math.radians(obj.yaw_deg), obj.size)
+                       for obj in scene.objects]
         self.settle_objects()
 
     def _add_table(self) -> int:
@@ -75,6 +75,8 @@ class World:
         for _ in range(count):
             pb.stepSimulation(physicsClientId=self.client)
             self.steps += 1
+            for hook in self.on_step:
+                hook(self.steps)
         if self.paced:
             self._pace()
 

@@ -15,7 +15,8 @@ ERARM = str(Path(sys.executable).with_name("erarm"))
 
 
 def test_every_corpus_file_has_an_expectation():
-    files = {p.name for p in CORPUS.iterdir() if p.name not in ("expected.json", "README.md")}
+    files = {p.name for p in CORPUS.iterdir()
+             if p.name not in ("expected.json", "README.md", "scene.json")}
     assert files == set(EXPECTED)
 
 
@@ -24,7 +25,7 @@ def test_corpus_file_is_refused(name, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
     done = subprocess.run(
         [ERARM, "execute", str(CORPUS / name), "--task", "pick the blue block into the orange bowl",
-         "--seed", "1", "--json", "--out", str(tmp_path)],
+         "--scene", str(CORPUS / "scene.json"), "--json", "--out", str(tmp_path)],
         capture_output=True, text=True, env=env, timeout=120, check=False)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr + done.stdout

@@ -40,8 +40,10 @@ def model_like(request) -> Reply:
         return text_reply('{"done": true, "reason": "the block sits in the bowl"}')
     if "You are a robotic arm" in prompt:
         task = re.search(r"The operator's task: (.*)", prompt)[1]
-        objects = [SceneObject(label=m[1], point=(0, 0), position_mm=(float(m[2]), float(m[3]), 0))
-                   for m in re.finditer(r"^- (.+): (-?\d+), (-?\d+)$", prompt, re.MULTILINE)]
+        objects = [SceneObject(label=m[1], point=(0, 0), radius_mm=float(m[5]) / 2,
+                               position_mm=(float(m[2]), float(m[3]), float(m[4])))
+                   for m in re.finditer(r"^- (.+): (-?\d+), (-?\d+) \(top (-?\d+) mm, (\d+) mm "
+                                        r"across\)$", prompt, re.MULTILINE)]
         plan = parse_plan(plan_text(task, objects))
         return text_reply(json.dumps({"reasoning": plan.reasoning, "calls": plan.as_json()}))
     frame = Frame(rgb=request.image(), calibration=SIM_CALIBRATION)
@@ -86,11 +88,12 @@ def test_run_with_gemini_end_to_end(fake_gemini, tmp_path):
     kinds = [("plan" if "robotic arm" in r.prompt else "judge" if "completed" in r.prompt
               else "detect" if "bounding boxes" in r.prompt else "point")
              for r in fake_gemini.requests]
-    assert kinds == ["point", "detect", "plan", "point", "detect", "judge"]
+    # closed loop: look, plan, pick and place, look again, plan again (done), judge
+    assert kinds == ["point", "detect", "plan", "point", "detect", "plan", "judge"]
     plan_request = fake_gemini.requests[2]
     assert plan_request.image().shape == (480, 640, 3)
     assert "- blue block: " in plan_request.prompt
-    assert len(fake_gemini.requests[5].images) == 2
+    assert len(fake_gemini.requests[6].images) == 2
     assert_key_absent(done.stdout, done.stderr, folder=tmp_path)
 
 

@@ -1,4 +1,6 @@
-"""The local brain's rule planner: which phrasings it takes, and what it answers."""
+"""The local brain's rule planner: which phrasings it takes, and what it plans from what it sees."""
+
+import math
 
 import pytest
 
@@ -8,12 +10,19 @@ from agent.rule_planner import plan_text
 from agent.schemas import Move, ReturnToOrigin, SceneObject, SetGripperState
 
 
-def obj(label: str, x: float, y: float) -> SceneObject:
-    return SceneObject(label=label, point=(500, 500), position_mm=(x, y, 20))
+def obj(label: str, x: float, y: float, z: float = 40, radius: float = 0.0) -> SceneObject:
+    radius = radius or (66.0 if label.endswith("bowl") else 28.0)
+    return SceneObject(label=label, point=(500, 500), position_mm=(x, y, z), radius_mm=radius)
 
 
-SCENE = [obj("blue block", 412.4, 87.6), obj("orange bowl", 466.0, -179.0),
-         obj("red block", 350.0, 60.0), obj("green bowl", 380.0, 200.0)]
+SCENE = [obj("blue block", 412.4, 87.6), obj("orange bowl", 466.0, -179.0, 8),
+         obj("red block", 350.0, 60.0), obj("green bowl", 380.0, 200.0, 8)]
+
+
+def transfers(plan) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """(grasp spot, release spot) of each pick and place in a plan."""
+    lows = [(c.x, c.y) for c in plan.calls if isinstance(c, Move) and not c.high]
+    return list(zip(lows[0::2], lows[1::2], strict=True))
 
 
 @pytest.mark.parametrize("task", [
@@ -33,13 +42,64 @@ def test_phrasings_give_the_docs_pick_and_place_sequence(task):
         SetGripperState(opened=False), Move(x=412, y=88, high=True),
         Move(x=466, y=-179, high=True), Move(x=466, y=-179, high=False),
         SetGripperState(opened=True), Move(x=466, y=-179, high=True), ReturnToOrigin()]
-    assert plan.reasoning.startswith("Reasoning: The blue block is at (412, 88) mm")
+    assert "the blue block at (412, 88) mm into the orange bowl" in plan.reasoning
+
+
+def test_a_done_task_is_an_empty_plan():
+    done = [obj("blue block", 470, -175, 47), obj("orange bowl", 466, -179, 8)]
+    plan = parse_plan(plan_text("pick the blue block into the orange bowl", done))
+    assert plan.calls == [] and "already done" in plan.reasoning
+
+
+def test_put_all_plans_what_is_not_in_the_bowl_yet_and_finds_room():
+    scene = [obj("pink bowl", 450, 0, 8), obj("red block", 455, 5, 47),  # already inside
+             obj("blue block", 350, 150), obj("cyan block", 380, -200)]
+    plan = parse_plan(plan_text("put all the blocks into the pink bowl", scene))
+    moves = transfers(plan)
+    assert [grasp for grasp, _ in moves] == [(350, 150), (380, -200)]  # nearest first
+    first_release = moves[0][1]
+    assert math.hypot(first_release[0] - 455, first_release[1] - 5) > 20  # not on the red block
+    assert math.hypot(first_release[0] - 450, first_release[1]) <= 31  # but in the bowl
+
+
+def test_sort_matches_colours_and_skips_sorted_blocks():
+    scene = [obj("red block", 350, 100), obj("red bowl", 500, -150, 8),
+             obj("cyan block", 505, 150, 47), obj("cyan bowl", 500, 150, 8),
+             obj("yellow block", 360, -100), obj("yellow bowl", 380, 200, 8)]
+    for task in ("sort the blocks into the bowls of matching colour",
+                 "put each block in the bowl of the same colour"):
+        moves = transfers(parse_plan(plan_text(task, scene)))
+        assert moves == [((350, 100), (500, -150)), ((360, -100), (380, 200))]
+
+
+@pytest.mark.parametrize("task", ["stack the red block on the blue block",
+                                  "put the red cube on top of the blue cube",
+                                  "place the red block onto the blue block"])
+def test_stacking_puts_one_block_on_the_other(task):
+    moves = transfers(parse_plan(plan_text(task, SCENE)))
+    assert moves == [((350, 60), (412, 88))]
+    stacked = [obj("red block", 413, 90, 80), obj("blue block", 412, 88, 40)]
+    assert parse_plan(plan_text(task, stacked)).calls == []
+
+
+def test_a_tower_is_built_bottom_up_and_resumed_where_it_stands():
+    task = "build a tower with the red block at the bottom, the green block in the middle and " \
+           "the blue block on top"
+    apart = [obj("red block", 400, 0), obj("green block", 350, 150), obj("blue block", 500, -150)]
+    assert transfers(parse_plan(plan_text(task, apart))) == [
+        ((350, 150), (400, 0)), ((500, -150), (400, 0))]
+    half = [obj("red block", 400, 0), obj("green block", 401, 2, 80),
+            obj("blue block", 500, -150)]
+    assert transfers(parse_plan(plan_text(task, half))) == [((500, -150), (401, 2))]
+    built = [obj("red block", 400, 0), obj("green block", 401, 2, 80),
+             obj("blue block", 402, 1, 120)]
+    assert parse_plan(plan_text(task, built)).calls == []
 
 
 def test_uncoloured_bowl_means_the_only_bowl():
-    scene = [obj("blue block", 400, 0), obj("purple bowl", 500, 100), obj("red block", 300, 0)]
+    scene = [obj("blue block", 400, 0), obj("purple bowl", 500, 100, 8), obj("red block", 300, 0)]
     plan = parse_plan(plan_text("pick the blue block into the bowl", scene))
-    assert plan.calls[6] == Move(x=500, y=100, high=False)
+    assert transfers(plan) == [((400, 0), (500, 100))]
 
 
 def test_ambiguous_bowl_asks_for_a_colour():
@@ -53,7 +113,6 @@ def test_missing_object_names_what_was_seen():
 
 
 @pytest.mark.parametrize("task", [
-    "stack the red block on the blue block",
     "make me a coffee",
     "pick the blue block",
     "pick the wooden block into the orange bowl",

@@ -57,7 +57,7 @@ def test_human_output_summarises_the_run(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["run", "stack the red block on the blue block"], "the local brain cannot plan"),
+    (["run", "make me a coffee"], "the local brain cannot plan"),
     (["run", "pick the blue block into the bowl", "--scene", "/no/such/scene.json"],
      "scene file not found"),
     (["run", "pick the blue block into the bowl", "--seed", "many"], "Invalid value for '--seed'"),

@@ -10,8 +10,8 @@ import pytest
 from robots.base import ToolPose
 from robots.errors import ConfigError, RobotError
 from sim.objects import footprint
-from sim.scene import LAYOUT_X_M, LAYOUT_Y_M, load_scene, stage_scene
-from sim.tasks import mentions
+from sim.scene import LAYOUT_X_M, LAYOUT_Y_M, load_scene
+from sim.tasks import SCENARIOS, family_for, mentions, stage
 
 
 def test_mentions_name_colours_and_kinds():
@@ -19,28 +19,43 @@ def test_mentions_name_colours_and_kinds():
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_staged_layouts_hold_the_named_objects_and_a_few_distractors(seed):
-    scene = stage_scene("pick the blue block into the orange bowl", seed)
+def test_staged_layouts_hold_the_named_objects_and_distractors(seed):
+    scene = stage("pick the blue block into the orange bowl", seed)
     labels = [o.label for o in scene.objects]
     assert labels[:2] == ["blue block", "orange bowl"]
-    assert 2 <= len(labels) - 2 <= 4
-    assert len({o.colour for o in scene.objects}) == len(labels)  # distractors: other colours
+    assert 2 <= len(labels) - 2 <= 8
+    assert not {o.colour for o in scene.objects[2:]} & {"blue", "orange"}  # other colours
+    assert len(set(labels)) == len(labels)
     for i, a in enumerate(scene.objects):
         assert LAYOUT_X_M[0] <= a.x <= LAYOUT_X_M[1] and LAYOUT_Y_M[0] <= a.y <= LAYOUT_Y_M[1]
         for b in scene.objects[i + 1:]:
             gap = math.hypot(a.x - b.x, a.y - b.y)
-            assert gap > footprint(a.kind).radius_m + footprint(b.kind).radius_m
+            assert gap > footprint(a.kind, a.size).radius_m + footprint(b.kind, b.size).radius_m
 
 
 def test_layouts_are_reproducible_and_seed_dependent():
     task = "pick the blue block into the orange bowl"
-    assert stage_scene(task, 7) == stage_scene(task, 7)
-    assert stage_scene(task, 7) != stage_scene(task, 8)
+    assert stage(task, 7) == stage(task, 7)
+    assert stage(task, 7) != stage(task, 8)
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenarios_are_reproducible_and_staged_for_their_own_task(name):
+    scenario = SCENARIOS[name]
+    for seed in range(10):
+        task, scene = scenario.episode(seed)
+        assert scenario.episode(seed) == (task, scene)
+        assert family_for(task) is scenario.family  # the instruction reads as its own family
+        goals = scenario.family.goals(task, [o.label for o in scene.objects])
+        assert goals, task
+        assert (scene.render is not None) == scenario.hard
+        if scenario.hard:
+            assert any(o.size != 1.0 for o in scene.objects)
 
 
 def test_an_uncoloured_bowl_gets_a_colour_and_no_rival_bowls():
     for seed in range(20):
-        scene = stage_scene("pick the blue block into the bowl", seed)
+        scene = stage("pick the blue block into the bowl", seed)
         bowls = [o for o in scene.objects if o.kind == "bowl"]
         assert len(bowls) == 1 and bowls[0].colour != "blue"
 
@@ -140,3 +155,25 @@ def test_gui_without_a_display_is_refused_cleanly(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     with pytest.raises(ConfigError, match="needs a display"):
         World(SceneSpec(objects=[]), gui=True)
+
+
+def test_the_stacking_predicate_by_hand(tmp_path, sim_cell):
+    """Put one block on another with the arm; the referee sees it as stacked."""
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps({"objects": [
+        {"kind": "block", "colour": "red", "x": 0.40, "y": 0.10},
+        {"kind": "block", "colour": "green", "x": 0.45, "y": -0.10}]}))
+    cell = sim_cell(task="stack the red block on the green block", scene=path)
+    arm = cell.robot
+    assert cell.referee.judge().success is False
+    for pose in (ToolPose(x=0.40, y=0.10, z=0.15), ToolPose(x=0.40, y=0.10, z=0.018)):
+        arm.move_to(pose)
+    assert arm.set_gripper(False).holding
+    for pose in (ToolPose(x=0.40, y=0.10, z=0.15), ToolPose(x=0.45, y=-0.10, z=0.15),
+                 ToolPose(x=0.45, y=-0.10, z=0.065)):
+        arm.move_to(pose)
+    arm.set_gripper(True)
+    arm.return_to_origin()
+    verdict = cell.referee.judge()
+    assert verdict.success is True, verdict.reason
+    assert verdict.reason == "the red block rests on the green block"

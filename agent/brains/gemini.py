@@ -138,7 +138,8 @@ class GeminiBrain:
 
     def plan(self, request: PlanRequest, frame: Frame) -> str:
         limits = request.limits
-        objects = "\n".join(f"- {o.label}: {o.position_mm[0]:.0f}, {o.position_mm[1]:.0f}"
+        objects = "\n".join(f"- {o.label}: {o.position_mm[0]:.0f}, {o.position_mm[1]:.0f} "
+                            f"(top {o.position_mm[2]:.0f} mm, {2 * o.radius_mm:.0f} mm across)"
                             for o in request.objects) or "- (none)"
         prompt = prompts.render(
             "plan", task=request.task, objects=objects,

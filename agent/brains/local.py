@@ -38,7 +38,8 @@ class LocalBrain:
         points = []
         for detection in found[:limit]:
             y, x = pixel_to_normalized(*detection.point_px, width, height)
-            points.append({"point": [round(y), round(x)], "label": detection.label})
+            if 0 <= y <= 1000 and 0 <= x <= 1000:  # an object cut off by the image's edge
+                points.append({"point": [round(y), round(x)], "label": detection.label})
         return json.dumps(points)
 
     def detect(self, frame: Frame, limit: int = 25) -> str:

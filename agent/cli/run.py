@@ -55,6 +55,9 @@ ConfirmOpt = Annotated[bool | None, typer.Option(
                                    "physical robots].")]
 StrictOpt = Annotated[bool, typer.Option(
     help="Moves down must go to a perceived object (or, holding one, to free table).")]
+RecordOpt = Annotated[bool, typer.Option(
+    "--record", help="Keep a flight record in the run folder: every frame, question and reply, "
+                     "plan, robot command and a video; replay it with erarm replay.")]
 CalibrationOpt = Annotated[Path | None, typer.Option(
     help="Use this camera calibration file instead of the camera's own; it is checked against "
          "what the camera sees before anything moves.")]
@@ -148,18 +151,24 @@ def run(
     model: ModelOpt = None, base_url: BaseUrlOpt = None, config: ConfigOpt = None,
     safety: SafetyOpt = None, thinking_budget: ThinkingOpt = None,
     consensus: ConsensusOpt = 1, zoom: ZoomOpt = False, blur_faces: BlurOpt = False,
+    record: RecordOpt = False,
+    open_loop: Annotated[bool, typer.Option(
+        "--open-loop", help="Run the whole plan at once instead of one pick and place at a "
+                            "time with a look after each.")] = False,
 ) -> None:
-    """Do a task with the arm: look, plan, validate the whole plan, then move and check."""
+    """Do a task with the arm: look, plan, validate the whole plan, then move and check; one
+    pick and place at a time, looking again after each, retrying what failed."""
     from agent.run import RunOptions, run_task
 
     chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
                          thinking=thinking_budget, consensus=consensus, zoom=zoom)
     options = RunOptions(dry_run=dry_run, strict_targets=strict_targets,
-                         trajectory_points=trajectory)
+                         trajectory_points=trajectory, closed_loop=not open_loop)
     out_dir = out or default_out_dir(task)
 
     def go(cell, asking):
-        return run_task(task, chosen, cell, out_dir, log=say, options=options, confirm=asking)
+        return run_task(task, chosen, cell, out_dir, log=say, options=options, confirm=asking,
+                        record=record)
 
     _in_workcell(go, robot=robot, robot_opt=robot_opt, task=task, seed=seed, scene=scene,
                  gui=gui, realtime=realtime, calibration=calibration, blur_faces=blur_faces,
@@ -204,7 +213,7 @@ def execute(
     calibration: CalibrationOpt = None, json_output: JsonOpt = False, out: OutOpt = None,
     dry_run: DryRunOpt = False, confirm: ConfirmOpt = None, strict_targets: StrictOpt = True,
     model: ModelOpt = None, base_url: BaseUrlOpt = None, config: ConfigOpt = None,
-    blur_faces: BlurOpt = False,
+    blur_faces: BlurOpt = False, record: RecordOpt = False,
 ) -> None:
     """Run a plan file on the arm, after the same validation a model's plan gets."""
     from agent.parse import parse_plan
@@ -219,7 +228,7 @@ def execute(
 
     def go(cell, asking):
         return execute_plan(text, goal, looker, cell, out_dir, log=say, options=options,
-                            confirm=asking)
+                            confirm=asking, record=record)
 
     _in_workcell(go, robot=robot, robot_opt=robot_opt, task=goal, seed=seed, scene=scene,
                  gui=gui, realtime=realtime, calibration=calibration, blur_faces=blur_faces,

@@ -1,0 +1,189 @@
+"""Benchmarks: many seeded episodes of the simulator's scenarios, in parallel processes.
+
+Each episode opens a simulated workcell staged for a scenario and seed (so it is reproducible from
+the seed), lets the brain do the scenario's instruction in the closed loop, and keeps the
+ground-truth verdict. A report gives, per task, the success rate with a 95% Wilson interval,
+attempts, simulated and wall time, and the reasons episodes failed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import cv2
+import numpy as np
+from pydantic import BaseModel
+
+from robots.errors import ErarmError
+
+
+class EpisodeSpec(BaseModel):
+    task: str  # a scenario name
+    seed: int
+    brain: str = "local"
+    brain_options: dict = {}  # for the Gemini brain: model, base_url, config ...
+    record_dir: str | None = None
+
+
+class EpisodeResult(BaseModel):
+    task: str
+    seed: int
+    instruction: str = ""
+    success: bool = False
+    attempts: int = 0
+    steps: int = 0
+    sim_s: float = 0.0
+    wall_s: float = 0.0
+    failure: str | None = None
+
+
+class TaskSummary(BaseModel):
+    task: str
+    target: float
+    episodes: int
+    successes: int
+    success_rate: float
+    ci95: tuple[float, float]
+    mean_attempts: float
+    mean_sim_s: float
+    mean_wall_s: float
+    failures: dict[str, int]  # reason (numbers and colours folded) -> episodes
+    failed_seeds: list[int]
+    met: bool
+
+
+class BenchReport(BaseModel):
+    brain: str
+    seed: int
+    workers: int
+    episodes: int
+    wall_s: float
+    episodes_per_minute: float
+    all_met: bool
+    tasks: list[TaskSummary]
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval for a binomial proportion (sound near 0% and 100%)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+_COLOURS = re.compile(r"\b(red|orange|yellow|green|cyan|blue|purple|pink)\b")
+
+
+def failure_kind(reason: str) -> str:
+    """A failure reason with its numbers and colours folded, so like failures count together."""
+    folded = _COLOURS.sub("<colour>", reason)
+    return re.sub(r"-?\d+(\.\d+)?", "N", folded)[:120]
+
+
+def run_episode(spec: EpisodeSpec) -> EpisodeResult:
+    """One episode, in whatever process calls it."""
+    from agent.cli.common import build_brain
+    from agent.run import run_task
+    from robots.registry import open_workcell
+
+    started = time.perf_counter()
+    result = EpisodeResult(task=spec.task, seed=spec.seed)
+    try:
+        brain = build_brain(spec.brain, **spec.brain_options)
+        with open_workcell("sim", scenario=spec.task, seed=spec.seed) as cell:
+            result.instruction = cell.instruction or ""
+            with tempfile.TemporaryDirectory() as scratch:
+                out = Path(spec.record_dir) if spec.record_dir else Path(scratch)
+                run = run_task(result.instruction, brain, cell, out,
+                               record=spec.record_dir is not None)
+        result.success = bool(run.success)
+        result.attempts = len([a for a in run.attempts if a.outcome != "done"])
+        result.steps, result.sim_s = run.steps_executed, run.timings.simulated_s
+        if not run.success:
+            result.failure = run.error or (run.ground_truth.reason if run.ground_truth else
+                                           "no verdict")
+    except ErarmError as err:
+        result.failure = str(err)
+    result.wall_s = time.perf_counter() - started
+    return result
+
+
+def summarise(task: str, target: float, results: list[EpisodeResult]) -> TaskSummary:
+    successes = sum(r.success for r in results)
+    n = len(results)
+    failures = Counter(failure_kind(r.failure) for r in results if not r.success and r.failure)
+    return TaskSummary(
+        task=task, target=target, episodes=n, successes=successes,
+        success_rate=successes / n if n else 0.0, ci95=wilson(successes, n),
+        mean_attempts=statistics.fmean(r.attempts for r in results) if n else 0.0,
+        mean_sim_s=statistics.fmean(r.sim_s for r in results) if n else 0.0,
+        mean_wall_s=statistics.fmean(r.wall_s for r in results) if n else 0.0,
+        failures=dict(failures.most_common()),
+        failed_seeds=sorted(r.seed for r in results if not r.success),
+        met=n > 0 and successes / n >= target)
+
+
+def bench(tasks: dict[str, float], episodes: int, seed: int, workers: int, brain: str = "local",
+          brain_options: dict | None = None, record: Path | None = None,
+          on_done: Callable[[EpisodeResult], None] = lambda _: None) -> BenchReport:
+    """Run `episodes` seeded episodes of each task (name -> target success rate)."""
+    specs = [EpisodeSpec(task=task, seed=seed + i, brain=brain, brain_options=brain_options or {},
+                         record_dir=str(record / f"{task}-{seed + i}") if record else None)
+             for task in tasks for i in range(episodes)]
+    started = time.perf_counter()
+    results: list[EpisodeResult] = []
+    if workers <= 1:
+        for spec in specs:
+            results.append(run_episode(spec))
+            on_done(results[-1])
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for future in as_completed([pool.submit(run_episode, spec) for spec in specs]):
+                results.append(future.result())
+                on_done(results[-1])
+    wall = time.perf_counter() - started
+    summaries = [summarise(task, target, [r for r in results if r.task == task])
+                 for task, target in tasks.items()]
+    return BenchReport(brain=brain, seed=seed, workers=workers, episodes=len(specs),
+                       wall_s=wall, episodes_per_minute=len(specs) / wall * 60,
+                       all_met=all(s.met for s in summaries), tasks=summaries)
+
+
+def chart(report: BenchReport, width: int = 720, row: int = 46) -> np.ndarray:
+    """A bar chart of success rates with their 95% intervals and targets (RGB)."""
+    height = 40 + row * len(report.tasks) + 30
+    image = np.full((height, width, 3), 255, np.uint8)
+    left, right = 190, width - 70
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(image, f"success rate ({report.brain} brain, {report.episodes} episodes)",
+                (10, 24), font, 0.55, (20, 20, 20), 1, cv2.LINE_AA)
+
+    def x_of(rate: float) -> int:
+        return round(left + rate * (right - left))
+
+    for i, task in enumerate(report.tasks):
+        top = 40 + i * row
+        colour = (60, 170, 80) if task.met else (220, 70, 60)
+        cv2.rectangle(image, (left, top + 8), (x_of(task.success_rate), top + row - 10), colour, -1)
+        low, high = task.ci95
+        middle = top + row // 2 - 1
+        cv2.line(image, (x_of(low), middle), (x_of(high), middle), (30, 30, 30), 2)
+        cv2.line(image, (x_of(task.target), top + 4), (x_of(task.target), top + row - 6),
+                 (30, 30, 30), 1)
+        cv2.putText(image, task.task, (10, middle + 5), font, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
+        cv2.putText(image, f"{task.success_rate:.0%}", (right + 8, middle + 5), font, 0.5,
+                    (20, 20, 20), 1, cv2.LINE_AA)
+    for rate in (0.0, 0.5, 1.0):
+        cv2.putText(image, f"{rate:.0%}", (x_of(rate) - 12, height - 10), font, 0.45,
+                    (90, 90, 90), 1, cv2.LINE_AA)
+    return image

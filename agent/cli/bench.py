@@ -1,0 +1,99 @@
+"""`erarm bench`: success rates over many seeded episodes of the simulator's scenarios."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agent.brains import BrainChoice
+from agent.cli.common import (
+    BaseUrlOpt,
+    ConfigOpt,
+    JsonOpt,
+    ModelOpt,
+    app,
+    err_console,
+    out_console,
+    print_json,
+)
+from robots.errors import ConfigError
+
+
+@app.command(name="bench")
+def bench_command(
+    task: Annotated[list[str] | None, typer.Option(
+        help="A scenario to run (repeatable) [default: all of them]: pick-into-bowl, put-all, "
+             "sort, stack-two, tower-three, pick-into-bowl-hard.")] = None,
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes per task.")] = 20,
+    seed: Annotated[int, typer.Option(help="The first episode's seed; episode i uses seed+i.")
+                    ] = 0,
+    workers: Annotated[int, typer.Option(min=1, help="Parallel processes [default: CPUs].")
+                       ] = os.cpu_count() or 1,
+    brain: Annotated[BrainChoice, typer.Option(help="Who does the tasks.")] = BrainChoice.local,
+    min_success: Annotated[float | None, typer.Option(
+        min=0, max=1, help="Success rate every task must reach [default: each task's own "
+                           "target].")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for bench.json and bench.png.")
+                   ] = Path("bench"),
+    record: Annotated[bool, typer.Option(
+        "--record", help="Keep every episode's flight record under OUT/episodes/.")] = False,
+    json_output: JsonOpt = False,
+    model: ModelOpt = None, base_url: BaseUrlOpt = None, config: ConfigOpt = None,
+) -> None:
+    """Run seeded episodes of each task in parallel and report success rates (with 95%
+    intervals), attempts, times and failure reasons. Exit 0 when every task met its target."""
+    from agent.bench import bench, chart
+    from agent.overlay import save_png
+    from robots.sim import scenarios
+
+    known = scenarios()
+    chosen = task or list(known)
+    unknown = [t for t in chosen if t not in known]
+    if unknown:
+        raise ConfigError(f"unknown task {unknown[0]!r} (known: {', '.join(known)})")
+    targets = {t: min_success if min_success is not None else known[t] for t in chosen}
+    options = {k: v for k, v in {"model": model, "base_url": base_url,
+                                 "config": str(config) if config else None}.items() if v}
+    out.mkdir(parents=True, exist_ok=True)
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
+                  transient=json_output) as progress:
+        bar = progress.add_task("episodes", total=episodes * len(chosen))
+
+        def done(result) -> None:
+            mark = "ok" if result.success else "failed"
+            progress.update(bar, advance=1,
+                            description=f"{result.task} seed {result.seed}: {mark}")
+
+        report = bench(targets, episodes, seed, workers, brain.value, options,
+                       out / "episodes" if record else None, on_done=done)
+    (out / "bench.json").write_text(json.dumps(report.model_dump(mode="json"), indent=2))
+    save_png(out / "bench.png", chart(report))
+    if json_output:
+        print_json(report.model_dump(mode="json"))
+    else:
+        _print(report, out)
+    raise typer.Exit(0 if report.all_met else 1)
+
+
+def _print(report, out: Path) -> None:
+    table = Table("task", "success", "95% CI", "target", "attempts", "sim s", "wall s",
+                  "failures", box=None, pad_edge=False)
+    for t in report.tasks:
+        mark = "[green]" if t.met else "[red]"
+        failures = "; ".join(f"{n} x {reason}" for reason, n in list(t.failures.items())[:2])
+        table.add_row(t.task, f"{mark}{t.successes}/{t.episodes} {t.success_rate:.0%}",
+                      f"{t.ci95[0]:.0%}-{t.ci95[1]:.0%}", f"{t.target:.0%}",
+                      f"{t.mean_attempts:.2f}", f"{t.mean_sim_s:.1f}", f"{t.mean_wall_s:.2f}",
+                      failures or "-")
+    console = out_console()
+    console.print(table)
+    console.print(f"{report.episodes} episodes in {report.wall_s:.0f} s with {report.workers} "
+                  f"workers: {report.episodes_per_minute:.0f} episodes per minute; "
+                  f"{out}/bench.json, {out}/bench.png")

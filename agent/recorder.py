@@ -1,0 +1,179 @@
+"""The flight recorder: everything an episode saw, asked, planned and did, kept to be replayed.
+
+In the run folder's `record/`: `frames/` (every camera frame the agent used, and the overlays),
+`exchanges.jsonl` (every question to the brain and its reply, images by reference; for Gemini the
+request's model, prompt and sizes too; API keys redacted), `plans/` (each round's parsed and
+validated plan), `robot.jsonl` (every command sent to the arm, with the pose commanded and the
+pose reached), `timeline.jsonl` (the log, timed) and `run.mp4` (the run, filmed by the simulator).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from agent.brains import KEY_VARIABLES
+from agent.brains.base import Brain, PlanRequest
+from agent.overlay import save_png
+from robots.base import Frame, GripperReport, MoveReport, Robot, RobotState, ToolPose
+
+RECORD = "record"
+
+
+class Recorder:
+    def __init__(self, run_dir: Path):
+        self.folder = Path(run_dir) / RECORD
+        (self.folder / "frames").mkdir(parents=True, exist_ok=True)
+        (self.folder / "plans").mkdir(exist_ok=True)
+        self._started = time.perf_counter()
+        self._frames: dict[int, str] = {}
+        self._secrets = [v for name in KEY_VARIABLES if (v := os.environ.get(name))]
+        self.context = ""  # what the arm is doing, e.g. "round 1 step 3"
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _append(self, name: str, record: dict) -> None:
+        record = {"t": round(time.perf_counter() - self._started, 3), **record}
+        line = self._redact(json.dumps(record, default=str))
+        with open(self.folder / name, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+    def frame(self, frame: Frame, what: str) -> str:
+        """Save a frame once; the path it is kept under, relative to the record."""
+        key = id(frame.rgb)
+        if key not in self._frames:
+            name = f"frames/{len(self._frames):03d}-{what}.png"
+            save_png(self.folder / name, frame.rgb)
+            self._frames[key] = name
+        return self._frames[key]
+
+    def picture(self, rgb, what: str) -> str:
+        name = f"frames/{len(self._frames):03d}-{what}.png"
+        save_png(self.folder / name, rgb)
+        self._frames[id(rgb)] = name
+        return name
+
+    def event(self, message: str) -> None:
+        self._append("timeline.jsonl", {"event": message})
+
+    def exchange(self, record: dict) -> None:
+        self._append("exchanges.jsonl", record)
+
+    def plan(self, round_: int, record: dict) -> None:
+        path = self.folder / "plans" / f"round-{round_:02d}.json"
+        path.write_text(self._redact(json.dumps(record, indent=2, default=str)))
+
+    def command(self, record: dict) -> None:
+        self._append("robot.jsonl", {"context": self.context, **record})
+
+    @property
+    def video_path(self) -> str:
+        return str(self.folder / "run.mp4")
+
+
+def _model_exchanges(brain: object) -> object | None:
+    """The innermost brain that reports its model requests (Gemini), through any wrappers."""
+    while brain is not None and not hasattr(brain, "on_exchange"):
+        brain = getattr(brain, "inner", None)
+    return brain
+
+
+class RecordingBrain:
+    """Wraps a brain: records each question, the frames it was shown, and the reply."""
+
+    def __init__(self, inner: Brain, recorder: Recorder):
+        self.inner, self.recorder = inner, recorder
+        self.name, self.capabilities = inner.name, inner.capabilities
+        self._requests: list[dict] = []
+        reporting = _model_exchanges(inner)
+        if reporting is not None:
+            reporting.on_exchange = self._requests.append
+
+    def _ask(self, kind: str, frames: Sequence[Frame], question: str, call) -> str:
+        images = [self.recorder.frame(frame, "seen") for frame in frames]
+        self._requests.clear()
+        record = {"kind": kind, "brain": self.name, "question": question, "images": images}
+        try:
+            reply = call()
+        except Exception as err:
+            self.recorder.exchange({**record, "error": str(err),
+                                    "model_requests": list(self._requests)})
+            raise
+        self.recorder.exchange({**record, "reply": reply, "model_requests": list(self._requests)})
+        return reply
+
+    def point(self, frame: Frame, queries: Sequence[str] | None = None, limit: int = 10) -> str:
+        return self._ask("point", [frame], f"point at {', '.join(queries or []) or 'everything'}",
+                         lambda: self.inner.point(frame, queries, limit))
+
+    def detect(self, frame: Frame, limit: int = 25) -> str:
+        return self._ask("detect", [frame], f"boxes, at most {limit}",
+                         lambda: self.inner.detect(frame, limit))
+
+    def plan(self, request: PlanRequest, frame: Frame) -> str:
+        seen = "; ".join(f"{o.label} at ({o.position_mm[0]:.0f}, {o.position_mm[1]:.0f})"
+                         for o in request.objects)
+        return self._ask("plan", [frame], f"plan: {request.task} | seen: {seen}",
+                         lambda: self.inner.plan(request, frame))
+
+    def trajectory(self, frame: Frame, instruction: str, points: int = 15) -> str:
+        return self._ask("trajectory", [frame], f"{points}-point path: {instruction}",
+                         lambda: self.inner.trajectory(frame, instruction, points))
+
+    def judge(self, before: Frame, after: Frame, task: str) -> str:
+        return self._ask("judge", [before, after], f"done? {task}",
+                         lambda: self.inner.judge(before, after, task))
+
+
+class RecordingRobot:
+    """Wraps a robot: records every command, the pose commanded and the pose reached."""
+
+    def __init__(self, inner: Robot, recorder: Recorder):
+        self.inner, self.recorder = inner, recorder
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)  # name, limits, physical, marker, ...
+
+    def move_to(self, pose: ToolPose) -> MoveReport:
+        report = self.inner.move_to(pose)
+        self.recorder.command({"command": "move_to", "commanded": pose.model_dump(),
+                               "reached": report.reached.model_dump(),
+                               "error_mm": report.position_error_m * 1000,
+                               "duration_s": report.duration_s})
+        return report
+
+    def set_gripper(self, opened: bool) -> GripperReport:
+        report = self.inner.set_gripper(opened)
+        self.recorder.command({"command": "set_gripper", "opened": opened,
+                               "holding": report.holding, "opening_mm": report.opening_m * 1000,
+                               "duration_s": report.duration_s})
+        return report
+
+    def return_to_origin(self) -> MoveReport:
+        report = self.inner.return_to_origin()
+        self.recorder.command({"command": "return_to_origin",
+                               "reached": report.reached.model_dump(),
+                               "duration_s": report.duration_s})
+        return report
+
+    def state(self) -> RobotState:
+        return self.inner.state()
+
+    def reachable(self, pose: ToolPose) -> str | None:
+        return self.inner.reachable(pose)
+
+    def stop(self) -> None:
+        self.recorder.command({"command": "stop"})
+        self.inner.stop()
+
+    def connect(self) -> None:
+        self.inner.connect()
+
+    def close(self) -> None:
+        self.inner.close()
