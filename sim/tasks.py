@@ -57,6 +57,15 @@ def _index(labels: list[str], colour: str | None, kind: str) -> int | None:
     return hits[0] if len(hits) == 1 else None
 
 
+def _one_goal(relation: Literal["inside", "on"], labels: list[str],
+              item: tuple[str | None, str], target: tuple[str | None, str]) -> list[Goal] | None:
+    """One object inside or on another, or None when either is not uniquely in the scene."""
+    found, where = _index(labels, *item), _index(labels, *target)
+    if found is None or where is None:
+        return None
+    return [Goal(relation=relation, item=found, target=where)]
+
+
 def _other_colours(rng: random.Random, used: set[str], count: int) -> list[str]:
     return rng.sample(sorted(set(ALL_COLOURS) - used), count)
 
@@ -123,11 +132,8 @@ class PickIntoBowl(Family):
         return named + _distractors(rng, used, 2, 8, kinds)
 
     def goals(self, task: str, labels: list[str]) -> list[Goal] | None:
-        (bc, _), (oc, _) = sorted(mentions(task), key=lambda m: m[1] != "block")
-        item, target = _index(labels, bc, "block"), _index(labels, oc, "bowl")
-        if item is None or target is None:
-            return None
-        return [Goal(relation="inside", item=item, target=target)]
+        (block, _), (bowl, _) = sorted(mentions(task), key=lambda m: m[1] != "block")
+        return _one_goal("inside", labels, (block, "block"), (bowl, "bowl"))
 
 
 class PutAll(Family):
@@ -200,11 +206,8 @@ class StackTwo(Family):
         return named + _distractors(rng, {c for c, _ in named}, 1, 3)
 
     def goals(self, task: str, labels: list[str]) -> list[Goal] | None:
-        (a, _), (b, _) = mentions(task)
-        top, bottom = _index(labels, a, "block"), _index(labels, b, "block")
-        if top is None or bottom is None:
-            return None
-        return [Goal(relation="on", item=top, target=bottom)]
+        (top, _), (bottom, _) = mentions(task)
+        return _one_goal("on", labels, (top, "block"), (bottom, "block"))
 
 
 class TowerThree(Family):
