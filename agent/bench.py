@@ -9,13 +9,14 @@ attempts, simulated and wall time, and the reasons episodes failed.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import re
+import signal
 import statistics
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import cv2
@@ -118,6 +119,12 @@ def run_episode(spec: EpisodeSpec) -> EpisodeResult:
     return result
 
 
+def _worker_signals() -> None:
+    """Workers leave interrupts to the parent, which ends them all."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def summarise(task: str, target: float, results: list[EpisodeResult]) -> TaskSummary:
     successes = sum(r.success for r in results)
     n = len(results)
@@ -146,11 +153,11 @@ def bench(tasks: dict[str, float], episodes: int, seed: int, workers: int, brain
         for spec in specs:
             results.append(run_episode(spec))
             on_done(results[-1])
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for future in as_completed([pool.submit(run_episode, spec) for spec in specs]):
-                results.append(future.result())
-                on_done(results[-1])
+    else:  # leaving the pool early (Ctrl-C, SIGTERM) terminates the workers at once
+        with multiprocessing.Pool(workers, initializer=_worker_signals) as pool:
+            for result in pool.imap_unordered(run_episode, specs):
+                results.append(result)
+                on_done(result)
     wall = time.perf_counter() - started
     summaries = [summarise(task, target, [r for r in results if r.task == task])
                  for task, target in tasks.items()]

@@ -402,11 +402,14 @@ def run_task(task: str, brain: Brain, cell: Workcell, out_dir: Path, log: Log = 
             attempt = Attempt(round=round_, steps=result.steps_executed - before,
                               item=goal[0].item if goal else None,
                               target=goal[0].container if goal else None, outcome="placed")
-            if problem:
+            landed = check_goals(goal, seen.objects) if goal else None
+            # fingers that could not open fully may only have met a neighbour: the look decides
+            blocked = bool(problem) and problem.startswith("jammed")
+            if problem and not (blocked and landed and landed.verified):
                 attempt.outcome, attempt.detail = problem.split(":")[0], problem
-            elif goal:
-                landed = check_goals(goal, seen.objects)
-                attempt.detail = landed.reason
+            elif landed is not None:
+                attempt.detail = landed.reason + ("; the fingers met something as they opened"
+                                                  if blocked else "")
                 if not landed.verified:
                     attempt.outcome = "landed elsewhere"
             result.attempts.append(attempt)

@@ -86,6 +86,29 @@ def _check_spot(where: str, x: float, y: float, limits: WorkspaceLimits) -> list
     return ["in workspace", f"reach {reach * 1000:.0f}/{limits.max_reach_m * 1000:.0f} mm"]
 
 
+def _check_height_and_joints(where: str, pose: ToolPose, limits: WorkspaceLimits,
+                             reachable: Reachable | None) -> list[str]:
+    if not limits.z_min <= pose.z <= limits.z_max:
+        raise PlanRejected(f"{where}: the tool would go to z = {pose.z * 1000:.0f} mm, outside "
+                           f"{_mm(limits.z_min, limits.z_max)} mm")
+    if reachable is None:
+        return []
+    problem = reachable(pose)
+    if problem:
+        raise PlanRejected(f"{where}: {problem}")
+    return ["joint limits (IK)"]
+
+
+def check_pose(where: str, pose: ToolPose, limits: WorkspaceLimits,
+               reachable: Reachable | None) -> list[str]:
+    """A tool pose inside the envelope and the arm's joint limits (the checks passed), or
+    PlanRejected."""
+    if not all(map(math.isfinite, pose.model_dump().values())):
+        raise PlanRejected(f"{where}: the pose has a coordinate that is not a number")
+    return (_check_spot(where, pose.x, pose.y, limits)
+            + _check_height_and_joints(where, pose, limits, reachable))
+
+
 def _nearest(landmarks: list[Landmark], x_mm: float, y_mm: float) -> tuple[Landmark, float] | None:
     scored = [(mark, math.hypot(mark.x_mm - x_mm, mark.y_mm - y_mm)) for mark in landmarks]
     return min(scored, key=lambda pair: pair[1], default=None)
@@ -171,15 +194,8 @@ class _Resolver:
             else:
                 z = top + policy.table_clearance_m
                 why = f"touch: closed fingertips just above the surface at {top * 1000:.0f} mm"
-        if not self.limits.z_min <= z <= self.limits.z_max:
-            raise PlanRejected(f"{where}: the tool would go to z = {z * 1000:.0f} mm, outside "
-                               f"{_mm(self.limits.z_min, self.limits.z_max)} mm")
         pose = ToolPose(x=x, y=y, z=z, yaw=self.yaw)
-        if self.reachable is not None:
-            problem = self.reachable(pose)
-            if problem:
-                raise PlanRejected(f"{where}: {problem}")
-            checks.append("joint limits (IK)")
+        checks += _check_height_and_joints(where, pose, self.limits, self.reachable)
         self.low_at = None if call.high else (x, y)
         self.last_xy = (x, y)
         return Action(step=step, call=call.call(), pose=pose, why=why, checks=checks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,6 +74,14 @@ def sim_cell() -> Iterator:
 
 
 TEST_KEY = "test-key-0123456789-not-a-real-key"
+
+
+def assert_key_absent(*texts: str, folder: Path | None = None) -> None:
+    for text in texts:
+        assert TEST_KEY not in text
+    for path in (folder.rglob("*") if folder else []):
+        if path.is_file():
+            assert TEST_KEY.encode() not in path.read_bytes(), path
 
 
 @pytest.fixture

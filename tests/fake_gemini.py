@@ -1,5 +1,6 @@
 """A Gemini-compatible HTTP server on loopback for tests: the real google-genai SDK talks to it
-through `base_url`, it records every request, and it answers from a script or a responder."""
+through `base_url`, it records every request, and it answers from a script or a responder
+(`model_like` plays the model from the request alone)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from agent.brains.local import LocalBrain
+from agent.parse import parse_plan, parse_points
+from agent.rule_planner import plan_text
+from agent.schemas import SceneObject
+from robots.base import Frame
+from sim.camera import CameraSetup, calibration
 
 
 def _b64decode(text: str) -> bytes:
@@ -157,3 +165,35 @@ class FakeGemini:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+SIM_CALIBRATION = calibration(CameraSetup())
+
+
+def model_like(request) -> Reply:
+    """Answers like a Robotics-ER model would, from the request alone."""
+    prompt = request.prompt
+    eyes = LocalBrain()
+    if "Has the task been completed" in prompt:
+        return text_reply('{"done": true, "reason": "the block sits in the bowl"}')
+    if "You are a robotic arm" in prompt:
+        task = re.search(r"The operator's task: (.*)", prompt)[1]
+        objects = [SceneObject(label=m[1], point=(0, 0), radius_mm=float(m[5]) / 2,
+                               position_mm=(float(m[2]), float(m[3]), float(m[4])))
+                   for m in re.finditer(r"^- (.+): (-?\d+), (-?\d+) \(top (-?\d+) mm, (\d+) mm "
+                                        r"across\)$", prompt, re.MULTILINE)]
+        plan = parse_plan(plan_text(task, objects))
+        return text_reply(json.dumps({"reasoning": plan.reasoning, "calls": plan.as_json()}))
+    frame = Frame(rgb=request.image(), calibration=SIM_CALIBRATION)
+    if "Return bounding boxes" in prompt:
+        return text_reply(eyes.detect(frame))
+    if "points for the trajectory" in prompt:
+        count = int(re.search(r"then (\d+) points", prompt)[1])
+        seen = {p.label: np.array(p.point) for p in parse_points(eyes.point(frame))}
+        start = next(v for k, v in seen.items() if k.endswith("block"))
+        end = seen[re.search(r"into the (\w+ bowl)", prompt)[1]]
+        path = [start + (end - start) * i / count - [120 * np.sin(np.pi * i / count), 0]
+                for i in range(count + 1)]
+        return text_reply(json.dumps([{"point": [round(y), round(x)], "label": str(i)}
+                                      for i, (y, x) in enumerate(path)]))
+    return text_reply(eyes.point(frame))

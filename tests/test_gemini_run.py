@@ -7,7 +7,6 @@ prompt, and judges the result.
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,48 +16,12 @@ import numpy as np
 import pytest
 
 from agent.brains.gemini import GeminiBrain
-from agent.brains.local import LocalBrain
 from agent.config import GeminiSettings
-from agent.parse import parse_plan, parse_points
-from agent.rule_planner import plan_text
 from agent.run import run_task
-from agent.schemas import SceneObject
-from robots.base import Frame
-from sim.camera import CameraSetup, calibration
-from tests.conftest import TEST_KEY
-from tests.fake_gemini import Reply, error_reply, safety_reply, text_reply
+from tests.conftest import TEST_KEY, assert_key_absent
+from tests.fake_gemini import error_reply, model_like, safety_reply, text_reply
 
 ERARM = str(Path(sys.executable).with_name("erarm"))
-SIM_CALIBRATION = calibration(CameraSetup())
-
-
-def model_like(request) -> Reply:
-    """Answers like a Robotics-ER model would, from the request alone."""
-    prompt = request.prompt
-    eyes = LocalBrain()
-    if "Has the task been completed" in prompt:
-        return text_reply('{"done": true, "reason": "the block sits in the bowl"}')
-    if "You are a robotic arm" in prompt:
-        task = re.search(r"The operator's task: (.*)", prompt)[1]
-        objects = [SceneObject(label=m[1], point=(0, 0), radius_mm=float(m[5]) / 2,
-                               position_mm=(float(m[2]), float(m[3]), float(m[4])))
-                   for m in re.finditer(r"^- (.+): (-?\d+), (-?\d+) \(top (-?\d+) mm, (\d+) mm "
-                                        r"across\)$", prompt, re.MULTILINE)]
-        plan = parse_plan(plan_text(task, objects))
-        return text_reply(json.dumps({"reasoning": plan.reasoning, "calls": plan.as_json()}))
-    frame = Frame(rgb=request.image(), calibration=SIM_CALIBRATION)
-    if "Return bounding boxes" in prompt:
-        return text_reply(eyes.detect(frame))
-    if "points for the trajectory" in prompt:
-        count = int(re.search(r"then (\d+) points", prompt)[1])
-        seen = {p.label: np.array(p.point) for p in parse_points(eyes.point(frame))}
-        start = next(v for k, v in seen.items() if k.endswith("block"))
-        end = seen[re.search(r"into the (\w+ bowl)", prompt)[1]]
-        path = [start + (end - start) * i / count - [120 * np.sin(np.pi * i / count), 0]
-                for i in range(count + 1)]
-        return text_reply(json.dumps([{"point": [round(y), round(x)], "label": str(i)}
-                                      for i, (y, x) in enumerate(path)]))
-    return text_reply(eyes.point(frame))
 
 
 def erarm(*args: str) -> subprocess.CompletedProcess:
@@ -66,14 +29,6 @@ def erarm(*args: str) -> subprocess.CompletedProcess:
     env.pop("GOOGLE_API_KEY", None)
     return subprocess.run([ERARM, *args], capture_output=True, text=True, env=env, timeout=120,
                           check=False)
-
-
-def assert_key_absent(*texts: str, folder: Path | None = None) -> None:
-    for text in texts:
-        assert TEST_KEY not in text
-    for path in (folder.rglob("*") if folder else []):
-        if path.is_file():
-            assert TEST_KEY.encode() not in path.read_bytes(), path
 
 
 def test_run_with_gemini_end_to_end(fake_gemini, tmp_path):

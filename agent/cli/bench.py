@@ -21,6 +21,7 @@ from agent.cli.common import (
     err_console,
     out_console,
     print_json,
+    say,
 )
 from robots.errors import ConfigError
 
@@ -61,18 +62,29 @@ def bench_command(
     options = {k: v for k, v in {"model": model, "base_url": base_url,
                                  "config": str(config) if config else None}.items() if v}
     out.mkdir(parents=True, exist_ok=True)
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
-                  transient=json_output) as progress:
-        bar = progress.add_task("episodes", total=episodes * len(chosen))
+    total = episodes * len(chosen)
+    try:
+        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
+                      transient=json_output) as progress:
+            bar = progress.add_task("episodes", total=total)
 
-        def done(result) -> None:
-            mark = "ok" if result.success else "failed"
-            progress.update(bar, advance=1,
-                            description=f"{result.task} seed {result.seed}: {mark}")
+            def done(result) -> None:
+                mark = "ok" if result.success else "failed"
+                what = f"{result.task} seed {result.seed}: {mark}"
+                progress.update(bar, advance=1, description=what)
+                finished = int(progress.tasks[0].completed)
+                if not err_console.is_terminal and (finished % max(1, total // 20) == 0
+                                                    or finished == total):
+                    say(f"{finished}/{total} episodes; last: {what}")  # for logs, not a bar
 
-        report = bench(targets, episodes, seed, workers, brain.value, options,
-                       out / "episodes" if record else None, on_done=done)
+            report = bench(targets, episodes, seed, workers, brain.value, options,
+                           out / "episodes" if record else None, on_done=done)
+    except KeyboardInterrupt:  # the workers are gone; report how far it got
+        finished = progress.tasks[0].completed
+        err_console.print(f"erarm: interrupted after {finished:.0f} of {total} episodes; no "
+                          "report written")
+        raise typer.Exit(130) from None
     (out / "bench.json").write_text(json.dumps(report.model_dump(mode="json"), indent=2))
     save_png(out / "bench.png", chart(report))
     if json_output:

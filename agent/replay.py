@@ -1,0 +1,176 @@
+"""Replay a flight record: its timeline, and its robot commands sent again to a fresh simulator.
+
+A record keeps every command the arm was sent (`record/robot.jsonl`) and the scene it started
+from (`scene.json`), so a simulated run can be re-executed command for command. The simulator is
+deterministic, so a faithful replay ends as the recording did; where it does not, the first
+command whose reached pose differs shows where.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+
+from agent.execute import StepReport, execute
+from agent.recorder import RECORD
+from agent.schemas import describe
+from agent.validate import Action, Reachable, check_pose
+from robots.base import GroundTruth, Robot, ToolPose, WorkspaceLimits
+from robots.errors import ConfigError
+
+
+class TimelineEvent(BaseModel):
+    t: float  # seconds since the run started
+    event: str
+
+
+class RecordedCommand(BaseModel):
+    """One line of robot.jsonl: a command, and what the arm reported back."""
+
+    t: float
+    context: str = ""  # e.g. "round 2"
+    command: Literal["move_to", "set_gripper", "return_to_origin", "stop"]
+    commanded: ToolPose | None = None
+    reached: ToolPose | None = None
+    opened: bool | None = None
+    holding: bool | None = None
+
+
+class Recording(BaseModel):
+    run_dir: Path
+    task: str
+    recorded: GroundTruth | None  # the simulator's verdict at the end of the recorded run
+    timeline: list[TimelineEvent]
+    commands: list[RecordedCommand]
+    scene: Path | None  # the layout the run started from (simulator runs only)
+
+
+class ReplayedCommand(BaseModel):
+    index: int
+    context: str
+    call: str  # e.g. move_to(464, 190, 18, 80)
+    deviation_mm: float | None = None  # replayed reached pose vs recorded reached pose
+    holding: bool | None = None
+    recorded_holding: bool | None = None
+
+
+class ReplayResult(BaseModel):
+    task: str
+    commands: list[ReplayedCommand]
+    max_deviation_mm: float
+    recorded_success: bool | None
+    success: bool | None
+    reason: str
+    reproduced: bool  # ended as the recording did
+
+
+def _jsonl(path: Path, model: type[BaseModel]) -> list:
+    if not path.is_file():
+        return []
+    items = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(model.model_validate_json(line))
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "line"
+            raise ConfigError(f"{path} line {number}: {where}: {first['msg']}") from None
+    return items
+
+
+def load_recording(folder: Path) -> Recording:
+    """A run folder (or its record/ folder) as kept by --record."""
+    folder = Path(folder)
+    if folder.name == RECORD and not (folder / RECORD).is_dir():
+        folder = folder.parent
+    record = folder / RECORD
+    if not record.is_dir():
+        raise ConfigError(f"{folder} holds no flight record (no {RECORD}/ folder); record a run "
+                          "with --record")
+    try:
+        result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        task = str(result["task"])
+        truth = result.get("ground_truth")
+        recorded = GroundTruth.model_validate(truth) if truth else None
+    except FileNotFoundError:
+        raise ConfigError(f"{folder} has no result.json") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{folder}/result.json is not an erarm result: {err}") from None
+    scene = folder / "scene.json"
+    return Recording(run_dir=folder, task=task, recorded=recorded,
+                     timeline=_jsonl(record / "timeline.jsonl", TimelineEvent),
+                     commands=_jsonl(record / "robot.jsonl", RecordedCommand),
+                     scene=scene if scene.is_file() else None)
+
+
+def _action(index: int, command: RecordedCommand) -> Action | None:
+    """A recorded command as an action for the executor; None for a stop (nothing to redo)."""
+    if command.command == "move_to":
+        pose = command.commanded
+        if pose is None:
+            raise ConfigError(f"recorded command {index}: move_to without a commanded pose")
+        args = [round(v * 1000, 1) for v in (pose.x, pose.y, pose.z)]
+        return Action(step=index, call={"function": "move_to",
+                                        "args": [*args, round(math.degrees(pose.yaw), 1)]},
+                      pose=pose)
+    if command.command == "set_gripper":
+        if command.opened is None:
+            raise ConfigError(f"recorded command {index}: set_gripper without opened")
+        return Action(step=index, call={"function": "set_gripper", "args": [command.opened]},
+                      opened=command.opened)
+    if command.command == "return_to_origin":
+        return Action(step=index, call={"function": "return_to_origin", "args": []})
+    return None
+
+
+def replay_actions(commands: list[RecordedCommand], limits: WorkspaceLimits,
+                   reachable: Reachable | None) -> list[Action]:
+    """The recorded commands as actions, every pose checked against the envelope and the arm's
+    joint limits before any of them runs."""
+    actions = []
+    for index, command in enumerate(commands, 1):
+        action = _action(index, command)
+        if action is None:
+            continue
+        if action.pose is not None:
+            action.checks = check_pose(f"recorded command {index}", action.pose, limits,
+                                       reachable)
+        actions.append(action)
+    return actions
+
+
+def _distance_mm(a: ToolPose, b: ToolPose) -> float:
+    return math.dist((a.x, a.y, a.z), (b.x, b.y, b.z)) * 1000
+
+
+def replay(recording: Recording, robot: Robot, judge: Callable[[], GroundTruth],
+           on_command: Callable[[ReplayedCommand], None] = lambda _: None) -> ReplayResult:
+    """Re-send every recorded command to `robot`, then judge the task from ground truth."""
+    actions = replay_actions(recording.commands, robot.limits, robot.reachable)
+    replayed: list[ReplayedCommand] = []
+
+    def compare(action: Action, step: StepReport) -> None:
+        recorded = recording.commands[action.step - 1]
+        deviation = (_distance_mm(step.reached, recorded.reached)
+                     if step.reached is not None and recorded.reached is not None else None)
+        replayed.append(ReplayedCommand(index=action.step, context=recorded.context,
+                                        call=describe(action.call), deviation_mm=deviation,
+                                        holding=step.holding,
+                                        recorded_holding=recorded.holding))
+        on_command(replayed[-1])
+
+    execute(actions, robot, on_step=compare)
+    truth = judge()
+    recorded = recording.recorded.success if recording.recorded else None
+    deviations = [c.deviation_mm for c in replayed if c.deviation_mm is not None]
+    return ReplayResult(task=recording.task, commands=replayed,
+                        max_deviation_mm=max(deviations, default=0.0),
+                        recorded_success=recorded, success=truth.success, reason=truth.reason,
+                        reproduced=truth.success == recorded)

@@ -1,0 +1,158 @@
+"""The flight recorder and `erarm replay`: what a recorded run keeps, and running it again."""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from tests.conftest import TEST_KEY, assert_key_absent
+from tests.fake_gemini import model_like
+
+ERARM = str(Path(sys.executable).with_name("erarm"))
+TASK = "pick the blue block into the orange bowl"
+
+
+def erarm(*args: str, key: bool = False) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "ERARM_DEBUG")}
+    if key:
+        env["GEMINI_API_KEY"] = TEST_KEY
+    return subprocess.run([ERARM, *args], capture_output=True, text=True, env=env, timeout=180,
+                          check=False)
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_recorded_gemini_run_keeps_everything_but_the_key(fake_gemini, tmp_path):
+    fake_gemini.responder = model_like
+    done = erarm("run", TASK, "--seed", "1", "--record", "--out", str(tmp_path), "--base-url",
+                 fake_gemini.url, key=True)
+    assert done.returncode == 0, done.stderr
+    record = tmp_path / "record"
+
+    exchanges = lines(record / "exchanges.jsonl")
+    assert [e["kind"] for e in exchanges] == ["point", "detect", "plan", "point", "detect", "plan",
+                                              "judge"]
+    for exchange in exchanges:  # images by reference, each a frame that was kept
+        assert exchange["images"] and all((record / i).is_file() for i in exchange["images"])
+        (request,) = exchange["model_requests"]
+        assert request["model"].startswith("gemini-robotics-er")
+        assert request["reply"] == exchange["reply"] and request["image_bytes"][0] > 1000
+    assert len(exchanges[-1]["images"]) == 2  # the judge saw before and after
+
+    plan = json.loads((record / "plans" / "round-01.json").read_text())
+    assert plan["plan"][0]["function"] == "move"
+    assert all("joint limits (IK)" in a["checks"] for a in plan["actions"] if a["target"])
+
+    commands = lines(record / "robot.jsonl")
+    moves = [c for c in commands if c["command"] == "move_to"]
+    assert len(moves) == len([a for a in plan["actions"] if a["call"]["function"] == "move"])
+    for move in moves:  # commanded and reached pose, side by side
+        gap = math.dist(*([move[k][a] for a in "xyz"] for k in ("commanded", "reached")))
+        assert gap * 1000 == pytest.approx(move["error_mm"]) and move["error_mm"] < 15
+    assert [c["holding"] for c in commands if c["command"] == "set_gripper"] == [False, True,
+                                                                                  False]
+    timeline = lines(record / "timeline.jsonl")
+    assert [e["t"] for e in timeline] == sorted(e["t"] for e in timeline)
+    assert any(e["event"].startswith("step 4/10 setGripperState(false) holding") for e in timeline)
+
+    video = cv2.VideoCapture(str(record / "run.mp4"))
+    frames = int(video.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, first = video.read()
+    assert ok and first.ndim == 3 and first.shape[1] >= 320 and frames > 50
+    video.set(cv2.CAP_PROP_POS_FRAMES, frames // 2)
+    ok, middle = video.read()
+    assert ok and cv2.absdiff(first, middle).mean() > 1  # the arm moved in the film
+    assert_key_absent(done.stdout, done.stderr, folder=tmp_path)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> Path:
+    """A run recorded with the local brain, to replay (tests copy it before changing it)."""
+    folder = tmp_path_factory.mktemp("recorded")
+    done = erarm("run", TASK, "--seed", "2", "--record", "--out", str(folder))
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
+def copy_of(folder: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(folder, tmp_path / "run"))
+
+
+def test_replay_re_executes_the_run_and_ends_as_it_did(recorded):
+    done = erarm("replay", str(recorded / "record"), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["task"] == TASK and report["recorded"]["success"] is True
+    assert report["timeline"][0]["event"] == "looking at the table"
+    replayed = report["replay"]
+    assert replayed["reproduced"] and replayed["success"] is True
+    assert len(replayed["commands"]) == report["commands"] == 10
+    assert replayed["max_deviation_mm"] < 1.0  # the simulator is deterministic
+    assert [c["holding"] for c in replayed["commands"] if c["holding"] is not None] == \
+        [c["recorded_holding"] for c in replayed["commands"] if c["holding"] is not None]
+
+
+def test_replay_prints_the_timeline_and_a_dry_run_moves_nothing(recorded):
+    done = erarm("replay", str(recorded), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "step 10/10 returnToOrigin()" in done.stdout
+    assert "recorded: ✓ success" in done.stdout
+    assert "all 10 recorded commands pass the workspace and joint-limit checks" in done.stdout
+    assert "replaying" not in done.stderr and "replayed:" not in done.stdout
+
+
+def test_a_replay_that_ends_differently_exits_1(recorded, tmp_path):
+    run = copy_of(recorded, tmp_path)
+    result = json.loads((run / "result.json").read_text())
+    result["ground_truth"]["success"] = False  # as if the recorded run had failed
+    (run / "result.json").write_text(json.dumps(result))
+    done = erarm("replay", str(run))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "erarm: error: the replay did not end as the recording did (recorded False, replayed "
+        "True)")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda c: c["commanded"].update(z=float("nan")), "recorded command 3: the pose has a "
+                                                       "coordinate that is not a number"),
+    (lambda c: c["commanded"].update(z=0.9), "recorded command 3: the tool would go to z = 900 mm"),
+    (lambda c: c["commanded"].update(x=2.0), "recorded command 3 is outside the workspace"),
+    (lambda c: c.update(command="fly"), "robot.jsonl line 3: command: Input should be"),
+])
+def test_a_damaged_record_is_refused_before_any_motion(recorded, tmp_path, change, message):
+    run = copy_of(recorded, tmp_path)
+    commands = lines(run / "record" / "robot.jsonl")
+    change(commands[2])
+    (run / "record" / "robot.jsonl").write_text("".join(json.dumps(c) + "\n" for c in commands))
+    done = erarm("replay", str(run))
+    assert done.returncode == 2
+    assert message in done.stderr.strip().splitlines()[-1]
+    assert "1/10" not in done.stderr  # not one command ran
+    assert "Traceback" not in done.stderr
+
+
+def test_replay_without_a_record_is_one_line(tmp_path):
+    done = erarm("replay", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"erarm: error: {tmp_path} holds no flight record (no record/ "
+                                   "folder); record a run with --record")
+
+
+def test_execute_records_too_and_replays(recorded, tmp_path):
+    done = erarm("execute", str(recorded / "plan.json"), "--seed", "2", "--record", "--out",
+                 str(tmp_path / "exec"))
+    assert done.returncode == 0, done.stderr
+    assert len(lines(tmp_path / "exec" / "record" / "robot.jsonl")) == 10
+    done = erarm("replay", str(tmp_path / "exec"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["replay"]["success"] is True
