@@ -23,7 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from agent.geometry import point_cloud
 from agent.overlay import draw_fit
@@ -492,6 +492,9 @@ class CalibratedCamera:
                               f"{frame.size[0]}x{frame.size[1]}")
         return Frame(rgb=frame.rgb, calibration=self.calibration, depth_m=frame.depth_m)
 
+    def close(self) -> None:
+        self._camera.close()
+
 
 def require_fit(frame: Frame, limits: WorkspaceLimits) -> FitReport | None:
     """Refuse to go on with a calibration that no longer fits what the camera sees."""
@@ -504,20 +507,6 @@ def require_fit(frame: Frame, limits: WorkspaceLimits) -> FitReport | None:
             "erarm calibrate extrinsics, or pass a fresh file with --calibration")
     return report
 
-
-def load_calibration(path: str | Path) -> CameraCalibration:
-    """A calibration file, or a one-line error saying what is wrong with it."""
-    try:
-        return CameraCalibration.model_validate_json(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"calibration file not found: {path}") from None
-    except (ValidationError, UnicodeDecodeError) as err:
-        detail = err
-        if isinstance(err, ValidationError):
-            first = err.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            detail = f"{where + ': ' if where else ''}{first['msg']}"
-        raise ConfigError(f"calibration file {path}: {detail}") from None
 
 
 def save_calibration(calibration: CameraCalibration, path: str | Path) -> None:

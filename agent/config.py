@@ -8,7 +8,14 @@
     [gemini.safety]            # harassment, hate_speech, sexually_explicit, dangerous_content
     dangerous_content = "BLOCK_ONLY_HIGH"
 
-Unknown keys are errors, not silent defaults.
+    [robot]                    # the driver --robot would name, and its --robot-opt options
+    name = "xarm"
+    options = { host = "192.168.1.200", speed_mm_s = 100 }
+    [camera]                   # likewise --camera and --camera-opt
+    name = "opencv"
+    options = { source = 0, calibration = "calibration.json" }
+
+Flags win over the file. Unknown keys are errors, not silent defaults.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import tomllib
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -86,10 +94,21 @@ class GeminiSettings(BaseModel):
         return {names.get(str(k).lower(), k): str(v).upper() for k, v in dict(safety).items()}
 
 
+class DriverChoice(BaseModel):
+    """A robot or camera driver by name, with its options, as `--robot`/`--robot-opt` give."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class ErarmConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     gemini: GeminiSettings = Field(default_factory=GeminiSettings)
+    robot: DriverChoice | None = None
+    camera: DriverChoice | None = None
 
 
 def _first_error(err: ValidationError) -> str:

@@ -59,3 +59,6 @@ class FaceBlurringCamera:
         frame, count = blur_faces(self._camera.capture())
         self.faces_blurred += count
         return frame
+
+    def close(self) -> None:
+        self._camera.close()

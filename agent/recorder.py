@@ -29,7 +29,8 @@ class Recorder:
         (self.folder / "frames").mkdir(parents=True, exist_ok=True)
         (self.folder / "plans").mkdir(exist_ok=True)
         self._started = time.perf_counter()
-        self._frames: dict[int, str] = {}
+        # frames already saved, by id; each keeps its array, so no later array can take its id
+        self._frames: dict[int, tuple[object, str]] = {}
         self._secrets = [v for name in KEY_VARIABLES if (v := os.environ.get(name))]
         self.context = ""  # what the arm is doing, e.g. "round 1 step 3"
 
@@ -46,17 +47,13 @@ class Recorder:
 
     def frame(self, frame: Frame, what: str) -> str:
         """Save a frame once; the path it is kept under, relative to the record."""
-        key = id(frame.rgb)
-        if key not in self._frames:
-            name = f"frames/{len(self._frames):03d}-{what}.png"
-            save_png(self.folder / name, frame.rgb)
-            self._frames[key] = name
-        return self._frames[key]
+        saved = self._frames.get(id(frame.rgb))
+        return saved[1] if saved else self.picture(frame.rgb, what)
 
     def picture(self, rgb, what: str) -> str:
         name = f"frames/{len(self._frames):03d}-{what}.png"
         save_png(self.folder / name, rgb)
-        self._frames[id(rgb)] = name
+        self._frames[id(rgb)] = (rgb, name)
         return name
 
     def event(self, message: str) -> None:

@@ -44,6 +44,7 @@ _TOWER = re.compile(r"\btower\b", re.IGNORECASE)
 _COLOURS = re.compile(rf"\b({_COLOUR})\b", re.IGNORECASE)
 
 INSIDE_SHARE = 0.75  # an item within this share of a bowl's radius of its centre is inside it
+INSIDE_MAX_RISE_MM = 62.0  # ...unless its top is this far above the floor: it rests on something
 ON_RISE_MM = 20.0  # an item this much above a block, and near its centre, is on it
 ON_NEAR_MM = 50.0  # near: a block under another is seen only by its sides, up to ~40 mm off
 SLOT_RADIUS_MM = 30.0  # three blocks side by side in a bowl sit this far from its centre
@@ -77,7 +78,8 @@ def _gap(a: SceneObject, b: SceneObject) -> float:
 
 
 def inside(item: SceneObject, bowl: SceneObject) -> bool:
-    return _gap(item, bowl) < INSIDE_SHARE * max(bowl.radius_mm, 40.0)
+    return (_gap(item, bowl) < INSIDE_SHARE * max(bowl.radius_mm, 40.0)
+            and item.position_mm[2] - bowl.position_mm[2] <= INSIDE_MAX_RISE_MM)
 
 
 def on(item: SceneObject, block: SceneObject) -> bool:

@@ -455,6 +455,9 @@ def execute_plan(plan_text: str, task: str, brain: Brain, cell: Workcell, out_di
         episode.act(validated.actions, validated, watched=False)
         after = episode.look()
         goals = goals_of(validated.transfers, seen.objects)
-        episode.judge(seen.frame, after, check_goals(goals, after.objects))
+        pointing = check_goals(goals, after.objects) if goals else Verification(
+            verified=True, goals=[], reason=f"all {len(validated.actions)} steps ran; the plan "
+                                            "moves no object, so there is nothing to check")
+        episode.judge(seen.frame, after, pointing)
 
     return _conduct(episode, steps)

@@ -7,12 +7,14 @@ import this module, only match it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from robots.errors import ConfigError
 
@@ -89,6 +91,23 @@ class WorkspaceLimits(BaseModel):
     max_steps: int = 64  # longest plan accepted
     max_speed_m_s: float = 0.5  # Cartesian speed cap of the tool
 
+    def problem(self, pose: ToolPose) -> str | None:
+        """Why a tool pose lies outside this envelope, or None. Drivers refuse such a move
+        themselves, whoever asks for it."""
+        if not all(math.isfinite(v) for v in pose.model_dump().values()):
+            return "a coordinate is not a finite number"
+        for axis in "xyz":
+            value, low, high = (getattr(pose, axis), getattr(self, f"{axis}_min"),
+                                getattr(self, f"{axis}_max"))
+            if not low <= value <= high:
+                return (f"{axis} = {value * 1000:.0f} mm is outside {low * 1000:.0f}.."
+                        f"{high * 1000:.0f} mm")
+        reach = math.hypot(pose.x, pose.y)
+        if reach > self.max_reach_m:
+            return f"{reach * 1000:.0f} mm from the base is beyond the reach of " \
+                   f"{self.max_reach_m * 1000:.0f} mm"
+        return None
+
 
 class CameraCalibration(BaseModel):
     """A camera's calibration file: pinhole intrinsics (OpenCV convention: x right, y down, pixel
@@ -118,6 +137,21 @@ class CameraCalibration(BaseModel):
             raise ConfigError(f"this calibration ({self.method}) has no camera pose; make one "
                               "with erarm calibrate extrinsics or erarm calibrate plane")
         return np.asarray(self.camera_to_base, dtype=float)
+
+
+def load_calibration(path: str | Path) -> CameraCalibration:
+    """A calibration file, or a one-line error saying what is wrong with it."""
+    try:
+        return CameraCalibration.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"calibration file not found: {path}") from None
+    except (ValidationError, UnicodeDecodeError) as err:
+        detail = err
+        if isinstance(err, ValidationError):
+            first = err.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            detail = f"{where + ': ' if where else ''}{first['msg']}"
+        raise ConfigError(f"calibration file {path}: {detail}") from None
 
 
 @dataclass(frozen=True)
@@ -164,9 +198,13 @@ class Robot(Protocol):
 
 @runtime_checkable
 class Camera(Protocol):
+    """Gives frames: RGB, depth when it has it, and the calibration that maps its pixels into
+    the robot's base frame."""
+
     name: str
 
     def capture(self) -> Frame: ...
+    def close(self) -> None: ...
 
 
 class GroundTruth(BaseModel):
@@ -219,7 +257,7 @@ class Workcell:
     """A robot, the camera that watches it and, in simulation, a referee; closes them together."""
 
     robot: Robot
-    camera: Camera
+    camera: Camera | None  # None: the robot has none of its own; one comes from --camera
     referee: Referee | None = None
     stage: Stage | None = None
     on_close: list[Callable[[], None]] = field(default_factory=list)
@@ -236,6 +274,8 @@ class Workcell:
 
     def close(self) -> None:
         self.robot.close()
+        if self.camera is not None:
+            self.camera.close()
         for callback in self.on_close:
             callback()
         self.on_close.clear()

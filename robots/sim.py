@@ -1,32 +1,41 @@
 """The simulated workcell as a driver: a PyBullet xArm6, its tabletop camera, a referee that
 knows the ground truth, and a stage that handles calibration props in place of a person.
 
-Registered under the `erarm.robots` entry-point group like any third-party driver.
+Registered under the `erarm.robots` and `erarm.cameras` entry-point groups like any third-party
+driver.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from robots.base import Workcell
+from robots.base import Camera, Workcell
 from robots.errors import ConfigError
+from robots.registry import check_options
 
 
-class SimOptions(BaseModel):
-    """What `--robot sim --robot-opt key=value` accepts."""
+class SimCameraOptions(BaseModel):
+    """What `--camera sim --camera-opt key=value` accepts (and the simulated robot too)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    task: str = ""  # staged: every object the task names, plus distractors
-    scenario: str | None = None  # or a benchmark scenario, which says the task itself
-    seed: int = 0
-    scene: Path | None = None  # an explicit layout instead of staging
-    gui: bool = False
-    realtime: bool = False
-    camera_offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)  # a bumped camera...
-    camera_rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)  # ...and how it turned
+    task: str = Field("", description="stage every object the task names, plus distractors")
+    scenario: str | None = Field(None, description="or a benchmark scenario, which says the task")
+    seed: int = Field(0, description="the staged layout's seed")
+    scene: Path | None = Field(None, description="an explicit layout (JSON) instead of staging")
+    camera_offset_mm: tuple[float, float, float] = Field(
+        (0.0, 0.0, 0.0), description="move the camera from its calibrated pose (a bump)")
+    camera_rotation_deg: tuple[float, float, float] = Field(
+        (0.0, 0.0, 0.0), description="and turn it about its own x, y, z axes")
+
+
+class SimOptions(SimCameraOptions):
+    """What `--robot sim --robot-opt key=value` accepts."""
+
+    gui: bool = Field(False, description="show the PyBullet window (needs a display)")
+    realtime: bool = Field(False, description="pace the simulation to the wall clock")
 
 
 def scenarios() -> dict[str, float]:
@@ -36,21 +45,11 @@ def scenarios() -> dict[str, float]:
     return {name: scenario.target for name, scenario in SCENARIOS.items()}
 
 
-def open_sim_workcell(**options: object) -> Workcell:
-    """Build a simulated cell staged for a task (or laid out from a scene file)."""
-    try:
-        settings = SimOptions.model_validate(options)
-    except ValidationError as err:
-        first = err.errors()[0]
-        raise ConfigError(f"sim option {'.'.join(map(str, first['loc']))}: {first['msg']}") \
-            from None
-    from robots.targets import BoardSpec
-    from sim.arm import SimArm
-    from sim.camera import CameraSetup, SimCamera
-    from sim.props import SimStage
+def _staged(settings: SimOptions):
+    """The task, the layout, the world built from it and the camera's setup."""
+    from sim.camera import CameraSetup
     from sim.scene import RenderConditions, load_scene
-    from sim.tasks import SCENARIOS, SimReferee, stage
-    from sim.video import SimVideo
+    from sim.tasks import SCENARIOS, stage
     from sim.world import World
 
     task = settings.task
@@ -64,11 +63,6 @@ def open_sim_workcell(**options: object) -> Workcell:
     else:
         layout = stage(task, settings.seed)
     world = World(layout, gui=settings.gui, realtime=settings.realtime)
-    try:
-        arm = SimArm(world)
-    except Exception:
-        world.close()
-        raise
     look = layout.render or RenderConditions()
     setup = CameraSetup(
         offset_m=tuple(a / 1000 + b for a, b in zip(settings.camera_offset_mm,
@@ -76,9 +70,41 @@ def open_sim_workcell(**options: object) -> Workcell:
         rotation_deg=tuple(a + b for a, b in zip(settings.camera_rotation_deg,
                                                  look.camera_rotation_deg, strict=True)),
         light_direction=look.light_direction, ambient=look.ambient, diffuse=look.diffuse)
+    return task, layout, world, setup
+
+
+def open_sim_workcell(**options: object) -> Workcell:
+    """A simulated xArm6 on a staged table, with its RGB-D camera (exact calibration)."""
+    settings = check_options(SimOptions, options, "sim robot")
+    from robots.targets import BoardSpec
+    from sim.arm import SimArm
+    from sim.camera import SimCamera
+    from sim.props import SimStage
+    from sim.tasks import SimReferee
+    from sim.video import SimVideo
+
+    task, layout, world, setup = _staged(settings)
+    try:
+        arm = SimArm(world)
+    except Exception:
+        world.close()
+        raise
     return Workcell(robot=arm, camera=SimCamera(world.client, setup),
                     referee=SimReferee(world, task, setup), instruction=task or None,
                     video=SimVideo(world, setup),
                     stage=SimStage(world.client, setup, BoardSpec(), seed=settings.seed),
                     on_close=[world.close],
                     records={"scene.json": layout.model_dump()})  # replay with --scene
+
+
+def open_sim_camera(**options: object) -> Camera:
+    """The simulator's RGB-D camera over a staged table, on its own."""
+    settings = check_options(SimCameraOptions, options, "sim camera")
+    from sim.camera import SimCamera
+
+    _, _, world, setup = _staged(SimOptions(**dict(settings)))
+    return SimCamera(world.client, setup, on_close=world.close)
+
+
+open_sim_workcell.options = SimOptions
+open_sim_camera.options = SimCameraOptions

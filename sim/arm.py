@@ -100,8 +100,9 @@ class SimArm:
 
     def move_to(self, pose: ToolPose) -> MoveReport:
         self._require_connected()
-        if not all(math.isfinite(v) for v in pose.model_dump().values()):
-            raise RobotError(f"refusing a non-finite target {pose}")
+        problem = self.limits.problem(pose)
+        if problem:
+            raise RobotError(f"refusing to move the tool: {problem}")
         start = self.state().tool
         goal = pose
         if pose.roll == pose.pitch == 0:  # a parallel gripper pointing down: a half turn is free
@@ -143,9 +144,11 @@ class SimArm:
         return self._report(HOME_POSE, duration)
 
     def reachable(self, pose: ToolPose) -> str | None:
-        """Solve the pose on the kinematic copy, from the home posture; the arm does not move."""
-        if not all(math.isfinite(v) for v in pose.model_dump().values()):
-            return "the target is not a finite pose"
+        """Inside the limits, and solved on the kinematic copy from the home posture; the arm
+        does not move."""
+        problem = self.limits.problem(pose)
+        if problem:
+            return problem
         try:
             self._solve(pose, self._home_q)
         except RobotError as err:

@@ -7,6 +7,7 @@ OpenGL view matrix is derived from it, so the calibration it reports is exact by
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pybullet as pb
@@ -89,10 +90,16 @@ class SimCamera:
 
     name = "sim"
 
-    def __init__(self, client: int, setup: CameraSetup, renderer: int = pb.ER_TINY_RENDERER):
+    def __init__(self, client: int, setup: CameraSetup, renderer: int = pb.ER_TINY_RENDERER,
+                 on_close: Callable[[], None] | None = None):
         self._client = client
         self.setup = setup
         self._renderer = renderer
+        self._on_close = on_close  # a camera that owns its world closes it
 
     def capture(self) -> Frame:
         return render(self._client, self.setup, self._renderer)
+
+    def close(self) -> None:
+        if self._on_close is not None:
+            self._on_close()

@@ -106,3 +106,24 @@ def gemini(fake_gemini):
         return GeminiBrain(TEST_KEY, GeminiSettings(**options))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def toy_plugin(tmp_path_factory) -> Path:
+    """The sample plugin in tests/plugins/erarm_toy, installed by pip (offline, from a copy of
+    its source) into a folder that is put on sys.path: a folder to add to PYTHONPATH for the
+    `erarm` command."""
+    import importlib
+    import shutil
+    import subprocess
+    import sys
+
+    source = shutil.copytree(Path(__file__).parent / "plugins" / "erarm_toy",
+                             tmp_path_factory.mktemp("toy-source") / "erarm_toy")
+    target = tmp_path_factory.mktemp("toy-site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--no-index", "--no-build-isolation", "--target", str(target), str(source)],
+                   check=True, capture_output=True, timeout=300)
+    sys.path.insert(0, str(target))
+    importlib.invalidate_caches()
+    return target

@@ -24,7 +24,6 @@ from agent.calibrate import (
     compare_with_truth,
     focal_from_homography,
     hand_eye_poses,
-    load_calibration,
     marker_plane_z,
     pose_from_board,
     pose_from_hand_eye,
@@ -32,6 +31,7 @@ from agent.calibrate import (
     touch_pairs,
 )
 from agent.geometry import project
+from robots.base import load_calibration
 from robots.errors import ConfigError
 from robots.registry import open_workcell
 from robots.targets import BoardSpec
@@ -238,8 +238,8 @@ def test_plane_from_a_pairs_file_on_the_command_line(tmp_path, cell):
     (["plane", "--pairs", "/no/such.json"], "pairs file not found"),
     (["intrinsics", "/no/such.png"], "image not found"),
     (["check", "--calibration", "/no/such.json"], "calibration file not found"),
-    (["check", "--robot-opt", "camera_offset_mm=oops"], "sim option camera_offset_mm"),
-    (["check", "--robot-opt", "lens=fisheye"], "sim option lens"),
+    (["check", "--robot-opt", "camera_offset_mm=oops"], "sim robot option camera_offset_mm"),
+    (["check", "--robot-opt", "lens=fisheye"], "sim robot option lens"),
 ])
 def test_bad_calibration_input_is_one_line_and_exit_2(args, message):
     done = erarm("calibrate", *args)

@@ -38,6 +38,8 @@ def test_a_recorded_gemini_run_keeps_everything_but_the_key(fake_gemini, tmp_pat
     assert done.returncode == 0, done.stderr
     record = tmp_path / "record"
 
+    frames = sorted(p.name for p in (record / "frames").glob("*.png"))
+    assert len(frames) == 4 and len({name[:3] for name in frames}) == 4  # two looks + overlays
     exchanges = lines(record / "exchanges.jsonl")
     assert [e["kind"] for e in exchanges] == ["point", "detect", "plan", "point", "detect", "plan",
                                               "judge"]

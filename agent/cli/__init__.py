@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from agent.cli import bench, calibrate, replay, run, vision  # noqa: F401  (registers the commands)
+from agent.cli import bench, calibrate, drivers, replay, run, vision  # noqa: F401  (registers the commands)
 from agent.cli.common import app, err_console
 from robots.errors import ErarmError
 

@@ -12,6 +12,9 @@ import typer
 from rich.table import Table
 
 from agent.cli.common import (
+    CameraOpt,
+    CameraOptions,
+    ConfigOpt,
     JsonOpt,
     RobotOpt,
     RobotOptions,
@@ -76,7 +79,7 @@ def _report(result, out: Path, picture: Path | None, json_output: bool, truth=No
 
 def _intrinsics(path: Path | None, cell) -> object:
     """The intrinsics to pose the camera with: a file, else the camera's own calibration."""
-    from agent.calibrate import load_calibration
+    from robots.base import load_calibration
 
     if path is not None:
         return load_calibration(path)
@@ -114,14 +117,16 @@ def board(
 def capture(
     out: Annotated[Path, typer.Option(help="Folder for the views.")] = Path("calibration-views"),
     views: Annotated[int, typer.Option(min=4, max=100)] = 20,
-    robot: RobotOpt = "sim", robot_opt: RobotOptions = None,
+    robot: RobotOpt = None, robot_opt: RobotOptions = None, camera: CameraOpt = None,
+    camera_opt: CameraOptions = None, config: ConfigOpt = None,
 ) -> None:
     """Capture views of the board for `calibrate intrinsics`: the simulator holds it up at
     varied angles; with a real camera, hold it (tilted, all over the view) and press Enter."""
     from agent.overlay import save_png
 
     out.mkdir(parents=True, exist_ok=True)
-    with open_cell(robot, robot_opt) as cell:
+    with open_cell(robot, robot_opt, camera=camera, camera_entries=camera_opt,
+                   config=config) as cell:
         for view in range(views):
             if cell.stage is not None:
                 cell.stage.hold_board(view)
@@ -162,7 +167,8 @@ def extrinsics(
                            "--poses poses (eye-to-hand, cv2.calibrateHandEye).")] = False,
     poses: Annotated[int, typer.Option(min=5, max=60)] = 16,
     intrinsics_file: IntrinsicsOpt = None,
-    robot: RobotOpt = "sim", robot_opt: RobotOptions = None,
+    robot: RobotOpt = None, robot_opt: RobotOptions = None, camera: CameraOpt = None,
+    camera_opt: CameraOptions = None, config: ConfigOpt = None,
     out: OutOpt = Path("calibration.json"), picture: PictureOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -171,13 +177,15 @@ def extrinsics(
     from agent.calibrate import hand_eye_poses, pose_from_board, pose_from_hand_eye
     from robots.targets import BoardSpec
 
-    with open_cell(robot, robot_opt) as cell:
+    with open_cell(robot, robot_opt, camera=camera, camera_entries=camera_opt,
+                   config=config) as cell:
         known = _intrinsics(intrinsics_file, cell)
         truth = cell.referee.true_calibration() if cell.referee else None
         if hand_eye:
             marker = getattr(cell.robot, "marker", None)
             if marker is None:
-                raise ConfigError(f"the {cell.robot.name} robot has no calibration marker")
+                raise ConfigError(f"the {cell.robot.name} robot has no calibration marker; "
+                                  "describe the one on its tool with --robot-opt marker=JSON")
             if cell.robot.physical:
                 _ask(f"The arm will move its marker through {poses} poses. Go on?")
             result = pose_from_hand_eye(cell.robot, cell.camera, known, marker,
@@ -214,7 +222,8 @@ def plane(
                             "the marker on its tool.")] = 0,
     height_mm: Annotated[float, typer.Option(help="Tool height while tracing, mm.")] = 60.0,
     intrinsics_file: IntrinsicsOpt = None,
-    robot: RobotOpt = "sim", robot_opt: RobotOptions = None,
+    robot: RobotOpt = None, robot_opt: RobotOptions = None, camera: CameraOpt = None,
+    camera_opt: CameraOptions = None, config: ConfigOpt = None,
     out: OutOpt = Path("calibration.json"), picture: PictureOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -224,15 +233,16 @@ def plane(
     from agent.calibrate import (
         PlanePair,
         calibrate_plane,
-        load_calibration,
         marker_plane_z,
         touch_pairs,
     )
+    from robots.base import load_calibration
 
     known = load_calibration(intrinsics_file) if intrinsics_file else None
     if (pairs is None) == (touch == 0):
         raise ConfigError("give either --pairs FILE or --touch N")
-    with open_cell(robot, robot_opt) as cell:
+    with open_cell(robot, robot_opt, camera=camera, camera_entries=camera_opt,
+                   config=config) as cell:
         truth = cell.referee.true_calibration() if cell.referee else None
         if pairs is not None:
             try:
@@ -246,7 +256,8 @@ def plane(
         else:
             marker = getattr(cell.robot, "marker", None)
             if marker is None:
-                raise ConfigError(f"the {cell.robot.name} robot has no calibration marker")
+                raise ConfigError(f"the {cell.robot.name} robot has no calibration marker; "
+                                  "describe the one on its tool with --robot-opt marker=JSON")
             if cell.robot.physical:
                 _ask(f"The arm will trace {touch} points at {height_mm:.0f} mm. Go on?")
             found = touch_pairs(cell.robot, cell.camera, marker, touch, height_mm / 1000, say)
@@ -259,16 +270,19 @@ def plane(
 def check(
     calibration: Annotated[Path | None, typer.Option(
         help="The calibration file to check [default: the camera's own].")] = None,
-    robot: RobotOpt = "sim", robot_opt: RobotOptions = None, json_output: JsonOpt = False,
+    robot: RobotOpt = None, robot_opt: RobotOptions = None, camera: CameraOpt = None,
+    camera_opt: CameraOptions = None, config: ConfigOpt = None, json_output: JsonOpt = False,
 ) -> None:
     """Whether a calibration still fits the scene: through it, a depth camera's view of the
     table must come out flat and at the table's height. Exit 0 if it fits, 1 if not."""
-    from agent.calibrate import CalibratedCamera, check_fit, load_calibration
+    from agent.calibrate import CalibratedCamera, check_fit
+    from robots.base import load_calibration
 
-    with open_cell(robot, robot_opt) as cell:
-        camera = (CalibratedCamera(cell.camera, load_calibration(calibration)) if calibration
-                  else cell.camera)
-        report = check_fit(camera.capture(), cell.robot.limits)
+    with open_cell(robot, robot_opt, camera=camera, camera_entries=camera_opt,
+                   config=config) as cell:
+        checked = (CalibratedCamera(cell.camera, load_calibration(calibration)) if calibration
+                   else cell.camera)
+        report = check_fit(checked.capture(), cell.robot.limits)
     if report is None:
         raise ConfigError("this camera gives no depth: the fit cannot be checked")
     if json_output:

@@ -93,7 +93,7 @@ def load_frame(image: Path, calibration: Path | None = None, blur_faces: bool = 
     if rgb is None:
         raise ConfigError(f"image {image}: not a PNG, JPEG or other image OpenCV can read")
     rgb = cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB)
-    from agent.calibrate import load_calibration
+    from robots.base import load_calibration
 
     camera = load_calibration(calibration) if calibration else None
     if camera is not None and (camera.width, camera.height) != (rgb.shape[1], rgb.shape[0]):
@@ -114,40 +114,80 @@ def default_out_dir(task: str) -> Path:
     return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
 
 
-RobotOpt = Annotated[str, typer.Option(help="Robot driver (see the erarm.robots entry points).")]
+RobotOpt = Annotated[str | None, typer.Option(
+    help="Robot driver: sim, or an installed plugin such as xarm (erarm robots lists them) "
+         "[default: [robot] in --config, else sim].")]
 RobotOptions = Annotated[list[str] | None, typer.Option(
-    "--robot-opt", help="KEY=VALUE for the robot driver, e.g. camera_offset_mm=30,0,-20 "
-                        "(the simulator: camera_offset_mm, camera_rotation_deg); repeatable.")]
+    "--robot-opt", help="KEY=VALUE for the robot driver, e.g. host=192.168.1.200 or, for the "
+                        "simulator, camera_offset_mm=30,0,-20; repeatable.")]
+CameraOpt = Annotated[str | None, typer.Option(
+    help="Camera driver: opencv, realsense, sim or a plugin (erarm cameras lists them) "
+         "[default: [camera] in --config, else the robot's own].")]
+CameraOptions = Annotated[list[str] | None, typer.Option(
+    "--camera-opt", help="KEY=VALUE for the camera driver, e.g. source=0 or "
+                         "calibration=calibration.json; repeatable.")]
 
 
 def _option_value(text: str) -> object:
-    """A driver option's value: JSON if it parses (5, true, [1, 2]), a comma list of such, or
-    the text itself."""
+    """A driver option's value: JSON if it parses (5, true, [1, 2], {"size_m": 0.04}), else a
+    comma list of such, or the text itself."""
     def one(part: str) -> object:
         try:
             return json.loads(part)
         except ValueError:
             return part
 
-    return [one(p.strip()) for p in text.split(",")] if "," in text else one(text)
+    whole = one(text)
+    if whole is not text or "," not in text:
+        return whole
+    return [one(p.strip()) for p in text.split(",")]
 
 
-def robot_options(entries: list[str] | None) -> dict[str, object]:
+def driver_options(entries: list[str] | None, flag: str = "--robot-opt") -> dict[str, object]:
     options = {}
     for entry in entries or []:
         key, sep, value = entry.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--robot-opt takes KEY=VALUE, got {entry!r}")
+            raise ConfigError(f"{flag} takes KEY=VALUE, got {entry!r}")
         options[key.strip()] = _option_value(value.strip())
     return options
 
 
-def open_cell(robot: str, entries: list[str] | None, **simulator: object):
-    """The named driver's workcell; `simulator` holds the flags only a simulator takes (task,
-    seed, scene, gui, realtime), passed to the simulator alone."""
-    from robots.registry import open_workcell
+def _choose(name: str | None, entries: list[str] | None, configured, flag: str,
+            default: str | None) -> tuple[str | None, dict[str, object]]:
+    """A driver and its options: the flag's name, else the config file's, else the default;
+    the file's options for that driver, overridden by the flag's."""
+    chosen = name or (configured.name if configured else default)
+    options = dict(configured.options) if configured and configured.name == chosen else {}
+    options.update(driver_options(entries, flag))
+    return chosen, options
 
-    options = robot_options(entries)
+
+def open_cell(robot: str | None, robot_entries: list[str] | None, *, camera: str | None = None,
+              camera_entries: list[str] | None = None, config: Path | None = None,
+              **simulator: object):
+    """The chosen robot driver's workcell, watched by the chosen camera (else the robot's own).
+    `simulator` holds the flags only a simulator takes (task, seed, scene, gui, realtime)."""
+    from agent.config import load_config
+    from robots.registry import open_camera, open_workcell
+
+    settings = load_config(config)
+    robot, options = _choose(robot, robot_entries, settings.robot, "--robot-opt", "sim")
+    camera, camera_options = _choose(camera, camera_entries, settings.camera, "--camera-opt",
+                                     None)
     if robot == "sim":
         options = {**simulator, **options}
-    return open_workcell(robot, **options)
+    cell = open_workcell(robot, **options)
+    try:
+        if camera is not None:
+            if cell.camera is not None:
+                cell.camera.close()
+            cell.camera = None
+            cell.camera = open_camera(camera, **camera_options)
+        if cell.camera is None:
+            raise ConfigError(f"the {robot} robot has no camera of its own: choose one with "
+                              "--camera (erarm cameras lists them)")
+    except BaseException:
+        cell.close()
+        raise
+    return cell

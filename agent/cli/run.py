@@ -16,6 +16,8 @@ from agent.cli.common import (
     BaseUrlOpt,
     BlurOpt,
     BrainOpt,
+    CameraOpt,
+    CameraOptions,
     ConfigOpt,
     ConsensusOpt,
     JsonOpt,
@@ -111,14 +113,14 @@ def _print_summary(result) -> None:  # result: agent.run.RunResult
     console.print(f"  pictures and records: {result.out_dir}/")
 
 
-def _in_workcell(go: Callable, *, robot: str, robot_opt: list[str] | None, task: str, seed: int,
-                 scene: Path | None, gui: bool, realtime: bool, calibration: Path | None,
-                 blur_faces: bool, confirm: bool | None, json_output: bool):
-    """Open the workcell, run `go(cell, confirm)`, report, and exit with the result's code."""
-    with open_cell(robot, robot_opt, task=task, seed=seed, scene=scene, gui=gui,
-                   realtime=realtime) as cell:
+def _in_workcell(go: Callable, *, hardware: dict, calibration: Path | None, blur_faces: bool,
+                 confirm: bool | None, json_output: bool):
+    """Open the workcell (`hardware`: what `open_cell` takes), run `go(cell, confirm)`, report,
+    and exit with the result's code."""
+    with open_cell(**hardware) as cell:
         if calibration is not None:
-            from agent.calibrate import CalibratedCamera, load_calibration
+            from agent.calibrate import CalibratedCamera
+            from robots.base import load_calibration
 
             cell.camera = CalibratedCamera(cell.camera, load_calibration(calibration))
         if blur_faces:
@@ -140,7 +142,8 @@ def _in_workcell(go: Callable, *, robot: str, robot_opt: list[str] | None, task:
 def run(
     task: Annotated[str, typer.Argument(help='What to do, e.g. "pick the blue block into the '
                                              'orange bowl".')],
-    brain: BrainOpt = BrainChoice.auto, robot: RobotOpt = "sim", robot_opt: RobotOptions = None,
+    brain: BrainOpt = BrainChoice.auto, robot: RobotOpt = None, robot_opt: RobotOptions = None,
+    camera: CameraOpt = None, camera_opt: CameraOptions = None,
     seed: SeedOpt = 0, scene: SceneOpt = None, gui: GuiOpt = False,
     realtime: RealtimeOpt = False, calibration: CalibrationOpt = None,
     json_output: JsonOpt = False, out: OutOpt = None, dry_run: DryRunOpt = False,
@@ -170,9 +173,11 @@ def run(
         return run_task(task, chosen, cell, out_dir, log=say, options=options, confirm=asking,
                         record=record)
 
-    _in_workcell(go, robot=robot, robot_opt=robot_opt, task=task, seed=seed, scene=scene,
-                 gui=gui, realtime=realtime, calibration=calibration, blur_faces=blur_faces,
-                 confirm=confirm, json_output=json_output)
+    _in_workcell(go, hardware=dict(robot=robot, robot_entries=robot_opt, camera=camera,
+                                   camera_entries=camera_opt, config=config, task=task,
+                                   seed=seed, scene=scene, gui=gui, realtime=realtime),
+                 calibration=calibration, blur_faces=blur_faces, confirm=confirm,
+                 json_output=json_output)
 
 
 def read_plan_file(path: Path) -> tuple[str, str | None]:
@@ -208,7 +213,8 @@ def execute(
              "one in a plan.json].")] = None,
     brain: Annotated[BrainChoice, typer.Option(
         help="Who looks at the scene for validation and verification.")] = BrainChoice.local,
-    robot: RobotOpt = "sim", robot_opt: RobotOptions = None, seed: SeedOpt = 0,
+    robot: RobotOpt = None, robot_opt: RobotOptions = None, camera: CameraOpt = None,
+    camera_opt: CameraOptions = None, seed: SeedOpt = 0,
     scene: SceneOpt = None, gui: GuiOpt = False, realtime: RealtimeOpt = False,
     calibration: CalibrationOpt = None, json_output: JsonOpt = False, out: OutOpt = None,
     dry_run: DryRunOpt = False, confirm: ConfirmOpt = None, strict_targets: StrictOpt = True,
@@ -230,6 +236,8 @@ def execute(
         return execute_plan(text, goal, looker, cell, out_dir, log=say, options=options,
                             confirm=asking, record=record)
 
-    _in_workcell(go, robot=robot, robot_opt=robot_opt, task=goal, seed=seed, scene=scene,
-                 gui=gui, realtime=realtime, calibration=calibration, blur_faces=blur_faces,
-                 confirm=confirm, json_output=json_output)
+    _in_workcell(go, hardware=dict(robot=robot, robot_entries=robot_opt, camera=camera,
+                                   camera_entries=camera_opt, config=config, task=goal,
+                                   seed=seed, scene=scene, gui=gui, realtime=realtime),
+                 calibration=calibration, blur_faces=blur_faces, confirm=confirm,
+                 json_output=json_output)
