@@ -88,7 +88,7 @@ _COLOURS = re.compile(r"\b(red|orange|yellow|green|cyan|blue|purple|pink)\b")
 def failure_kind(reason: str) -> str:
     """A failure reason with its numbers and colours folded, so like failures count together."""
     folded = _COLOURS.sub("<colour>", reason)
-    return re.sub(r"-?\d+(\.\d+)?", "N", folded)[:120]
+    return re.sub(r"-?\d+(\.\d+)?", "N", folded)[:160]
 
 
 def run_episode(spec: EpisodeSpec) -> EpisodeResult:
