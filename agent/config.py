@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from robots.errors import ConfigError
+from robots.files import read_input_text
 
 DEFAULT_MODEL = "gemini-robotics-er-2-preview"
 KNOWN_MODELS = ("gemini-robotics-er-2-preview", "gemini-robotics-er-1.6-preview",
@@ -121,10 +122,8 @@ def load_config(path: Path | None) -> ErarmConfig:
     if path is None:
         return ErarmConfig()
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        data = tomllib.loads(read_input_text(path, "config file"))
         return ErarmConfig.model_validate(data)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
     except ValidationError as err:

@@ -22,6 +22,7 @@ from agent.schemas import describe
 from agent.validate import Action, Reachable, check_pose
 from robots.base import GroundTruth, Robot, ToolPose, WorkspaceLimits
 from robots.errors import ConfigError
+from robots.files import read_input_text
 
 
 class TimelineEvent(BaseModel):
@@ -70,10 +71,10 @@ class ReplayResult(BaseModel):
 
 
 def _jsonl(path: Path, model: type[BaseModel]) -> list:
-    if not path.is_file():
+    if not path.exists():
         return []
     items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_input_text(path, "flight record").splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -95,12 +96,10 @@ def load_recording(folder: Path) -> Recording:
         raise ConfigError(f"{folder} holds no flight record (no {RECORD}/ folder); record a run "
                           "with --record")
     try:
-        result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        result = json.loads(read_input_text(folder / "result.json", "run result"))
         task = str(result["task"])
         truth = result.get("ground_truth")
         recorded = GroundTruth.model_validate(truth) if truth else None
-    except FileNotFoundError:
-        raise ConfigError(f"{folder} has no result.json") from None
     except (ValueError, KeyError, TypeError) as err:
         raise ConfigError(f"{folder}/result.json is not an erarm result: {err}") from None
     scene = folder / "scene.json"

@@ -37,7 +37,7 @@ from agent.surface import SurfaceMap
 from agent.validate import Action, Landmark, ValidatedPlan, validate_plan
 from agent.verify import Goal, Verification, check_goals, goals_of
 from robots.base import Frame, GroundTruth, ToolPose, Workcell
-from robots.errors import ErarmError
+from robots.errors import ConfigError, ErarmError
 
 Log = Callable[[str], None]
 Confirm = Callable[[ValidatedPlan], bool]
@@ -207,6 +207,9 @@ class Episode:
         if self.recorder is not None:
             self.recorder.frame(frame, f"look-{self.looks}")
         if first:
+            if frame.calibration is None:  # nothing it sees could be placed in the robot's frame
+                raise ConfigError(f"camera {self.cell.camera.name} has no calibration: give "
+                                  "--calibration FILE (make one with erarm calibrate)")
             save_png(self.out_dir / "camera.png", frame.rgb)
             if frame.calibration is not None:
                 (self.out_dir / "calibration.json").write_text(

@@ -141,17 +141,16 @@ class CameraCalibration(BaseModel):
 
 def load_calibration(path: str | Path) -> CameraCalibration:
     """A calibration file, or a one-line error saying what is wrong with it."""
+    from robots.files import read_input_text
+
+    text = read_input_text(path, "calibration file")
     try:
-        return CameraCalibration.model_validate_json(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"calibration file not found: {path}") from None
-    except (ValidationError, UnicodeDecodeError) as err:
-        detail = err
-        if isinstance(err, ValidationError):
-            first = err.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            detail = f"{where + ': ' if where else ''}{first['msg']}"
-        raise ConfigError(f"calibration file {path}: {detail}") from None
+        return CameraCalibration.model_validate_json(text)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"calibration file {path}: {where + ': ' if where else ''}"
+                          f"{first['msg']}") from None
 
 
 @dataclass(frozen=True)

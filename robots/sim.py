@@ -80,6 +80,7 @@ def open_sim_workcell(**options: object) -> Workcell:
     from sim.arm import SimArm
     from sim.camera import SimCamera
     from sim.props import SimStage
+    from sim.scene import scene_document
     from sim.tasks import SimReferee
     from sim.video import SimVideo
 
@@ -94,7 +95,7 @@ def open_sim_workcell(**options: object) -> Workcell:
                     video=SimVideo(world, setup),
                     stage=SimStage(world.client, setup, BoardSpec(), seed=settings.seed),
                     on_close=[world.close],
-                    records={"scene.json": layout.model_dump()})  # replay with --scene
+                    records={"scene.json": scene_document(layout)})  # replay with --scene
 
 
 def open_sim_camera(**options: object) -> Camera:

@@ -9,9 +9,12 @@ import random
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from robots.base import ToolPose
 from robots.errors import ConfigError
+from robots.files import read_input_text
 from sim.objects import COLOURS, footprint
 
 Kind = Literal["block", "bowl"]
@@ -20,6 +23,7 @@ Kind = Literal["block", "bowl"]
 LAYOUT_X_M = (0.30, 0.58)
 LAYOUT_Y_M = (-0.24, 0.24)
 CLEARANCE_M = 0.025  # free gap kept between any two objects
+MAX_SCENE_BYTES = 1024 * 1024
 
 
 class SceneObject(BaseModel):
@@ -65,21 +69,126 @@ class SceneSpec(BaseModel):
     render: RenderConditions | None = None  # None: the standard light and camera
 
 
+class _FileModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class SceneFileObject(_FileModel):
+    """One object as a scene file gives it: millimetres and degrees, like every other input."""
+
+    kind: Kind
+    colour: str
+    x_mm: float = Field(description="millimetres in the robot base frame")
+    y_mm: float = Field(description="millimetres in the robot base frame")
+    yaw_deg: float = 0.0
+    size: float = Field(1.0, ge=0.7, le=1.3, description="scale of the standard object")
+
+
+class SceneFileRender(_FileModel):
+    light_direction: tuple[float, float, float] = (0.4, 0.3, 1.0)
+    ambient: float = Field(0.55, ge=0, le=1)
+    diffuse: float = Field(0.5, ge=0, le=1)
+    camera_offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    camera_rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+class SceneFile(_FileModel):
+    """A scene file (`--scene`, and a run folder's scene.json):
+    {"objects": [{"kind": "block", "colour": "blue", "x_mm": 400, "y_mm": 100, "yaw_deg": 20}]}."""
+
+    objects: list[SceneFileObject]
+    render: SceneFileRender | None = None
+
+
+def scene_document(scene: SceneSpec) -> dict:
+    """A layout as a scene file's JSON document, which `load_scene` reads back unchanged."""
+    render = scene.render
+    return SceneFile(
+        objects=[SceneFileObject(kind=o.kind, colour=o.colour, x_mm=round(o.x * 1000, 3),
+                                 y_mm=round(o.y * 1000, 3), yaw_deg=o.yaw_deg, size=o.size)
+                 for o in scene.objects],
+        render=None if render is None else SceneFileRender(
+            light_direction=render.light_direction, ambient=render.ambient,
+            diffuse=render.diffuse,
+            camera_offset_mm=tuple(v * 1000 for v in render.camera_offset_m),
+            camera_rotation_deg=render.camera_rotation_deg),
+    ).model_dump(exclude_none=True)
+
+
+def _in_metres(data: object) -> int | None:
+    """The index of the first object given the old way (x, y in metres), if any."""
+    objects = data.get("objects") if isinstance(data, dict) else None
+    for index, obj in enumerate(objects if isinstance(objects, list) else []):
+        if isinstance(obj, dict) and ({"x", "y"} & obj.keys()):
+            return index
+    return None
+
+
 def load_scene(path: Path) -> SceneSpec:
-    """Read a scene file: {"objects": [{"kind": "block", "colour": "blue", "x": 0.4, "y": 0.1}]}."""
+    """Read a scene file (see `SceneFile`), and check every object lies on the table, in the
+    camera's view and in the arm's reach."""
+    text = read_input_text(path, "scene file", MAX_SCENE_BYTES)
     try:
-        scene = SceneSpec.model_validate(json.loads(Path(path).read_text()))
-    except FileNotFoundError:
-        raise ConfigError(f"scene file not found: {path}") from None
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise ConfigError(f"scene file {path} is not valid JSON: {err.msg} "
                           f"(line {err.lineno})") from None
+    except RecursionError:
+        raise ConfigError(f"scene file {path} is nested too deeply") from None
+    old = _in_metres(data)
+    if old is not None:
+        raise ConfigError(f"scene file {path}: objects.{old} gives x, y (metres); scene files "
+                          "give x_mm, y_mm in millimetres: multiply by 1000 and rename "
+                          '("x": 0.4 becomes "x_mm": 400)')
+    try:
+        document = SceneFile.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ConfigError(f"scene file {path}: {where}: {first['msg']}") from None
+    render = document.render
+    scene = SceneSpec(
+        objects=[SceneObject(kind=o.kind, colour=o.colour, x=o.x_mm / 1000, y=o.y_mm / 1000,
+                             yaw_deg=o.yaw_deg, size=o.size) for o in document.objects],
+        render=None if render is None else RenderConditions(
+            light_direction=render.light_direction, ambient=render.ambient,
+            diffuse=render.diffuse,
+            camera_offset_m=tuple(v / 1000 for v in render.camera_offset_mm),
+            camera_rotation_deg=render.camera_rotation_deg))
+    for index, obj in enumerate(scene.objects):
+        problem = placement_problem(obj, scene.render or RenderConditions())
+        if problem:
+            raise ConfigError(f"scene file {path}: objects.{index} ({obj.label} at "
+                              f"{obj.x * 1000:.0f}, {obj.y * 1000:.0f} mm) {problem}")
     check_layout(scene)
     return scene
+
+
+def placement_problem(obj: SceneObject, look: RenderConditions) -> str | None:
+    """Why an object cannot stand where it is: off the table, outside the arm's workspace or
+    reach, or out of the camera's view; None when it can."""
+    from robots.base import WorkspaceLimits
+    from sim.camera import CameraSetup, calibration
+    from sim.world import TABLE_CENTRE_M, TABLE_HALF_EXTENTS_M
+
+    radius = footprint(obj.kind, obj.size).radius_m
+    for axis, value in (("x", obj.x), ("y", obj.y)):
+        centre, half = TABLE_CENTRE_M["xy".index(axis)], TABLE_HALF_EXTENTS_M["xy".index(axis)]
+        if abs(value - centre) + radius > half:
+            return (f"is off the table ({axis} {(centre - half) * 1000:.0f}.."
+                    f"{(centre + half) * 1000:.0f} mm)")
+    problem = WorkspaceLimits().problem(ToolPose(x=obj.x, y=obj.y, z=0.0))
+    if problem:
+        return f"is out of the arm's workspace: {problem}"
+    camera = calibration(CameraSetup(offset_m=look.camera_offset_m,
+                                     rotation_deg=look.camera_rotation_deg))
+    world_to_camera = np.linalg.inv(camera.pose())
+    for dx, dy in ((radius, 0), (-radius, 0), (0, radius), (0, -radius)):
+        x, y, z = world_to_camera[:3, :3] @ (obj.x + dx, obj.y + dy, 0.0) + world_to_camera[:3, 3]
+        u, v = camera.fx * x / z + camera.cx, camera.fy * y / z + camera.cy
+        if z <= 0 or not (0 <= u < camera.width and 0 <= v < camera.height):
+            return "is outside the camera's view"
+    return None
 
 
 def check_layout(scene: SceneSpec) -> None:
@@ -87,8 +196,9 @@ def check_layout(scene: SceneSpec) -> None:
         for b in scene.objects[i + 1:]:
             gap = math.hypot(a.x - b.x, a.y - b.y)
             if gap < footprint(a.kind, a.size).radius_m + footprint(b.kind, b.size).radius_m:
-                raise ConfigError(f"scene objects overlap: {a.label} at ({a.x}, {a.y}) and "
-                                  f"{b.label} at ({b.x}, {b.y})")
+                raise ConfigError(f"scene objects overlap: {a.label} at ({a.x * 1000:.0f}, "
+                                  f"{a.y * 1000:.0f}) mm and {b.label} at ({b.x * 1000:.0f}, "
+                                  f"{b.y * 1000:.0f}) mm")
 
 
 Wanted = tuple[str, Kind, float]  # colour, kind, size

@@ -76,8 +76,8 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
 
 def test_a_missing_object_fails_before_any_motion(tmp_path):
     scene = tmp_path / "scene.json"
-    scene.write_text(json.dumps({"objects": [{"kind": "bowl", "colour": "orange", "x": 0.45,
-                                              "y": 0.0}]}))
+    scene.write_text(json.dumps({"objects": [{"kind": "bowl", "colour": "orange", "x_mm": 450,
+                                              "y_mm": 0}]}))
     done = erarm("run", "pick the blue block into the orange bowl", "--scene", str(scene),
                  "--json", "--out", str(tmp_path / "run"))
     assert done.returncode == 1

@@ -63,10 +63,11 @@ def test_an_uncoloured_bowl_gets_a_colour_and_no_rival_bowls():
 @pytest.mark.parametrize(("content", "message"), [
     (None, "scene file not found"),
     ("{not json", "is not valid JSON"),
-    ('{"objects": [{"kind": "block", "colour": "mauve", "x": 0.4, "y": 0}]}', "unknown colour"),
-    ('{"objects": [{"kind": "plate", "colour": "red", "x": 0.4, "y": 0}]}', "objects.0.kind"),
-    ('{"objects": [{"kind": "bowl", "colour": "red", "x": 0.4, "y": 0},'
-     ' {"kind": "block", "colour": "blue", "x": 0.42, "y": 0}]}', "overlap"),
+    ('{"objects": [{"kind": "block", "colour": "mauve", "x_mm": 400, "y_mm": 0}]}',
+     "unknown colour"),
+    ('{"objects": [{"kind": "plate", "colour": "red", "x_mm": 400, "y_mm": 0}]}', "objects.0.kind"),
+    ('{"objects": [{"kind": "bowl", "colour": "red", "x_mm": 400, "y_mm": 0},'
+     ' {"kind": "block", "colour": "blue", "x_mm": 420, "y_mm": 0}]}', "overlap"),
 ])
 def test_bad_scene_files_are_one_line_config_errors(tmp_path, content, message):
     path = tmp_path / "scene.json"
@@ -80,8 +81,8 @@ def test_bad_scene_files_are_one_line_config_errors(tmp_path, content, message):
 def test_scene_file_places_objects_where_it_says(tmp_path, sim_cell):
     path = tmp_path / "scene.json"
     path.write_text(json.dumps({"objects": [
-        {"kind": "block", "colour": "green", "x": 0.40, "y": 0.10, "yaw_deg": 30},
-        {"kind": "bowl", "colour": "purple", "x": 0.50, "y": -0.15}]}))
+        {"kind": "block", "colour": "green", "x_mm": 400, "y_mm": 100, "yaw_deg": 30},
+        {"kind": "bowl", "colour": "purple", "x_mm": 500, "y_mm": -150}]}))
     cell = sim_cell(task="pick the green block into the purple bowl", scene=path)
     truth = {o["label"]: o["position_mm"] for o in cell.referee.judge().objects}
     assert truth["green block"][:2] == pytest.approx([400, 100], abs=1)
@@ -163,8 +164,8 @@ def test_the_stacking_predicate_by_hand(tmp_path, sim_cell):
     """Put one block on another with the arm; the referee sees it as stacked."""
     path = tmp_path / "two.json"
     path.write_text(json.dumps({"objects": [
-        {"kind": "block", "colour": "red", "x": 0.40, "y": 0.10},
-        {"kind": "block", "colour": "green", "x": 0.45, "y": -0.10}]}))
+        {"kind": "block", "colour": "red", "x_mm": 400, "y_mm": 100},
+        {"kind": "block", "colour": "green", "x_mm": 450, "y_mm": -100}]}))
     cell = sim_cell(task="stack the red block on the green block", scene=path)
     arm = cell.robot
     assert cell.referee.judge().success is False

@@ -39,9 +39,9 @@ def test_answers_in_the_robotics_er_formats(sim_cell):
 def test_repeated_objects_get_unique_labels(tmp_path, sim_cell):
     scene = tmp_path / "twins.json"
     scene.write_text(json.dumps({"objects": [
-        {"kind": "block", "colour": "red", "x": 0.40, "y": 0.15},
-        {"kind": "block", "colour": "red", "x": 0.40, "y": -0.15},
-        {"kind": "bowl", "colour": "blue", "x": 0.52, "y": 0.0}]}))
+        {"kind": "block", "colour": "red", "x_mm": 400, "y_mm": 150},
+        {"kind": "block", "colour": "red", "x_mm": 400, "y_mm": -150},
+        {"kind": "bowl", "colour": "blue", "x_mm": 520, "y_mm": 0}]}))
     cell = sim_cell(task="", scene=scene)
     frame = cell.camera.capture()
     labels = sorted(p.label for p in parse_points(LocalBrain().point(frame)))

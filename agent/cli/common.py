@@ -1,31 +1,65 @@
-"""What every erarm command shares: the app, the consoles, the brain options, image loading."""
+"""What every erarm command shares: the app, the consoles, the brain options, the checks of
+input and output files, image loading."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import struct
 import sys
 import time
 from pathlib import Path
 from typing import Annotated
 
 import cv2
+import numpy as np
 import typer
+import typer.core
+import typer.rich_utils
 from rich.console import Console
 
 from agent.brains import Brain, BrainChoice
 from robots.base import Frame
 from robots.errors import ConfigError
+from robots.files import check_input_file, check_output_file, read_input_bytes
+
+# OpenCV logs its own [ WARN]/[ERROR] lines on stderr; erarm says what went wrong itself.
+if not os.environ.get("ERARM_DEBUG"):
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 app = typer.Typer(
     name="erarm", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     rich_markup_mode="markdown")
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+WIDE_COLUMNS = 250  # a console that is not a terminal: wide enough that no table is cut
+
+
+def _console(stderr: bool) -> Console:
+    """A console on stdout or stderr; when that is not a terminal (a pipe, a file, a test) and
+    COLUMNS is not set, wide enough that rich never squeezes a table to the default 80 columns."""
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not stream.isatty() and not os.environ.get("COLUMNS")
+    return Console(file=None if stderr else stream, stderr=stderr, highlight=False,
+                   soft_wrap=True, width=WIDE_COLUMNS if wide else None)
+
+
+err_console = _console(stderr=True)
 
 
 def out_console() -> Console:
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    return _console(stderr=False)
+
+
+def _flag_type(self, ctx) -> str | None:
+    """Help shows no value type for a flag: `--json` takes no `<bool>`."""
+    return None if self.is_flag else _option_type(self, ctx)
+
+
+_option_type = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = _flag_type
+if not sys.stdout.isatty() and typer.rich_utils.MAX_WIDTH is None:
+    typer.rich_utils.MAX_WIDTH = 120  # --help into a pipe or file: not squeezed to 80 columns
 
 
 def say(message: str) -> None:
@@ -37,6 +71,47 @@ def print_json(document: object) -> None:
     print(json.dumps(document))
 
 
+def check_output_image(path: Path, what: str = "image") -> Path:
+    """`path` if OpenCV can write an image there: a file name with an image format's extension
+    (.png, .jpg ...) in a writable folder."""
+    check_output_file(path, what)
+    if not cv2.haveImageWriter(str(path)):
+        kind = path.suffix or "a name without an extension"
+        raise ConfigError(f"{what} {path}: OpenCV cannot write {kind}; use .png or .jpg")
+    return path
+
+
+def _input_file_check(what: str):
+    """A typer callback that checks a path option or argument as an input file when the command
+    line is parsed, before any work starts."""
+    def check(value: Path | list[Path] | None):
+        for path in value if isinstance(value, list) else [value]:
+            if path is not None:
+                check_input_file(path, what)
+        return value
+
+    return check
+
+
+def _output_image_check(what: str):
+    def check(value: Path | None):
+        if value is not None:
+            check_output_image(value, what)
+        return value
+
+    return check
+
+
+def input_file(what: str) -> dict:
+    """typer.Option/Argument settings for a path that must be an input file."""
+    return {"callback": _input_file_check(what)}
+
+
+def output_image(what: str) -> dict:
+    """typer.Option settings for a path erarm writes an image to."""
+    return {"callback": _output_image_check(what)}
+
+
 # Options shared by the commands that ask a brain something.
 BrainOpt = Annotated[BrainChoice, typer.Option(
     help="auto: Gemini when GEMINI_API_KEY or GOOGLE_API_KEY is set, else local (offline).")]
@@ -46,8 +121,9 @@ BaseUrlOpt = Annotated[str | None, typer.Option(
     help="Gemini API endpoint, for gateways and tests [default: Google's, or "
          "GOOGLE_GEMINI_BASE_URL].")]
 ConfigOpt = Annotated[Path | None, typer.Option(
-    "--config", help="TOML settings file ([gemini] model, temperature, thinking_budget, safety, "
-                     "timeout_s, attempts, image_max_side ...).")]
+    "--config", **input_file("config file"),
+    help="TOML settings file ([gemini] model, temperature, thinking_budget, safety, "
+         "timeout_s, attempts, image_max_side ...).")]
 SafetyOpt = Annotated[list[str] | None, typer.Option(
     "--safety", help="CATEGORY=THRESHOLD, e.g. dangerous_content=BLOCK_ONLY_HIGH; repeatable.")]
 ThinkingOpt = Annotated[list[str] | None, typer.Option(
@@ -85,14 +161,60 @@ def build_brain(choice: BrainChoice, *, model: str | None = None, base_url: str 
     return brain
 
 
+MAX_IMAGE_PIXELS = 50_000_000  # 50 megapixels: far beyond any camera erarm works with
+MAX_IMAGE_BYTES = 256 * 1024 * 1024
+JPEG_FRAME_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE,
+                      0xCF}  # start-of-frame markers, which carry the image's size
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, JPEG or BMP header, without decoding any pixels; None for
+    anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data.startswith(b"BM") and len(data) >= 26:
+        width, height = struct.unpack("<ii", data[18:26])
+        return abs(width), abs(height)
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    at = 2
+    while at + 9 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in JPEG_FRAME_MARKERS:
+            height, width = struct.unpack(">HH", data[at + 5:at + 9])
+            return width, height
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            at += 2
+            continue
+        at += 2 + struct.unpack(">H", data[at + 2:at + 4])[0]
+    return None
+
+
+def decode_image(path: Path) -> np.ndarray:
+    """An image file as RGB; its size is read from the header and bounded before any pixel is
+    decoded, so a small file cannot ask for gigabytes."""
+    data = read_input_bytes(path, "image", MAX_IMAGE_BYTES)
+    size = image_size(data)
+    if size is None:
+        raise ConfigError(f"image {path}: not a PNG, JPEG or BMP image")
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ConfigError(f"image {path} is {width}x{height} pixels; erarm reads at most "
+                          f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels")
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ConfigError(f"image {path}: damaged or truncated, OpenCV cannot decode it")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def load_frame(image: Path, calibration: Path | None = None, blur_faces: bool = False) -> Frame:
     """An image file as a frame, with its calibration when one is given."""
-    if not Path(image).is_file():
-        raise ConfigError(f"image not found: {image}")
-    rgb = cv2.imread(str(image), cv2.IMREAD_COLOR)
-    if rgb is None:
-        raise ConfigError(f"image {image}: not a PNG, JPEG or other image OpenCV can read")
-    rgb = cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB)
+    rgb = decode_image(image)
     from robots.base import load_calibration
 
     camera = load_calibration(calibration) if calibration else None

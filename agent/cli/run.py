@@ -31,18 +31,20 @@ from agent.cli.common import (
     build_brain,
     default_out_dir,
     err_console,
+    input_file,
     open_cell,
     out_console,
     print_json,
     say,
 )
 from agent.schemas import describe
-from robots.errors import ConfigError
+from robots.files import read_input_text
 
 SeedOpt = Annotated[int, typer.Option(help="Seed of the simulated scene's layout.")]
 SceneOpt = Annotated[Path | None, typer.Option(
-    help="Load this scene file (JSON objects with kind, colour, x, y in metres) instead of "
-         "staging one for the task.")]
+    **input_file("scene file"),
+    help="Load this scene file (JSON objects with kind, colour, x_mm, y_mm, yaw_deg) instead "
+         "of staging one for the task.")]
 GuiOpt = Annotated[bool, typer.Option(help="Show the PyBullet window (needs a display).")]
 RealtimeOpt = Annotated[bool, typer.Option(
     help="Pace the simulation to the wall clock (always so with --gui).")]
@@ -61,6 +63,7 @@ RecordOpt = Annotated[bool, typer.Option(
     "--record", help="Keep a flight record in the run folder: every frame, question and reply, "
                      "plan, robot command and a video; replay it with erarm replay.")]
 CalibrationOpt = Annotated[Path | None, typer.Option(
+    **input_file("calibration file"),
     help="Use this camera calibration file instead of the camera's own; it is checked against "
          "what the camera sees before anything moves.")]
 
@@ -182,17 +185,7 @@ def run(
 
 def read_plan_file(path: Path) -> tuple[str, str | None]:
     """The plan file's text, and the task recorded in it when it is a run's plan.json."""
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"plan file not found: {path}") from None
-    except IsADirectoryError:
-        raise ConfigError(f"plan file {path} is a directory") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"plan file {path} is not UTF-8 text (byte 0x{raw[err.start]:02x} at "
-                          f"offset {err.start})") from None
+    text = read_input_text(path, "plan file")
     task = None
     if text.lstrip().startswith("{"):
         try:

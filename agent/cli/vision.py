@@ -23,16 +23,21 @@ from agent.cli.common import (
     ZoomOpt,
     app,
     build_brain,
+    input_file,
     load_frame,
     out_console,
+    output_image,
     print_json,
     say,
 )
 from agent.schemas import Box, Point
+from robots.errors import ConfigError
 
-ImageArg = Annotated[Path, typer.Argument(help="A PNG or JPEG image.")]
-OverlayOpt = Annotated[Path | None, typer.Option(help="Also draw the answer on the image here.")]
+ImageArg = Annotated[Path, typer.Argument(**input_file("image"), help="A PNG or JPEG image.")]
+OverlayOpt = Annotated[Path | None, typer.Option(
+    **output_image("overlay"), help="Also draw the answer on the image here (.png, .jpg).")]
 CalibrationOpt = Annotated[Path | None, typer.Option(
+    **input_file("calibration file"),
     help="The camera's calibration (JSON, as in a run folder): lets the local brain tell blocks "
          "from bowls by their size on the table.")]
 
@@ -49,7 +54,10 @@ def _save_overlay(path: Path | None, frame, **drawn) -> None:
         return
     from agent.overlay import draw, save_png
 
-    save_png(path, draw(frame.rgb, **drawn))
+    try:
+        save_png(path, draw(frame.rgb, **drawn))
+    except OSError as err:  # checked before the brain was asked; the disk may still refuse
+        raise ConfigError(f"overlay {path}: {err.strerror or err}") from None
     say(f"overlay written to {path}")
 
 
