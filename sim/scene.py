@@ -7,10 +7,10 @@ import json
 import math
 import random
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from robots.base import ToolPose
 from robots.errors import ConfigError
@@ -26,20 +26,22 @@ CLEARANCE_M = 0.025  # free gap kept between any two objects
 MAX_SCENE_BYTES = 1024 * 1024
 
 
+def _known_colour(colour: str) -> str:
+    if colour not in COLOURS:
+        raise ValueError(f"unknown colour {colour!r} (known: {', '.join(COLOURS)})")
+    return colour
+
+
+Colour = Annotated[str, AfterValidator(_known_colour)]
+
+
 class SceneObject(BaseModel):
     kind: Kind
-    colour: str
+    colour: Colour
     x: float = Field(description="metres in the robot base frame")
     y: float = Field(description="metres in the robot base frame")
     yaw_deg: float = 0.0
     size: float = Field(1.0, ge=0.7, le=1.3, description="scale of the standard object")
-
-    @field_validator("colour")
-    @classmethod
-    def _known_colour(cls, colour: str) -> str:
-        if colour not in COLOURS:
-            raise ValueError(f"unknown colour {colour!r} (known: {', '.join(COLOURS)})")
-        return colour
 
     @property
     def label(self) -> str:
@@ -77,7 +79,7 @@ class SceneFileObject(_FileModel):
     """One object as a scene file gives it: millimetres and degrees, like every other input."""
 
     kind: Kind
-    colour: str
+    colour: Colour
     x_mm: float = Field(description="millimetres in the robot base frame")
     y_mm: float = Field(description="millimetres in the robot base frame")
     yaw_deg: float = 0.0

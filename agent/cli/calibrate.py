@@ -26,6 +26,7 @@ from agent.cli.common import (
     say,
 )
 from robots.errors import ConfigError
+from robots.files import read_input_text
 
 calibrate_app = typer.Typer(
     help="Calibrate the camera: intrinsics from ChArUco views, its pose from a board on the table "
@@ -246,9 +247,8 @@ def plane(
         truth = cell.referee.true_calibration() if cell.referee else None
         if pairs is not None:
             try:
-                found = [PlanePair.model_validate(p) for p in json.loads(pairs.read_text())]
-            except FileNotFoundError:
-                raise ConfigError(f"pairs file not found: {pairs}") from None
+                found = [PlanePair.model_validate(p)
+                         for p in json.loads(read_input_text(pairs, "pairs file"))]
             except (ValueError, TypeError) as err:
                 raise ConfigError(f"pairs file {pairs}: {' '.join(str(err).split())[:160]}") \
                     from None

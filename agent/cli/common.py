@@ -24,9 +24,11 @@ from robots.base import Frame
 from robots.errors import ConfigError
 from robots.files import check_input_file, check_output_file, read_input_bytes
 
-# OpenCV logs its own [ WARN]/[ERROR] lines on stderr; erarm says what went wrong itself.
+# OpenCV, and the FFmpeg inside it, log their own [ WARN]/[ERROR] lines on stderr; erarm says
+# what went wrong itself (ERARM_DEBUG keeps them).
 if not os.environ.get("ERARM_DEBUG"):
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read on first open
 
 app = typer.Typer(
     name="erarm", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
