@@ -15,12 +15,12 @@ import sys
 import typer
 
 from agent.cli import bench, calibrate, drivers, replay, run, vision  # noqa: F401  (registers the commands)
-from agent.cli.common import app, err_console
+from agent.cli.common import VersionOpt, app, err_console
 from robots.errors import ErarmError
 
 
 @app.callback()
-def _commands() -> None:
+def _commands(version: VersionOpt = False) -> None:
     """Gemini Robotics-ER orchestration for robot arms: perceive, plan, validate, execute, verify.
     Runs offline on a simulated xArm6 by default."""
 

@@ -114,6 +114,17 @@ def output_image(what: str) -> dict:
     return {"callback": _output_image_check(what)}
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from agent import __version__
+
+        print(f"erarm {__version__}")
+        raise typer.Exit()
+
+
+VersionOpt = Annotated[bool, typer.Option(
+    "--version", callback=_print_version, is_eager=True, help="Print erarm's version and exit.")]
+
 # Options shared by the commands that ask a brain something.
 BrainOpt = Annotated[BrainChoice, typer.Option(
     help="auto: Gemini when GEMINI_API_KEY or GOOGLE_API_KEY is set, else local (offline).")]
