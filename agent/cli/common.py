@@ -83,9 +83,9 @@ def check_output_image(path: Path, what: str = "image") -> Path:
     return path
 
 
-def _input_file_check(what: str):
-    """A typer callback that checks a path option or argument as an input file when the command
-    line is parsed, before any work starts."""
+def input_file(what: str):
+    """A typer callback for a path option or argument that must name an input file: checked when
+    the command line is parsed, before any work starts."""
     def check(value: Path | list[Path] | None):
         for path in value if isinstance(value, list) else [value]:
             if path is not None:
@@ -95,23 +95,14 @@ def _input_file_check(what: str):
     return check
 
 
-def _output_image_check(what: str):
+def output_image(what: str):
+    """A typer callback for a path option erarm writes an image to."""
     def check(value: Path | None):
         if value is not None:
             check_output_image(value, what)
         return value
 
     return check
-
-
-def input_file(what: str) -> dict:
-    """typer.Option/Argument settings for a path that must be an input file."""
-    return {"callback": _input_file_check(what)}
-
-
-def output_image(what: str) -> dict:
-    """typer.Option settings for a path erarm writes an image to."""
-    return {"callback": _output_image_check(what)}
 
 
 def _print_version(asked: bool) -> None:
@@ -134,7 +125,7 @@ BaseUrlOpt = Annotated[str | None, typer.Option(
     help="Gemini API endpoint, for gateways and tests [default: Google's, or "
          "GOOGLE_GEMINI_BASE_URL].")]
 ConfigOpt = Annotated[Path | None, typer.Option(
-    "--config", **input_file("config file"),
+    "--config", callback=input_file("config file"),
     help="TOML settings file ([gemini] model, temperature, thinking_budget, safety, "
          "timeout_s, attempts, image_max_side ...).")]
 SafetyOpt = Annotated[list[str] | None, typer.Option(

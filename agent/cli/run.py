@@ -42,7 +42,7 @@ from robots.files import read_input_text
 
 SeedOpt = Annotated[int, typer.Option(help="Seed of the simulated scene's layout.")]
 SceneOpt = Annotated[Path | None, typer.Option(
-    **input_file("scene file"),
+    callback=input_file("scene file"),
     help="Load this scene file (JSON objects with kind, colour, x_mm, y_mm, yaw_deg) instead "
          "of staging one for the task.")]
 GuiOpt = Annotated[bool, typer.Option(help="Show the PyBullet window (needs a display).")]
@@ -63,7 +63,7 @@ RecordOpt = Annotated[bool, typer.Option(
     "--record", help="Keep a flight record in the run folder: every frame, question and reply, "
                      "plan, robot command and a video; replay it with erarm replay.")]
 CalibrationOpt = Annotated[Path | None, typer.Option(
-    **input_file("calibration file"),
+    callback=input_file("calibration file"),
     help="Use this camera calibration file instead of the camera's own; it is checked against "
          "what the camera sees before anything moves.")]
 

@@ -33,11 +33,12 @@ from agent.cli.common import (
 from agent.schemas import Box, Point
 from robots.errors import ConfigError
 
-ImageArg = Annotated[Path, typer.Argument(**input_file("image"), help="A PNG or JPEG image.")]
+ImageArg = Annotated[Path, typer.Argument(callback=input_file("image"),
+                                          help="A PNG, JPEG or BMP image.")]
 OverlayOpt = Annotated[Path | None, typer.Option(
-    **output_image("overlay"), help="Also draw the answer on the image here (.png, .jpg).")]
+    callback=output_image("overlay"), help="Also draw the answer on the image here (.png, .jpg).")]
 CalibrationOpt = Annotated[Path | None, typer.Option(
-    **input_file("calibration file"),
+    callback=input_file("calibration file"),
     help="The camera's calibration (JSON, as in a run folder): lets the local brain tell blocks "
          "from bowls by their size on the table.")]
 
