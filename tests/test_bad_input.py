@@ -301,3 +301,12 @@ def test_a_runs_scene_json_is_in_millimetres_and_replays(tmp_path):
                   "--dry-run", "--json", "--out", tmp_path / "again")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["actions"] == json.loads(first.stdout)["actions"]
+
+
+def test_calibrate_refuses_a_picture_opencv_cannot_write_before_calibrating(tmp_path):
+    pairs = tmp_path / "pairs.json"
+    pairs.write_text("[]")
+    done = erarm("calibrate", "plane", "--pairs", pairs, "--picture", tmp_path / "picture.txt",
+                 "--out", tmp_path / "calibration.json")
+    assert_refused(done, "picture", ".txt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.json"]

@@ -22,6 +22,7 @@ from agent.cli.common import (
     err_console,
     open_cell,
     out_console,
+    output_image,
     print_json,
     say,
 )
@@ -36,6 +37,7 @@ app.add_typer(calibrate_app, name="calibrate")
 
 OutOpt = Annotated[Path, typer.Option(help="Where to write the calibration file (JSON).")]
 PictureOpt = Annotated[Path | None, typer.Option(
+    callback=output_image("picture"),
     help="Where to write the picture of detections and reprojections [default: beside --out].")]
 IntrinsicsOpt = Annotated[Path | None, typer.Option(
     "--intrinsics", help="A calibration file to take the intrinsics from [default: the camera's "
