@@ -308,16 +308,17 @@ class GeminiBrain:
 
 @contextmanager
 def _sdk_warnings_logged() -> Iterator[None]:
-    """Python warnings the SDK raises during a request (it warns about enum values it does not
-    know, quoting them, and a server may put anything there) go to erarm's log, redacted, instead
-    of being printed by the warnings module as they are."""
+    """Python warnings the SDK raises during a request go to erarm's log, redacted, at info level,
+    instead of being printed as they are by the warnings module. They are about enum values it
+    does not know, quoting them (a server may put anything there, the key too); erarm reports
+    those values itself, in the one line that says what went wrong."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             yield
         finally:
             for warning in caught:
-                log.warning("google-genai: %s", redact(str(warning.message)))
+                log.info("google-genai: %s", redact(str(warning.message)))
 
 
 def _server_retry_delay_s(err: genai_errors.APIError) -> float | None:
