@@ -174,9 +174,11 @@ def test_a_run_against_an_echoing_server_keeps_the_key_out_of_everything(fake_ge
 
     fake_gemini.responder = echo_in_reasoning
     done = erarm("run", "pick the blue block into the orange bowl", "--seed", "1", "--json",
-                 "--out", str(tmp_path / "ok"), "--base-url", fake_gemini.url)
+                 "--record", "--out", str(tmp_path / "ok"), "--base-url", fake_gemini.url)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["reasoning"].startswith("*** ")
+    exchanges = (tmp_path / "ok" / "record" / "exchanges.jsonl").read_text()
+    assert "My key is ***." in exchanges  # the upper-cased echo, redacted in the record too
     assert_key_absent(done.stdout, done.stderr, folder=tmp_path)
 
     def block_plans(request):
