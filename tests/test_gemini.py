@@ -203,6 +203,17 @@ def test_malformed_replies_are_clear_errors(gemini, fake_gemini, frame):
         brain.point(frame)
 
 
+@pytest.mark.parametrize("body", [
+    {"promptFeedback": {"blockReason": 5}},  # the SDK raises AttributeError on this
+    "1e999",  # JSON, but not an object: TypeError
+])
+def test_bodies_the_sdk_chokes_on_are_one_line_errors(gemini, fake_gemini, frame, body):
+    fake_gemini.script(Reply(body=body))
+    with pytest.raises(BrainUnavailable, match="malformed response") as refused:
+        gemini().point(frame)
+    assert "\n" not in str(refused.value)
+
+
 def test_an_unknown_model_names_the_model_flag(gemini, fake_gemini, frame):
     fake_gemini.script(error_reply(404, "models/gemini-robotics-er-9 is not found for API "
                                         "version v1beta"))

@@ -243,8 +243,10 @@ class GeminiBrain:
                 asked_s = _server_retry_delay_s(err)
             except transient as err:
                 retry, problem = True, f"no answer from the Gemini API ({type(err).__name__})"
-            except ValueError as err:  # a body that is not JSON, or not the API's shape
-                retry, problem = False, f"the Gemini API sent a malformed response ({err})"
+            except (ValueError, TypeError, AttributeError, KeyError, IndexError) as err:
+                # a body that is not JSON, or not the API's shape: the SDK chokes on it
+                detail = " ".join(str(err).split())[:300]
+                retry, problem = False, f"the Gemini API sent a malformed response ({detail})"
             if retry and asked_s is not None and asked_s > settings.max_retry_delay_s:
                 raise BrainUnavailable(redact(
                     f"{problem}; it asks to retry in {asked_s:g} s, longer than erarm waits "
