@@ -145,6 +145,19 @@ def test_retry_after_headers_are_honoured_too(gemini, fake_gemini, frame):
     assert waited == [2.0]
 
 
+@pytest.mark.parametrize("error", [
+    "quota",  # not an object
+    {"code": 429, "details": "nope"},
+    {"code": 429, "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                               "retryDelay": "-5s"}]},
+])
+def test_a_nonsense_retry_delay_falls_back_to_erarms_schedule(gemini, fake_gemini, frame, error):
+    waited = []
+    fake_gemini.script(Reply(status=429, body={"error": error}), text_reply(POINTS))
+    gemini(sleep=waited.append, backoff_s=0.01).point(frame)
+    assert len(waited) == 1 and waited[0] <= 0.01
+
+
 def test_a_server_delay_beyond_the_cap_is_one_line_error(gemini, fake_gemini, frame):
     waited = []
     fake_gemini.script(rate_limit_reply("38s"))

@@ -325,17 +325,20 @@ def _sdk_warnings_logged() -> Iterator[None]:
 
 def _server_retry_delay_s(err: genai_errors.APIError) -> float | None:
     """How long the server asks to wait: google.rpc.RetryInfo's retryDelay ("38s") in the error
-    body, else an HTTP Retry-After header in seconds. None if it does not say."""
-    details = err.details.get("error", {}).get("details", []) if isinstance(err.details,
-                                                                              dict) else []
-    for detail in details if isinstance(details, list) else []:
+    body, else an HTTP Retry-After header in seconds. None if it does not say (or says nonsense:
+    the body is whatever the server sent)."""
+    body = err.details if isinstance(err.details, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    details = error.get("details") if isinstance(error.get("details"), list) else []
+    for detail in details:
         if isinstance(detail, dict) and str(detail.get("@type", "")).endswith(
                 "google.rpc.RetryInfo"):
             seconds = _duration_s(detail.get("retryDelay"))
             if seconds is not None:
                 return seconds
     headers = getattr(getattr(err, "response", None), "headers", None) or {}
-    return _duration_s(headers.get("retry-after"), unit="")
+    after = next((v for k, v in dict(headers).items() if str(k).lower() == "retry-after"), None)
+    return _duration_s(after, unit="")
 
 
 def _duration_s(value: Any, unit: str = "s") -> float | None:
