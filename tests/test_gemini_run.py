@@ -159,6 +159,9 @@ def test_a_server_echoing_the_key_leaks_it_nowhere(fake_gemini, tmp_path, echo):
     else:
         labels = [p["label"] for p in json.loads(done.stdout)["points"]]
         assert labels == ["***", "not ***", "***"]
+    if echo == "cut-off labels":  # said on stderr, through erarm's log
+        assert ("· the Gemini reply was cut off at its output token limit (MAX_TOKENS): the "
+                "points may be incomplete") in done.stderr
 
 
 def test_a_run_against_an_echoing_server_keeps_the_key_out_of_everything(fake_gemini, tmp_path):
