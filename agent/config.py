@@ -2,7 +2,7 @@
 
     [gemini]
     model = "gemini-robotics-er-2-preview"
-    temperature = 0.5
+    temperature = 1.0          # unset: 1.0 on ER 2 and Gemini 3, 0.5 on ER 1.x (README)
     [gemini.thinking_budget]   # tokens per kind of question; mapped to a level on ER 2
     plan = 4096
     [gemini.safety]            # harassment, hate_speech, sexually_explicit, dangerous_content
@@ -65,7 +65,7 @@ class GeminiSettings(BaseModel):
     model: str = DEFAULT_MODEL
     base_url: str | None = None  # None: the SDK's default, or GOOGLE_GEMINI_BASE_URL
     api_version: str = "v1beta"  # the preview robotics models are served on v1beta
-    temperature: float = Field(0.5, ge=0, le=2)
+    temperature: float | None = Field(None, ge=0, le=2)  # None: the model's advised default
     thinking_budget: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_THINKING_BUDGET))
     thinking_level: str | None = None  # overrides the budget mapping on models that take levels
     safety: dict[SafetyCategory, SafetyThreshold] = Field(default_factory=dict)
@@ -75,6 +75,8 @@ class GeminiSettings(BaseModel):
     attempts: int = Field(4, ge=1, le=10)
     backoff_s: float = Field(1.0, ge=0)  # first retry delay, doubling, with jitter
     max_backoff_s: float = Field(20.0, ge=0)
+    # the longest wait a server may ask for (429 RetryInfo, Retry-After); longer is an error
+    max_retry_delay_s: float = Field(60.0, ge=0)
     image_max_side: int = Field(1024, ge=64)
     image_format: ImageFormat = ImageFormat.jpeg
 

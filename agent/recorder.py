@@ -10,14 +10,13 @@ pose reached), `timeline.jsonl` (the log, timed) and `run.mp4` (the run, filmed 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent.brains import KEY_VARIABLES
 from agent.brains.base import Brain, PlanRequest
 from agent.overlay import save_png
+from agent.secrets import redact
 from robots.base import Frame, GripperReport, MoveReport, Robot, RobotState, ToolPose
 
 RECORD = "record"
@@ -31,17 +30,11 @@ class Recorder:
         self._started = time.perf_counter()
         # frames already saved, by id; each keeps its array, so no later array can take its id
         self._frames: dict[int, tuple[object, str]] = {}
-        self._secrets = [v for name in KEY_VARIABLES if (v := os.environ.get(name))]
         self.context = ""  # what the arm is doing, e.g. "round 1 step 3"
-
-    def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
 
     def _append(self, name: str, record: dict) -> None:
         record = {"t": round(time.perf_counter() - self._started, 3), **record}
-        line = self._redact(json.dumps(record, default=str))
+        line = redact(json.dumps(record, default=str))
         with open(self.folder / name, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
@@ -64,7 +57,7 @@ class Recorder:
 
     def plan(self, round_: int, record: dict) -> None:
         path = self.folder / "plans" / f"round-{round_:02d}.json"
-        path.write_text(self._redact(json.dumps(record, indent=2, default=str)))
+        path.write_text(redact(json.dumps(record, indent=2, default=str)))
 
     def command(self, record: dict) -> None:
         self._append("robot.jsonl", {"context": self.context, **record})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,11 +78,13 @@ TEST_KEY = "test-key-0123456789-not-a-real-key"
 
 
 def assert_key_absent(*texts: str, folder: Path | None = None) -> None:
+    """The test key in no letter case in any of the texts, nor in any file under `folder`."""
+    key = TEST_KEY.lower()
     for text in texts:
-        assert TEST_KEY not in text
+        assert key not in text.lower()
     for path in (folder.rglob("*") if folder else []):
         if path.is_file():
-            assert TEST_KEY.encode() not in path.read_bytes(), path
+            assert key.encode() not in path.read_bytes().lower(), path
 
 
 @pytest.fixture
@@ -96,14 +99,14 @@ def fake_gemini() -> Iterator:
 
 @pytest.fixture
 def gemini(fake_gemini):
-    """`gemini(**settings)`: a real GeminiBrain (real SDK) pointed at the fake server, with fast
-    retries so failure tests stay quick."""
+    """`gemini(sleep=..., **settings)`: a real GeminiBrain (real SDK) pointed at the fake server,
+    with fast retries so failure tests stay quick."""
     from agent.brains.gemini import GeminiBrain
     from agent.config import GeminiSettings
 
-    def make(**settings) -> GeminiBrain:
+    def make(sleep=time.sleep, **settings) -> GeminiBrain:
         options = {"base_url": fake_gemini.url, "backoff_s": 0.01, "timeout_s": 5.0, **settings}
-        return GeminiBrain(TEST_KEY, GeminiSettings(**options))
+        return GeminiBrain(TEST_KEY, GeminiSettings(**options), sleep=sleep)
 
     return make
 

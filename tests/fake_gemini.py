@@ -37,6 +37,7 @@ class Reply:
     status: int = 200
     body: Any = None  # a dict is sent as JSON, a str as it is
     delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,6 +47,11 @@ class Request:
     body: dict
     received: float = field(default_factory=time.perf_counter)
     answered: float = 0.0
+
+    @property
+    def key(self) -> str:
+        """The API key the client sent (a hostile server may echo it back)."""
+        return self.headers.get("x-goog-api-key", "")
 
     @property
     def model(self) -> str:
@@ -108,6 +114,23 @@ def error_reply(status: int, message: str, state: str = "") -> Reply:
                                                 "status": state}})
 
 
+def rate_limit_reply(retry_delay: str) -> Reply:
+    """A 429 as the Gemini API sends it when a quota runs out: the delay to wait is in a
+    google.rpc.RetryInfo detail, next to the quota that was hit."""
+    return Reply(status=429, body={"error": {
+        "code": 429, "status": "RESOURCE_EXHAUSTED",
+        "message": "You exceeded your current quota, please check your plan and billing details. "
+                   f"Please retry in {retry_delay}.",
+        "details": [
+            {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
+                "quotaMetric": "generativelanguage.googleapis.com/generate_content_requests",
+                "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},
+            {"@type": "type.googleapis.com/google.rpc.Help", "links": [{
+                "description": "Learn more about Gemini API quotas",
+                "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay}]}})
+
+
 class FakeGemini:
     """Answers POST .../models/{model}:generateContent; scripted replies first, then the
     responder, then a 500 saying the test forgot to script a reply."""
@@ -132,6 +155,8 @@ class FakeGemini:
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
                     self.send_header("Content-Length", str(len(payload.encode())))
                     self.end_headers()
                     self.wfile.write(payload.encode())

@@ -4,7 +4,9 @@ Each test checks both sides: what the SDK put on the wire, and what erarm made o
 """
 
 import json
+import logging
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -15,11 +17,12 @@ from agent.errors import BrainUnavailable, ReplyError
 from agent.parse import parse_boxes, parse_plan, parse_points, parse_trajectory, parse_verdict
 from agent.schemas import Move, ReturnToOrigin, SceneObject, response_schema
 from robots.base import Frame, WorkspaceLimits
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, assert_key_absent
 from tests.fake_gemini import (
     Reply,
     blocked_prompt_reply,
     error_reply,
+    rate_limit_reply,
     safety_reply,
     text_reply,
 )
@@ -45,7 +48,7 @@ def test_a_point_request_carries_the_image_prompt_and_settings(gemini, fake_gemi
     assert mime == "image/jpeg" and sent.image().shape == (480, 640, 3)
     assert "Get all points matching the following objects: banana, lime" in sent.prompt
     config = sent.generation_config
-    assert config["temperature"] == 0.5
+    assert config["temperature"] == 1.0  # the Gemini 3 family's advice, which ER 2 builds on
     assert sent.thinking == {"thinkingLevel": "MINIMAL"}  # ER 2 takes a level, never a budget
     assert config["responseMimeType"] == "application/json"
     assert config["responseJsonSchema"] == response_schema("point")
@@ -118,6 +121,54 @@ def test_429_then_success_is_retried(gemini, fake_gemini, frame):
     assert brain.attempts_made == 2 and len(fake_gemini.requests) == 2
 
 
+def test_a_429_waits_as_long_as_the_server_asks(gemini, fake_gemini, frame):
+    waited = []
+
+    def sleep(seconds):
+        waited.append(seconds)
+        time.sleep(seconds)
+
+    fake_gemini.script(rate_limit_reply("0.4s"), text_reply(POINTS))
+    brain = gemini(sleep=sleep, backoff_s=0.01)
+    assert len(parse_points(brain.point(frame))) == 2
+    assert waited == [0.4]  # the server's delay, not erarm's 0.01 s backoff
+    first, second = fake_gemini.requests
+    assert second.received - first.answered >= 0.4
+
+
+def test_retry_after_headers_are_honoured_too(gemini, fake_gemini, frame):
+    waited = []
+    busy = error_reply(503, "The model is overloaded.", "UNAVAILABLE")
+    busy.headers = {"Retry-After": "2"}
+    fake_gemini.script(busy, text_reply(POINTS))
+    gemini(sleep=waited.append).point(frame)
+    assert waited == [2.0]
+
+
+@pytest.mark.parametrize("error", [
+    "quota",  # not an object
+    {"code": 429, "details": "nope"},
+    {"code": 429, "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                               "retryDelay": "-5s"}]},
+])
+def test_a_nonsense_retry_delay_falls_back_to_erarms_schedule(gemini, fake_gemini, frame, error):
+    waited = []
+    fake_gemini.script(Reply(status=429, body={"error": error}), text_reply(POINTS))
+    gemini(sleep=waited.append, backoff_s=0.01).point(frame)
+    assert len(waited) == 1 and waited[0] <= 0.01
+
+
+def test_a_server_delay_beyond_the_cap_is_one_line_error(gemini, fake_gemini, frame):
+    waited = []
+    fake_gemini.script(rate_limit_reply("38s"))
+    with pytest.raises(BrainUnavailable) as refused:
+        gemini(sleep=waited.append, max_retry_delay_s=5).point(frame)
+    assert str(refused.value) == (
+        "the Gemini API is rate limiting this key (429); it asks to retry in 38 s, longer than "
+        "erarm waits (gemini.max_retry_delay_s = 5 s)")
+    assert waited == [] and len(fake_gemini.requests) == 1
+
+
 def test_500_every_time_gives_up_after_the_attempts(gemini, fake_gemini, frame):
     fake_gemini.script(*[error_reply(500, "Internal error encountered.")] * 3)
     brain = gemini(attempts=3)
@@ -165,6 +216,17 @@ def test_malformed_replies_are_clear_errors(gemini, fake_gemini, frame):
         brain.point(frame)
 
 
+@pytest.mark.parametrize("body", [
+    {"promptFeedback": {"blockReason": 5}},  # the SDK raises AttributeError on this
+    "1e999",  # JSON, but not an object: TypeError
+])
+def test_bodies_the_sdk_chokes_on_are_one_line_errors(gemini, fake_gemini, frame, body):
+    fake_gemini.script(Reply(body=body))
+    with pytest.raises(BrainUnavailable, match="malformed response") as refused:
+        gemini().point(frame)
+    assert "\n" not in str(refused.value)
+
+
 def test_an_unknown_model_names_the_model_flag(gemini, fake_gemini, frame):
     fake_gemini.script(error_reply(404, "models/gemini-robotics-er-9 is not found for API "
                                         "version v1beta"))
@@ -182,6 +244,115 @@ def test_the_api_key_never_appears_in_messages(gemini, fake_gemini, frame):
         brain.point(frame)
     assert TEST_KEY not in str(refused.value) and "***" in str(refused.value)
     assert TEST_KEY not in brain.point(frame)
+
+
+def _escaped(text: str) -> str:
+    """Every other character as a JSON \\u escape: the same string once decoded."""
+    return "".join(f"\\u{ord(c):04X}" if i % 2 else c for i, c in enumerate(text))
+
+
+def test_a_server_echoing_the_key_in_any_case_gets_it_redacted_everywhere(gemini, fake_gemini,
+                                                                          frame, caplog):
+    """Block reasons and categories are enums the SDK does not know when a server makes them up:
+    it warns, quoting them. Replies may spell the key in other cases or as JSON escapes."""
+    upper, title = TEST_KEY.upper(), TEST_KEY.title()
+    fake_gemini.script(
+        blocked_prompt_reply(TEST_KEY, upper, title),
+        safety_reply(upper, TEST_KEY),
+        error_reply(500, f"backend for {upper} exploded"),
+        text_reply(f'[{{"point": [1, 2], "label": "{upper}"}}, '
+                   f'{{"point": [3, 4], "label": "{_escaped(TEST_KEY)}"}}]'))
+    brain = gemini()
+    seen = []
+    brain.on_exchange = seen.append
+    errors = []
+    with warnings.catch_warnings(record=True) as shown, caplog.at_level(logging.INFO):
+        warnings.simplefilter("always")
+        for _ in range(2):
+            with pytest.raises(ReplyError) as refused:
+                brain.point(frame)
+            errors.append(str(refused.value))
+            # the exception chain (shown with ERARM_DEBUG) carries nothing from the SDK
+            assert refused.value.__cause__ is None and refused.value.__suppress_context__
+        points = parse_points(brain.point(frame))  # after a retried 500
+    assert "blocked the prompt (***): *** (***)" in errors[0]
+    assert "withheld the reply for safety: *** (***)" in errors[1]
+    assert [p.label for p in points] == ["***", "***"]
+    assert [str(w.message) for w in shown] == []  # the SDK's warnings went to the log
+    assert any("google-genai: *** is not a valid" in r.getMessage() for r in caplog.records)
+    assert any("retrying in" in r.getMessage() for r in caplog.records)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert_key_absent(*errors, logged, json.dumps(seen))
+
+
+def test_redaction_is_one_shared_rule():
+    from agent.secrets import guard, redact
+
+    guard(TEST_KEY)
+    assert redact(f"a {TEST_KEY.upper()} b {_escaped(TEST_KEY)} c") == "a *** b *** c"
+    # an escaped backslash before "u" is text, not an escape: left alone, so JSON stays valid
+    text = json.dumps({"x": "\\u0074" + TEST_KEY[1:]})
+    assert json.loads(redact(text)) == json.loads(text)
+    assert redact("nothing to hide") == "nothing to hide"
+
+
+@pytest.mark.parametrize(("model", "temperature", "sent"), [
+    ("gemini-robotics-er-2-preview", None, 1.0),  # Gemini 3 Developer Guide
+    ("gemini-robotics-er-1.6-preview", None, 0.5),  # the Robotics-ER 1.5 overview's examples
+    ("gemini-robotics-er-1.5-preview", None, 0.5),
+    ("gemini-robotics-er-1.5-preview", 0.2, 0.2),
+    ("gemini-robotics-er-2-preview", 0.3, 0.3),
+])
+def test_each_model_gets_its_advised_temperature_unless_told(gemini, fake_gemini, frame, caplog,
+                                                              model, temperature, sent):
+    fake_gemini.script(text_reply("[]"))
+    with caplog.at_level(logging.WARNING):
+        gemini(model=model, temperature=temperature).point(frame)
+    assert fake_gemini.requests[0].generation_config["temperature"] == sent
+    advised_against = [r for r in caplog.records if "below 1.0" in r.getMessage()]
+    assert bool(advised_against) == (model.startswith("gemini-robotics-er-2") and sent < 1.0)
+
+
+LUNCH = ["sandwich", "apple", "juice box", "napkin", "cookie", "carrot sticks", "cheese",
+         "lunch box", "water bottle"]
+
+
+def _cut_off_list_reply(count: int) -> Reply:
+    """The docs' lunch-packing answer as a markdown list of JSON lines, cut off by the token limit
+    partway through the entry after `count`: the complete lines still parse."""
+    lines = [f'* [{{"point": [{300 + 40 * i}, {200 + 60 * i}], "label": "{label}"}}]'
+             for i, label in enumerate(LUNCH)]
+    return text_reply("\n".join(lines[:count]) + '\n* [{"point": [6', finish="MAX_TOKENS")
+
+
+def test_a_list_cut_off_at_the_token_limit_is_kept_with_a_warning(gemini, fake_gemini, frame,
+                                                                  caplog):
+    fake_gemini.script(_cut_off_list_reply(5))
+    seen = []
+    brain = gemini()
+    brain.on_exchange = seen.append
+    with caplog.at_level(logging.WARNING):
+        points = parse_points(brain.point(frame, LUNCH))
+    assert [p.label for p in points] == LUNCH[:5]
+    (warning,) = [r.getMessage() for r in caplog.records if "cut off" in r.getMessage()]
+    assert "output token limit (MAX_TOKENS): the points may be incomplete" in warning
+    assert seen[0]["finish_reason"] == "MAX_TOKENS"
+
+
+@pytest.mark.parametrize("finish", ["MAX_TOKENS", "RECITATION", "MALFORMED_FUNCTION_CALL"])
+def test_a_plan_or_path_that_stopped_early_is_refused(gemini, fake_gemini, frame, finish):
+    plan = {"reasoning": "pick, then place", "calls": [{"function": "move",
+                                                        "args": [412, 87, True]}]}
+    path = [{"point": [500, 500], "label": "0"}, {"point": [450, 520], "label": "1"}]
+    fake_gemini.script(text_reply(json.dumps(plan), finish=finish),
+                       text_reply(json.dumps(path), finish=finish))
+    brain = gemini()
+    request = PlanRequest(task="t", objects=[], limits=WorkspaceLimits())
+    with pytest.raises(ReplyError, match=r"its plan may be incomplete and is not used"):
+        brain.plan(request, frame)
+    with pytest.raises(ReplyError, match=r"its path may be incomplete") as refused:
+        brain.trajectory(frame, "move the pen", 1)
+    assert finish in str(refused.value)
 
 
 def test_the_sdks_base_url_variable_is_honoured(fake_gemini, frame, monkeypatch):

@@ -19,7 +19,15 @@ from agent.brains.gemini import GeminiBrain
 from agent.config import GeminiSettings
 from agent.run import run_task
 from tests.conftest import TEST_KEY, assert_key_absent
-from tests.fake_gemini import error_reply, model_like, safety_reply, text_reply
+from tests.fake_gemini import (
+    Reply,
+    blocked_prompt_reply,
+    error_reply,
+    model_like,
+    rate_limit_reply,
+    safety_reply,
+    text_reply,
+)
 
 ERARM = str(Path(sys.executable).with_name("erarm"))
 
@@ -93,6 +101,117 @@ def test_a_plan_withheld_for_safety_moves_nothing(fake_gemini, sim_cell, tmp_pat
     result = _run_against(fake_gemini, sim_cell, tmp_path)
     assert "HARM_CATEGORY_DANGEROUS_CONTENT (MEDIUM)" in result.error
     assert ["robotic arm" in r.prompt for r in fake_gemini.requests] == [False, False, True]
+
+
+def test_a_plan_cut_off_at_the_token_limit_moves_nothing(fake_gemini, sim_cell, tmp_path):
+    def cut_off_plans(request):
+        reply = model_like(request)
+        if "You are a robotic arm" in request.prompt:
+            candidate = reply.body["candidates"][0]
+            candidate["finishReason"] = "MAX_TOKENS"  # a plan that happens to parse, yet is cut
+        return reply
+
+    fake_gemini.responder = cut_off_plans
+    result = _run_against(fake_gemini, sim_cell, tmp_path)
+    assert result.exit_code == 2
+    assert "cut off at its output token limit (MAX_TOKENS), so its plan may be incomplete" in (
+        result.error)
+
+
+def _escaped(text: str) -> str:
+    return "".join(f"\\u{ord(c):04x}" if i % 2 else c for i, c in enumerate(text))
+
+
+def _labels_echoing(key: str) -> Reply:
+    return text_reply(json.dumps([{"point": [120, 200], "label": key.upper()},
+                                  {"point": [130, 210], "label": f"not {key.title()}"}])
+                      [:-1] + f', {{"point": [140, 220], "label": "{_escaped(key)}"}}]')
+
+
+# replies of a server that echoes the key it was sent, in other cases and spellings
+ECHOES = {
+    "blocked prompt": (lambda key, n: blocked_prompt_reply(key, key.upper(), "HIGH"), 2),
+    "withheld reply": (lambda key, n: safety_reply(key.swapcase(), "MEDIUM"), 2),
+    "refused key": (lambda key, n: error_reply(400, f"API key not valid: {key.upper()}"), 2),
+    "labels": (lambda key, n: _labels_echoing(key), 0),
+    "retried 500": (lambda key, n: error_reply(500, f"backend for {key.title()} exploded")
+                    if n == 1 else _labels_echoing(key), 0),
+    "cut-off labels": (lambda key, n: text_reply(_labels_echoing(key).body["candidates"][0][
+        "content"]["parts"][0]["text"], finish="MAX_TOKENS"), 0),
+}
+
+
+@pytest.mark.parametrize("echo", ECHOES)
+def test_a_server_echoing_the_key_leaks_it_nowhere(fake_gemini, tmp_path, echo):
+    reply_for, code = ECHOES[echo]
+    fake_gemini.responder = lambda request: reply_for(request.key, len(fake_gemini.requests))
+    image = tmp_path / "scene.png"
+    cv2.imwrite(str(image), np.full((240, 320, 3), 180, np.uint8))
+    done = erarm("point", str(image), "fruit", "--brain", "gemini", "--base-url", fake_gemini.url,
+                 "--json", "--overlay", str(tmp_path / "points.png"))
+    assert done.returncode == code, done.stderr
+    assert fake_gemini.requests[0].key == TEST_KEY  # it did have the key to echo
+    assert_key_absent(done.stdout, done.stderr, folder=tmp_path)
+    assert "Warning" not in done.stderr  # the SDK's own warnings are not printed
+    if code:
+        assert done.stderr.startswith("erarm: error: ") and "***" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    else:
+        labels = [p["label"] for p in json.loads(done.stdout)["points"]]
+        assert labels == ["***", "not ***", "***"]
+    if echo == "cut-off labels":  # said on stderr, through erarm's log
+        assert ("· the Gemini reply was cut off at its output token limit (MAX_TOKENS): the "
+                "points may be incomplete") in done.stderr
+
+
+def test_a_run_against_an_echoing_server_keeps_the_key_out_of_everything(fake_gemini, tmp_path):
+    def echo_in_reasoning(request):
+        reply = model_like(request)
+        if "You are a robotic arm" in request.prompt:
+            part = reply.body["candidates"][0]["content"]["parts"][0]
+            answer = json.loads(part["text"])
+            answer["reasoning"] += f" My key is {request.key.upper()}."
+            part["text"] = json.dumps(answer)[:-1].replace(
+                '"reasoning": "', f'"reasoning": "{_escaped(request.key)} ', 1) + "}"
+        return reply
+
+    fake_gemini.responder = echo_in_reasoning
+    done = erarm("run", "pick the blue block into the orange bowl", "--seed", "1", "--json",
+                 "--record", "--out", str(tmp_path / "ok"), "--base-url", fake_gemini.url)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["reasoning"].startswith("*** ")
+    exchanges = (tmp_path / "ok" / "record" / "exchanges.jsonl").read_text()
+    assert "My key is ***." in exchanges  # the upper-cased echo, redacted in the record too
+    assert_key_absent(done.stdout, done.stderr, folder=tmp_path)
+
+    def block_plans(request):
+        if "You are a robotic arm" in request.prompt:
+            return blocked_prompt_reply(request.key, request.key.upper(), "HIGH")
+        return model_like(request)
+
+    fake_gemini.responder = block_plans
+    done = erarm("run", "pick the blue block into the orange bowl", "--seed", "1", "--json",
+                 "--out", str(tmp_path / "blocked"), "--base-url", fake_gemini.url)
+    assert done.returncode == 2, done.stderr
+    assert "blocked the prompt (***): *** (HIGH)" in json.loads(done.stdout)["error"]
+    result = json.loads((tmp_path / "blocked" / "result.json").read_text())
+    assert "blocked the prompt (***)" in result["error"] and result["steps_executed"] == 0
+    assert_key_absent(done.stdout, done.stderr, folder=tmp_path)
+
+
+def test_a_rate_limit_longer_than_the_cap_is_one_line(fake_gemini, tmp_path):
+    image = tmp_path / "scene.png"
+    cv2.imwrite(str(image), np.full((240, 320, 3), 180, np.uint8))
+    config = tmp_path / "erarm.toml"
+    config.write_text("[gemini]\nmax_retry_delay_s = 1\n")
+    fake_gemini.script(rate_limit_reply("38s"))
+    done = erarm("point", str(image), "--brain", "gemini", "--base-url", fake_gemini.url,
+                 "--config", str(config))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "erarm: error: the Gemini API is rate limiting this key (429); it asks to retry in 38 s, "
+        "longer than erarm waits (gemini.max_retry_delay_s = 1 s)")
+    assert len(fake_gemini.requests) == 1
 
 
 def test_point_and_detect_commands_with_gemini(fake_gemini, tmp_path):

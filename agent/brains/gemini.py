@@ -4,8 +4,11 @@ One `generate_content` call per question: the camera frame(s), downscaled and en
 inline bytes, then the prompt from `prompts/`; structured output asks for JSON in the schema of
 the same pydantic models the parser validates with. Failures become one-line `ErarmError`s:
 transient ones (429, 5xx, timeouts, dropped connections) are retried with exponential backoff and
-jitter; a blocked prompt or a reply withheld for safety names its category and probability. The
-API key never appears in a message.
+jitter, waiting as long as the server asks (RetryInfo, Retry-After) up to a cap; a blocked prompt
+or a reply withheld for safety names its category and probability; a reply that stopped early
+(cut off at the token limit) is refused for what would move the arm and warned about otherwise.
+This is the boundary the API key crosses: everything the brain returns, raises, logs or lets the
+SDK warn is redacted (`agent.secrets`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import cv2
@@ -30,6 +35,7 @@ from agent.brains.base import CORE, PlanRequest
 from agent.config import KNOWN_MODELS, GeminiSettings
 from agent.errors import BrainUnavailable, ReplyError
 from agent.schemas import CALL_TYPES, SIGNATURES, response_schema
+from agent.secrets import guard, redact
 from robots.base import Frame
 from robots.errors import ErarmError
 
@@ -37,12 +43,25 @@ log = logging.getLogger(__name__)
 
 Exchange = Callable[[dict], None]  # receives each request/response summary, for records
 
+MOTION_KINDS = ("plan", "trajectory")  # answers the arm follows: never used when incomplete
+WHAT_COMES_BACK = {"point": "points", "detect": "boxes", "trajectory": "path", "plan": "plan",
+                   "judge": "verdict"}
+COMPLETE = {"STOP", "FINISH_REASON_UNSPECIFIED"}  # finish reasons of a whole reply
+# What each model family is advised to use unless told otherwise (README, "Gemini settings").
+LEVEL_MODEL_TEMPERATURE = 1.0  # Gemini 3 Developer Guide: keep Gemini 3 models at 1.0
+BUDGET_MODEL_TEMPERATURE = 0.5  # the Gemini Robotics-ER 1.5 overview's examples
+
 
 def uses_thinking_level(model: str) -> bool:
     """Gemini 3 and Robotics-ER 2 take a thinking level; Gemini 2.5 and ER 1.x a token budget
     (a budget where a level is expected, or both at once, is an API error)."""
     name = model.removeprefix("models/")
     return bool(re.match(r"gemini-(robotics-er-[2-9]|[3-9])", name))
+
+
+def default_temperature(model: str) -> float:
+    """The temperature the model's own docs advise (README, "Gemini settings")."""
+    return LEVEL_MODEL_TEMPERATURE if uses_thinking_level(model) else BUDGET_MODEL_TEMPERATURE
 
 
 def thinking_level_for(budget: int) -> str:
@@ -109,7 +128,7 @@ class GeminiBrain:
     def __init__(self, api_key: str, settings: GeminiSettings | None = None,
                  sleep: Callable[[float], None] = time.sleep, on_exchange: Exchange | None = None):
         self.settings = settings or GeminiSettings()
-        self._key = api_key
+        guard(api_key)
         self._sleep = sleep
         self.on_exchange = on_exchange
         self.attempts_made = 0  # HTTP attempts, retries included
@@ -118,6 +137,12 @@ class GeminiBrain:
         if self.settings.base_url:
             http_options.base_url = self.settings.base_url
         self._client = genai.Client(api_key=api_key, http_options=http_options)
+        self.temperature = (default_temperature(self.settings.model)
+                            if self.settings.temperature is None else self.settings.temperature)
+        if uses_thinking_level(self.settings.model) and self.temperature < 1.0:
+            log.warning("temperature %g is below 1.0, which Google advises against for Gemini 3 "
+                        "models such as %s (looping, degraded reasoning)", self.temperature,
+                        self.settings.model)
 
     @classmethod
     def from_env(cls, settings: GeminiSettings | None = None) -> GeminiBrain:
@@ -164,7 +189,7 @@ class GeminiBrain:
         else:
             thinking = types.ThinkingConfig(thinking_budget=budget)
         config = types.GenerateContentConfig(
-            temperature=settings.temperature, thinking_config=thinking,
+            temperature=self.temperature, thinking_config=thinking,
             safety_settings=[types.SafetySetting(category=c.value, threshold=t.value)
                              for c, t in settings.safety.items()] or None)
         if kind == "plan" and settings.plan_with_tools:
@@ -188,12 +213,13 @@ class GeminiBrain:
                   "image_bytes": sizes}
         try:
             response = self._generate([*parts, prompt], self.config(kind))
-            text = self._text_of(response)
+            text, finish = self._text_of(response, kind)
         except ErarmError as err:
-            record.update(error=str(err), seconds=time.perf_counter() - started)
+            message = redact(str(err))
+            record.update(error=message, seconds=time.perf_counter() - started)
             self._emit(record)
-            raise
-        record.update(reply=text, seconds=time.perf_counter() - started)
+            raise type(err)(message) from None  # the SDK's exception, key and all, stays behind
+        record.update(reply=text, finish_reason=finish, seconds=time.perf_counter() - started)
         self._emit(record)
         return text
 
@@ -206,22 +232,33 @@ class GeminiBrain:
         settings = self.settings
         for attempt in range(1, settings.attempts + 1):
             self.attempts_made += 1
+            asked_s = None  # the delay the server asks for, if it says
             try:
-                return self._client.models.generate_content(
-                    model=settings.model, contents=contents, config=config)
+                with _sdk_warnings_logged():
+                    return self._client.models.generate_content(
+                        model=settings.model, contents=contents, config=config)
             except genai_errors.APIError as err:
                 retry = err.code == 429 or (err.code or 0) >= 500
                 problem = self._api_problem(err)
+                asked_s = _server_retry_delay_s(err)
             except transient as err:
                 retry, problem = True, f"no answer from the Gemini API ({type(err).__name__})"
-            except ValueError as err:  # a body that is not JSON, or not the API's shape
-                retry, problem = False, f"the Gemini API sent a malformed response ({err})"
+            except (ValueError, TypeError, AttributeError, KeyError, IndexError) as err:
+                # a body that is not JSON, or not the API's shape: the SDK chokes on it
+                detail = " ".join(str(err).split())[:300]
+                retry, problem = False, f"the Gemini API sent a malformed response ({detail})"
+            if retry and asked_s is not None and asked_s > settings.max_retry_delay_s:
+                raise BrainUnavailable(redact(
+                    f"{problem}; it asks to retry in {asked_s:g} s, longer than erarm waits "
+                    f"(gemini.max_retry_delay_s = {settings.max_retry_delay_s:g} s)"))
             if not retry or attempt == settings.attempts:
                 suffix = f" after {attempt} attempts" if retry and attempt > 1 else ""
-                raise BrainUnavailable(self._redact(problem + suffix))
+                raise BrainUnavailable(redact(problem + suffix))
             delay = min(settings.max_backoff_s, settings.backoff_s * 2 ** (attempt - 1))
             delay *= random.uniform(0.5, 1.0)  # jitter, so parallel clients spread out
-            log.warning("%s; retrying in %.1f s (attempt %d of %d)", self._redact(problem), delay,
+            if asked_s is not None:
+                delay = max(delay, asked_s)  # never sooner than the server asked
+            log.warning("%s; retrying in %.1f s (attempt %d of %d)", redact(problem), delay,
                         attempt + 1, settings.attempts)
             self._sleep(delay)
         raise AssertionError("unreachable")
@@ -237,7 +274,8 @@ class GeminiBrain:
             return "the Gemini API is rate limiting this key (429)"
         return f"the Gemini API failed ({err.code} {err.status}): {message}"
 
-    def _text_of(self, response: Any) -> str:
+    def _text_of(self, response: Any, kind: str) -> tuple[str, str]:
+        """The reply's text (native function calls appended as JSON) and its finish reason."""
         feedback = getattr(response, "prompt_feedback", None)
         if feedback is not None and feedback.block_reason:
             raise ReplyError(f"the Gemini API blocked the prompt ({_name(feedback.block_reason)})"
@@ -246,7 +284,7 @@ class GeminiBrain:
         if not candidates:
             raise ReplyError("the Gemini API returned no candidates")
         candidate = candidates[0]
-        reason = _name(candidate.finish_reason)
+        reason = _name(candidate.finish_reason or "FINISH_REASON_UNSPECIFIED")
         if reason == "SAFETY":
             raise ReplyError("the Gemini API withheld the reply for safety"
                              f"{_ratings(candidate.safety_ratings)}")
@@ -256,12 +294,57 @@ class GeminiBrain:
         if calls:  # native function calls, in the form the parser reads
             text += "\n" + json.dumps([{"functionCall": {"name": c.name, "args": c.args or {}}}
                                        for c in calls])
+        early = "" if reason in COMPLETE else (
+            "was cut off at its output token limit (MAX_TOKENS)" if reason == "MAX_TOKENS"
+            else f"stopped early (finish reason {reason})")
         if not text.strip():
             raise ReplyError(f"the Gemini API returned an empty reply (finish reason {reason})")
-        return self._redact(text)
+        if early and kind in MOTION_KINDS:
+            raise ReplyError(f"the Gemini reply {early}, so its {WHAT_COMES_BACK[kind]} may be "
+                             "incomplete and is not used; nothing moved")
+        if early:
+            log.warning("the Gemini reply %s: the %s may be incomplete", early,
+                        WHAT_COMES_BACK[kind])
+        return redact(text), reason
 
-    def _redact(self, message: str) -> str:
-        return message.replace(self._key, "***") if self._key else message
+
+@contextmanager
+def _sdk_warnings_logged() -> Iterator[None]:
+    """Python warnings the SDK raises during a request go to erarm's log, redacted, at info level,
+    instead of being printed as they are by the warnings module. They are about enum values it
+    does not know, quoting them (a server may put anything there, the key too); erarm reports
+    those values itself, in the one line that says what went wrong."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for warning in caught:
+                log.info("google-genai: %s", redact(str(warning.message)))
+
+
+def _server_retry_delay_s(err: genai_errors.APIError) -> float | None:
+    """How long the server asks to wait: google.rpc.RetryInfo's retryDelay ("38s") in the error
+    body, else an HTTP Retry-After header in seconds. None if it does not say (or says nonsense:
+    the body is whatever the server sent)."""
+    body = err.details if isinstance(err.details, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    details = error.get("details") if isinstance(error.get("details"), list) else []
+    for detail in details:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith(
+                "google.rpc.RetryInfo"):
+            seconds = _duration_s(detail.get("retryDelay"))
+            if seconds is not None:
+                return seconds
+    headers = getattr(getattr(err, "response", None), "headers", None) or {}
+    after = next((v for k, v in dict(headers).items() if str(k).lower() == "retry-after"), None)
+    return _duration_s(after, unit="")
+
+
+def _duration_s(value: Any, unit: str = "s") -> float | None:
+    """Seconds from a protobuf JSON duration ("38s", "0.5s") or a bare number of seconds."""
+    match = re.fullmatch(rf"\s*(\d+(?:\.\d*)?){unit}\s*", str(value)) if value is not None else None
+    return float(match[1]) if match else None
 
 
 def _name(value: Any) -> str:
