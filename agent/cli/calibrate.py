@@ -51,30 +51,64 @@ def _triple(text: str, what: str) -> tuple[float, float, float]:
     return values
 
 
-def _report(result, out: Path, picture: Path | None, json_output: bool, truth=None) -> None:
-    """Score against the simulator's truth when there is one, then store, draw and print."""
+MAX_INTRINSICS_RMS_PX = 1.0  # a sharp board in good light reprojects well under this
+
+
+def _fit(calibration, cell):
+    """The fit check on a calibration just made, through the cell's camera and robot."""
+    from agent.calibrate import CalibratedCamera, check_fit
+
+    return check_fit(CalibratedCamera(cell.camera, calibration).capture(), cell.robot.limits,
+                     cell.robot)
+
+
+def _report(result, out: Path, picture: Path | None, json_output: bool, truth=None,
+            fit=None, checked: bool = False) -> None:
+    """Score against the simulator's truth when there is one, then store, draw and print. A
+    calibration that fails its check (`fit`, or for intrinsics its reprojection error) is not
+    written: the picture is, to show what went wrong, and the command exits 1."""
     from agent.calibrate import compare_with_truth, save_calibration
     from agent.overlay import save_png
 
     calibration = result.calibration
     if truth is not None:
         calibration.errors.update(compare_with_truth(calibration, truth))
-    save_calibration(calibration, out)
+    problem = fit.problem if fit is not None else None
+    rms = calibration.errors.get("rms_px", 0.0)
+    if calibration.camera_to_base is None and rms > MAX_INTRINSICS_RMS_PX:
+        problem = f"its reprojection error of {rms:.2f} px is over {MAX_INTRINSICS_RMS_PX} px"
     picture = picture or out.with_suffix(".png")
     save_png(picture, result.picture)
+    if problem is None:
+        save_calibration(calibration, out)
     if json_output:
-        print_json({"file": str(out), "picture": str(picture), "method": calibration.method,
-                    "observations": result.observations, "errors": calibration.errors,
+        print_json({"file": str(out) if problem is None else None, "picture": str(picture),
+                    "method": calibration.method, "observations": result.observations,
+                    "errors": calibration.errors, "good": problem is None, "problem": problem,
+                    "fit": fit.model_dump() if fit is not None else None,
                     "calibration": calibration.model_dump(mode="json")})
-        return
-    table = Table("measure", "value", box=None, pad_edge=False)
-    for name, value in calibration.errors.items():
-        table.add_row(name, f"{value:.3f}")
-    console = out_console()
-    console.print(f"[green]✓[/green] {calibration.method} calibration from "
-                  f"{result.observations} observations")
-    console.print(table)
-    console.print(f"  written to {out}; picture {picture}")
+    else:
+        table = Table("measure", "value", box=None, pad_edge=False)
+        for name, value in calibration.errors.items():
+            table.add_row(name, f"{value:.3f}")
+        console = out_console()
+        made = f"{calibration.method} calibration from {result.observations} observations"
+        if problem is not None:
+            console.print(f"[red]✗[/red] {made} is not good enough: {problem}")
+        elif fit is not None:
+            console.print(f"[green]✓[/green] {made}; it fits: {fit.summary()}")
+        elif checked:
+            console.print(f"[yellow]?[/yellow] {made}; its fit was not checked (the camera "
+                          "gives no depth): run erarm calibrate check with a depth camera")
+        else:
+            console.print(f"[green]✓[/green] {made}")
+        console.print(table)
+        console.print(f"  written to {out}; picture {picture}" if problem is None else
+                      f"  not written to {out}; picture {picture}")
+    if problem is not None:
+        err_console.print(f"erarm: the new calibration is not good enough ({problem}); "
+                          f"{out} was not written")
+        raise typer.Exit(1)
 
 
 def _intrinsics(path: Path | None, cell) -> object:
@@ -208,7 +242,8 @@ def extrinsics(
             if cell.stage is not None:
                 cell.stage.clear_board()
             result = pose_from_board(views, known, spec)
-    _report(result, out, picture, json_output, truth)
+        fit = _fit(result.calibration, cell)
+    _report(result, out, picture, json_output, truth, fit, checked=True)
 
 
 @calibrate_app.command()
@@ -263,7 +298,8 @@ def plane(
             found = touch_pairs(cell.robot, cell.camera, marker, touch, height_mm / 1000, say)
             plane_z = marker_plane_z(marker, height_mm / 1000)
         result = calibrate_plane(found, plane_z, cell.camera.capture().rgb, known)
-    _report(result, out, picture, json_output, truth)
+        fit = _fit(result.calibration, cell)
+    _report(result, out, picture, json_output, truth, fit, checked=True)
 
 
 @calibrate_app.command()
@@ -274,7 +310,9 @@ def check(
     camera_opt: CameraOptions = None, config: ConfigOpt = None, json_output: JsonOpt = False,
 ) -> None:
     """Whether a calibration still fits the scene: through it, a depth camera's view of the
-    table must come out flat and at the table's height. Exit 0 if it fits, 1 if not."""
+    table must come out flat and at the table's height, and the robot, rendered from its own
+    model at its joint readings, must be seen where the calibration puts it. Exit 0 if it fits,
+    1 if not."""
     from agent.calibrate import CalibratedCamera, check_fit
     from robots.base import load_calibration
 
@@ -282,15 +320,15 @@ def check(
                    config=config) as cell:
         checked = (CalibratedCamera(cell.camera, load_calibration(calibration)) if calibration
                    else cell.camera)
-        report = check_fit(checked.capture(), cell.robot.limits)
+        report = check_fit(checked.capture(), cell.robot.limits, cell.robot)
     if report is None:
         raise ConfigError("this camera gives no depth: the fit cannot be checked")
     if json_output:
         print_json(report.model_dump())
+    elif report.fits:
+        out_console().print(f"[green]✓ fits[/green]: {report.summary()}")
     else:
-        mark = "[green]✓ fits[/green]" if report.fits else "[red]✗ does not fit[/red]"
-        out_console().print(f"{mark}: the table comes out {report.table_offset_mm:+.1f} mm from "
-                            f"its height, tilted {report.table_tilt_deg:.2f} degrees")
+        out_console().print(f"[red]✗ does not fit[/red]: {report.problem}")
     if not report.fits:
         err_console.print("erarm: the calibration no longer fits; recalibrate")
         raise typer.Exit(1)
