@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel
 
-from agent.geometry import point_cloud, unproject
+from agent.geometry import unproject
 from agent.overlay import draw_fit
 from robots.base import Camera, CameraCalibration, Frame, Robot, ToolPose, WorkspaceLimits
 from robots.errors import ConfigError, ErarmError
@@ -444,6 +444,7 @@ MAX_TABLE_OFFSET_MM = 6.0
 MAX_TABLE_TILT_DEG = 0.6
 MAX_ROBOT_MISMATCH = 0.05  # share of the robot's expected silhouette seen otherwise
 MAX_ROBOT_DEPTH_OFFSET_MM = 4.0
+TABLE_STRIDE_PX = 2  # every other row and column is plenty for a plane
 MIN_ROBOT_PIXELS = 300  # fewer: the robot is (nearly) out of view, so it cannot be compared
 ROBOT_DEPTH_TOLERANCE_M = 0.015  # seen and expected depth agree within this
 ROBOT_RING_PX = 9  # how far around the expected silhouette to look for robot seen there
@@ -480,7 +481,12 @@ class FitReport(BaseModel):
 def _table_fit(frame: Frame, limits: WorkspaceLimits) -> tuple[float, float, int]:
     """Offset (mm) and tilt (degrees) of the table as the calibration unprojects it, and how
     many points it rests on (inf, inf, n with too few)."""
-    cloud = point_cloud(frame).reshape(-1, 3)
+    rows, cols = np.mgrid[0:frame.depth_m.shape[0]:TABLE_STRIDE_PX,
+                          0:frame.depth_m.shape[1]:TABLE_STRIDE_PX]
+    depth = frame.depth_m[rows, cols].ravel().astype(np.float64)
+    depth = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan)
+    cloud = unproject(np.column_stack([cols.ravel(), rows.ravel()]).astype(np.float64), depth,
+                      frame.calibration)
     x, y = cloud[:, 0], cloud[:, 1]
     near = (np.isfinite(cloud).all(axis=1) & (x > limits.x_min) & (x < limits.x_max)
             & (y > limits.y_min) & (y < limits.y_max))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import typer
 
 from agent.calibrate import (
     CalibratedCamera,
@@ -31,7 +32,7 @@ from agent.calibrate import (
     touch_pairs,
 )
 from agent.geometry import project
-from robots.base import load_calibration
+from robots.base import Frame, load_calibration
 from robots.errors import ConfigError
 from robots.registry import open_workcell
 from robots.targets import BoardSpec
@@ -69,6 +70,12 @@ def test_intrinsics_from_rendered_views(cell, intrinsics):
     assert intrinsics.picture.shape == (480, 640, 3)
 
 
+def fit_of(cell, calibration):
+    """The fit check, table and robot, of a calibration through the cell's camera."""
+    return check_fit(CalibratedCamera(cell.camera, calibration).capture(), cell.robot.limits,
+                     cell.robot)
+
+
 def lay(cell, placements):
     views = []
     for x, y, yaw in placements:
@@ -85,6 +92,7 @@ def test_camera_pose_from_a_board_on_the_table(cell, intrinsics):
     assert result.calibration.errors["rms_px"] <= 0.5
     assert errors["translation_error_mm"] <= 5.0
     assert errors["rotation_error_deg"] <= 0.5
+    assert fit_of(cell, result.calibration).fits  # what an estimate gets right, it passes
 
 
 def test_camera_pose_by_hand_eye_with_the_tool_marker(cell, intrinsics):
@@ -96,6 +104,7 @@ def test_camera_pose_by_hand_eye_with_the_tool_marker(cell, intrinsics):
     assert errors["translation_error_mm"] <= 5.0
     assert errors["rotation_error_deg"] <= 0.5
     assert cell.robot.state().joint_positions_rad == pytest.approx(before, abs=1e-3)  # home
+    assert fit_of(cell, result.calibration).fits
 
 
 def test_table_plane_from_points_the_robot_traces(cell, intrinsics):
@@ -111,6 +120,7 @@ def test_table_plane_from_points_the_robot_traces(cell, intrinsics):
         assert errors["translation_error_mm"] <= 5.0
         assert errors["rotation_error_deg"] <= 0.5
         assert calibration.plane_homography is not None
+        assert fit_of(cell, calibration).fits
 
 
 @pytest.mark.parametrize("eye", [(0.9, 0.1, 0.6), (0.7, -0.3, 0.8), (1.0, 0.4, 0.5)])
@@ -252,3 +262,186 @@ def test_check_passes_the_simulators_own_calibration():
     done = erarm("calibrate", "check", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["fits"] is True
+
+
+# -- the fit check sees all six degrees of freedom (issue 10, item 1) ---------------------------
+
+def edited(calibration, shift_mm=(0, 0, 0), turn_deg=(0, 0, 0)):
+    """The calibration with its camera moved and turned about its own centre (base axes), as the
+    simulator bumps its camera."""
+    from sim.transforms import rodrigues
+
+    pose = calibration.pose().copy()
+    pose[:3, :3] = rodrigues(*np.radians(turn_deg)) @ pose[:3, :3]
+    pose[:3, 3] += np.asarray(shift_mm, float) / 1000
+    return calibration.model_copy(update={"camera_to_base": pose.tolist()})
+
+
+SMALL_ERRORS = [(f"{sign * 10:+d} mm {axis}", tuple(sign * 10 * np.eye(3)[i]), (0, 0, 0))
+                for i, axis in enumerate("xyz") for sign in (1, -1)] + [
+               (f"{sign:+d} deg about {axis}", (0, 0, 0), tuple(sign * np.eye(3)[i]))
+               for i, axis in enumerate("xyz") for sign in (1, -1)] + [
+               ("40/-30 mm in the table plane", (40, -30, 0), (0, 0, 0)),
+               ("3 deg about the vertical", (0, 0, 0), (0, 0, 3))]
+
+
+@pytest.mark.parametrize(("name", "shift_mm", "turn_deg"), SMALL_ERRORS,
+                         ids=[e[0] for e in SMALL_ERRORS])
+def test_the_fit_check_refuses_10_mm_and_1_degree_along_any_axis(cell, name, shift_mm,
+                                                                  turn_deg):
+    frame = cell.camera.capture()
+    assert check_fit(frame, cell.robot.limits, cell.robot).fits
+    wrong = edited(frame.calibration, shift_mm, turn_deg)
+    report = check_fit(Frame(rgb=frame.rgb, depth_m=frame.depth_m, calibration=wrong),
+                       cell.robot.limits, cell.robot)
+    assert not report.fits, name
+    assert report.problem and "\n" not in report.problem
+
+
+@pytest.mark.parametrize(("scenario", "seed"), [("pick-into-bowl", 11), ("sort", 12),
+                                                ("tower-three", 13), ("put-all", 14),
+                                                ("pick-into-bowl-hard", 15),
+                                                ("pick-into-bowl-hard", 16)])
+def test_the_fit_check_passes_exact_calibrations(scenario, seed):
+    """No false alarm: varied layouts, and the hard scenario's bumped camera (calibrated
+    exactly); scripts/bench_fit_check.py measures this over 200 seeds."""
+    with open_workcell("sim", scenario=scenario, seed=seed) as workcell:
+        report = check_fit(workcell.camera.capture(), workcell.robot.limits, workcell.robot)
+    assert report.fits, report.problem
+    assert report.robot is not None and report.robot.pixels > 1000
+    assert report.robot.mismatch < 0.02 and abs(report.robot.depth_offset_mm) < 1.0
+
+
+def test_a_robot_that_cannot_render_itself_is_said_not_checked(cell):
+    report = check_fit(cell.camera.capture(), cell.robot.limits, robot=None)
+    assert report.fits and report.robot is None
+    assert "robot cannot render itself, so it was not checked" in report.summary()
+
+
+def run_with(tmp_path, calibration, *extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    name = Path(calibration).stem + "-".join(a.split("=")[-1] for a in extra)
+    return subprocess.run([ERARM, "run", "pick the blue block into the orange bowl", "--seed", "2",
+                           "--calibration", str(calibration), *extra, "--json", "--out",
+                           str(tmp_path / name)],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+@pytest.mark.parametrize(("edit", "bump"), [
+    ({"shift_mm": (0, 10, 0)}, None), ({"turn_deg": (0, 0, -1)}, None),
+    ({"shift_mm": (40, -30, 0)}, None), ({"turn_deg": (0, 0, 3)}, None),
+    (None, "camera_offset_mm=10,0,0"), (None, "camera_rotation_deg=0,0,1")])
+def test_run_refuses_a_calibration_off_sideways_before_any_motion(tmp_path, cell, edit, bump):
+    truth = cell.referee.true_calibration()
+    path = tmp_path / "calibration.json"
+    save_calibration(edited(truth, **edit) if edit else truth, path)
+    done = run_with(tmp_path, path, *(["--robot-opt", bump] if bump else []))
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("erarm:")]
+    assert len(errors) == 1 and "no longer fits the scene" in errors[0]
+    assert json.loads(done.stdout)["steps_executed"] == 0
+
+
+def test_a_mirrored_calibration_is_refused_when_loaded(tmp_path, cell):
+    truth = cell.referee.true_calibration().model_dump()
+    (tmp_path / "mirrored.json").write_text(json.dumps({**truth, "fx": -truth["fx"]}))
+    done = run_with(tmp_path, tmp_path / "mirrored.json")
+    assert done.returncode == 2
+    assert "fx = -539.049 and fy = 539.049 must be positive" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def _impossible(truth: dict, change: str) -> dict:
+    pose = np.asarray(truth["camera_to_base"])
+    if change == "reflected":
+        pose[:3, 0] *= -1
+    elif change == "scaled":
+        pose[:3, :3] *= 1.05
+    elif change == "sheared":
+        pose[0, 1] += 0.1
+    return {**truth, "camera_to_base": pose.tolist()}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"fy": -400.0}, "must be positive (a negative focal length is a mirrored image)"),
+    ({"fx": 0.0}, "must be positive"),
+    ({"width": 0}, "the image size 0x480 must be positive"),
+    ({"height": -5}, "must be positive"),
+    ("NaN", "must be finite numbers"),
+    ("Infinity", "must be finite numbers"),
+    ("reflected", "camera_to_base is not a rigid motion"),
+    ("scaled", "camera_to_base is not a rigid motion"),
+    ("sheared", "camera_to_base is not a rigid motion"),
+    ({"camera_to_base": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 1]]},
+     "camera_to_base is not a rigid motion"),
+    ({"camera_to_base": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}, "must be a 4x4 matrix"),
+])
+def test_physically_impossible_calibrations_are_refused_in_one_line(tmp_path, cell, change,
+                                                                    message):
+    truth = cell.referee.true_calibration().model_dump()
+    path = tmp_path / "impossible.json"
+    if change in ("NaN", "Infinity"):
+        path.write_text(json.dumps(truth).replace(f'"cx": {truth["cx"]}', f'"cx": {change}'))
+    elif isinstance(change, str):
+        path.write_text(json.dumps(_impossible(truth, change)))
+    else:
+        path.write_text(json.dumps({**truth, **change}))
+    with pytest.raises(ConfigError, match=r"impossible\.json") as refused:
+        load_calibration(path)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_check_says_what_is_off(tmp_path, cell):
+    save_calibration(edited(cell.referee.true_calibration(), turn_deg=(0, 0, 1)),
+                     tmp_path / "turned.json")
+    done = erarm("calibrate", "check", "--calibration", str(tmp_path / "turned.json"))
+    assert done.returncode == 1
+    assert "✗ does not fit" in done.stdout and "the robot is not where the calibration puts it" \
+        in done.stdout
+    fine = erarm("calibrate", "check")
+    assert fine.returncode == 0 and "the robot is seen where its model puts it" in fine.stdout
+
+
+# -- every calibrate command checks what it made (item 20) --------------------------------------
+
+def test_plane_pairs_that_are_off_give_no_check_mark_and_exit_1(tmp_path, cell):
+    truth = cell.referee.true_calibration()
+    grid = [(x, y) for x in (0.32, 0.42, 0.52, 0.6) for y in (-0.2, 0.0, 0.2)]
+    pixels = project(np.array([[x, y, 0.0] for x, y in grid]), truth)
+    (tmp_path / "pairs.json").write_text(json.dumps(  # the robot's readings 25 mm off in y
+        [{"pixel": [float(u), float(v)], "robot_mm": [x * 1000, y * 1000 + 25]}
+         for (u, v), (x, y) in zip(pixels, grid, strict=True)]))
+    done = erarm("calibrate", "plane", "--pairs", str(tmp_path / "pairs.json"), "--out",
+                 str(tmp_path / "plane.json"))
+    assert done.returncode == 1, done.stderr
+    assert "✓" not in done.stdout and "is not good enough" in done.stdout
+    assert "the robot is not where the calibration puts it" in done.stdout
+    assert not (tmp_path / "plane.json").exists() and (tmp_path / "plane.png").exists()
+    assert "was not written" in done.stderr
+
+
+def test_blurred_intrinsics_views_are_not_good_enough(tmp_path, intrinsics):
+    """Intrinsics alone have no scene to fit: their reprojection error is their check."""
+    from agent.calibrate import CalibrationResult
+    from agent.cli.calibrate import _report
+
+    sloppy = intrinsics.calibration.model_copy(update={"errors": {"rms_px": 2.5}})
+    with pytest.raises(typer.Exit):
+        _report(CalibrationResult(sloppy, 100, intrinsics.picture), tmp_path / "i.json", None,
+                False)
+    assert not (tmp_path / "i.json").exists()
+
+
+# -- no texture files left behind (item 24) -----------------------------------------------------
+
+def test_the_simulator_leaves_no_board_texture_in_the_temp_dir(tmp_path):
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    code = ("from robots.registry import open_workcell\n"
+            "with open_workcell('sim', task='', seed=0) as cell:\n"
+            "    cell.stage.lay_board(0.45, 0.0, 0.0)\n"
+            "    from agent.calibrate import detect_board\n"
+            "    from robots.targets import BoardSpec\n"
+            "    assert detect_board(cell.camera.capture().rgb, BoardSpec()) is not None\n")
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("erarm-board")]
