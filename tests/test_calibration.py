@@ -7,6 +7,7 @@ own reading of where its tool is); the truth is used to score it.
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -211,18 +212,83 @@ def erarm(*args: str) -> subprocess.CompletedProcess:
                           check=False)
 
 
-def test_the_printable_board_is_the_board_erarm_detects(tmp_path):
+def test_the_printable_board_fits_the_paper_at_its_true_size(tmp_path):
     import cv2
+    from PIL import Image
 
     from agent.calibrate import detect_board
 
-    done = erarm("calibrate", "board", "--out", str(tmp_path / "board.png"),
-                 "--pixels-per-square", "60")
+    done = erarm("calibrate", "board", "--out", str(tmp_path / "board.png"), "--paper",
+                 "letter", "--dpi", "150")
     assert done.returncode == 0, done.stderr
-    printed = cv2.cvtColor(cv2.imread(str(tmp_path / "board.png")), cv2.COLOR_BGR2RGB)
-    framed = cv2.copyMakeBorder(printed, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=(255,) * 3)
-    view = detect_board(framed, BOARD)
+    geometry = done.stdout.split("--board ")[1].split()[0]
+    spec = BoardSpec.parse(geometry)
+    assert geometry == "9x6:28:19.6:DICT_5X5_100"  # the default layout, fitted on Letter
+    with Image.open(tmp_path / "board.png") as page:
+        assert page.info["dpi"] == pytest.approx((150, 150), abs=0.05)  # PNG: dots/m
+        assert page.size == (round(279.4 / 25.4 * 150), round(215.9 / 25.4 * 150))
+        printed = cv2.cvtColor(np.asarray(page.convert("RGB")), cv2.COLOR_RGB2BGR)
+    view = detect_board(cv2.cvtColor(printed, cv2.COLOR_BGR2RGB), spec)
     assert view is not None and len(view.object_points) == 40  # every inner corner
+    first, second = view.image_points[np.argsort(view.object_points[:, 0] + 10 *
+                                                 view.object_points[:, 1])][:2]
+    assert np.linalg.norm(first - second) == pytest.approx(28 / 25.4 * 150, rel=0.01)
+    pdf = erarm("calibrate", "board", "--out", str(tmp_path / "board.pdf"), "--square-mm", "25")
+    assert pdf.returncode == 0, pdf.stderr
+    text = (tmp_path / "board.pdf").read_bytes()
+    box = re.search(rb"/MediaBox \[ 0 0 ([\d.]+) ([\d.]+) \]", text)
+    assert text.startswith(b"%PDF") and box is not None
+    assert (float(box[1]), float(box[2])) == pytest.approx((297 / 25.4 * 72, 210 / 25.4 * 72),
+                                                           abs=0.5)  # A4 landscape, in points
+    assert "--board 9x6:25:17.5:DICT_5X5_100" in pdf.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--out", "board.jpg"], "board.jpg: .jpg is lossy"),
+    (["--out", "board.JPEG"], ".jpeg is lossy"),
+    (["--out", "x.txt"], "x.txt: cannot write a board as .txt"),
+    (["--out", "board"], "cannot write a board as a file without an extension"),
+    (["--square-mm", "40"], "do not fit A4 (273 x 186 mm inside its margins): use --square-mm "
+                            "30 or less"),
+    (["--paper", "b5"], "unknown paper 'b5'"),
+    (["--squares", "9by6"], "--squares takes COLUMNSxROWS"),
+    (["--out", "/no/such/dir/board.png"], "could not write /no/such/dir/board.png"),
+])
+def test_bad_board_requests_are_one_line_and_exit_2(tmp_path, args, message):
+    done = subprocess.run([ERARM, "calibrate", "board", *args], capture_output=True, text=True,
+                          timeout=60, check=False, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not [p for p in tmp_path.iterdir()]
+
+
+def test_intrinsics_accept_an_existing_boards_geometry(tmp_path):
+    """A board printed elsewhere (7 x 5 squares of 30 mm): seen through varied perspectives,
+    found only when its geometry is given."""
+    import cv2
+
+    spec = BoardSpec.parse("7x5:30:22")
+    flat = cv2.copyMakeBorder(spec.image(pixels_per_square=60), 60, 60, 60, 60,
+                              cv2.BORDER_CONSTANT, value=255)  # 0.5 mm a pixel
+    k = np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]])
+    metres_per_pixel = np.array([[0.0005, 0, -0.03], [0, 0.0005, -0.03], [0, 0, 1]])
+    for i, (rx, ry) in enumerate([(0.4, 0), (-0.4, 0), (0, 0.4), (0, -0.4), (0.3, 0.3),
+                                  (-0.3, 0.2)]):
+        rotation, _ = cv2.Rodrigues(np.array([rx, ry, 0.1 * i]))
+        plane_to_image = k @ np.column_stack([rotation[:, 0], rotation[:, 1],
+                                              [-0.1, -0.07, 0.45]])
+        view = cv2.warpPerspective(flat, plane_to_image @ metres_per_pixel, (640, 480),
+                                   flags=cv2.INTER_AREA, borderValue=255)
+        cv2.imwrite(str(tmp_path / f"view-{i}.png"), cv2.cvtColor(view, cv2.COLOR_GRAY2BGR))
+    views = sorted(str(p) for p in tmp_path.glob("view-*.png"))
+    default = erarm("calibrate", "intrinsics", *views, "--out", str(tmp_path / "a.json"))
+    assert default.returncode != 0 and "the board was found in 0 of 6 images" in default.stderr
+    given = erarm("calibrate", "intrinsics", *views, "--board", "7x5:30:22", "--json", "--out",
+                  str(tmp_path / "b.json"))
+    assert given.returncode == 0, given.stderr
+    assert json.loads(given.stdout)["observations"] == 6 * 24
+    bad = erarm("calibrate", "intrinsics", *views, "--board", "7x5")
+    assert bad.returncode == 2 and "--board: a board is COLSxROWS:SQUARE_MM" in bad.stderr
 
 
 def test_plane_from_a_pairs_file_on_the_command_line(tmp_path, cell):
@@ -237,6 +303,7 @@ def test_plane_from_a_pairs_file_on_the_command_line(tmp_path, cell):
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["method"] == "plane" and report["observations"] == 12
+    assert report["good"] is True and report["fit"]["fits"] is True
     assert report["errors"]["translation_error_mm"] < 2.0
     assert (tmp_path / "plane.png").exists()
     assert load_calibration(tmp_path / "plane.json").plane_homography is not None
