@@ -454,7 +454,7 @@ class RobotFit(BaseModel):
     """The robot's own model rendered through the calibration, against the depth seen."""
 
     pixels: int  # where the calibration says the robot should be seen
-    mismatch: float  # share of those where it is not, plus robot seen just outside them
+    mismatch: float  # share of those where it is not, or just outside them where it is
     depth_offset_mm: float  # median of seen minus expected depth where the two agree
 
 
@@ -472,8 +472,6 @@ class FitReport(BaseModel):
                 f"{self.table_tilt_deg:.2f} degrees")
         if self.robot is None:
             return text + "; the robot cannot render itself, so it was not checked"
-        if self.robot.pixels < MIN_ROBOT_PIXELS:
-            return text + "; the robot is not in view, so it was not checked"
         return (text + f"; the robot is seen where its model puts it ({self.robot.mismatch:.1%} "
                 f"of {self.robot.pixels} pixels off, depth {self.robot.depth_offset_mm:+.1f} mm)")
 
@@ -533,7 +531,7 @@ def robot_fit(seen_m: np.ndarray, expected_m: np.ndarray,
     heights = unproject(np.column_stack([cols, rows]).astype(np.float64), seen[rows, cols],
                         calibration)[:, 2] - calibration.table_z
     extra = int(np.sum(heights > tolerance))
-    judged = max(pixels - int(hidden.sum()), 1)
+    judged = max(pixels - int(hidden.sum()) + extra, 1)
     offset = float(np.median(difference[agree])) * 1000 if agree.any() else float("inf")
     return RobotFit(pixels=pixels, mismatch=float((missing.sum() + extra) / judged),
                     depth_offset_mm=offset)
@@ -559,7 +557,11 @@ def check_fit(frame: Frame, limits: WorkspaceLimits, robot: Robot | None = None
     seen_robot = None
     if expected is not None:
         seen_robot = robot_fit(frame.depth_m, expected, frame.calibration)
-        if seen_robot.pixels >= MIN_ROBOT_PIXELS:
+        if seen_robot.pixels < MIN_ROBOT_PIXELS:  # a robot that sees itself must be in view
+            problems.append(f"through it the robot would be out of the camera's view "
+                            f"({seen_robot.pixels} pixels), so it cannot be checked (the "
+                            "calibration of another camera?)")
+        else:
             if seen_robot.mismatch > MAX_ROBOT_MISMATCH:
                 problems.append(f"the robot is not where the calibration puts it "
                                 f"({seen_robot.mismatch:.0%} of its {seen_robot.pixels} pixels "

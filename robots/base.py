@@ -232,7 +232,8 @@ class SeesItself(Protocol):
     """Optional for a `Robot`: its own kinematic model (links and gripper at the current joint
     readings), rendered through a calibration into the depth image that calibration predicts
     for the robot. The calibration check compares it with what the camera sees, which catches
-    errors the table plane cannot show (shifts along the table, turns about the vertical)."""
+    errors the table plane cannot show (shifts along the table, turns about the vertical).
+    A robot that has it must be in the camera's view when the check runs (at home)."""
 
     def expected_depth(self, calibration: CameraCalibration) -> np.ndarray | None:
         """H x W metres along the optical axis, NaN where the robot should not be seen; None

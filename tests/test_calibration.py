@@ -349,7 +349,9 @@ SMALL_ERRORS = [(f"{sign * 10:+d} mm {axis}", tuple(sign * 10 * np.eye(3)[i]), (
                (f"{sign:+d} deg about {axis}", (0, 0, 0), tuple(sign * np.eye(3)[i]))
                for i, axis in enumerate("xyz") for sign in (1, -1)] + [
                ("40/-30 mm in the table plane", (40, -30, 0), (0, 0, 0)),
-               ("3 deg about the vertical", (0, 0, 0), (0, 0, 3))]
+               ("3 deg about the vertical", (0, 0, 0), (0, 0, 3)),
+               ("45 deg about the vertical: the robot out of view", (0, 0, 0), (0, 0, 45)),
+               ("a metre along x", (1000, 0, 0), (0, 0, 0))]
 
 
 @pytest.mark.parametrize(("name", "shift_mm", "turn_deg"), SMALL_ERRORS,
