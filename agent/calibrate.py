@@ -7,7 +7,8 @@
 - plane: four or more pixel/robot pairs on one horizontal plane -> a homography, and from it the
   camera (with known intrinsics, or a focal length estimated from the homography itself)
 - fit: whether a calibration still matches what a depth camera sees (the table must come out
-  flat at the table height)
+  flat at the table height, and the robot where its own model, rendered through the
+  calibration, puts it)
 
 Everything works through the `Robot` and `Camera` interfaces, so it runs the same in the
 simulator and on a physical arm.
@@ -27,7 +28,15 @@ from pydantic import BaseModel
 
 from agent.geometry import unproject
 from agent.overlay import draw_fit
-from robots.base import Camera, CameraCalibration, Frame, Robot, ToolPose, WorkspaceLimits
+from robots.base import (
+    Camera,
+    CameraCalibration,
+    Frame,
+    Robot,
+    SeesItself,
+    ToolPose,
+    WorkspaceLimits,
+)
 from robots.errors import ConfigError, ErarmError
 from robots.targets import BoardSpec, MarkerSpec, dictionary
 
@@ -552,8 +561,8 @@ def check_fit(frame: Frame, limits: WorkspaceLimits, robot: Robot | None = None
         problems.append(f"through it the table appears {offset:+.0f} mm from its height")
     if tilt > MAX_TABLE_TILT_DEG:
         problems.append(f"through it the table appears tilted {tilt:.1f} degrees")
-    render = getattr(robot, "expected_depth", None)
-    expected = render(frame.calibration) if render is not None else None
+    expected = (robot.expected_depth(frame.calibration) if isinstance(robot, SeesItself)
+                else None)
     seen_robot = None
     if expected is not None:
         seen_robot = robot_fit(frame.depth_m, expected, frame.calibration)
