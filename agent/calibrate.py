@@ -610,8 +610,8 @@ def require_fit(frame: Frame, limits: WorkspaceLimits, robot: Robot | None = Non
     report = check_fit(frame, limits, robot)
     if report is not None and not report.fits:
         raise CalibrationMismatch(
-            f"the camera calibration no longer fits the scene: {report.problem} (the camera "
-            "has moved?); recalibrate with erarm calibrate extrinsics, or pass a fresh file "
+            f"the camera calibration no longer fits the scene: {report.problem}. Has the "
+            "camera moved? Recalibrate with erarm calibrate extrinsics, or pass a fresh file "
             "with --calibration")
     return report
 

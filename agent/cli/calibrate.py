@@ -171,9 +171,10 @@ def board(
     paper: Annotated[str, typer.Option(help="a4, letter, a3, a5, legal or tabloid "
                                             "(landscape).")] = "a4",
     square_mm: Annotated[float | None, typer.Option(
-        help="Side of a square, mm [default: the largest whole mm that fits the paper].")] = None,
+        min=5, help="Side of a square, mm [default: the largest whole mm that fits the "
+                    "paper].")] = None,
     squares: Annotated[str, typer.Option(help="Columns x rows of squares.")] = "9x6",
-    dpi: Annotated[int, typer.Option(min=72, max=1200, help="Print resolution.")] = 300,
+    dpi: Annotated[int, typer.Option(min=72, max=600, help="Print resolution.")] = 300,
 ) -> None:
     """Write a ChArUco board to print: fitted on the paper at its true size, with the DPI in
     the file, and the `--board` geometry to give the commands that detect it."""
