@@ -453,6 +453,7 @@ MAX_TABLE_OFFSET_MM = 6.0
 MAX_TABLE_TILT_DEG = 0.6
 MAX_ROBOT_MISMATCH = 0.05  # share of the robot's expected silhouette seen otherwise
 MAX_ROBOT_DEPTH_OFFSET_MM = 4.0
+MAX_ROBOT_HIDDEN = 0.5  # more of the robot behind something nearer: too little left to judge
 TABLE_STRIDE_PX = 2  # every other row and column is plenty for a plane
 MIN_ROBOT_PIXELS = 300  # fewer: the robot is (nearly) out of view, so it cannot be compared
 ROBOT_DEPTH_TOLERANCE_M = 0.015  # seen and expected depth agree within this
@@ -465,6 +466,7 @@ class RobotFit(BaseModel):
     pixels: int  # where the calibration says the robot should be seen
     mismatch: float  # share of those where it is not, or just outside them where it is
     depth_offset_mm: float  # median of seen minus expected depth where the two agree
+    hidden: float = 0.0  # share of those behind something nearer, which says nothing
 
 
 class FitReport(BaseModel):
@@ -541,9 +543,9 @@ def robot_fit(seen_m: np.ndarray, expected_m: np.ndarray,
                         calibration)[:, 2] - calibration.table_z
     extra = int(np.sum(heights > tolerance))
     judged = max(pixels - int(hidden.sum()) + extra, 1)
-    offset = float(np.median(difference[agree])) * 1000 if agree.any() else float("inf")
+    offset = float(np.median(difference[agree])) * 1000 if agree.any() else float("nan")
     return RobotFit(pixels=pixels, mismatch=float((missing.sum() + extra) / judged),
-                    depth_offset_mm=offset)
+                    depth_offset_mm=offset, hidden=float(hidden.sum() / pixels))
 
 
 def check_fit(frame: Frame, limits: WorkspaceLimits, robot: Robot | None = None
@@ -557,9 +559,12 @@ def check_fit(frame: Frame, limits: WorkspaceLimits, robot: Robot | None = None
         return None
     offset, tilt, points = _table_fit(frame, limits)
     problems = []
-    if abs(offset) > MAX_TABLE_OFFSET_MM:
+    if not math.isfinite(offset):
+        problems.append(f"through it the camera sees too little of the table ({points} "
+                        "points in the workspace)")
+    elif abs(offset) > MAX_TABLE_OFFSET_MM:
         problems.append(f"through it the table appears {offset:+.0f} mm from its height")
-    if tilt > MAX_TABLE_TILT_DEG:
+    if math.isfinite(tilt) and tilt > MAX_TABLE_TILT_DEG:
         problems.append(f"through it the table appears tilted {tilt:.1f} degrees")
     expected = (robot.expected_depth(frame.calibration) if isinstance(robot, SeesItself)
                 else None)
@@ -570,13 +575,17 @@ def check_fit(frame: Frame, limits: WorkspaceLimits, robot: Robot | None = None
             problems.append(f"through it the robot would be out of the camera's view "
                             f"({seen_robot.pixels} pixels), so it cannot be checked (the "
                             "calibration of another camera?)")
+        elif seen_robot.hidden > MAX_ROBOT_HIDDEN:
+            problems.append(f"{seen_robot.hidden:.0%} of the robot is hidden behind something "
+                            "nearer than the calibration puts it, so it cannot be checked (the "
+                            "camera moved closer, or something stands in front of the arm?)")
         else:
             if seen_robot.mismatch > MAX_ROBOT_MISMATCH:
                 problems.append(f"the robot is not where the calibration puts it "
                                 f"({seen_robot.mismatch:.0%} of its {seen_robot.pixels} pixels "
                                 "differ: shifted or turned)")
             depth = seen_robot.depth_offset_mm
-            if abs(depth) > MAX_ROBOT_DEPTH_OFFSET_MM:
+            if math.isfinite(depth) and abs(depth) > MAX_ROBOT_DEPTH_OFFSET_MM:
                 problems.append(f"the robot appears {abs(depth):.0f} mm "
                                 f"{'further away' if depth > 0 else 'nearer'} than its model "
                                 "puts it")
