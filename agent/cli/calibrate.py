@@ -84,7 +84,7 @@ def _report(result, out: Path, picture: Path | None, json_output: bool, truth=No
         print_json({"file": str(out) if problem is None else None, "picture": str(picture),
                     "method": calibration.method, "observations": result.observations,
                     "errors": calibration.errors, "good": problem is None, "problem": problem,
-                    "fit": fit.model_dump(mode="json") if fit is not None else None,
+                    "fit": json.loads(fit.model_dump_json()) if fit is not None else None,
                     "calibration": calibration.model_dump(mode="json")})
     else:
         table = Table("measure", "value", box=None, pad_edge=False)
@@ -385,7 +385,7 @@ def check(
     if report is None:
         raise ConfigError("this camera gives no depth: the fit cannot be checked")
     if json_output:
-        print_json(report.model_dump(mode="json"))  # null, not NaN, where nothing agreed
+        print_json(json.loads(report.model_dump_json()))  # null, not NaN, where nothing agreed
     elif report.fits:
         out_console().print(f"[green]✓ fits[/green]: {report.summary()}")
     else:
