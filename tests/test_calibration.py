@@ -514,3 +514,14 @@ def test_the_simulator_leaves_no_board_texture_in_the_temp_dir(tmp_path):
     for _ in range(2):
         subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("erarm-board")]
+
+
+def test_a_robot_hidden_behind_something_cannot_vouch_for_the_calibration(cell):
+    """Depth seen nearer than the model all over the robot says nothing about where it is."""
+    frame = cell.camera.capture()
+    expected = cell.robot.expected_depth(frame.calibration)
+    covered = np.where(np.isfinite(expected), expected - 0.05, frame.depth_m).astype(np.float32)
+    report = check_fit(Frame(rgb=frame.rgb, depth_m=covered, calibration=frame.calibration),
+                       cell.robot.limits, cell.robot)
+    assert not report.fits and "of the robot is hidden behind something nearer" in report.problem
+    assert report.robot.hidden == pytest.approx(1.0)
