@@ -7,7 +7,8 @@
 - plane: four or more pixel/robot pairs on one horizontal plane -> a homography, and from it the
   camera (with known intrinsics, or a focal length estimated from the homography itself)
 - fit: whether a calibration still matches what a depth camera sees (the table must come out
-  flat at the table height)
+  flat at the table height, and the robot where its own model, rendered through the
+  calibration, puts it)
 
 Everything works through the `Robot` and `Camera` interfaces, so it runs the same in the
 simulator and on a physical arm.
@@ -25,9 +26,17 @@ import cv2
 import numpy as np
 from pydantic import BaseModel
 
-from agent.geometry import point_cloud
+from agent.geometry import unproject
 from agent.overlay import draw_fit
-from robots.base import Camera, CameraCalibration, Frame, Robot, ToolPose, WorkspaceLimits
+from robots.base import (
+    Camera,
+    CameraCalibration,
+    Frame,
+    Robot,
+    SeesItself,
+    ToolPose,
+    WorkspaceLimits,
+)
 from robots.errors import ConfigError, ErarmError
 from robots.targets import BoardSpec, MarkerSpec, dictionary
 
@@ -440,27 +449,59 @@ def marker_plane_z(marker: MarkerSpec, height_m: float) -> float:
 
 # -- does a calibration still fit? ---------------------------------------------------------------
 
+MAX_TABLE_OFFSET_MM = 6.0
+MAX_TABLE_TILT_DEG = 0.6
+MAX_ROBOT_MISMATCH = 0.05  # share of the robot's expected silhouette seen otherwise
+MAX_ROBOT_DEPTH_OFFSET_MM = 4.0
+MAX_ROBOT_HIDDEN = 0.5  # more of the robot behind something nearer: too little left to judge
+TABLE_STRIDE_PX = 2  # every other row and column is plenty for a plane
+MIN_ROBOT_PIXELS = 300  # fewer: the robot is (nearly) out of view, so it cannot be compared
+ROBOT_DEPTH_TOLERANCE_M = 0.015  # seen and expected depth agree within this
+ROBOT_RING_PX = 9  # how far around the expected silhouette to look for robot seen there
+
+
+class RobotFit(BaseModel):
+    """The robot's own model rendered through the calibration, against the depth seen."""
+
+    pixels: int  # where the calibration says the robot should be seen
+    mismatch: float  # share of those where it is not, or just outside them where it is
+    depth_offset_mm: float  # median of seen minus expected depth where the two agree
+    hidden: float = 0.0  # share of those behind something nearer, which says nothing
+
+
 class FitReport(BaseModel):
     table_offset_mm: float  # where the table comes out, against where it should be
     table_tilt_deg: float
     fits: bool
     points: int
+    robot: RobotFit | None = None  # None: the robot cannot render itself
+    problem: str | None = None  # what is off, when it does not fit
+
+    def summary(self) -> str:
+        """What the check found, as one clause for people."""
+        text = (f"the table comes out {self.table_offset_mm:+.1f} mm from its height, tilted "
+                f"{self.table_tilt_deg:.2f} degrees")
+        if self.robot is None:
+            return text + "; the robot cannot render itself, so it was not checked"
+        return (text + f"; the robot is seen where its model puts it ({self.robot.mismatch:.1%} "
+                f"of {self.robot.pixels} pixels off, depth {self.robot.depth_offset_mm:+.1f} mm)")
 
 
-def check_fit(frame: Frame, limits: WorkspaceLimits, max_offset_mm: float = 6.0,
-              max_tilt_deg: float = 0.6) -> FitReport | None:
-    """Unproject what the depth camera sees through the calibration: the table must come out at
-    the table height and flat. None without depth (nothing to check against)."""
-    if frame.depth_m is None or frame.calibration is None:
-        return None
-    cloud = point_cloud(frame).reshape(-1, 3)
+def _table_fit(frame: Frame, limits: WorkspaceLimits) -> tuple[float, float, int]:
+    """Offset (mm) and tilt (degrees) of the table as the calibration unprojects it, and how
+    many points it rests on (inf, inf, n with too few)."""
+    rows, cols = np.mgrid[0:frame.depth_m.shape[0]:TABLE_STRIDE_PX,
+                          0:frame.depth_m.shape[1]:TABLE_STRIDE_PX]
+    depth = frame.depth_m[rows, cols].ravel().astype(np.float64)
+    depth = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan)
+    cloud = unproject(np.column_stack([cols.ravel(), rows.ravel()]).astype(np.float64), depth,
+                      frame.calibration)
     x, y = cloud[:, 0], cloud[:, 1]
     near = (np.isfinite(cloud).all(axis=1) & (x > limits.x_min) & (x < limits.x_max)
             & (y > limits.y_min) & (y < limits.y_max))
     points = cloud[near]
     if len(points) < 500:
-        return FitReport(table_offset_mm=float("inf"), table_tilt_deg=float("inf"), fits=False,
-                         points=len(points))
+        return float("inf"), float("inf"), len(points)
     keep = np.ones(len(points), bool)
     centre = np.array([(limits.x_min + limits.x_max) / 2, (limits.y_min + limits.y_max) / 2])
     for _ in range(4):  # the table is most of the view: fit it, drop what stands on it, refit
@@ -472,9 +513,85 @@ def check_fit(frame: Frame, limits: WorkspaceLimits, max_offset_mm: float = 6.0,
         keep = np.abs(points[:, 2] - fitted) < 0.008
     offset = (height - frame.calibration.table_z) * 1000
     tilt = math.degrees(math.atan(math.hypot(slope_x, slope_y)))
-    return FitReport(table_offset_mm=float(offset), table_tilt_deg=float(tilt),
-                     fits=abs(offset) <= max_offset_mm and tilt <= max_tilt_deg,
-                     points=int(keep.sum()))
+    return float(offset), float(tilt), int(keep.sum())
+
+
+def robot_fit(seen_m: np.ndarray, expected_m: np.ndarray,
+              calibration: CameraCalibration) -> RobotFit:
+    """Compare the depth seen with the robot's expected depth (NaN off the robot). Robot
+    pixels seen further away are where it is not; seen nearer, something stands in front and
+    they say nothing; just outside the silhouette, anything standing above the table within
+    the robot's depth is robot where it should not be. Among the pixels that agree, the median
+    depth difference shows a shift along the line of sight."""
+    seen = np.where(np.isfinite(seen_m) & (seen_m > 0), seen_m, np.inf).astype(np.float64)
+    robot = np.isfinite(expected_m)
+    pixels = int(robot.sum())
+    if pixels < MIN_ROBOT_PIXELS:
+        return RobotFit(pixels=pixels, mismatch=0.0, depth_offset_mm=0.0)
+    tolerance = ROBOT_DEPTH_TOLERANCE_M
+    difference = np.where(robot, seen - np.where(robot, expected_m, 0.0), np.nan)
+    with np.errstate(invalid="ignore"):
+        missing = robot & (difference > tolerance)
+        hidden = robot & (difference < -tolerance)
+        agree = robot & (np.abs(difference) <= tolerance)
+    kernel = np.ones((2 * ROBOT_RING_PX + 1,) * 2, np.uint8)
+    ring = cv2.dilate(robot.astype(np.uint8), kernel).astype(bool) & ~robot
+    farthest_nearby = cv2.dilate(np.where(robot, expected_m, 0).astype(np.float32), kernel)
+    candidates = ring & (seen < farthest_nearby + tolerance)
+    rows, cols = np.nonzero(candidates)
+    heights = unproject(np.column_stack([cols, rows]).astype(np.float64), seen[rows, cols],
+                        calibration)[:, 2] - calibration.table_z
+    extra = int(np.sum(heights > tolerance))
+    judged = max(pixels - int(hidden.sum()) + extra, 1)
+    offset = float(np.median(difference[agree])) * 1000 if agree.any() else float("nan")
+    return RobotFit(pixels=pixels, mismatch=float((missing.sum() + extra) / judged),
+                    depth_offset_mm=offset, hidden=float(hidden.sum() / pixels))
+
+
+def check_fit(frame: Frame, limits: WorkspaceLimits, robot: Robot | None = None
+              ) -> FitReport | None:
+    """Unproject what the depth camera sees through the calibration: the table must come out at
+    the table height and flat; and the robot, rendered from its own model at its joint readings
+    through the calibration, must be seen where and as far away as predicted. The table pins
+    height and tilt; the robot pins shifts along the table and turns about the vertical. None
+    without depth (nothing to check against)."""
+    if frame.depth_m is None or frame.calibration is None:
+        return None
+    offset, tilt, points = _table_fit(frame, limits)
+    problems = []
+    if not math.isfinite(offset):
+        problems.append(f"through it the camera sees too little of the table ({points} "
+                        "points in the workspace)")
+    elif abs(offset) > MAX_TABLE_OFFSET_MM:
+        problems.append(f"through it the table appears {offset:+.0f} mm from its height")
+    if math.isfinite(tilt) and tilt > MAX_TABLE_TILT_DEG:
+        problems.append(f"through it the table appears tilted {tilt:.1f} degrees")
+    expected = (robot.expected_depth(frame.calibration) if isinstance(robot, SeesItself)
+                else None)
+    seen_robot = None
+    if expected is not None:
+        seen_robot = robot_fit(frame.depth_m, expected, frame.calibration)
+        if seen_robot.pixels < MIN_ROBOT_PIXELS:  # a robot that sees itself must be in view
+            problems.append(f"through it the robot would be out of the camera's view "
+                            f"({seen_robot.pixels} pixels), so it cannot be checked (the "
+                            "calibration of another camera?)")
+        elif seen_robot.hidden > MAX_ROBOT_HIDDEN:
+            problems.append(f"{seen_robot.hidden:.0%} of the robot is hidden behind something "
+                            "nearer than the calibration puts it, so it cannot be checked (the "
+                            "camera moved closer, or something stands in front of the arm?)")
+        else:
+            if seen_robot.mismatch > MAX_ROBOT_MISMATCH:
+                problems.append(f"the robot is not where the calibration puts it "
+                                f"({seen_robot.mismatch:.0%} of its {seen_robot.pixels} pixels "
+                                "differ: shifted or turned)")
+            depth = seen_robot.depth_offset_mm
+            if math.isfinite(depth) and abs(depth) > MAX_ROBOT_DEPTH_OFFSET_MM:
+                problems.append(f"the robot appears {abs(depth):.0f} mm "
+                                f"{'further away' if depth > 0 else 'nearer'} than its model "
+                                "puts it")
+    return FitReport(table_offset_mm=offset, table_tilt_deg=tilt, fits=not problems,
+                     points=points, robot=seen_robot,
+                     problem="; ".join(problems) if problems else None)
 
 
 class CalibratedCamera:
@@ -496,17 +613,16 @@ class CalibratedCamera:
         self._camera.close()
 
 
-def require_fit(frame: Frame, limits: WorkspaceLimits) -> FitReport | None:
+def require_fit(frame: Frame, limits: WorkspaceLimits, robot: Robot | None = None
+                ) -> FitReport | None:
     """Refuse to go on with a calibration that no longer fits what the camera sees."""
-    report = check_fit(frame, limits)
+    report = check_fit(frame, limits, robot)
     if report is not None and not report.fits:
         raise CalibrationMismatch(
-            f"the camera calibration no longer fits the scene: through it the table appears "
-            f"{report.table_offset_mm:+.0f} mm from its height and tilted "
-            f"{report.table_tilt_deg:.1f} degrees (the camera has moved?); recalibrate with "
-            "erarm calibrate extrinsics, or pass a fresh file with --calibration")
+            f"the camera calibration no longer fits the scene: {report.problem}. Has the "
+            "camera moved? Recalibrate with erarm calibrate extrinsics, or pass a fresh file "
+            "with --calibration")
     return report
-
 
 
 def save_calibration(calibration: CameraCalibration, path: str | Path) -> None:

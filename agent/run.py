@@ -214,11 +214,11 @@ class Episode:
             if frame.calibration is not None:
                 (self.out_dir / "calibration.json").write_text(
                     frame.calibration.model_dump_json(indent=2))
-            fit = require_fit(frame, self.cell.robot.limits)  # a moved camera stops us here
+            # a moved camera stops us here (the robot renders itself: no recorded command)
+            fit = require_fit(frame, self.cell.robot.limits, self.cell.robot)
             if fit is not None:
                 self.result.calibration_fit = fit.model_dump()
-                self.log(f"calibration fits: the table comes out {fit.table_offset_mm:+.1f} "
-                         f"mm, tilted {fit.table_tilt_deg:.2f} degrees")
+                self.log(f"calibration fits: {fit.summary()}")
         else:
             save_png(self.out_dir / "final.png", frame.rgb)
         perception = perceive(self.brain, frame)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from robots.errors import ConfigError
 
@@ -109,6 +109,9 @@ class WorkspaceLimits(BaseModel):
         return None
 
 
+ROTATION_TOLERANCE = 1e-3  # how far from orthonormal a stored rotation may be (rounding)
+
+
 class CameraCalibration(BaseModel):
     """A camera's calibration file: pinhole intrinsics (OpenCV convention: x right, y down, pixel
     centres at integers), lens distortion, the camera's pose in the robot base frame, the table
@@ -128,6 +131,34 @@ class CameraCalibration(BaseModel):
     errors: dict[str, float] = Field(default_factory=dict)  # e.g. rms_px, translation_error_mm
     plane_homography: list[list[float]] | None = None  # pixel -> (x, y) mm on plane_z
     plane_z: float | None = None  # metres: the plane the homography maps onto
+
+    @model_validator(mode="after")
+    def _physically_possible(self) -> CameraCalibration:
+        """Refuse a camera no lens can be: mirrored, non-finite, of no size, or posed by a
+        matrix that is not a rigid motion."""
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f"the image size {self.width}x{self.height} must be positive")
+        numbers = [self.fx, self.fy, self.cx, self.cy, self.table_z, *self.distortion]
+        if not all(math.isfinite(v) for v in numbers):
+            raise ValueError("the intrinsics, distortion and table_z must be finite numbers")
+        if self.fx <= 0 or self.fy <= 0:
+            raise ValueError(f"fx = {self.fx:g} and fy = {self.fy:g} must be positive (a "
+                             "negative focal length is a mirrored image)")
+        if self.camera_to_base is not None:
+            pose = np.asarray(self.camera_to_base, dtype=float)
+            if pose.shape != (4, 4) or not np.isfinite(pose).all():
+                raise ValueError("camera_to_base must be a 4x4 matrix of finite numbers")
+            rotation = pose[:3, :3]
+            if (not np.allclose(pose[3], [0, 0, 0, 1], atol=1e-9)
+                    or not np.allclose(rotation.T @ rotation, np.eye(3), atol=ROTATION_TOLERANCE)
+                    or np.linalg.det(rotation) < 0):
+                raise ValueError("camera_to_base is not a rigid motion (its rotation must be "
+                                 "orthonormal with determinant +1, its last row 0 0 0 1)")
+        if self.plane_homography is not None:
+            homography = np.asarray(self.plane_homography, dtype=float)
+            if homography.shape != (3, 3) or not np.isfinite(homography).all():
+                raise ValueError("plane_homography must be a 3x3 matrix of finite numbers")
+        return self
 
     def intrinsic_matrix(self) -> np.ndarray:
         return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], dtype=float)
@@ -192,6 +223,20 @@ class Robot(Protocol):
     def reachable(self, pose: ToolPose) -> str | None:
         """None when the arm can put its tool at `pose` within its joint limits, else why not.
         Asked for every step of a plan before the first motion; never moves the arm."""
+        ...
+
+
+@runtime_checkable
+class SeesItself(Protocol):
+    """Optional for a `Robot`: its own kinematic model (links and gripper at the current joint
+    readings), rendered through a calibration into the depth image that calibration predicts
+    for the robot. The calibration check compares it with what the camera sees, which catches
+    errors the table plane cannot show (shifts along the table, turns about the vertical).
+    A robot that has it must be in the camera's view when the check runs (at home)."""
+
+    def expected_depth(self, calibration: CameraCalibration) -> np.ndarray | None:
+        """H x W metres along the optical axis, NaN where the robot should not be seen; None
+        when the robot cannot render itself."""
         ...
 
 

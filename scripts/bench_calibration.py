@@ -2,7 +2,8 @@
 
 For a grid of table points, the true camera gives the pixel each point appears at; the calibration
 under test turns that pixel back into a point on the table (and at a block's top, 40 mm up). The
-distance to the true point is the error a grasp would inherit.
+distance to the true point is the error a grasp would inherit. The last column is the fit check's
+verdict on each calibration (table plane and the robot's own model, as `run` applies it).
 
     python scripts/bench_calibration.py [--json]
 """
@@ -16,8 +17,10 @@ import statistics
 import numpy as np
 
 from agent.calibrate import (
+    CalibratedCamera,
     calibrate_intrinsics,
     calibrate_plane,
+    check_fit,
     compare_with_truth,
     hand_eye_poses,
     marker_plane_z,
@@ -46,9 +49,11 @@ def pixel_to_robot_errors(estimate: CameraCalibration, truth: CameraCalibration,
     return errors
 
 
-def score(name: str, estimate: CameraCalibration, truth: CameraCalibration) -> dict:
+def score(name: str, estimate: CameraCalibration, truth: CameraCalibration, cell) -> dict:
+    fit = check_fit(CalibratedCamera(cell.camera, estimate).capture(), cell.robot.limits,
+                    cell.robot)
     row = {"mode": name, "rms_px": estimate.errors.get("rms_px", 0.0),
-           **compare_with_truth(estimate, truth)}
+           **compare_with_truth(estimate, truth), "fits": fit.fits}
     for label, height in (("table", 0.0), ("block_top", 0.04)):
         errors = pixel_to_robot_errors(estimate, truth, height)
         row[f"{label}_median_mm"] = statistics.median(errors)
@@ -61,7 +66,7 @@ def measure() -> list[dict]:
     rows = []
     with open_workcell("sim", task="", seed=0) as cell:
         truth = cell.referee.true_calibration()
-        rows.append(score("simulator (by construction)", truth, truth))
+        rows.append(score("simulator (by construction)", truth, truth, cell))
         views = []
         for view in range(20):
             cell.stage.hold_board(view)
@@ -73,21 +78,22 @@ def measure() -> list[dict]:
             laid.append((cell.camera.capture(), spec.on_table(x, y, yaw)))
         cell.stage.clear_board()
         board = pose_from_board(laid, lens, spec).calibration
-        rows.append(score("ChArUco intrinsics + board on the table (3 placements)", board, truth))
+        rows.append(score("ChArUco intrinsics + board on the table (3 placements)", board, truth,
+                          cell))
         hand_eye = pose_from_hand_eye(cell.robot, cell.camera, lens, cell.robot.marker,
                                       hand_eye_poses(16, cell.robot.limits)).calibration
-        rows.append(score("ChArUco intrinsics + hand-eye (16 poses)", hand_eye, truth))
+        rows.append(score("ChArUco intrinsics + hand-eye (16 poses)", hand_eye, truth, cell))
         pairs = touch_pairs(cell.robot, cell.camera, cell.robot.marker, 9, 0.06)
         plane_z = marker_plane_z(cell.robot.marker, 0.06)
         image = cell.camera.capture().rgb
         rows.append(score("plane, 9 traced points, ChArUco intrinsics",
-                          calibrate_plane(pairs, plane_z, image, lens).calibration, truth))
+                          calibrate_plane(pairs, plane_z, image, lens).calibration, truth, cell))
         rows.append(score("plane, 9 traced points, focal length estimated",
-                          calibrate_plane(pairs, plane_z, image).calibration, truth))
+                          calibrate_plane(pairs, plane_z, image).calibration, truth, cell))
     with open_workcell("sim", task="", seed=0, camera_offset_mm=(30, -20, 15),
                        camera_rotation_deg=(2, -1.5, 1)) as bumped:
         rows.append(score("stale: the board calibration after the camera was bumped", board,
-                          bumped.referee.true_calibration()))
+                          bumped.referee.true_calibration(), bumped))
     return rows
 
 
@@ -100,12 +106,12 @@ def main() -> None:
         print(json.dumps(rows, indent=2))
         return
     print(f"{'mode':58s} {'rms px':>7s} {'pos mm':>7s} {'rot deg':>7s} "
-          f"{'table mm (median/max)':>22s} {'block top mm':>14s}")
+          f"{'table mm (median/max)':>22s} {'block top mm':>14s} {'fits':>5s}")
     for r in rows:
         print(f"{r['mode']:58s} {r['rms_px']:7.2f} {r['translation_error_mm']:7.2f} "
               f"{r['rotation_error_deg']:7.3f} {r['table_median_mm']:10.2f} / "
               f"{r['table_max_mm']:<9.2f} {r['block_top_median_mm']:6.2f} / "
-              f"{r['block_top_max_mm']:.2f}")
+              f"{r['block_top_max_mm']:<6.2f} {'yes' if r['fits'] else 'no':>5s}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,14 @@ import math
 import numpy as np
 import pybullet as pb
 
-from robots.base import GripperReport, MoveReport, RobotState, ToolPose, WorkspaceLimits
+from robots.base import (
+    CameraCalibration,
+    GripperReport,
+    MoveReport,
+    RobotState,
+    ToolPose,
+    WorkspaceLimits,
+)
 from robots.errors import RobotError
 from sim.arm_model import (
     ARM_JOINTS,
@@ -23,6 +30,7 @@ from sim.arm_model import (
     TCP_LINK,
     arm_urdf_path,
 )
+from sim.self_model import ArmSelfModel
 from sim.transforms import quaternion
 from sim.world import STEP_HZ, World
 
@@ -53,6 +61,7 @@ class SimArm:
         self.world = world
         self.limits = limits or WorkspaceLimits()
         self._connected = False
+        self._self_model: ArmSelfModel | None = None  # made on the first calibration check
         client, arm = world.client, world.arm
         index = {pb.getJointInfo(arm, j, physicsClientId=client)[1].decode(): j
                  for j in range(pb.getNumJoints(arm, physicsClientId=client))}
@@ -97,6 +106,8 @@ class SimArm:
         self._connected = False
         if pb.isConnected(self._ik_client):
             pb.disconnect(self._ik_client)
+        if self._self_model is not None:
+            self._self_model.close()
 
     def move_to(self, pose: ToolPose) -> MoveReport:
         self._require_connected()
@@ -165,6 +176,15 @@ class SimArm:
         return RobotState(joint_positions_rad=self._joint_positions().tolist(),
                           tool=self._tool_pose(), gripper_open=self._gripper_open,
                           gripper_opening_m=self._gap(), holding=self._holding())
+
+    # -- self-model (SeesItself), for the calibration check ------------------------------
+    def expected_depth(self, calibration: CameraCalibration) -> np.ndarray:
+        """The arm's model at its joint readings, rendered through `calibration`."""
+        if self._self_model is None:
+            self._self_model = ArmSelfModel()
+        state = self.state()
+        return self._self_model.expected_depth(calibration, state.joint_positions_rad,
+                                               state.gripper_opening_m)
 
     # -- kinematics ------------------------------------------------------------------------
     def _solve(self, pose: ToolPose, seed: np.ndarray) -> np.ndarray:

@@ -36,9 +36,10 @@ class BoardProp:
             uvs=[(0, 1), (1, 1), (1, 0), (0, 0)], normals=[(0, 0, -1)] * 4,
             physicsClientId=client)
         self.body = pb.createMultiBody(0, -1, visual, HIDDEN.tolist(), physicsClientId=client)
-        path = Path(tempfile.gettempdir()) / f"erarm-board-{abs(hash(spec.model_dump_json()))}.png"
-        cv2.imwrite(str(path), spec.image(pixels_per_square=100, blur=TEXTURE_BLUR))
-        texture = pb.loadTexture(str(path), physicsClientId=client)
+        with tempfile.TemporaryDirectory(prefix="erarm-board-") as folder:
+            path = Path(folder) / "board.png"  # PyBullet loads textures from files only
+            cv2.imwrite(str(path), spec.image(pixels_per_square=100, blur=TEXTURE_BLUR))
+            texture = pb.loadTexture(str(path), physicsClientId=client)
         pb.changeVisualShape(self.body, -1, textureUniqueId=texture, rgbaColor=[1, 1, 1, 1],
                              physicsClientId=client)
         self.pose = np.eye(4)

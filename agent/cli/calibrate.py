@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import cv2
 import numpy as np
 import typer
 from rich.table import Table
@@ -54,30 +53,64 @@ def _triple(text: str, what: str) -> tuple[float, float, float]:
     return values
 
 
-def _report(result, out: Path, picture: Path | None, json_output: bool, truth=None) -> None:
-    """Score against the simulator's truth when there is one, then store, draw and print."""
+MAX_INTRINSICS_RMS_PX = 1.0  # a sharp board in good light reprojects well under this
+
+
+def _fit(calibration, cell):
+    """The fit check on a calibration just made, through the cell's camera and robot."""
+    from agent.calibrate import CalibratedCamera, check_fit
+
+    return check_fit(CalibratedCamera(cell.camera, calibration).capture(), cell.robot.limits,
+                     cell.robot)
+
+
+def _report(result, out: Path, picture: Path | None, json_output: bool, truth=None,
+            fit=None, checked: bool = False) -> None:
+    """Score against the simulator's truth when there is one, then store, draw and print. A
+    calibration that fails its check (`fit`, or for intrinsics its reprojection error) is not
+    written: the picture is, to show what went wrong, and the command exits 1."""
     from agent.calibrate import compare_with_truth, save_calibration
     from agent.overlay import save_png
 
     calibration = result.calibration
     if truth is not None:
         calibration.errors.update(compare_with_truth(calibration, truth))
-    save_calibration(calibration, out)
+    problem = fit.problem if fit is not None else None
+    rms = calibration.errors.get("rms_px", 0.0)
+    if calibration.camera_to_base is None and rms > MAX_INTRINSICS_RMS_PX:
+        problem = f"its reprojection error of {rms:.2f} px is over {MAX_INTRINSICS_RMS_PX} px"
     picture = picture or out.with_suffix(".png")
     save_png(picture, result.picture)
+    if problem is None:
+        save_calibration(calibration, out)
     if json_output:
-        print_json({"file": str(out), "picture": str(picture), "method": calibration.method,
-                    "observations": result.observations, "errors": calibration.errors,
+        print_json({"file": str(out) if problem is None else None, "picture": str(picture),
+                    "method": calibration.method, "observations": result.observations,
+                    "errors": calibration.errors, "good": problem is None, "problem": problem,
+                    "fit": json.loads(fit.model_dump_json()) if fit is not None else None,
                     "calibration": calibration.model_dump(mode="json")})
-        return
-    table = Table("measure", "value", box=None, pad_edge=False)
-    for name, value in calibration.errors.items():
-        table.add_row(name, f"{value:.3f}")
-    console = out_console()
-    console.print(f"[green]✓[/green] {calibration.method} calibration from "
-                  f"{result.observations} observations")
-    console.print(table)
-    console.print(f"  written to {out}; picture {picture}")
+    else:
+        table = Table("measure", "value", box=None, pad_edge=False)
+        for name, value in calibration.errors.items():
+            table.add_row(name, f"{value:.3f}")
+        console = out_console()
+        made = f"{calibration.method} calibration from {result.observations} observations"
+        if problem is not None:
+            console.print(f"[red]✗[/red] {made} is not good enough: {problem}")
+        elif fit is not None:
+            console.print(f"[green]✓[/green] {made}; it fits: {fit.summary()}")
+        elif checked:
+            console.print(f"[yellow]?[/yellow] {made}; its fit was not checked (the camera "
+                          "gives no depth): run erarm calibrate check with a depth camera")
+        else:
+            console.print(f"[green]✓[/green] {made}")
+        console.print(table)
+        console.print(f"  written to {out}; picture {picture}" if problem is None else
+                      f"  not written to {out}; picture {picture}")
+    if problem is not None:
+        err_console.print(f"erarm: the new calibration is not good enough ({problem}); "
+                          f"{out} was not written")
+        raise typer.Exit(1)
 
 
 def _intrinsics(path: Path | None, cell) -> object:
@@ -98,22 +131,85 @@ def _ask(message: str) -> None:
         raise typer.Exit(1)
 
 
-@calibrate_app.command()
-def board(
-    out: Annotated[Path, typer.Option(help="The PNG to print.")] = Path("charuco-board.png"),
-    pixels_per_square: Annotated[int, typer.Option(min=20)] = 200,
-) -> None:
-    """Write the ChArUco board erarm detects, to print (9 x 6 squares of 40 mm: print it at
-    that size and measure a square)."""
+PRINT_FORMATS = {".pdf": "PDF", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF"}
+LOSSY_FORMATS = {".jpg", ".jpeg", ".jpe", ".jp2", ".webp", ".gif", ".heic", ".avif"}
+
+
+def _print_format(out: Path) -> str:
+    """Pillow's name for a lossless printable format, from the file name; lossy formats would
+    blur the marker edges a detector needs."""
+    suffix = out.suffix.lower()
+    if suffix in LOSSY_FORMATS:
+        raise ConfigError(f"{out}: {suffix} is lossy and would blur the board's edges; write "
+                          ".pdf or .png")
+    if suffix not in PRINT_FORMATS:
+        kind = suffix or "a file without an extension"
+        raise ConfigError(f"{out}: cannot write a board as {kind}; give a .pdf, .png or .tif "
+                          "name")
+    return PRINT_FORMATS[suffix]
+
+
+def _board(text: str | None) -> object:
+    """The board to detect: --board's geometry, else the one erarm prints by default."""
     from robots.targets import BoardSpec
 
-    spec = BoardSpec()
-    if not cv2.imwrite(str(out), spec.image(pixels_per_square=pixels_per_square)):
-        raise ConfigError(f"could not write {out}")
+    if text is None:
+        return BoardSpec()
+    try:
+        return BoardSpec.parse(text)
+    except ValueError as err:
+        raise ConfigError(f"--board: {err}") from None
+
+
+BoardOpt = Annotated[str | None, typer.Option(
+    "--board", help="The printed board's geometry, COLSxROWS:SQUARE_MM[:MARKER_MM[:DICTIONARY]] "
+                    "as `erarm calibrate board` prints it, e.g. 9x6:30 [default: "
+                    "9x6:40:28:DICT_5X5_100, the simulator's].")]
+
+
+@calibrate_app.command()
+def board(
+    out: Annotated[Path, typer.Option(help="The file to print: .pdf or .png (.tif).")] = Path(
+        "charuco-board.pdf"),
+    paper: Annotated[str, typer.Option(help="a4, letter, a3, a5, legal or tabloid "
+                                            "(landscape).")] = "a4",
+    square_mm: Annotated[float | None, typer.Option(
+        min=5, help="Side of a square, mm [default: the largest whole mm that fits the "
+                    "paper].")] = None,
+    squares: Annotated[str, typer.Option(help="Columns x rows of squares.")] = "9x6",
+    dpi: Annotated[int, typer.Option(min=72, max=600, help="Print resolution.")] = 300,
+) -> None:
+    """Write a ChArUco board to print: fitted on the paper at its true size, with the DPI in
+    the file, and the `--board` geometry to give the commands that detect it."""
+    from PIL import Image
+
+    from robots.targets import BoardSpec
+
+    kind = _print_format(out)
+    try:
+        columns, rows = (int(v) for v in squares.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--squares takes COLUMNSxROWS like 9x6, got {squares!r}") from None
+    if not (3 <= columns <= 40 and 3 <= rows <= 40):
+        raise ConfigError(f"--squares: a board has 3 to 40 squares a side, got {squares!r}")
+    try:
+        spec = BoardSpec(squares_x=columns, squares_y=rows).on_paper(paper.lower(), square_mm)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    page = Image.fromarray(spec.page(paper.lower(), dpi))
+    try:
+        if kind == "PDF":
+            page.save(out, kind, resolution=float(dpi))
+        else:
+            page.save(out, kind, dpi=(dpi, dpi))
+    except OSError as err:
+        raise ConfigError(f"could not write {out}: {err.strerror or err}") from None
     width, height = spec.size_m
-    out_console().print(f"board written to {out}: {spec.squares_x} x {spec.squares_y} squares of "
-                        f"{spec.square_m * 1000:.0f} mm ({width * 1000:.0f} x "
-                        f"{height * 1000:.0f} mm), {spec.dictionary}")
+    out_console().print(
+        f"board written to {out} ({paper.upper()}, {dpi} dpi): {spec.squares_x} x "
+        f"{spec.squares_y} squares of {spec.square_m * 1000:g} mm ({width * 1000:g} x "
+        f"{height * 1000:g} mm), {spec.dictionary}. Print it at 100%, measure a square, and "
+        f"pass --board {spec.describe()} to calibrate intrinsics and extrinsics")
 
 
 @calibrate_app.command()
@@ -147,16 +243,16 @@ def capture(
 def intrinsics(
     images: Annotated[list[Path], typer.Argument(help="Views of the ChArUco board.")],
     out: OutOpt = Path("intrinsics.json"), picture: PictureOpt = None,
-    json_output: JsonOpt = False,
+    board_geometry: BoardOpt = None, json_output: JsonOpt = False,
 ) -> None:
     """Focal lengths, principal point and distortion from ChArUco views (cv2.calibrateCamera),
     with the RMS reprojection error."""
     from agent.calibrate import calibrate_intrinsics
     from agent.cli.common import load_frame
-    from robots.targets import BoardSpec
 
+    spec = _board(board_geometry)
     frames = [load_frame(image).rgb for image in images]
-    _report(calibrate_intrinsics(frames, BoardSpec()), out, picture, json_output)
+    _report(calibrate_intrinsics(frames, spec), out, picture, json_output)
 
 
 @calibrate_app.command()
@@ -169,7 +265,7 @@ def extrinsics(
         "--hand-eye", help="Use the marker on the tool instead: the robot moves it through "
                            "--poses poses (eye-to-hand, cv2.calibrateHandEye).")] = False,
     poses: Annotated[int, typer.Option(min=5, max=60)] = 16,
-    intrinsics_file: IntrinsicsOpt = None,
+    intrinsics_file: IntrinsicsOpt = None, board_geometry: BoardOpt = None,
     robot: RobotOpt = None, robot_opt: RobotOptions = None, camera: CameraOpt = None,
     camera_opt: CameraOptions = None, config: ConfigOpt = None,
     out: OutOpt = Path("calibration.json"), picture: PictureOpt = None,
@@ -178,8 +274,8 @@ def extrinsics(
     """The camera's pose in the robot base frame, from a board at known poses on the table
     (cv2.solvePnP) or by hand-eye with the marker on the tool."""
     from agent.calibrate import hand_eye_poses, pose_from_board, pose_from_hand_eye
-    from robots.targets import BoardSpec
 
+    spec = _board(board_geometry)
     with open_cell(robot, robot_opt, camera=camera, camera_entries=camera_opt,
                    config=config) as cell:
         known = _intrinsics(intrinsics_file, cell)
@@ -194,7 +290,6 @@ def extrinsics(
             result = pose_from_hand_eye(cell.robot, cell.camera, known, marker,
                                         hand_eye_poses(poses, cell.robot.limits), log=say)
         else:
-            spec = BoardSpec()
             placements = ([_triple(p, "--board-pose") for p in board_pose] if board_pose else
                           [(450, 0, 17), (380, 120, -11), (520, -120, 6)])
             if cell.stage is None and not board_pose:
@@ -211,7 +306,8 @@ def extrinsics(
             if cell.stage is not None:
                 cell.stage.clear_board()
             result = pose_from_board(views, known, spec)
-    _report(result, out, picture, json_output, truth)
+        fit = _fit(result.calibration, cell)
+    _report(result, out, picture, json_output, truth, fit, checked=True)
 
 
 @calibrate_app.command()
@@ -265,7 +361,8 @@ def plane(
             found = touch_pairs(cell.robot, cell.camera, marker, touch, height_mm / 1000, say)
             plane_z = marker_plane_z(marker, height_mm / 1000)
         result = calibrate_plane(found, plane_z, cell.camera.capture().rgb, known)
-    _report(result, out, picture, json_output, truth)
+        fit = _fit(result.calibration, cell)
+    _report(result, out, picture, json_output, truth, fit, checked=True)
 
 
 @calibrate_app.command()
@@ -276,7 +373,9 @@ def check(
     camera_opt: CameraOptions = None, config: ConfigOpt = None, json_output: JsonOpt = False,
 ) -> None:
     """Whether a calibration still fits the scene: through it, a depth camera's view of the
-    table must come out flat and at the table's height. Exit 0 if it fits, 1 if not."""
+    table must come out flat and at the table's height, and the robot, rendered from its own
+    model at its joint readings, must be seen where the calibration puts it. Exit 0 if it fits,
+    1 if not."""
     from agent.calibrate import CalibratedCamera, check_fit
     from robots.base import load_calibration
 
@@ -284,15 +383,15 @@ def check(
                    config=config) as cell:
         checked = (CalibratedCamera(cell.camera, load_calibration(calibration)) if calibration
                    else cell.camera)
-        report = check_fit(checked.capture(), cell.robot.limits)
+        report = check_fit(checked.capture(), cell.robot.limits, cell.robot)
     if report is None:
         raise ConfigError("this camera gives no depth: the fit cannot be checked")
     if json_output:
-        print_json(report.model_dump())
+        print_json(json.loads(report.model_dump_json()))  # null, not NaN, where nothing agreed
+    elif report.fits:
+        out_console().print(f"[green]✓ fits[/green]: {report.summary()}")
     else:
-        mark = "[green]✓ fits[/green]" if report.fits else "[red]✗ does not fit[/red]"
-        out_console().print(f"{mark}: the table comes out {report.table_offset_mm:+.1f} mm from "
-                            f"its height, tilted {report.table_tilt_deg:.2f} degrees")
+        out_console().print(f"[red]✗ does not fit[/red]: {report.problem}")
     if not report.fits:
         err_console.print("erarm: the calibration no longer fits; recalibrate")
         raise typer.Exit(1)
