@@ -6,10 +6,10 @@ the point given for a block is the centre of its top face, for a bowl the centre
 a depth lookup at that point lands where a gripper should go. A bare image without calibration
 gets an image-space guess: bowls are the big objects, points are mask centroids.
 
-It knows only solid-coloured blocks and bowls in eight colours on a table. A coloured region
-that does not look like one (ragged, unevenly coloured, or too big: a face, a poster, a
-gradient) is left out and counted, so a photo of something else is said to be one rather than
-turned into confident nonsense.
+It knows only solid-coloured blocks and bowls in eight colours on a grey table. An image that is
+mostly colour (a portrait, a poster, a gradient) holds none of them; a coloured region that does
+not look like one (ragged, unevenly coloured, or too big) is left out and counted: a photo of
+something else is said to be one rather than turned into confident nonsense.
 """
 
 from __future__ import annotations
@@ -36,13 +36,15 @@ MIN_TOP_M = 0.02  # a block's top stands at least this high above the table
 MIN_TOP_PX = 15
 BLOCK_TOP_M = (0.02, 0.07)  # the longer side of a block's top face
 SQUARENESS = 0.5  # its shorter side is at least this share of the longer
-# What a solid block or bowl looks like (simulated ones: solidity >= 0.88, saturation spread
-# <= 6, hue spread <= 1 on OpenCV's 0-180 scale; real paint and cameras get some slack).
-MIN_SOLIDITY = 0.7  # its outline fills this share of its convex hull (holes filled); only
-# asked without depth, which tells shapes better: a block half hidden by another is an L
-MAX_SATURATION_SPREAD = 20.0  # standard deviation of saturation over its pixels
-MAX_HUE_SPREAD = 3.0  # circular standard deviation of its hue
+# What a solid block or bowl looks like. Simulated ones, even as JPEG at quality 60: solidity
+# >= 0.94 (unoccluded), saturation spread <= 46, hue spread <= 2.6 on OpenCV's 0-180 scale.
+MIN_SOLIDITY = 0.7  # its outline fills this share of its convex hull (holes filled); asked
+# only of an uncalibrated image: a block half hidden by another is an L, and with a calibration
+# its footprint on the table is what tells blocks from bowls
+MAX_SATURATION_SPREAD = 60.0  # standard deviation of saturation over its pixels
+MAX_HUE_SPREAD = 5.0  # circular standard deviation of its hue
 MAX_IMAGE_SPAN = 0.45  # it spans at most this share of the image's width and height
+MAX_COLOURED_SHARE = 0.3  # a table view is mostly grey table (simulated ones: <= 10% colour)
 KNOWN = ("solid-coloured blocks and bowls in eight colours (" + ", ".join(COLOUR_HUES) +
          ") on a calibrated table")
 
@@ -68,6 +70,7 @@ class Sight:
 
     detections: list[Detection]
     implausible: int
+    coloured_share: float  # of the image's pixels, how many are saturated colour
 
     def warning(self, frame: Frame) -> str | None:
         """Why these detections may not mean what they say (no calibration, no depth, regions
@@ -78,6 +81,10 @@ class Sight:
                          "the image only")
         elif frame.depth_m is None:
             notes.append("no depth image, so objects are placed on the table plane")
+        if self.coloured_share > MAX_COLOURED_SHARE:
+            notes.append(f"{self.coloured_share:.0%} of it is saturated colour, where a table "
+                         "view shows a few coloured objects on a grey table, so nothing in it "
+                         "was taken for an object")
         if self.implausible:
             notes.append(f"{self.implausible} coloured region(s) were left out as unlike solid "
                          "blocks or bowls (ragged, unevenly coloured or too big)")
@@ -88,7 +95,7 @@ class Sight:
 
 
 def _implausible(hsv: np.ndarray, component: np.ndarray, own: np.ndarray,
-                 image_size: tuple[int, int], has_depth: bool) -> bool:
+                 image_size: tuple[int, int], calibrated: bool) -> bool:
     """Whether a connected region of one colour is unlike a solid block or bowl: `hsv` is its
     box of the image (`image_size`: height, width), `component` its mask there and `own` its
     pixels of that colour."""
@@ -96,7 +103,7 @@ def _implausible(hsv: np.ndarray, component: np.ndarray, own: np.ndarray,
     image_height, image_width = image_size
     if width > MAX_IMAGE_SPAN * image_width or height > MAX_IMAGE_SPAN * image_height:
         return True
-    if not has_depth:
+    if not calibrated:
         outlines, _ = cv2.findContours(component.astype(np.uint8), cv2.RETR_EXTERNAL,
                                        cv2.CHAIN_APPROX_NONE)
         outline = max(outlines, key=cv2.contourArea)
@@ -248,6 +255,9 @@ def detect_objects(frame: Frame) -> Sight:
     were left out as unlike them."""
     hsv = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2HSV)
     coloured = (hsv[:, :, 1] >= MIN_SATURATION) & (hsv[:, :, 2] >= MIN_VALUE)
+    coloured_share = float(coloured.mean())
+    if coloured_share > MAX_COLOURED_SHARE:
+        return Sight(detections=[], implausible=0, coloured_share=coloured_share)
     hue_index, names = _hue_labels(hsv)
     has_geometry = frame.depth_m is not None and frame.calibration is not None
     cloud = point_cloud(frame) if has_geometry else None
@@ -268,7 +278,7 @@ def detect_objects(frame: Frame) -> Sight:
             box = (slice(v0, v0 + h), slice(u0, u0 + w))
             if _implausible(hsv[box], labels[box] == component,
                             (labels[box] == component) & raw[box], hsv.shape[:2],
-                            cloud is not None):
+                            frame.calibration is not None):
                 implausible += 1
                 continue
             # the cleaned mask joins the object up; only pixels of its own colour carry its
@@ -293,7 +303,8 @@ def detect_objects(frame: Frame) -> Sight:
                 kind = "bowl" if min(sides) >= BOWL_MIN_FOOTPRINT_M else "block"
                 found.append(_detection(colour, kind, rows, cols,
                                         _grasp_point(frame, kind, points, rows, cols, False)))
-    return Sight(detections=_with_unique_labels(found), implausible=implausible)
+    return Sight(detections=_with_unique_labels(found), implausible=implausible,
+                 coloured_share=coloured_share)
 
 
 def _with_unique_labels(found: list[Detection]) -> list[Detection]:
