@@ -34,6 +34,7 @@ UNDERSTOOD = (
     "which: the left/right (in the camera image) or nearest/farthest (from the robot) "
     "<colour> block")
 EXAMPLE = "pick the blue block into the orange bowl"
+MAX_TASK_CHARS = 1000  # the grammar's longest phrasing is under 150; longer is read free-form
 
 
 class Which(StrEnum):
@@ -126,8 +127,9 @@ _PICK_INTO = re.compile(
     {_TARGET}
     \s*[.!]?\s*$""", re.IGNORECASE | re.VERBOSE)
 _SORT = re.compile(r"\bsort\b|\bmatch(?:es|ing)?\b.*\bcolou?r\b|\bsame\s+colou?r\b", re.I)
-_PUT_ALL = re.compile(rf"\b(?:all|every|each)\b.*\b(?:blocks?|cubes?)\b.*?"
-                      rf"{_ref_pattern('target', 'bowl')}\b", re.IGNORECASE)
+_ALL = re.compile(r"\b(?:all|every|each)\b", re.IGNORECASE)
+_BLOCKS = re.compile(r"\b(?:blocks?|cubes?)\b", re.IGNORECASE)
+_BOWL = re.compile(rf"{_ref_pattern('target', 'bowl')}\b", re.IGNORECASE)
 _TOWER = re.compile(r"\btower\b", re.IGNORECASE)
 _COLOURS = re.compile(rf"\b({_COLOUR})\b", re.IGNORECASE)
 _STACK_WORDS = re.compile(r"\b(?:stack|on\s+top\s+of|onto|on)\b", re.IGNORECASE)
@@ -164,9 +166,19 @@ def _not_understood(task: str) -> TaskNotUnderstood:
                              f"understands '{UNDERSTOOD}'; for anything else use --brain gemini")
 
 
+def _put_all(task: str) -> re.Match | None:
+    """'all/every/each', then 'blocks', then the bowl, in that order: three linear searches."""
+    every = _ALL.search(task)
+    blocks = every and _BLOCKS.search(task, every.end())
+    return blocks and _BOWL.search(task, blocks.end())
+
+
 def parse_instruction(task: str) -> Instruction:
     """The local brain's reading of a task, or TaskNotUnderstood saying what it understands
     (and, for an unknown word, the nearest one it knows)."""
+    if len(task) > MAX_TASK_CHARS:
+        raise TaskNotUnderstood(f"the task is {len(task)} characters long; the local brain reads "
+                                f"tasks of at most {MAX_TASK_CHARS}")
     if _TOWER.search(task):
         colours = [c.lower() for c in _COLOURS.findall(task)]
         if len(colours) != 3:
@@ -175,7 +187,7 @@ def parse_instruction(task: str) -> Instruction:
                            tower=tuple(ObjectRef(colour=c, kind="block") for c in colours))
     if _SORT.search(task):
         return Instruction(goal=Goal.sort)
-    if match := _PUT_ALL.search(task):
+    if match := _put_all(task):
         return Instruction(goal=Goal.put_all, target=_ref(match, "target"))
     if match := _PICK_INTO.match(task):
         item, target = _ref(match, "item"), _ref(match, "target")
@@ -200,6 +212,8 @@ def read_instruction(task: str) -> Instruction | None:
     """The goal a free-form task states, read from the objects it names, or None when it fits
     none of the families: the strict reading when it applies, else the same families found by
     their key words."""
+    if len(task) > MAX_TASK_CHARS:
+        return None
     try:
         return parse_instruction(task)
     except TaskNotUnderstood:

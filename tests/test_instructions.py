@@ -145,3 +145,11 @@ def test_the_gemini_brain_is_refused_an_impossible_or_empty_task_before_any_requ
                      "--out", str(tmp_path / "run"), env=gemini)
         assert done.returncode == 2 and "erarm: error: " in done.stderr
         assert not (tmp_path / "run").exists()
+
+
+def test_a_huge_task_is_refused_by_the_local_grammar_and_left_to_a_free_form_brain():
+    task = "put all the blocks " * 6000  # once backtracked for minutes through 'all ... blocks'
+    with pytest.raises(TaskNotUnderstood, match="characters long; the local brain reads tasks"):
+        refuse_unplannable(task, strict=True)
+    assert refuse_unplannable(task, strict=False) is None
+    assert family_for(task) is None
