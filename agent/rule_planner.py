@@ -1,5 +1,5 @@
-"""The local brain's planner: a small grammar of tabletop instructions, answered with the same
-reasoning-then-JSON text a Gemini Robotics-ER model gives for the robot-API prompt.
+"""The local brain's planner: the instructions agent/instructions.py reads strictly, answered with
+the same reasoning-then-JSON text a Gemini Robotics-ER model gives for the robot-API prompt.
 
 It plans from what is seen now: work already done (a block already in its bowl, already stacked)
 is left out, so after each pick and place the closed loop can ask again, and an empty list means
@@ -10,38 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 
 from agent.errors import TargetNotFound, TaskNotUnderstood
-from agent.labels import COLOUR_HUES, canonical, matches
+from agent.instructions import Goal, ObjectRef, narrow, parse_instruction
+from agent.labels import canonical, matches
 from agent.schemas import Move, ReturnToOrigin, SceneObject, SetGripperState
-
-UNDERSTOOD = (
-    "pick/put/place/move/drop the <colour> block (in)to/in/inside/on the [<colour>] bowl; "
-    "put all the blocks into the <colour> bowl; sort the blocks into the bowls of matching "
-    "colour; stack the <colour> block on the <colour> block; build a tower of the <colour>, "
-    "<colour> and <colour> blocks (bottom to top)")
-
-_COLOUR = "|".join(COLOUR_HUES)
-_OBJECT = rf"(?:the\s+|a\s+)?(?P<{{name}}>(?:(?:{_COLOUR})\s+)?(?:block|cube))"
-_PICK_INTO = re.compile(
-    rf"""^\s*(?:please\s+)?
-    (?:pick(?:\s+up)?|put|place|move|drop|transfer|carry|bring|set|take|get)\s+
-    {_OBJECT.format(name="item")}\s+
-    (?:and\s+(?:put|place|drop|move|set)\s+it\s+)?
-    (?:into|in\s+to|inside(?:\s+of)?|in|onto|on\s+to|on(?:\s+top\s+of)?|to)\s+
-    (?:the\s+|a\s+)?(?P<target>(?:(?:{_COLOUR})\s+)?bowl)
-    \s*[.!]?\s*$""", re.IGNORECASE | re.VERBOSE)
-_STACK = re.compile(
-    rf"""^\s*(?:please\s+)?(?:stack|put|place|move|set|drop)\s+
-    {_OBJECT.format(name="item")}\s+(?:on\s+top\s+of|onto|on)\s+
-    {_OBJECT.format(name="target")}\s*[.!]?\s*$""", re.IGNORECASE | re.VERBOSE)
-_SORT = re.compile(r"\bsort\b|\bmatch(?:es|ing)?\b.*\bcolou?r\b|\bsame\s+colou?r\b", re.I)
-_PUT_ALL = re.compile(rf"\b(?:all|every|each)\b.*\b(?:blocks?|cubes?)\b.*?"
-                      rf"\b(?P<target>(?:(?:{_COLOUR})\s+)?bowl)\b", re.IGNORECASE)
-_TOWER = re.compile(r"\btower\b", re.IGNORECASE)
-_COLOURS = re.compile(rf"\b({_COLOUR})\b", re.IGNORECASE)
 
 INSIDE_SHARE = 0.75  # an item within this share of a bowl's radius of its centre is inside it
 INSIDE_MAX_RISE_MM = 62.0  # ...unless its top is this far above the floor: it rests on something
@@ -58,15 +32,22 @@ class Transfer:
     spot: tuple[float, float]  # where to let go, mm
 
 
-def _one(name: str, objects: list[SceneObject]) -> SceneObject:
-    hits = [o for o in objects if matches(name, o.label)]
+def _one(ref: ObjectRef, objects: list[SceneObject]) -> SceneObject:
+    """The one seen object a task's reference means; several fit: its qualifier picks one."""
+    fits = [o for o in objects if matches(ref.name, o.label)]
+    hits = narrow(ref.which, fits, column=lambda o: o.point[1],
+                  table_xy_mm=lambda o: o.position_mm[:2])
     if len(hits) == 1:
         return hits[0]
     seen = ", ".join(o.label for o in objects) or "nothing"
     if not hits:
-        raise TargetNotFound(f"no {canonical(name)} in view (I see: {seen})")
-    raise TaskNotUnderstood(f"{len(hits)} objects could be the {canonical(name)} "
-                            f"({', '.join(o.label for o in hits)}); name its colour")
+        raise TargetNotFound(f"no {canonical(ref.name)} in view (I see: {seen})")
+    colour = "" if ref.colour else "name its colour, or "
+    raise TaskNotUnderstood(
+        f"{len(hits)} objects could be the {canonical(ref.name)} "
+        f"({', '.join(o.label for o in hits)}); {colour}say which one: 'the left {ref.name}' or "
+        f"'the right {ref.name}' (as seen in camera.png), 'the nearest {ref.name}' or 'the "
+        f"farthest {ref.name}' (from the robot)")
 
 
 def _kind(thing: SceneObject) -> str:
@@ -120,17 +101,17 @@ def _onto(item: SceneObject, block: SceneObject) -> list[Transfer]:
 
 def transfers_for(task: str, objects: list[SceneObject]) -> list[Transfer]:
     """What still has to move where for the task, given what is seen now."""
+    instruction = parse_instruction(task)
+    if reason := instruction.impossibility():
+        raise TaskNotUnderstood(f"impossible task: {reason}")
     blocks = [o for o in objects if _kind(o) == "block"]
-    if _TOWER.search(task):
-        colours = [c.lower() for c in _COLOURS.findall(task)]
-        if len(colours) != 3:
-            raise TaskNotUnderstood("a tower needs three block colours, bottom to top")
-        bottom, middle, top = (_one(f"{c} block", objects) for c in colours)
+    if instruction.goal is Goal.tower:
+        bottom, middle, top = (_one(ref, objects) for ref in instruction.tower)
         if not on(middle, bottom):
             return [*_onto(middle, bottom), Transfer(top, middle, "on", tuple(
                 bottom.position_mm[:2]))]  # the middle block will sit over the bottom one
         return _onto(top, middle)
-    if _SORT.search(task):
+    if instruction.goal is Goal.sort:
         pending = []
         for block in blocks:
             colour = canonical(block.label).split()[0]
@@ -140,18 +121,20 @@ def transfers_for(task: str, objects: list[SceneObject]) -> list[Transfer]:
         if not pending and not any(canonical(o.label).endswith("bowl") for o in objects):
             raise TargetNotFound("no bowls in view to sort the blocks into")
         return pending
-    if match := _PUT_ALL.search(task):
-        bowl = _one(match["target"], objects)
+    target = _one(instruction.target, objects)
+    if instruction.goal is Goal.put_all:
+        bowl = target
         pending = [t for block in sorted(blocks, key=lambda b: _gap(b, bowl))
                    for t in _into(block, bowl, objects, shared=True)]
         return pending[:1] + [Transfer(t.item, bowl, "inside", tuple(bowl.position_mm[:2]))
                               for t in pending[1:]]  # later spots are chosen when we get there
-    if match := _STACK.match(task):
-        return _onto(_one(match["item"], objects), _one(match["target"], objects))
-    if match := _PICK_INTO.match(task):
-        return _into(_one(match["item"], objects), _one(match["target"], objects), objects)
-    raise TaskNotUnderstood(f"the local brain cannot plan {task!r}: it understands "
-                            f"'{UNDERSTOOD}'; for anything else use --brain gemini")
+    item = _one(instruction.item, objects)
+    if item is target:
+        raise TaskNotUnderstood(f"impossible task: {instruction.item} and {instruction.target} "
+                                f"are both the {item.label}")
+    if instruction.goal is Goal.stack:
+        return _onto(item, target)
+    return _into(item, target, objects)
 
 
 def _mm(value: float) -> int:

@@ -5,6 +5,11 @@ with its calibration. Colour comes from hue; block versus bowl from the object's
 the point given for a block is the centre of its top face, for a bowl the centre of its floor, so
 a depth lookup at that point lands where a gripper should go. A bare image without calibration
 gets an image-space guess: bowls are the big objects, points are mask centroids.
+
+It knows only solid-coloured blocks and bowls in eight colours on a grey table. An image that is
+mostly colour (a portrait, a poster, a gradient) holds none of them; a coloured region that does
+not look like one (ragged, unevenly coloured, or too big) is left out and counted: a photo of
+something else is said to be one rather than turned into confident nonsense.
 """
 
 from __future__ import annotations
@@ -31,6 +36,17 @@ MIN_TOP_M = 0.02  # a block's top stands at least this high above the table
 MIN_TOP_PX = 15
 BLOCK_TOP_M = (0.02, 0.07)  # the longer side of a block's top face
 SQUARENESS = 0.5  # its shorter side is at least this share of the longer
+# What a solid block or bowl looks like. Simulated ones, even as JPEG at quality 60: solidity
+# >= 0.94 (unoccluded), saturation spread <= 46, hue spread <= 2.6 on OpenCV's 0-180 scale.
+MIN_SOLIDITY = 0.7  # its outline fills this share of its convex hull (holes filled); asked
+# only of an uncalibrated image: a block half hidden by another is an L, and with a calibration
+# its footprint on the table is what tells blocks from bowls
+MAX_SATURATION_SPREAD = 60.0  # standard deviation of saturation over its pixels
+MAX_HUE_SPREAD = 5.0  # circular standard deviation of its hue
+MAX_IMAGE_SPAN = 0.45  # it spans at most this share of the image's width and height
+MAX_COLOURED_SHARE = 0.3  # a table view is mostly grey table (simulated ones: <= 10% colour)
+KNOWN = ("solid-coloured blocks and bowls in eight colours (" + ", ".join(COLOUR_HUES) +
+         ") on a calibrated table")
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,60 @@ class Detection:
     @property
     def name(self) -> str:
         return f"{self.colour} {self.kind}"
+
+
+@dataclass(frozen=True)
+class Sight:
+    """What one frame showed: the objects found, and how many coloured regions were left out
+    because they do not look like solid blocks or bowls."""
+
+    detections: list[Detection]
+    implausible: int
+    coloured_share: float  # of the image's pixels, how many are saturated colour
+
+    def warning(self, frame: Frame) -> str | None:
+        """Why these detections may not mean what they say (no calibration, no depth, regions
+        unlike blocks and bowls), with what this brain can find; None for a table scene."""
+        notes = []
+        if frame.calibration is None:
+            notes.append("no calibration, so blocks and bowls are told apart by their size in "
+                         "the image only")
+        elif frame.depth_m is None:
+            notes.append("no depth image, so objects are placed on the table plane")
+        if self.coloured_share > MAX_COLOURED_SHARE:
+            notes.append(f"{self.coloured_share:.0%} of it is saturated colour, where a table "
+                         "view shows a few coloured objects on a grey table, so nothing in it "
+                         "was taken for an object")
+        if self.implausible:
+            notes.append(f"{self.implausible} coloured region(s) were left out as unlike solid "
+                         "blocks or bowls (ragged, unevenly coloured or too big)")
+        if not notes:
+            return None
+        return (f"this is not a calibrated table scene ({'; '.join(notes)}): the local brain "
+                f"finds only {KNOWN}")
+
+
+def _implausible(hsv: np.ndarray, component: np.ndarray, own: np.ndarray,
+                 image_size: tuple[int, int], calibrated: bool) -> bool:
+    """Whether a connected region of one colour is unlike a solid block or bowl: `hsv` is its
+    box of the image (`image_size`: height, width), `component` its mask there and `own` its
+    pixels of that colour."""
+    height, width = component.shape
+    image_height, image_width = image_size
+    if width > MAX_IMAGE_SPAN * image_width or height > MAX_IMAGE_SPAN * image_height:
+        return True
+    if not calibrated:
+        outlines, _ = cv2.findContours(component.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                       cv2.CHAIN_APPROX_NONE)
+        outline = max(outlines, key=cv2.contourArea)
+        hull = cv2.contourArea(cv2.convexHull(outline))
+        if hull > 0 and cv2.contourArea(outline) < MIN_SOLIDITY * hull:
+            return True
+    saturation = hsv[:, :, 1][own].astype(np.float32)
+    angle = hsv[:, :, 0][own].astype(np.float32) * (np.pi / 90)  # 0-180 -> a full turn
+    length = min(float(np.hypot(np.cos(angle).mean(), np.sin(angle).mean())), 1.0)
+    hue_spread = np.sqrt(-2 * np.log(max(length, 1e-9))) * (90 / np.pi)
+    return bool(saturation.std() > MAX_SATURATION_SPREAD or hue_spread > MAX_HUE_SPREAD)
 
 
 def _hue_labels(hsv: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -179,11 +249,15 @@ def _split_component(frame: Frame, colour: str, rows: np.ndarray, cols: np.ndarr
     return found
 
 
-def detect_objects(frame: Frame) -> list[Detection]:
+def detect_objects(frame: Frame) -> Sight:
     """Every coloured block and bowl in view, labelled like 'blue block' (numbered when a colour
-    and kind repeat: 'red block 1', 'red block 2', left to right)."""
+    and kind repeat: 'red block 1', 'red block 2', left to right), and how many coloured regions
+    were left out as unlike them."""
     hsv = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2HSV)
     coloured = (hsv[:, :, 1] >= MIN_SATURATION) & (hsv[:, :, 2] >= MIN_VALUE)
+    coloured_share = float(coloured.mean())
+    if coloured_share > MAX_COLOURED_SHARE:
+        return Sight(detections=[], implausible=0, coloured_share=coloured_share)
     hue_index, names = _hue_labels(hsv)
     has_geometry = frame.depth_m is not None and frame.calibration is not None
     cloud = point_cloud(frame) if has_geometry else None
@@ -191,6 +265,7 @@ def detect_objects(frame: Frame) -> list[Detection]:
     image_area = frame.rgb.shape[0] * frame.rgb.shape[1]
     kernel = np.ones((3, 3), np.uint8)
     found: list[Detection] = []
+    implausible = 0
     for index, colour in enumerate(names):
         raw = coloured & (hue_index == index)
         mask = cv2.morphologyEx(raw.astype(np.uint8), cv2.MORPH_OPEN, kernel)
@@ -199,6 +274,12 @@ def detect_objects(frame: Frame) -> list[Detection]:
         for component in range(1, count):
             u0, v0, w, h, area = stats[component]
             if area < MIN_AREA_PX:
+                continue
+            box = (slice(v0, v0 + h), slice(u0, u0 + w))
+            if _implausible(hsv[box], labels[box] == component,
+                            (labels[box] == component) & raw[box], hsv.shape[:2],
+                            frame.calibration is not None):
+                implausible += 1
                 continue
             # the cleaned mask joins the object up; only pixels of its own colour carry its
             # geometry (closing also takes in a neighbour's edge)
@@ -222,7 +303,8 @@ def detect_objects(frame: Frame) -> list[Detection]:
                 kind = "bowl" if min(sides) >= BOWL_MIN_FOOTPRINT_M else "block"
                 found.append(_detection(colour, kind, rows, cols,
                                         _grasp_point(frame, kind, points, rows, cols, False)))
-    return _with_unique_labels(found)
+    return Sight(detections=_with_unique_labels(found), implausible=implausible,
+                 coloured_share=coloured_share)
 
 
 def _with_unique_labels(found: list[Detection]) -> list[Detection]:

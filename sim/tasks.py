@@ -4,20 +4,24 @@ done (ravens-style: the task owns its scene and its success check).
 A family phrases an instruction (in several ways, in any of the simulator's colours), stages a
 scene for it from a seed, and states its goal as ground-truth predicates: a block inside a bowl,
 or a block resting on another. These read the simulator's state; they score runs, and the agent
-never sees them.
+never sees them. What a task says is read by the agent's task grammar (agent/instructions.py),
+so the simulator and the local planner understand a task alike.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 import pybullet as pb
 from pydantic import BaseModel
 
+from agent.instructions import Goal as Asked
+from agent.instructions import Instruction, ObjectRef, narrow, read_instruction
+from agent.instructions import mentions as named_objects
 from robots.base import CameraCalibration, GroundTruth
 from sim.objects import BLOCK_SIZE_M, BOWL_HEIGHT_M, BOWL_RIM_RADIUS_M, COLOURS
 from sim.scene import Kind, RenderConditions, SceneSpec, Wanted, place
@@ -28,19 +32,11 @@ if TYPE_CHECKING:
 
 ALL_COLOURS = list(COLOURS)
 BIG_BOWL = 1.25  # room for three blocks side by side
-_COLOUR = "|".join(COLOURS)
-_MENTION = re.compile(rf"\b(?:(?P<colour>{_COLOUR})\s+)?(?P<kind>block|cube|bowl)s?\b",
-                      re.IGNORECASE)
 
 
 def mentions(task: str) -> list[tuple[str | None, str]]:
     """(colour or None, kind) for every block/cube/bowl the task names, in order."""
-    found = []
-    for match in _MENTION.finditer(task):
-        colour = match["colour"].lower() if match["colour"] else None
-        kind = "block" if match["kind"].lower() in ("block", "cube") else "bowl"
-        found.append((colour, kind))
-    return found
+    return [(ref.colour, ref.kind) for ref in named_objects(task)]
 
 
 class Goal(BaseModel):
@@ -51,17 +47,30 @@ class Goal(BaseModel):
     target: int
 
 
-def _index(labels: list[str], colour: str | None, kind: str) -> int | None:
+@dataclass(frozen=True)
+class Placed:
+    """Where a scene object is, for picking one of several by 'left', 'nearest' ...: its image
+    column in the camera's view, and its place on the table."""
+
+    column_px: float
+    xy_mm: tuple[float, float]
+
+
+def _index(labels: list[str], ref: ObjectRef, placed: list[Placed] | None = None) -> int | None:
+    """The scene object a reference means, or None when it is not uniquely in the scene."""
     hits = [i for i, label in enumerate(labels)
-            if label.endswith(kind) and (colour is None or label == f"{colour} {kind}")]
+            if label.endswith(ref.kind) and (ref.colour is None or label == ref.name)]
+    if placed is not None:
+        hits = narrow(ref.which, hits, column=lambda i: placed[i].column_px,
+                      table_xy_mm=lambda i: placed[i].xy_mm)
     return hits[0] if len(hits) == 1 else None
 
 
-def _one_goal(relation: Literal["inside", "on"], labels: list[str],
-              item: tuple[str | None, str], target: tuple[str | None, str]) -> list[Goal] | None:
+def _one_goal(relation: Literal["inside", "on"], labels: list[str], item: ObjectRef,
+              target: ObjectRef, placed: list[Placed] | None) -> list[Goal] | None:
     """One object inside or on another, or None when either is not uniquely in the scene."""
-    found, where = _index(labels, *item), _index(labels, *target)
-    if found is None or where is None:
+    found, where = _index(labels, item, placed), _index(labels, target, placed)
+    if found is None or where is None or found == where:
         return None
     return [Goal(relation=relation, item=found, target=where)]
 
@@ -91,7 +100,7 @@ class Family:
     """A kind of task: how it is said, what scene it needs, what done means."""
 
     name = ""
-    pattern: re.Pattern
+    asks: Asked
 
     def instruction(self, rng: random.Random) -> str:
         raise NotImplementedError
@@ -100,16 +109,26 @@ class Family:
         """The (colour, kind) pairs the scene needs, distractors included."""
         raise NotImplementedError
 
-    def goals(self, task: str, labels: list[str]) -> list[Goal] | None:
+    def goals(self, task: str, labels: list[str],
+              placed: list[Placed] | None = None) -> list[Goal] | None:
+        """The ground-truth goals over the scene's objects (`labels`, and `placed` to resolve
+        'the left ...' among several), or None when the scene cannot tell."""
         raise NotImplementedError
 
     def matches(self, task: str) -> bool:
-        return bool(self.pattern.search(task))
+        read = read_instruction(task)
+        return read is not None and read.goal is self.asks
+
+
+def _read(task: str) -> Instruction:
+    read = read_instruction(task)
+    assert read is not None, f"a family was chosen for a task it cannot read: {task!r}"
+    return read
 
 
 class PickIntoBowl(Family):
     name = "pick-into-bowl"
-    pattern = re.compile(r".")  # the fallback: one block and one bowl, however said
+    asks = Asked.into
     phrasings = (
         "pick the {a} {blk} into the {b} bowl", "put the {a} {blk} in the {b} bowl",
         "place the {a} {blk} inside the {b} bowl", "move the {a} {blk} to the {b} bowl",
@@ -120,10 +139,6 @@ class PickIntoBowl(Family):
         a, b = rng.sample(ALL_COLOURS, 2)
         return rng.choice(self.phrasings).format(a=a, b=b, blk=rng.choice(["block", "cube"]))
 
-    def matches(self, task: str) -> bool:
-        kinds = [kind for _, kind in mentions(task)]
-        return kinds.count("block") == 1 and kinds.count("bowl") == 1
-
     def objects(self, task: str, rng: random.Random) -> list[tuple[str, Kind]]:
         named = _named(task, rng)
         used = {c for c, _ in named}
@@ -131,14 +146,15 @@ class PickIntoBowl(Family):
         kinds = tuple(k for k in ("block", "bowl") if (None, k) not in mentions(task))
         return named + _distractors(rng, used, 2, 8, kinds)
 
-    def goals(self, task: str, labels: list[str]) -> list[Goal] | None:
-        (block, _), (bowl, _) = sorted(mentions(task), key=lambda m: m[1] != "block")
-        return _one_goal("inside", labels, (block, "block"), (bowl, "bowl"))
+    def goals(self, task: str, labels: list[str],
+              placed: list[Placed] | None = None) -> list[Goal] | None:
+        read = _read(task)
+        return _one_goal("inside", labels, read.item, read.target, placed)
 
 
 class PutAll(Family):
     name = "put-all"
-    pattern = re.compile(r"\b(all|every)\b.*\b(blocks?|cubes?)\b.*\bbowl\b", re.IGNORECASE)
+    asks = Asked.put_all
     phrasings = ("put all the blocks into the {b} bowl", "place every cube in the {b} bowl",
                  "move all blocks inside the {b} bowl", "drop all the cubes into the {b} bowl")
 
@@ -146,15 +162,14 @@ class PutAll(Family):
         return rng.choice(self.phrasings).format(b=rng.choice(ALL_COLOURS))
 
     def objects(self, task: str, rng: random.Random) -> list[tuple[str, Kind]]:
-        bowl = next((c for c, k in mentions(task) if k == "bowl" and c), None)
-        bowl = bowl or rng.choice(ALL_COLOURS)
+        bowl = _read(task).target.colour or rng.choice(ALL_COLOURS)
         blocks = _other_colours(rng, {bowl}, rng.randint(2, 3))
         others = _distractors(rng, {bowl, *blocks}, 0, 1, kinds=("bowl",))
         return [(bowl, "bowl", BIG_BOWL), *[(c, "block") for c in blocks], *others]
 
-    def goals(self, task: str, labels: list[str]) -> list[Goal] | None:
-        bowl = next((c for c, k in mentions(task) if k == "bowl"), None)
-        target = _index(labels, bowl, "bowl")
+    def goals(self, task: str, labels: list[str],
+              placed: list[Placed] | None = None) -> list[Goal] | None:
+        target = _index(labels, _read(task).target, placed)
         if target is None:
             return None
         return [Goal(relation="inside", item=i, target=target)
@@ -163,7 +178,7 @@ class PutAll(Family):
 
 class Sort(Family):
     name = "sort"
-    pattern = re.compile(r"\bsort\b|\bmatch(es|ing)?\b.*colou?r|\bsame colou?r\b", re.IGNORECASE)
+    asks = Asked.sort
     phrasings = ("sort the blocks into the bowls of matching colour",
                  "put each block in the bowl of the same colour",
                  "place every cube into the bowl that matches its colour")
@@ -175,11 +190,12 @@ class Sort(Family):
         colours = rng.sample(ALL_COLOURS, rng.randint(2, 3))
         return [(c, kind) for c in colours for kind in ("block", "bowl")]
 
-    def goals(self, task: str, labels: list[str]) -> list[Goal] | None:
+    def goals(self, task: str, labels: list[str],
+              placed: list[Placed] | None = None) -> list[Goal] | None:
         goals = []
         for i, label in enumerate(labels):
             if label.endswith("block"):
-                target = _index(labels, label.split()[0], "bowl")
+                target = _index(labels, ObjectRef(colour=label.split()[0], kind="bowl"))
                 if target is not None:
                     goals.append(Goal(relation="inside", item=i, target=target))
         return goals or None
@@ -187,15 +203,10 @@ class Sort(Family):
 
 class StackTwo(Family):
     name = "stack-two"
-    pattern = re.compile(r"\b(stack|on top of|onto|on)\b", re.IGNORECASE)
+    asks = Asked.stack
     phrasings = ("stack the {a} block on the {b} block", "put the {a} cube on top of the {b} cube",
                  "place the {a} block onto the {b} block",
                  "move the {a} block on top of the {b} block")
-
-    def matches(self, task: str) -> bool:
-        kinds = [kind for _, kind in mentions(task)]
-        return (bool(self.pattern.search(task)) and kinds == ["block", "block"]
-                and "tower" not in task.lower())
 
     def instruction(self, rng: random.Random) -> str:
         a, b = rng.sample(ALL_COLOURS, 2)
@@ -205,26 +216,24 @@ class StackTwo(Family):
         named = _named(task, rng)
         return named + _distractors(rng, {c for c, _ in named}, 1, 3)
 
-    def goals(self, task: str, labels: list[str]) -> list[Goal] | None:
-        (top, _), (bottom, _) = mentions(task)
-        return _one_goal("on", labels, (top, "block"), (bottom, "block"))
+    def goals(self, task: str, labels: list[str],
+              placed: list[Placed] | None = None) -> list[Goal] | None:
+        read = _read(task)
+        return _one_goal("on", labels, read.item, read.target, placed)
 
 
 class TowerThree(Family):
     name = "tower-three"
-    pattern = re.compile(r"\btower\b", re.IGNORECASE)
+    asks = Asked.tower
     phrasings = (
         "build a tower with the {a} block at the bottom, the {b} block in the middle and the "
         "{c} block on top", "stack the {a}, {b} and {c} blocks into a tower, bottom to top",
         "make a tower of the {a} cube, the {b} cube and the {c} cube, from the bottom up")
 
-    def matches(self, task: str) -> bool:
-        return bool(self.pattern.search(task)) and len(self._colours(task)) == 3
-
     @staticmethod
     def _colours(task: str) -> list[str]:
         """The tower's colours bottom to top: in the order the task says them."""
-        return re.findall(rf"\b({_COLOUR})\b", task.lower())
+        return [ref.colour for ref in _read(task).tower]
 
     def instruction(self, rng: random.Random) -> str:
         a, b, c = rng.sample(ALL_COLOURS, 3)
@@ -234,23 +243,27 @@ class TowerThree(Family):
         colours = self._colours(task)
         return [(c, "block") for c in colours] + _distractors(rng, set(colours), 1, 3)
 
-    def goals(self, task: str, labels: list[str]) -> list[Goal] | None:
-        stack = [_index(labels, c, "block") for c in self._colours(task)]
-        if None in stack:
+    def goals(self, task: str, labels: list[str],
+              placed: list[Placed] | None = None) -> list[Goal] | None:
+        stack = [_index(labels, ref, placed) for ref in _read(task).tower]
+        if None in stack or len(set(stack)) < len(stack):
             return None
         return [Goal(relation="on", item=stack[1], target=stack[0]),
                 Goal(relation="on", item=stack[2], target=stack[1])]
 
 
 def _named(task: str, rng: random.Random) -> list[tuple[str, Kind]]:
-    """What the task names; a kind named without a colour gets an unused one."""
+    """What the task names; a kind named without a colour gets an unused one. An object picked
+    out by a qualifier ("the left blue block") gets a twin, so there is one to tell it from."""
     named, used = [], {c for c, _ in mentions(task) if c}
-    for colour, kind in mentions(task):
+    for ref in named_objects(task):
+        colour = ref.colour
         if colour is None:
             colour = rng.choice(sorted(set(ALL_COLOURS) - used))
             used.add(colour)
-        if (colour, kind) not in named:
-            named.append((colour, kind))
+        wanted = 2 if ref.which else 1
+        while named.count((colour, ref.kind)) < wanted:
+            named.append((colour, ref.kind))
     return named
 
 
@@ -362,8 +375,18 @@ class SimReferee:
         self._world = world
         self._camera = camera
         family = family_for(task)
-        self._goals = family.goals(task, world.labels) if family else None
+        self._goals = family.goals(task, world.labels, self._placed()) if family else None
         self._start = world.object_report()
+
+    def _placed(self) -> list[Placed]:
+        from agent.geometry import project
+
+        centres = [_pose(self._world, i) for i in range(len(self._world.labels))]
+        if not centres:
+            return []
+        columns = project(np.array(centres), self.true_calibration())[:, 0]
+        return [Placed(column_px=float(u), xy_mm=(x * 1000, y * 1000))
+                for u, (x, y, _) in zip(columns, centres, strict=True)]
 
     def true_calibration(self) -> CameraCalibration:
         from sim.camera import calibration

@@ -1,14 +1,26 @@
-"""Local perception against the simulator's ground truth (read here only to score it)."""
+"""Local perception against the simulator's ground truth (read here only to score it), what it
+says of images that are not its table, and the flags it has no use for."""
 
 import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
+from agent.brains import BrainChoice
 from agent.brains.local import LocalBrain
+from agent.cli.common import build_brain
 from agent.locate import locate_objects
 from agent.parse import parse_boxes, parse_points
 from agent.perceive import perceive
+from agent.vision import detect_objects
+from robots.base import Frame
+from robots.errors import ConfigError
 
 
 @pytest.mark.parametrize("seed", [0, 4, 11, 23])
@@ -46,3 +58,100 @@ def test_repeated_objects_get_unique_labels(tmp_path, sim_cell):
     frame = cell.camera.capture()
     labels = sorted(p.label for p in parse_points(LocalBrain().point(frame)))
     assert labels == ["blue bowl", "red block 1", "red block 2"]
+
+
+def _portrait() -> np.ndarray:
+    from matplotlib import cbook
+
+    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def _hue_sweep() -> np.ndarray:
+    """A rainbow gradient: every colour, none of them an object."""
+    hsv = np.full((480, 640, 3), 255, np.uint8)
+    hsv[:, :, 0] = np.linspace(0, 179, 640).astype(np.uint8)[None, :]
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def test_a_portrait_is_said_not_to_be_a_table_scene(caplog):
+    frame = Frame(rgb=_portrait())
+    with caplog.at_level(logging.WARNING):
+        assert parse_boxes(LocalBrain().detect(frame)) == []  # not 57 "blocks" and "bowls"
+    warning = caplog.messages[0]
+    assert len(caplog.messages) == 1 and "not a calibrated table scene" in warning
+    assert "no calibration" in warning and "of it is saturated colour" in warning
+    assert "finds only solid-coloured blocks and bowls in eight colours" in warning
+
+
+def test_a_gradient_holds_no_objects(caplog):
+    with caplog.at_level(logging.WARNING):
+        assert parse_points(LocalBrain().point(Frame(rgb=_hue_sweep()))) == []
+    assert "nothing in it was taken for an object" in caplog.text
+
+
+def test_regions_unlike_solid_blocks_are_left_out_and_counted(caplog):
+    """On a grey table: a solid red square is a block; a ragged blue comb, a green patch of
+    scattered hues and a wall-to-wall yellow stripe are not."""
+    rgb = np.full((480, 640, 3), 128, np.uint8)
+    rgb[100:130, 100:130] = (220, 30, 30)
+    for tooth in range(6):
+        rgb[300:360, 300 + 12 * tooth:304 + 12 * tooth] = (30, 60, 220)
+    rgb[295:300, 300:372] = (30, 60, 220)
+    hues = np.random.default_rng(1).integers(45, 78, (40, 40)).astype(np.uint8)
+    patch = np.dstack([hues, np.full_like(hues, 200), np.full_like(hues, 200)])
+    rgb[100:140, 400:440] = cv2.cvtColor(patch, cv2.COLOR_HSV2RGB)
+    rgb[:, 600:612] = (230, 220, 40)
+    sight = detect_objects(Frame(rgb=rgb))
+    assert [d.label for d in sight.detections] == ["red block"]
+    assert sight.implausible == 3
+    with caplog.at_level(logging.WARNING):
+        LocalBrain().point(Frame(rgb=rgb))
+    assert "3 coloured region(s) were left out as unlike solid blocks or bowls" in caplog.text
+
+
+def test_a_calibrated_table_scene_gets_no_warning_and_an_unknown_thing_does(sim_cell, caplog):
+    frame = sim_cell(seed=2).camera.capture()
+    with caplog.at_level(logging.WARNING):
+        assert parse_points(LocalBrain().point(frame))
+    assert caplog.messages == []
+    with caplog.at_level(logging.WARNING):
+        assert parse_points(LocalBrain().point(frame, ["fruit"])) == []
+    assert "'fruit' is not a block or a bowl" in caplog.text
+
+
+@pytest.mark.parametrize(("flags", "named"), [
+    ({"model": "gemini-robotics-er-1.5-preview"}, "--model"),
+    ({"base_url": "http://127.0.0.1:9"}, "--base-url"),
+    ({"safety": ["dangerous_content=BLOCK_ONLY_HIGH"]}, "--safety"),
+    ({"thinking": ["plan=100"]}, "--thinking-budget"),
+    ({"consensus": 3}, "--consensus"),
+    ({"zoom": True}, "--zoom"),
+    ({"trajectory": 5}, "--trajectory"),
+])
+def test_gemini_only_flags_are_refused_with_the_local_brain(monkeypatch, flags, named):
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    for choice in (BrainChoice.local, BrainChoice.auto):
+        with pytest.raises(ConfigError, match=f"^{named} needs the Gemini brain"):
+            build_brain(choice, **flags)
+    assert build_brain(BrainChoice.local).name == "local"  # no such flag: no complaint
+
+
+def test_the_cli_names_the_gemini_only_flag(tmp_path):
+    image = tmp_path / "portrait.png"
+    cv2.imwrite(str(image), cv2.cvtColor(_portrait(), cv2.COLOR_RGB2BGR))
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    erarm = str(Path(sys.executable).with_name("erarm"))
+    done = subprocess.run([erarm, "point", str(image), "--zoom"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == ("erarm: error: --zoom needs the Gemini brain (--brain "
+                                   "gemini, or set GEMINI_API_KEY for --brain auto); the local "
+                                   "brain has no use for it")
+    out = tmp_path / "run"
+    done = subprocess.run([erarm, "run", "pick the blue block into the orange bowl",
+                           "--brain", "local", "--trajectory", "5", "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and "--trajectory needs the Gemini brain" in done.stderr
+    assert not out.exists()

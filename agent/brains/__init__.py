@@ -8,8 +8,10 @@ from enum import StrEnum
 
 from agent.brains.base import Brain, PlanRequest
 from agent.config import GeminiSettings
+from robots.errors import ConfigError
 
-__all__ = ["Brain", "BrainChoice", "PlanRequest", "api_key_from_env", "choose_brain"]
+__all__ = ["Brain", "BrainChoice", "PlanRequest", "api_key_from_env", "check_task", "choose_brain",
+           "refuse_gemini_only"]
 
 KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 
@@ -27,12 +29,41 @@ def api_key_from_env() -> str | None:
     return None
 
 
-def choose_brain(choice: BrainChoice | str = BrainChoice.auto,
-                 settings: GeminiSettings | None = None) -> Brain:
+def resolve(choice: BrainChoice | str) -> BrainChoice:
     """`auto` means Gemini when an API key is set, else the offline local brain."""
     choice = BrainChoice(choice)
     if choice is BrainChoice.auto:
-        choice = BrainChoice.gemini if api_key_from_env() else BrainChoice.local
+        return BrainChoice.gemini if api_key_from_env() else BrainChoice.local
+    return choice
+
+
+def refuse_gemini_only(choice: BrainChoice | str, given: dict[str, bool]) -> None:
+    """Refuse a flag (`given`: flag -> whether it was set) that only the Gemini brain reads,
+    rather than ignore it silently, when the brain will be the local one."""
+    if resolve(choice) is not BrainChoice.local:
+        return
+    flag = next((flag for flag, used in given.items() if used), None)
+    if flag is not None:
+        how = ("--brain gemini" if BrainChoice(choice) is BrainChoice.local else
+               "--brain gemini, or set GEMINI_API_KEY for --brain auto")
+        raise ConfigError(f"{flag} needs the Gemini brain ({how}); the local brain has no "
+                          "use for it")
+
+
+def check_task(task: str, brain: Brain) -> None:
+    """Refuse, before any workcell opens or run folder is made, a task no brain can do (empty,
+    or impossible by construction) and one outside the local brain's grammar when it is the
+    brain; the Gemini brain reads free-form text."""
+    from agent.brains.local import LocalBrain
+    from agent.instructions import refuse_unplannable
+
+    refuse_unplannable(task, strict=isinstance(brain, LocalBrain))
+
+
+def choose_brain(choice: BrainChoice | str = BrainChoice.auto,
+                 settings: GeminiSettings | None = None) -> Brain:
+    """`auto` means Gemini when an API key is set, else the offline local brain."""
+    choice = resolve(choice)
     if choice is BrainChoice.local:
         from agent.brains.local import LocalBrain
 

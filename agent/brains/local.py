@@ -7,14 +7,17 @@ validator as the model's.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 
 from agent.brains.base import CORE, PlanRequest, require
 from agent.geometry import pixel_to_normalized
-from agent.labels import matches
+from agent.labels import KIND_SYNONYMS, canonical, matches
 from agent.rule_planner import plan_text
-from agent.vision import Detection, detect_objects
+from agent.vision import KNOWN, Detection, detect_objects
 from robots.base import Frame
+
+log = logging.getLogger(__name__)
 
 
 class LocalBrain:
@@ -25,15 +28,23 @@ class LocalBrain:
         self._last: tuple[Frame, list[Detection]] | None = None
 
     def _detections(self, frame: Frame) -> list[Detection]:
-        """Analyse each frame once, however many questions are asked about it."""
+        """Analyse each frame once, however many questions are asked about it, and warn once
+        when it does not look like the calibrated table scene this brain is made for."""
         if self._last is None or self._last[0] is not frame:
-            self._last = (frame, detect_objects(frame))
+            sight = detect_objects(frame)
+            if warning := sight.warning(frame):
+                log.warning("local brain: %s", warning)
+            self._last = (frame, sight.detections)
         return self._last[1]
 
     def point(self, frame: Frame, queries: Sequence[str] | None = None, limit: int = 10) -> str:
         width, height = frame.size
         found = self._detections(frame)
         if queries:
+            for query in queries:
+                if not set(canonical(query).split()) & set(KIND_SYNONYMS.values()):
+                    log.warning("local brain: %r is not a block or a bowl: it finds only %s",
+                                query, KNOWN)
             found = [d for d in found if any(matches(q, d.label) for q in queries)]
         points = []
         for detection in found[:limit]:

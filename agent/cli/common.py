@@ -145,11 +145,16 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 def build_brain(choice: BrainChoice, *, model: str | None = None, base_url: str | None = None,
                 config: Path | None = None, safety: list[str] | None = None,
                 thinking: list[str] | None = None, consensus: int = 1,
-                zoom: bool = False) -> Brain:
+                zoom: bool = False, trajectory: int = 0) -> Brain:
     """The chosen brain with settings from the config file and flags, wrapped for consensus and
-    zoom when asked."""
-    from agent.brains import choose_brain
+    zoom when asked; a Gemini-only flag with the local brain is refused."""
+    from agent.brains import choose_brain, refuse_gemini_only
     from agent.config import gemini_settings, load_config
+
+    refuse_gemini_only(choice, {
+        "--model": model is not None, "--base-url": base_url is not None,
+        "--safety": bool(safety), "--thinking-budget": bool(thinking),
+        "--consensus": consensus > 1, "--zoom": zoom, "--trajectory": trajectory > 0})
 
     settings = gemini_settings(load_config(config), model=model, base_url=base_url,
                                safety=safety or [], thinking_budget=thinking or [])

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agent.brains import Brain, BrainChoice
+from agent.brains import Brain, BrainChoice, check_task
 from agent.cli.common import (
     BaseUrlOpt,
     BlurOpt,
@@ -167,7 +167,9 @@ def run(
     from agent.run import RunOptions, run_task
 
     chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
-                         thinking=thinking_budget, consensus=consensus, zoom=zoom)
+                         thinking=thinking_budget, consensus=consensus, zoom=zoom,
+                         trajectory=trajectory)
+    check_task(task, chosen)  # before the workcell opens and a run folder is made
     options = RunOptions(dry_run=dry_run, strict_targets=strict_targets,
                          trajectory_points=trajectory, closed_loop=not open_loop)
     out_dir = out or default_out_dir(task)
