@@ -109,9 +109,9 @@ def test_the_left_blue_block_of_an_explicit_scene_goes_into_the_bowl(tmp_path):
     right (-y)."""
     scene = tmp_path / "twins.json"
     scene.write_text(json.dumps({"objects": [
-        {"kind": "block", "colour": "blue", "x": 0.40, "y": 0.15},
-        {"kind": "block", "colour": "blue", "x": 0.40, "y": -0.15},
-        {"kind": "bowl", "colour": "orange", "x": 0.52, "y": 0.0}]}))
+        {"kind": "block", "colour": "blue", "x_mm": 400, "y_mm": 150},
+        {"kind": "block", "colour": "blue", "x_mm": 400, "y_mm": -150},
+        {"kind": "bowl", "colour": "orange", "x_mm": 520, "y_mm": 0}]}))
     done = erarm("run", "pick the left blue block into the orange bowl", "--scene", str(scene),
                  "--brain", "local", "--json", "--out", str(tmp_path / "run"))
     assert done.returncode == 0, done.stderr
