@@ -19,8 +19,63 @@ from agent.brains import KEY_VARIABLES
 from agent.brains.base import Brain, PlanRequest
 from agent.overlay import save_png
 from robots.base import Frame, GripperReport, MoveReport, Robot, RobotState, ToolPose
+from robots.errors import ConfigError
 
 RECORD = "record"
+OWNER = ".erarm-run"  # created atomically by the one run a run folder belongs to
+RUN_FILES = ("result.json", "plan.json", "scene.json", "camera.png", RECORD)  # a run's traces
+
+
+class RunFolder:
+    """A run folder, owned by one run: `claim` creates its owner file atomically (O_EXCL), so
+    of two runs given one folder, at once or one after the other, only the first gets it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @classmethod
+    def claim(cls, path: Path) -> RunFolder:
+        """Claim `path` for this run; a one-line `ConfigError` (nothing written) when it is a
+        file, cannot be created or written, or holds another run."""
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"run folder {path} is a file, not a folder: choose another --out")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"cannot create the run folder {path}: "
+                              f"{err.strerror or err}") from None
+        traces = [name for name in RUN_FILES if (path / name).exists()]
+        if (path / OWNER).exists() or traces:
+            what = ", ".join(traces) or OWNER
+            raise ConfigError(f"run folder {path} holds another run ({what}): a run folder "
+                              "belongs to one run, choose a new --out")
+        try:
+            descriptor = os.open(path / OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise ConfigError(f"run folder {path} is being used by another run: a run folder "
+                              "belongs to one run, choose a new --out") from None
+        except OSError as err:
+            raise ConfigError(f"cannot write to the run folder {path}: "
+                              f"{err.strerror or err}") from None
+        with os.fdopen(descriptor, "w", encoding="utf-8") as owner:
+            owner.write(json.dumps({"pid": os.getpid(), "started": time.time()}) + "\n")
+        return cls(path)
+
+    @classmethod
+    def claim_new(cls, path: Path) -> RunFolder:
+        """A default run folder: `path`, or `path-2`, `path-3`, ... when runs started in the same
+        second took the first."""
+        for number in range(1, 1000):
+            candidate = path if number == 1 else path.with_name(f"{path.name}-{number}")
+            if (candidate.is_dir() and any(candidate.iterdir())) or candidate.is_file():
+                continue
+            try:
+                return cls.claim(candidate)
+            except ConfigError:
+                if not (candidate / OWNER).exists():
+                    raise  # not a race lost to another run: a real problem
+        raise ConfigError(f"cannot find a free run folder next to {path}")
 
 
 class Recorder:
