@@ -23,7 +23,8 @@ from robots.errors import ConfigError
 
 RECORD = "record"
 OWNER = ".erarm-run"  # created atomically by the one run a run folder belongs to
-RUN_FILES = ("result.json", "plan.json", "scene.json", "camera.png", RECORD)  # a run's traces
+# what a run (or a bench) leaves: a folder holding any of them is another run's
+RUN_FILES = ("result.json", "plan.json", "scene.json", "camera.png", "bench.json", RECORD)
 
 
 class RunFolder:

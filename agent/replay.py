@@ -69,11 +69,26 @@ class ReplayResult(BaseModel):
     reproduced: bool  # ended as the recording did
 
 
+def _read_text(path: Path) -> str:
+    """A record file's text; a one-line `ConfigError` when it cannot be read as UTF-8 text."""
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder, not a file") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not UTF-8 text (byte 0x{raw[err.start]:02x} at offset "
+                          f"{err.start})") from None
+
+
 def _jsonl(path: Path, model: type[BaseModel]) -> list:
-    if not path.is_file():
+    if not path.exists():
         return []
     items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(_read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -88,20 +103,25 @@ def _jsonl(path: Path, model: type[BaseModel]) -> list:
 def load_recording(folder: Path) -> Recording:
     """A run folder (or its record/ folder) as kept by --record."""
     folder = Path(folder)
+    if not folder.exists():
+        raise ConfigError(f"run folder {folder} does not exist")
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is a file, not a run folder")
     if folder.name == RECORD and not (folder / RECORD).is_dir():
         folder = folder.parent
     record = folder / RECORD
     if not record.is_dir():
         raise ConfigError(f"{folder} holds no flight record (no {RECORD}/ folder); record a run "
                           "with --record")
+    if not (folder / "result.json").exists():
+        raise ConfigError(f"{folder} has no result.json")
+    text = _read_text(folder / "result.json")
     try:
-        result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        result = json.loads(text)
         task = str(result["task"])
         truth = result.get("ground_truth")
         recorded = GroundTruth.model_validate(truth) if truth else None
-    except FileNotFoundError:
-        raise ConfigError(f"{folder} has no result.json") from None
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, RecursionError) as err:
         raise ConfigError(f"{folder}/result.json is not an erarm result: {err}") from None
     scene = folder / "scene.json"
     return Recording(run_dir=folder, task=task, recorded=recorded,

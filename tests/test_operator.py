@@ -51,16 +51,22 @@ def test_dry_run_on_the_command_line_prints_the_resolved_plan(tmp_path):
     assert "at the blue block" in done.stdout and "travel height" in done.stdout
 
 
-@pytest.mark.parametrize(("answer", "code", "executed"), [("n\n", 1, 0), ("y\n", 0, 10)])
+@pytest.mark.parametrize(("answer", "code", "executed"), [
+    ("n\n", 1, 0), ("y\n", 0, 10), ("", 1, 0),  # end of input: no answer is a no
+    ("yes", 0, 10)])
 def test_confirm_asks_before_any_motion(tmp_path, answer, code, executed):
     done = erarm("run", TASK, "--seed", "1", "--confirm", "--json", "--out", str(tmp_path),
                  stdin=answer)
     assert done.returncode == code, done.stderr
-    assert "Move the arm through these 10 steps?" in done.stderr
+    assert "Move the arm through these 10 steps? [y/N]: \n" in done.stderr  # on stderr
+    assert done.stdout.startswith("{")  # stdout holds the JSON document and nothing else
     result = json.loads(done.stdout)
-    assert result["steps_executed"] == executed
+    assert result["steps_executed"] == executed and result["exit_code"] == code
     if code:
         assert result["error"] == "the operator declined the plan; nothing moved"
+        # the error starts a line of its own, not the prompt's
+        assert "erarm: error: the operator declined the plan; nothing moved" in \
+            done.stderr.splitlines()
 
 
 def test_an_interrupt_mid_motion_stops_the_arm_where_it_is(sim_cell):
@@ -174,8 +180,11 @@ class ToyRun:
              "--no-strict-targets", "--json", "--out", str(self.out), *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
-    def signal_at(self, where: str, signum: int = signal.SIGINT) -> None:
+    def wait_at(self, where: str) -> None:
         _wait_for(self.process, self.log, {"command": "pause", "at": where})
+
+    def signal_at(self, where: str, signum: int = signal.SIGINT) -> None:
+        self.wait_at(where)
         self.process.send_signal(signum)
 
     def finish(self) -> tuple[dict, str]:
