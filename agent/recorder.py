@@ -9,6 +9,7 @@ pose reached), `timeline.jsonl` (the log, timed) and `run.mp4` (the run, filmed 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -31,8 +32,8 @@ class RunFolder:
     """A run folder, owned by one run: `claim` creates its owner file atomically (O_EXCL), so
     of two runs given one folder, at once or one after the other, only the first gets it."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, created: bool = False):
+        self.path, self.created = path, created
 
     @classmethod
     def claim(cls, path: Path) -> RunFolder:
@@ -41,6 +42,7 @@ class RunFolder:
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise ConfigError(f"run folder {path} is a file, not a folder: choose another --out")
+        created = not path.exists()
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -61,7 +63,15 @@ class RunFolder:
                               f"{err.strerror or err}") from None
         with os.fdopen(descriptor, "w", encoding="utf-8") as owner:
             owner.write(json.dumps({"pid": os.getpid(), "started": time.time()}) + "\n")
-        return cls(path)
+        return cls(path, created)
+
+    def abandon(self) -> None:
+        """Give the folder back when the run never started (its workcell could not be opened):
+        the owner file goes, and the folder too if this run created it and it is empty."""
+        (self.path / OWNER).unlink(missing_ok=True)
+        if self.created:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
 
     @classmethod
     def claim_new(cls, path: Path) -> RunFolder:

@@ -462,9 +462,9 @@ def run_task(task: str, brain: Brain, cell: Workcell, out_dir: Path, log: Log = 
     options = options or RunOptions()
     episode = Episode(task, brain, cell, out_dir, log, options, confirm, record)
     result = episode.result
-    brain, log = episode.brain, episode.log
 
     def steps() -> None:
+        brain, log = episode.brain, episode.log  # as started: recording, when asked to
         seen = start = episode.look()
         achieved: dict[str, Goal] = {}  # per object moved: where it landed as planned
         failures: Counter[str] = Counter()
@@ -534,9 +534,9 @@ def execute_plan(plan_text: str, task: str, brain: Brain, cell: Workcell, out_di
     brain only looks, for validation and verification."""
     options = options or RunOptions()
     episode = Episode(task, brain, cell, out_dir, log, options, confirm, record)
-    log = episode.log
 
     def steps() -> None:
+        log = episode.log  # as started: recording, when asked to
         plan = parse_plan(plan_text)  # a bad file fails before the camera is used
         seen = episode.look()
         validated = episode.validate(plan, seen, time.perf_counter())

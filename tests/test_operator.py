@@ -273,3 +273,38 @@ def test_a_signal_while_the_result_is_written_waits_for_it(toy_plugin, tmp_path)
     assert result["interrupted"] == "writing the result" and result["steps_executed"] == 4
     assert result["verified"] is True  # the run's own outcome stands
     assert result["error"] == "interrupted while writing the result, after 4 steps"
+
+
+class InterruptedBackingOff:
+    """The simulated arm, except that its gripper misses the first grasp and Ctrl-C lands while
+    the arm backs off from it (a motion outside the plan); counts the stops."""
+
+    def __init__(self, inner):
+        self.inner, self.missed, self.stops = inner, False, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def set_gripper(self, opened: bool):
+        if not opened and not self.missed:
+            self.missed = True
+            return self.inner.set_gripper(True)
+        return self.inner.set_gripper(opened)
+
+    def move_to(self, pose):
+        if self.missed and self.inner.state().gripper_open and pose.z > 0.1:
+            raise KeyboardInterrupt  # rising straight up after the miss
+        return self.inner.move_to(pose)
+
+    def stop(self):
+        self.stops += 1
+        self.inner.stop()
+
+
+def test_an_interrupt_while_backing_off_stops_the_arm_and_says_so(sim_cell, tmp_path):
+    cell = sim_cell(scenario="pick-into-bowl", seed=4)
+    cell.robot = arm = InterruptedBackingOff(cell.robot)
+    result = run_task(cell.instruction, LocalBrain(), cell, tmp_path)
+    assert result.exit_code == 130 and arm.stops == 1
+    assert result.interrupted == "moving" and result.steps_executed == 4
+    assert result.error == "interrupted while moving, after 4 steps; the arm was stopped there"

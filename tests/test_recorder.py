@@ -191,6 +191,12 @@ def test_a_run_folder_belongs_to_one_run(recorded, tmp_path):
         done = erarm("run", TASK, "--out", out)
         assert done.returncode == 2 and done.stderr.startswith(f"erarm: error: {message}")
         assert "looking" not in done.stderr and len(done.stderr.splitlines()) == 1
+    no_display = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    failed = subprocess.run([ERARM, "run", TASK, "--gui", "--out", str(tmp_path / "gui")],
+                            capture_output=True, text=True, env=no_display, timeout=180,
+                            check=False)
+    assert failed.returncode == 2 and "needs a display" in failed.stderr
+    assert not (tmp_path / "gui").exists()  # a run that never started leaves no folder behind
 
 
 def test_runs_at_once_cannot_share_a_folder(tmp_path):

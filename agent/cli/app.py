@@ -11,6 +11,7 @@ import typer
 from agent import interrupts
 from agent.cli import bench, calibrate, drivers, replay, run, vision  # noqa: F401  (registers the commands)
 from agent.cli.common import app, err_console
+from agent.errors import Interrupted
 from robots.errors import ErarmError
 
 
@@ -52,7 +53,10 @@ def run_cli() -> None:
     except (KeyboardInterrupt, typer.Abort):
         code = 130
     except ErarmError as err:
-        err_console.print(f"erarm: error: {err}", soft_wrap=True, markup=False)
+        if isinstance(err, Interrupted):  # e.g. a replay stopped mid-motion
+            interrupts.announce(f"erarm: {err}")
+        else:
+            err_console.print(f"erarm: error: {err}", soft_wrap=True, markup=False)
         code = err.exit_code
     except Exception as err:
         if type(err).__name__ == "NoArgsIsHelpError":

@@ -163,6 +163,9 @@ def _in_workcell(go: Callable, *, task: str, brain: Brain, out: Path | None, nam
         cell = _open(hardware, camera_calibration, blur_faces)
     except KeyboardInterrupt:
         result = interrupted_while_opening(task, brain, hardware.get("robot") or "", folder)
+    except Exception:  # a workcell that cannot open (no display for --gui, no arm): no run
+        folder.abandon()
+        raise
     else:
         result = None
         try:
