@@ -5,6 +5,8 @@ In the run folder's `record/`: `frames/` (every camera frame the agent used, and
 request's model, prompt and sizes too; API keys redacted), `plans/` (each round's parsed and
 validated plan), `robot.jsonl` (every command sent to the arm, with the pose commanded and the
 pose reached), `timeline.jsonl` (the log, timed) and `run.mp4` (the run, filmed by the simulator).
+
+A run folder belongs to one run (`RunFolder`), so a record never mixes two runs' commands.
 """
 
 from __future__ import annotations
