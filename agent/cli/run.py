@@ -92,7 +92,11 @@ def _confirm_with_operator(console: Console) -> Callable:
         console.file.write(f"Move the arm through these {len(validated.actions)} steps? "
                            "[y/N]: ")
         console.file.flush()
-        answer = sys.stdin.readline()
+        try:
+            answer = sys.stdin.readline()
+        except KeyboardInterrupt:
+            console.file.write("\n")
+            raise
         if not answer.endswith("\n") or not sys.stdin.isatty():
             console.file.write("\n")  # what follows starts on a line of its own
         if not answer:
