@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	rm -rf runs/demo  # a run folder belongs to one run: the demo's last one makes way
 	$(BIN)/erarm run "$(TASK)" --seed $(SEED) --out runs/demo
 
 test: $(STAMP)

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 
 import cv2
@@ -46,6 +47,12 @@ class EpisodeResult(BaseModel):
     failure: str | None = None
 
 
+class Verdict(StrEnum):
+    met = "met"
+    not_met = "not met"
+    too_few = "too few episodes"  # the rate reaches the target, but so few could be luck
+
+
 class TaskSummary(BaseModel):
     task: str
     target: float
@@ -58,7 +65,9 @@ class TaskSummary(BaseModel):
     mean_wall_s: float
     failures: dict[str, int]  # reason (numbers and colours folded) -> episodes
     failed_seeds: list[int]
-    met: bool
+    verdict: Verdict
+    episodes_needed: int  # the fewest at which even a perfect score shows the target is met
+    met: bool  # verdict is met
 
 
 class BenchReport(BaseModel):
@@ -125,9 +134,25 @@ def _worker_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def episodes_needed(target: float, z: float = 1.96) -> int:
+    """The fewest episodes whose perfect score puts the Wilson lower bound at `target`: with
+    fewer, a run of successes does not show the target is met. n successes of n have the lower
+    bound n / (n + z^2). A target of 100% needs every episode to succeed, however few."""
+    if target >= 1:
+        return 1
+    return max(1, math.ceil(target * z * z / (1 - target) - 1e-9))
+
+
+def verdict(successes: int, n: int, target: float) -> Verdict:
+    if n == 0 or successes / n < target:
+        return Verdict.not_met
+    return Verdict.met if n >= episodes_needed(target) else Verdict.too_few
+
+
 def summarise(task: str, target: float, results: list[EpisodeResult]) -> TaskSummary:
     successes = sum(r.success for r in results)
     n = len(results)
+    judged = verdict(successes, n, target)
     failures = Counter(failure_kind(r.failure) for r in results if not r.success and r.failure)
     return TaskSummary(
         task=task, target=target, episodes=n, successes=successes,
@@ -136,8 +161,8 @@ def summarise(task: str, target: float, results: list[EpisodeResult]) -> TaskSum
         mean_sim_s=statistics.fmean(r.sim_s for r in results) if n else 0.0,
         mean_wall_s=statistics.fmean(r.wall_s for r in results) if n else 0.0,
         failures=dict(failures.most_common()),
-        failed_seeds=sorted(r.seed for r in results if not r.success),
-        met=n > 0 and successes / n >= target)
+        failed_seeds=sorted(r.seed for r in results if not r.success), verdict=judged,
+        episodes_needed=episodes_needed(target), met=judged is Verdict.met)
 
 
 def bench(tasks: dict[str, float], episodes: int, seed: int, workers: int, brain: str = "local",

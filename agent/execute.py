@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from agent import interrupts
 from agent.errors import ExecutionFailed, Interrupted
 from agent.schemas import describe
 from agent.validate import Action
@@ -51,6 +52,12 @@ def _run(action: Action, robot: Robot) -> StepReport:
 Watch = Callable[[Action, StepReport], str | None]
 
 
+def stop_arm(robot: Robot) -> None:
+    """Stop the arm where it is; no signal (a second Ctrl-C) can cut the stop short."""
+    with interrupts.deferred():
+        robot.stop()
+
+
 def execute(actions: list[Action], robot: Robot,
             on_step: Callable[[Action, StepReport], None] | None = None,
             watch: Watch | None = None) -> ExecutionReport:
@@ -64,7 +71,7 @@ def execute(actions: list[Action], robot: Robot,
             try:
                 step = _run(current, robot)
             except RobotError as err:
-                robot.stop()
+                stop_arm(robot)
                 raise ExecutionFailed(f"step {current.step} {describe(current.call)}: {err}",
                                       report.steps) from err
             report.steps.append(step)
@@ -74,13 +81,13 @@ def execute(actions: list[Action], robot: Robot,
                 report.stopped = problem
                 break
     except KeyboardInterrupt:
-        robot.stop()
+        stop_arm(robot)
         where = f"at step {current.step} {describe(current.call)}" if current else "at the start"
         raise Interrupted(f"interrupted {where}; the arm was stopped there",
                           report.steps) from None
     except ExecutionFailed:
         raise
     except BaseException:
-        robot.stop()
+        stop_arm(robot)
         raise
     return report

@@ -89,18 +89,23 @@ def _jsonl(path: Path, model: type[BaseModel]) -> list:
 def load_recording(folder: Path) -> Recording:
     """A run folder (or its record/ folder) as kept by --record."""
     folder = Path(folder)
+    if not folder.exists():
+        raise ConfigError(f"run folder {folder} does not exist")
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is a file, not a run folder")
     if folder.name == RECORD and not (folder / RECORD).is_dir():
         folder = folder.parent
     record = folder / RECORD
     if not record.is_dir():
         raise ConfigError(f"{folder} holds no flight record (no {RECORD}/ folder); record a run "
                           "with --record")
+    text = read_input_text(folder / "result.json", "run result")
     try:
-        result = json.loads(read_input_text(folder / "result.json", "run result"))
+        result = json.loads(text)
         task = str(result["task"])
         truth = result.get("ground_truth")
         recorded = GroundTruth.model_validate(truth) if truth else None
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, RecursionError) as err:
         raise ConfigError(f"{folder}/result.json is not an erarm result: {err}") from None
     scene = folder / "scene.json"
     return Recording(run_dir=folder, task=task, recorded=recorded,

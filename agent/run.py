@@ -15,23 +15,26 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from agent import interrupts
 from agent.brains.base import Brain, require
 from agent.calibrate import require_fit
 from agent.errors import Declined, ExecutionFailed, GaveUp, Interrupted
-from agent.execute import ExecutionReport, StepReport, execute
+from agent.execute import ExecutionReport, StepReport, execute, stop_arm
 from agent.geometry import locate
 from agent.locate import footprint_radius_mm, locate_objects
 from agent.overlay import draw, save_png
 from agent.parse import parse_plan, parse_trajectory, parse_verdict
 from agent.perceive import Perception, perceive
 from agent.plan import carry_along, make_plan
-from agent.recorder import Recorder, RecordingBrain, RecordingRobot
+from agent.recorder import Recorder, RecordingBrain, RecordingRobot, RunFolder
 from agent.schemas import Plan, SceneObject, describe
 from agent.surface import SurfaceMap
 from agent.validate import Action, Landmark, ValidatedPlan, validate_plan
@@ -50,6 +53,20 @@ class RunOptions(BaseModel):
     closed_loop: bool = True  # one pick and place at a time, looking again after each
     attempts_per_object: int = 3  # a grasp or place of the same object tried at most this often
     max_rounds: int = 12  # plan-execute-look rounds, at most
+
+
+class Phase(StrEnum):
+    """What a run was doing, as its record says when an interrupt lands."""
+
+    opening = "opening the workcell"
+    starting = "starting the run folder, recorder and video"
+    looking = "looking"
+    planning = "planning"
+    confirming = "asking the operator"
+    moving = "moving"
+    verifying = "verifying"
+    writing = "writing the result"
+    closing = "closing the workcell"
 
 
 class Timings(BaseModel):
@@ -93,6 +110,7 @@ class RunResult(BaseModel):
     timings: Timings = Timings()
     out_dir: str | None = None
     error: str | None = None
+    interrupted: Phase | None = None  # what the run was doing when Ctrl-C or SIGTERM came
     exit_code: int = 0
 
 
@@ -170,36 +188,58 @@ def _holding_watch(robot) -> Callable[[Action, StepReport], str | None]:
 class Episode:
     """One task in one workcell, filling in a `RunResult`."""
 
-    def __init__(self, task: str, brain: Brain, cell: Workcell, out_dir: Path, log: Log,
-                 options: RunOptions, confirm: Confirm | None, record: bool = False):
-        self.task, self.cell, self.out_dir = task, cell, out_dir
-        self.options, self.confirm = options, confirm
+    def __init__(self, task: str, brain: Brain, cell: Workcell, out_dir: Path | RunFolder,
+                 log: Log, options: RunOptions, confirm: Confirm | None, record: bool = False):
+        folder = out_dir if isinstance(out_dir, RunFolder) else RunFolder.claim(out_dir)
+        self.task, self.cell, self.out_dir = task, cell, folder.path
+        self.options, self.confirm, self.record = options, confirm, record
         self.brain, self.robot = brain, cell.robot
         self.result = RunResult(task=task, brain=brain.name, robot=cell.robot.name,
-                                out_dir=str(out_dir), dry_run=options.dry_run)
+                                out_dir=str(folder.path), dry_run=options.dry_run)
         self.started = time.perf_counter()
         self.looks = 0
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, content in cell.records.items():
-            (out_dir / name).write_text(json.dumps(content, indent=2))
-        self.recorder = Recorder(out_dir) if record else None
+        self.phase = Phase.starting
+        self.recorder: Recorder | None = None
         self.log = log
-        if self.recorder is not None:
-            recorder = self.recorder
-            self.brain = RecordingBrain(brain, recorder)
-            self.robot = RecordingRobot(cell.robot, recorder)
 
-            def log_and_record(message: str) -> None:
-                recorder.event(message)
-                log(message)
+    def start(self) -> None:
+        """The run folder's first files, and the recorder and video when asked for."""
+        for name, content in self.cell.records.items():
+            (self.out_dir / name).write_text(json.dumps(content, indent=2))
+        if not self.record:
+            return
+        recorder = self.recorder = Recorder(self.out_dir)
+        self.brain = RecordingBrain(self.brain, recorder)
+        self.robot = RecordingRobot(self.cell.robot, recorder)
+        log = self.log
 
-            self.log = log_and_record
-            if cell.video is not None and not options.dry_run:
-                cell.video.start(recorder.video_path)
+        def log_and_record(message: str) -> None:
+            recorder.event(message)
+            log(message)
+
+        self.log = log_and_record
+        if self.cell.video is not None and not self.options.dry_run:
+            self.cell.video.start(recorder.video_path)
+
+    @contextmanager
+    def moving(self) -> Iterator[None]:
+        """Motion outside `execute` (backing off, going home to clear the view): an interrupt
+        stops the arm where it is, as it does mid-plan."""
+        self.phase = Phase.moving
+        try:
+            yield
+        except KeyboardInterrupt:
+            stop_arm(self.robot)
+            raise Interrupted(self.interruption(stopped=True).message, []) from None
+
+    def interruption(self, stopped: bool = False) -> Interruption:
+        """What an interrupt now means, from the run's own state: its phase and the steps run."""
+        return Interruption.during(self.phase, self.result.steps_executed, stopped)
 
     def look(self) -> Sighting:
         """Capture, check the calibration still fits, perceive and locate everything."""
         clock = time.perf_counter()
+        self.phase = Phase.looking
         first = self.looks == 0
         self.looks += 1
         self.log("looking at the table" if first else "looking again")
@@ -245,6 +285,7 @@ class Episode:
 
     def validate(self, plan: Plan, seen: Sighting, clock: float, round_: int = 1
                  ) -> ValidatedPlan:
+        self.phase = Phase.planning
         robot, limits = self.robot, self.robot.limits
         state = robot.state()
         landmarks = None
@@ -281,8 +322,11 @@ class Episode:
             round_: int = 1) -> str | None:
         """Execute actions (after asking, when asked to); return why a watch stopped them, after
         leaving the arm safe at home."""
-        if self.confirm is not None and not self.confirm(validated):
-            raise Declined("the operator declined the plan; nothing moved")
+        if self.confirm is not None:
+            self.phase = Phase.confirming
+            if not self.confirm(validated):
+                raise Declined("the operator declined the plan; nothing moved")
+        self.phase = Phase.moving
         clock = time.perf_counter()
         timings, total = self.result.timings, len(validated.actions)
         robot = self.robot
@@ -303,9 +347,11 @@ class Episode:
             self.log(f"{report.stopped}; backing off to try again")
             if self.recorder is not None:
                 self.recorder.context = f"round {round_}: backing off"
-            self._back_off()
+            with self.moving():
+                self._back_off()
         elif actions and actions[-1].call["function"] != "returnToOrigin":
-            timings.simulated_s += robot.return_to_origin().duration_s  # clear the view
+            with self.moving():
+                timings.simulated_s += robot.return_to_origin().duration_s  # clear the view
         return report.stopped
 
     def _back_off(self) -> None:
@@ -321,6 +367,7 @@ class Episode:
     def judge(self, before: Frame, after: Sighting, pointing: Verification) -> None:
         """Perception's check, and the model's own judgement when the brain can give one."""
         clock = time.perf_counter()
+        self.phase = Phase.verifying
         result = self.result
         result.verified, result.verification = pointing.verified, pointing.reason
         if "judge" in self.brain.capabilities:
@@ -338,45 +385,89 @@ class Episode:
         result.timings.verification_s += time.perf_counter() - clock
 
     def finish(self, error: ErarmError | None) -> RunResult:
+        """Score the run and write result.json; signals wait until it is written, and one that
+        came meanwhile is recorded as such (the outcome stands, the exit code is 130)."""
         result = self.result
-        if self.cell.video is not None:
-            self.cell.video.stop()
-        if error is not None:
-            result.error, result.exit_code = str(error), error.exit_code
-        if self.cell.referee is not None and not result.dry_run:
-            result.ground_truth = self.cell.referee.judge()
-            result.success = result.ground_truth.success
-        result.timings.total_s = time.perf_counter() - self.started
-        if result.error is None:
-            done = result.success if result.success is not None else result.verified
-            result.exit_code = 0 if result.dry_run or done else 1
-        (self.out_dir / "result.json").write_text(result.model_dump_json(indent=2))
+        with interrupts.deferred():
+            if error is not None:
+                result.error, result.exit_code = str(error), error.exit_code
+                if isinstance(error, Interrupted):
+                    result.interrupted = self.phase
+            self.phase = Phase.writing
+            if self.cell.video is not None:
+                self.cell.video.stop()
+            if self.cell.referee is not None and not result.dry_run:
+                result.ground_truth = self.cell.referee.judge()
+                result.success = result.ground_truth.success
+            result.timings.total_s = time.perf_counter() - self.started
+            if result.error is None:
+                done = result.success if result.success is not None else result.verified
+                result.exit_code = 0 if result.dry_run or done else 1
+            write_result(self.out_dir, result)
+            if interrupts.take():
+                note_interruption(result, self.interruption(), self.out_dir)
         return result
 
 
+class Interruption(BaseModel):
+    phase: Phase
+    message: str
+
+    @classmethod
+    def during(cls, phase: Phase, steps: int, stopped: bool = False) -> Interruption:
+        moved = "before the arm moved" if steps == 0 else f"after {steps} steps"
+        arm = "; the arm was stopped there" if stopped else ""
+        return cls(phase=phase, message=f"interrupted while {phase}, {moved}{arm}")
+
+
+def write_result(out_dir: Path, result: RunResult) -> None:
+    with interrupts.deferred():
+        (out_dir / "result.json").write_text(result.model_dump_json(indent=2))
+
+
+def note_interruption(result: RunResult, interruption: Interruption, out_dir: Path) -> None:
+    """An interrupt that came after the run's outcome was settled (while writing its result or
+    closing the workcell): the outcome stands, the record says when, and the exit code is 130."""
+    result.interrupted, result.exit_code = interruption.phase, Interrupted.exit_code
+    result.error = result.error or interruption.message
+    write_result(out_dir, result)
+
+
+def interrupted_while_opening(task: str, brain: Brain, robot: str, folder: RunFolder
+                              ) -> RunResult:
+    """The record of a run interrupted before its workcell was open: nothing moved."""
+    result = RunResult(task=task, brain=brain.name, robot=robot, out_dir=str(folder.path),
+                       interrupted=Phase.opening, exit_code=Interrupted.exit_code,
+                       error=Interruption.during(Phase.opening, 0).message)
+    write_result(folder.path, result)
+    return result
+
+
 def _conduct(episode: Episode, steps: Callable[[], None]) -> RunResult:
-    """Run the episode's steps; any `ErarmError` (or an interrupt before motion) ends up in
-    the result with its exit code, never as an exception."""
+    """Start the episode and run its steps; any `ErarmError`, and an interrupt wherever it lands,
+    ends up in the result with its exit code, never as an exception."""
     try:
+        episode.start()
         steps()
     except ErarmError as err:
         return episode.finish(err)
     except KeyboardInterrupt:
-        return episode.finish(Interrupted("interrupted before the arm moved", []))
+        return episode.finish(Interrupted(episode.interruption().message, []))
     return episode.finish(None)
 
 
 def run_task(task: str, brain: Brain, cell: Workcell, out_dir: Path, log: Log = lambda _: None,
              options: RunOptions | None = None, confirm: Confirm | None = None,
              record: bool = False) -> RunResult:
-    """Do the task with this brain in this cell. Never raises an `ErarmError`: it is recorded in
-    the result, with its exit code, instead. `record` keeps a flight record in the run folder."""
+    """Do the task with this brain in this cell. Never raises an `ErarmError` once the run folder
+    is claimed (a `ConfigError` when it belongs to another run): it is recorded in the result,
+    with its exit code, instead. `record` keeps a flight record in the run folder."""
     options = options or RunOptions()
     episode = Episode(task, brain, cell, out_dir, log, options, confirm, record)
     result = episode.result
-    brain, log = episode.brain, episode.log
 
     def steps() -> None:
+        brain, log = episode.brain, episode.log  # as started: recording, when asked to
         seen = start = episode.look()
         achieved: dict[str, Goal] = {}  # per object moved: where it landed as planned
         failures: Counter[str] = Counter()
@@ -446,9 +537,9 @@ def execute_plan(plan_text: str, task: str, brain: Brain, cell: Workcell, out_di
     brain only looks, for validation and verification."""
     options = options or RunOptions()
     episode = Episode(task, brain, cell, out_dir, log, options, confirm, record)
-    log = episode.log
 
     def steps() -> None:
+        log = episode.log  # as started: recording, when asked to
         plan = parse_plan(plan_text)  # a bad file fails before the camera is used
         seen = episode.look()
         validated = episode.validate(plan, seen, time.perf_counter())

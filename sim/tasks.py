@@ -374,8 +374,9 @@ class SimReferee:
     def __init__(self, world: World, task: str, camera: CameraSetup):
         self._world = world
         self._camera = camera
-        family = family_for(task)
-        self._goals = family.goals(task, world.labels, self._placed()) if family else None
+        self._family = family_for(task)
+        self._goals = (self._family.goals(task, world.labels, self._placed())
+                       if self._family else None)
         self._start = world.object_report()
 
     def _placed(self) -> list[Placed]:
@@ -396,6 +397,9 @@ class SimReferee:
     def judge(self) -> GroundTruth:
         objects = self._world.object_report()
         verdict = {"objects": objects, "objects_at_start": self._start}
+        if self._family is not None and self._goals is None:  # the task is known, not done
+            return GroundTruth(success=False, reason="the table lacks an object the task names",
+                               **verdict)
         if not self._goals:
             return GroundTruth(success=None, reason="the simulator has no success check for "
                                "this task", **verdict)

@@ -9,7 +9,16 @@ from pathlib import Path
 import cv2
 import pytest
 
-from agent.bench import EpisodeResult, EpisodeSpec, failure_kind, run_episode, summarise, wilson
+from agent.bench import (
+    EpisodeResult,
+    EpisodeSpec,
+    Verdict,
+    episodes_needed,
+    failure_kind,
+    run_episode,
+    summarise,
+    wilson,
+)
 from robots.sim import scenarios
 from tests.conftest import TEST_KEY
 from tests.fake_gemini import text_reply
@@ -63,7 +72,7 @@ def test_an_episode_is_reproducible_from_its_seed():
 
 def test_bench_runs_every_scenario_and_writes_its_report(tmp_path):
     done = erarm("bench", "--episodes", "1", "--seed", "5", "--workers", "2", "--out",
-                 str(tmp_path), "--json")
+                 str(tmp_path), "--json", "--min-success", "0")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report == json.loads((tmp_path / "bench.json").read_text())
@@ -79,9 +88,13 @@ def test_bench_runs_every_scenario_and_writes_its_report(tmp_path):
 def test_bench_table_and_flight_records(tmp_path):
     done = erarm("bench", "--task", "pick-into-bowl", "--episodes", "2", "--workers", "1",
                  "--record", "--out", str(tmp_path))
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # 2/2 does not show a 98% target is met
     assert "pick-into-bowl" in done.stdout and "2/2 100%" in done.stdout
+    assert ("pick-into-bowl: too few episodes to tell: 2/2 reaches the 98% target, but the 95% "
+            "interval starts at 34%; showing it takes at least 189 episodes") in done.stdout
     assert "episodes per minute" in done.stdout
+    assert done.stderr.splitlines() == ["· 1/2 episodes; last: pick-into-bowl seed 0: ok",
+                                        "· 2/2 episodes; last: pick-into-bowl seed 1: ok"]
     for seed in (0, 1):
         record = tmp_path / "episodes" / f"pick-into-bowl-{seed}" / "record"
         assert (record / "robot.jsonl").is_file() and (record / "run.mp4").is_file()
@@ -103,8 +116,44 @@ def test_bench_exits_1_when_a_task_misses_its_target(fake_gemini, tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (["--task", "juggle"], "erarm: error: unknown task 'juggle' (known: pick-into-bowl, "),
     (["--episodes", "0"], "erarm: error: Invalid value for '--episodes'"),
+    (["--brain", "gemini"], "erarm: error: the Gemini brain needs an API key"),
 ])
 def test_bench_usage_errors_are_one_line(tmp_path, args, message):
     done = erarm("bench", *args, "--out", str(tmp_path))
     assert done.returncode == 2
     assert done.stderr.strip().startswith(message) and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("successes", "n", "target", "expected"), [
+    (2, 2, 0.95, Verdict.too_few),  # 100%, but two episodes cannot show 95%
+    (72, 72, 0.95, Verdict.too_few),
+    (73, 73, 0.95, Verdict.met),  # the Wilson lower bound of 73/73 is 95.0%
+    (190, 200, 0.95, Verdict.met),
+    (1, 2, 0.95, Verdict.not_met),
+    (3, 3, 1.0, Verdict.met),
+    (0, 0, 0.5, Verdict.not_met),
+])
+def test_a_target_is_met_only_with_enough_episodes(successes, n, target, expected):
+    results = [EpisodeResult(task="t", seed=i, success=i < successes) for i in range(n)]
+    summary = summarise("t", target, results)
+    assert summary.verdict is expected and summary.met is (expected is Verdict.met)
+    if target < 1:
+        needed = episodes_needed(target)
+        assert wilson(needed, needed)[0] >= target > wilson(needed - 1, needed - 1)[0]
+
+
+def test_bench_defaults_to_a_new_folder_under_runs_and_never_overwrites(tmp_path):
+    for _ in range(2):
+        done = subprocess.run([ERARM, "bench", "--task", "pick-into-bowl", "--episodes", "1",
+                               "--workers", "1", "--json"], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=300, check=False,
+                              env={k: v for k, v in os.environ.items()
+                                   if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")})
+        assert done.returncode == 1, done.stderr  # one episode is too few to tell
+    folders = sorted((tmp_path / "runs").iterdir())
+    assert len(folders) == 2 and all("-bench" in f.name for f in folders)
+    assert all((f / "bench.json").is_file() for f in folders)
+    assert not (tmp_path / "bench").exists()
+    again = erarm("bench", "--episodes", "1", "--out", str(folders[0]))
+    assert again.returncode == 2
+    assert "holds another run (bench.json)" in again.stderr

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -50,16 +51,22 @@ def test_dry_run_on_the_command_line_prints_the_resolved_plan(tmp_path):
     assert "at the blue block" in done.stdout and "travel height" in done.stdout
 
 
-@pytest.mark.parametrize(("answer", "code", "executed"), [("n\n", 1, 0), ("y\n", 0, 10)])
+@pytest.mark.parametrize(("answer", "code", "executed"), [
+    ("n\n", 1, 0), ("y\n", 0, 10), ("", 1, 0),  # end of input: no answer is a no
+    ("yes", 0, 10)])
 def test_confirm_asks_before_any_motion(tmp_path, answer, code, executed):
     done = erarm("run", TASK, "--seed", "1", "--confirm", "--json", "--out", str(tmp_path),
                  stdin=answer)
     assert done.returncode == code, done.stderr
-    assert "Move the arm through these 10 steps?" in done.stderr
+    assert "Move the arm through these 10 steps? [y/N]: \n" in done.stderr  # on stderr
+    assert done.stdout.startswith("{")  # stdout holds the JSON document and nothing else
     result = json.loads(done.stdout)
-    assert result["steps_executed"] == executed
+    assert result["steps_executed"] == executed and result["exit_code"] == code
     if code:
         assert result["error"] == "the operator declined the plan; nothing moved"
+        # the error starts a line of its own, not the prompt's
+        assert "erarm: error: the operator declined the plan; nothing moved" in \
+            done.stderr.splitlines()
 
 
 def test_an_interrupt_mid_motion_stops_the_arm_where_it_is(sim_cell):
@@ -135,3 +142,169 @@ def test_execute_takes_model_text_and_can_skip_the_target_rule(tmp_path):
     result = json.loads(relaxed.stdout)
     assert result["steps_executed"] == 3  # the two moves and the added returnToOrigin
     assert "did not end with returnToOrigin" in result["warnings"][0]
+
+
+# -- signals at chosen moments: the toy plugin pauses where ERARM_TOY_PAUSE says ---------------
+
+TOY_PLAN = [{"function": "move", "args": [400, 50, True]},
+            {"function": "setGripperState", "args": [False]},
+            {"function": "move", "args": [350, 0, True]},
+            {"function": "returnToOrigin", "args": []}]
+
+
+def _log_lines(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def _wait_for(process: subprocess.Popen, log: Path, record: dict) -> None:
+    """Until the toy logs `record` (it is then paused there), or the process ends."""
+    while record not in _log_lines(log):
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.01)
+
+
+class ToyRun:
+    """`erarm execute` of TOY_PLAN on the toy arm, paused where `pause` says."""
+
+    def __init__(self, toy_plugin: Path, tmp_path: Path, pause: str, *args: str):
+        self.log, self.release, self.out = (tmp_path / "toy.jsonl", tmp_path / "release",
+                                            tmp_path / "run")
+        plan = tmp_path / "plan.json"
+        plan.write_text(json.dumps(TOY_PLAN))
+        env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY",
+                                                                 "GOOGLE_API_KEY")}
+        env["PYTHONPATH"] = os.pathsep.join([str(toy_plugin), env.get("PYTHONPATH", "")])
+        env.update(ERARM_TOY_PAUSE=pause, ERARM_TOY_RELEASE=str(self.release))
+        self.process = subprocess.Popen(
+            [ERARM, "execute", str(plan), "--robot", "toy", "--robot-opt", f"log={self.log}",
+             "--no-strict-targets", "--json", "--out", str(self.out), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+    def wait_at(self, where: str) -> None:
+        _wait_for(self.process, self.log, {"command": "pause", "at": where})
+
+    def signal_at(self, where: str, signum: int = signal.SIGINT) -> None:
+        self.wait_at(where)
+        self.process.send_signal(signum)
+
+    def finish(self) -> tuple[dict, str]:
+        """The --json document (which must equal result.json) and stderr, after exit 130."""
+        stdout, stderr = self.process.communicate(timeout=120)
+        assert self.process.returncode == 130, stderr
+        assert "Traceback" not in stderr
+        result = json.loads(stdout)
+        assert result == json.loads((self.out / "result.json").read_text())
+        assert result["exit_code"] == 130
+        assert [line for line in stderr.splitlines() if line.startswith("erarm:")] == \
+            [f"erarm: {result['error']}"]
+        return result, stderr
+
+
+@pytest.mark.parametrize("signal_to_send", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_the_imports_is_one_line_and_exit_130(tmp_path, signal_to_send):
+    shim = tmp_path / "shim"
+    shim.mkdir()  # a "typer" that stands still: erarm is interrupted while importing it
+    (shim / "typer.py").write_text(f"import pathlib, time\npathlib.Path({str(tmp_path)!r}, "
+                                   "'importing').touch()\nwhile True:\n    time.sleep(0.01)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(shim),
+                                                        os.environ.get("PYTHONPATH", "")]))
+    process = subprocess.Popen([ERARM, "run", TASK], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    while not (tmp_path / "importing").exists():
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.01)
+    process.send_signal(signal_to_send)
+    stdout, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stdout, stderr) == (130, "", "erarm: interrupted\n")
+
+
+@pytest.mark.parametrize("signal_to_send", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_the_workcell_opens_is_recorded(toy_plugin, tmp_path, signal_to_send):
+    run = ToyRun(toy_plugin, tmp_path, "connect:1")
+    run.signal_at("connect:1", signal_to_send)
+    result, _ = run.finish()
+    assert result["interrupted"] == "opening the workcell" and result["steps_executed"] == 0
+    assert result["error"] == "interrupted while opening the workcell, before the arm moved"
+
+
+def test_a_signal_while_the_video_starts_is_recorded(toy_plugin, tmp_path):
+    run = ToyRun(toy_plugin, tmp_path, "video_start:1", "--record")
+    run.signal_at("video_start:1")
+    result, _ = run.finish()
+    assert result["interrupted"] == "starting the run folder, recorder and video"
+    assert result["steps_executed"] == 0 and "before the arm moved" in result["error"]
+    assert not any(c["command"] == "move_to" for c in _log_lines(run.log))
+
+
+def test_a_signal_mid_plan_stops_the_arm_and_counts_the_steps(toy_plugin, tmp_path):
+    run = ToyRun(toy_plugin, tmp_path, "move_to:2")
+    run.signal_at("move_to:2")
+    result, _ = run.finish()
+    assert result["interrupted"] == "moving" and result["steps_executed"] == 2
+    assert result["error"].startswith("interrupted at step 3 move(350, 0, true)")
+    assert [c["command"] for c in _log_lines(run.log)][-2:] == ["stop", "stopped"]
+
+
+def test_a_second_signal_cannot_cut_the_stop_short(toy_plugin, tmp_path):
+    run = ToyRun(toy_plugin, tmp_path, "move_to:2,stop:1")
+    run.signal_at("move_to:2")
+    run.signal_at("stop:1")  # a second Ctrl-C while the (slow) stop is under way
+    run.release.touch()  # the stop may now end, after the second signal has been handled
+    result, _ = run.finish()
+    commands = [c["command"] for c in _log_lines(run.log)]
+    assert commands[-3:] == ["pause", "resume", "stopped"]  # the stop ran to its end
+    assert result["interrupted"] == "moving" and result["steps_executed"] == 2
+    assert result["error"].startswith("interrupted at step 3")
+
+
+def test_a_signal_during_the_look_after_motion_says_the_arm_moved(toy_plugin, tmp_path):
+    run = ToyRun(toy_plugin, tmp_path, "capture:2")
+    run.signal_at("capture:2")
+    result, _ = run.finish()
+    assert result["steps_executed"] == 4 and result["interrupted"] == "looking"
+    assert result["error"] == "interrupted while looking, after 4 steps"
+
+
+def test_a_signal_while_the_result_is_written_waits_for_it(toy_plugin, tmp_path):
+    run = ToyRun(toy_plugin, tmp_path, "video_stop:1", "--record")
+    run.signal_at("video_stop:1")
+    run.release.touch()
+    result, _ = run.finish()  # result.json written, and it says so
+    assert result["interrupted"] == "writing the result" and result["steps_executed"] == 4
+    assert result["verified"] is True  # the run's own outcome stands
+    assert result["error"] == "interrupted while writing the result, after 4 steps"
+
+
+class InterruptedBackingOff:
+    """The simulated arm, except that its gripper misses the first grasp and Ctrl-C lands while
+    the arm backs off from it (a motion outside the plan); counts the stops."""
+
+    def __init__(self, inner):
+        self.inner, self.missed, self.stops = inner, False, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def set_gripper(self, opened: bool):
+        if not opened and not self.missed:
+            self.missed = True
+            return self.inner.set_gripper(True)
+        return self.inner.set_gripper(opened)
+
+    def move_to(self, pose):
+        if self.missed and self.inner.state().gripper_open and pose.z > 0.1:
+            raise KeyboardInterrupt  # rising straight up after the miss
+        return self.inner.move_to(pose)
+
+    def stop(self):
+        self.stops += 1
+        self.inner.stop()
+
+
+def test_an_interrupt_while_backing_off_stops_the_arm_and_says_so(sim_cell, tmp_path):
+    cell = sim_cell(scenario="pick-into-bowl", seed=4)
+    cell.robot = arm = InterruptedBackingOff(cell.robot)
+    result = run_task(cell.instruction, LocalBrain(), cell, tmp_path)
+    assert result.exit_code == 130 and arm.stops == 1
+    assert result.interrupted == "moving" and result.steps_executed == 4
+    assert result.error == "interrupted while moving, after 4 steps; the arm was stopped there"

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -148,6 +149,78 @@ def test_replay_without_a_record_is_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == (f"erarm: error: {tmp_path} holds no flight record (no record/ "
                                    "folder); record a run with --record")
+    missing = erarm("replay", str(tmp_path / "nowhere"))
+    assert (missing.returncode, missing.stderr) == (
+        2, f"erarm: error: run folder {tmp_path / 'nowhere'} does not exist\n")
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda run: (run / "record" / "robot.jsonl").write_bytes(b'{"t": 0, "command": "st\xffop"}'),
+     "robot.jsonl is not UTF-8 text (byte 0xff at offset 23)"),
+    (lambda run: ((run / "result.json").unlink(), (run / "result.json").mkdir()),
+     "result.json is a directory, not a file"),
+    (lambda run: (run / "result.json").write_bytes(b"\xfe{}"), "result.json is not UTF-8 text"),
+])
+def test_unreadable_record_files_are_one_line(recorded, tmp_path, damage, message):
+    run = copy_of(recorded, tmp_path)
+    damage(run)
+    done = erarm("replay", str(run), "--dry-run")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("erarm: error: ") and message in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_replay_gui_without_a_display_fails_before_printing(recorded):
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    done = subprocess.run([ERARM, "replay", str(recorded), "--gui"], capture_output=True,
+                          text=True, env=env, timeout=180, check=False)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("erarm: error: --gui needs a display")
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_a_run_folder_belongs_to_one_run(recorded, tmp_path):
+    again = erarm("run", TASK, "--seed", "2", "--record", "--out", str(recorded))
+    assert again.returncode == 2, again.stderr
+    assert again.stderr == (f"erarm: error: run folder {recorded} holds another run (result.json, "
+                            "plan.json, scene.json, camera.png, record): a run folder belongs to "
+                            "one run, choose a new --out\n")
+    assert len(lines(recorded / "record" / "robot.jsonl")) == 10  # nothing appended
+    for out, message in [("README.md", "run folder README.md is a file, not a folder"),
+                         ("/proc/x", "cannot create the run folder /proc/x")]:
+        done = erarm("run", TASK, "--out", out)
+        assert done.returncode == 2 and done.stderr.startswith(f"erarm: error: {message}")
+        assert "looking" not in done.stderr and len(done.stderr.splitlines()) == 1
+    no_display = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    failed = subprocess.run([ERARM, "run", TASK, "--gui", "--out", str(tmp_path / "gui")],
+                            capture_output=True, text=True, env=no_display, timeout=180,
+                            check=False)
+    assert failed.returncode == 2 and "needs a display" in failed.stderr
+    assert not (tmp_path / "gui").exists()  # a run that never started leaves no folder behind
+
+
+def test_runs_at_once_cannot_share_a_folder(tmp_path):
+    from agent.recorder import RunFolder
+    from robots.errors import ConfigError
+
+    first = RunFolder.claim(tmp_path / "run")
+    with pytest.raises(ConfigError, match="holds another run"):
+        RunFolder.claim(tmp_path / "run")  # the owner file alone marks it taken
+    assert first.path == tmp_path / "run"
+    assert RunFolder.claim_new(tmp_path / "run").path == tmp_path / "run-2"  # default folders
+
+
+def test_a_second_run_is_refused_while_the_first_still_opens(toy_plugin, tmp_path):
+    from tests.test_operator import ToyRun
+
+    run = ToyRun(toy_plugin, tmp_path, "connect:1")
+    run.wait_at("connect:1")  # the first run holds the folder, paused in connect
+    rival = erarm("run", TASK, "--out", str(run.out))
+    assert rival.returncode == 2
+    assert "holds another run (.erarm-run)" in rival.stderr
+    run.process.send_signal(signal.SIGINT)
+    result, _ = run.finish()
+    assert result["interrupted"] == "opening the workcell"
 
 
 def test_execute_records_too_and_replays(recorded, tmp_path):

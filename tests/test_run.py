@@ -45,7 +45,8 @@ def test_run_json_reports_a_verified_success_and_writes_its_pictures(tmp_path):
         image = cv2.imread(str(tmp_path / name))
         assert image is not None and image.shape == (480, 640, 3)
     assert json.loads((tmp_path / "plan.json").read_text())["plan"] == result["plan"]
-    assert json.loads((tmp_path / "result.json").read_text())["success"] is True
+    assert json.loads((tmp_path / "result.json").read_text()) == result  # exit_code too
+    assert result["exit_code"] == 0 and result["interrupted"] is None
 
 
 def test_human_output_summarises_the_run(tmp_path):
@@ -84,15 +85,17 @@ def test_a_missing_object_fails_before_any_motion(tmp_path):
     result = json.loads(done.stdout)
     assert result["error"].startswith("no blue block in view")
     assert result["steps_executed"] == 0
+    assert result["success"] is False and result["exit_code"] == 1  # judged: not done
+    assert result["ground_truth"]["reason"] == "the table lacks an object the task names"
 
 
-def test_the_local_path_never_imports_google_genai():
+def test_the_local_path_never_imports_google_genai(tmp_path):
     probe = ("import sys\nfrom agent.cli import main\nsys.argv = ['erarm', 'run', "
              "'pick the blue block into the orange bowl', '--out', sys.argv[1]]\n"
              "try:\n    main()\nexcept SystemExit as done:\n    code = done.code\n"
              "print('genai loaded' if 'google.genai' in sys.modules else 'genai absent', code)")
     env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
-    done = subprocess.run([sys.executable, "-c", probe, "/tmp/erarm-probe-run"],
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "run")],
                           capture_output=True, text=True, env=env, timeout=120, check=False)
     assert done.stdout.strip().endswith("genai absent 0"), done.stdout + done.stderr
 

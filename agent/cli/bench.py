@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agent import interrupts
 from agent.brains import BrainChoice
 from agent.cli.common import (
     BaseUrlOpt,
@@ -18,6 +19,8 @@ from agent.cli.common import (
     JsonOpt,
     ModelOpt,
     app,
+    build_brain,
+    default_out_dir,
     err_console,
     out_console,
     print_json,
@@ -40,17 +43,20 @@ def bench_command(
     min_success: Annotated[float | None, typer.Option(
         min=0, max=1, help="Success rate every task must reach [default: each task's own "
                            "target].")] = None,
-    out: Annotated[Path, typer.Option(help="Folder for bench.json and bench.png.")
-                   ] = Path("bench"),
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for bench.json and bench.png [default: a new folder under runs/].")
+    ] = None,
     record: Annotated[bool, typer.Option(
         "--record", help="Keep every episode's flight record under OUT/episodes/.")] = False,
     json_output: JsonOpt = False,
     model: ModelOpt = None, base_url: BaseUrlOpt = None, config: ConfigOpt = None,
 ) -> None:
     """Run seeded episodes of each task in parallel and report success rates (with 95%
-    intervals), attempts, times and failure reasons. Exit 0 when every task met its target."""
+    intervals), attempts, times and failure reasons. Exit 0 when every task met its target
+    with enough episodes to show it."""
     from agent.bench import bench, chart
     from agent.overlay import save_png
+    from agent.recorder import RunFolder
     from robots.sim import scenarios
 
     known = scenarios()
@@ -61,32 +67,39 @@ def bench_command(
     targets = {t: min_success if min_success is not None else known[t] for t in chosen}
     options = {k: v for k, v in {"model": model, "base_url": base_url,
                                  "config": str(config) if config else None}.items() if v}
-    out.mkdir(parents=True, exist_ok=True)
+    build_brain(brain, **options)  # no key, a bad config: one error now, not one per episode
+    folder = RunFolder.claim(out) if out is not None else RunFolder.claim_new(
+        default_out_dir("bench"))
+    out = folder.path
     total = episodes * len(chosen)
+    # a bar on a terminal; in a log, a line every twentieth of the way (never both)
+    progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
+                        transient=json_output, disable=not err_console.is_terminal)
+    finished = 0
     try:
-        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
-                      transient=json_output) as progress:
+        with progress:
             bar = progress.add_task("episodes", total=total)
 
             def done(result) -> None:
+                nonlocal finished
+                finished += 1
                 mark = "ok" if result.success else "failed"
                 what = f"{result.task} seed {result.seed}: {mark}"
                 progress.update(bar, advance=1, description=what)
-                finished = int(progress.tasks[0].completed)
-                if not err_console.is_terminal and (finished % max(1, total // 20) == 0
-                                                    or finished == total):
-                    say(f"{finished}/{total} episodes; last: {what}")  # for logs, not a bar
+                if progress.disable and (finished % max(1, total // 20) == 0
+                                         or finished == total):
+                    say(f"{finished}/{total} episodes; last: {what}")
 
             report = bench(targets, episodes, seed, workers, brain.value, options,
                            out / "episodes" if record else None, on_done=done)
     except KeyboardInterrupt:  # the workers are gone; report how far it got
-        finished = progress.tasks[0].completed
-        err_console.print(f"erarm: interrupted after {finished:.0f} of {total} episodes; no "
-                          "report written")
+        interrupts.announce(f"erarm: interrupted after {finished} of {total} episodes; no "
+                            "report written")
         raise typer.Exit(130) from None
-    (out / "bench.json").write_text(json.dumps(report.model_dump(mode="json"), indent=2))
-    save_png(out / "bench.png", chart(report))
+    with interrupts.deferred():
+        (out / "bench.json").write_text(json.dumps(report.model_dump(mode="json"), indent=2))
+        save_png(out / "bench.png", chart(report))
     if json_output:
         print_json(report.model_dump(mode="json"))
     else:
@@ -95,10 +108,13 @@ def bench_command(
 
 
 def _print(report, out: Path) -> None:
+    from agent.bench import Verdict
+
     table = Table("task", "success", "95% CI", "target", "attempts", "sim s", "wall s",
                   "failures", box=None, pad_edge=False)
     for t in report.tasks:
-        mark = "[green]" if t.met else "[red]"
+        mark = {Verdict.met: "[green]", Verdict.not_met: "[red]",
+                Verdict.too_few: "[yellow]"}[t.verdict]
         failures = "; ".join(f"{n} x {reason}" for reason, n in list(t.failures.items())[:2])
         table.add_row(t.task, f"{mark}{t.successes}/{t.episodes} {t.success_rate:.0%}",
                       f"{t.ci95[0]:.0%}-{t.ci95[1]:.0%}", f"{t.target:.0%}",
@@ -106,6 +122,12 @@ def _print(report, out: Path) -> None:
                       failures or "-")
     console = out_console()
     console.print(table)
+    for t in report.tasks:
+        if t.verdict is Verdict.too_few:
+            console.print(f"{t.task}: too few episodes to tell: {t.successes}/{t.episodes} "
+                          f"reaches the {t.target:.0%} target, but the 95% interval starts at "
+                          f"{t.ci95[0]:.0%}; showing it takes at least {t.episodes_needed} "
+                          "episodes")
     console.print(f"{report.episodes} episodes in {report.wall_s:.0f} s with {report.workers} "
                   f"workers: {report.episodes_per_minute:.0f} episodes per minute; "
                   f"{out}/bench.json, {out}/bench.png")

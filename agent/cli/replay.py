@@ -66,14 +66,16 @@ def replay(
     from agent.replay import replay as run_replay
 
     recording = load_recording(run_dir)
-    if not json_output:
-        _print_timeline(recording)
     if recording.scene is None:
         raise ConfigError(f"{recording.run_dir} has no scene.json: only simulator runs can be "
                           "replayed")
     result = None
+    # the cell opens before anything is printed: what cannot be (--gui without a display) is
+    # refused in one line
     with open_cell("sim", None, task=recording.task, seed=0, scene=recording.scene, gui=gui,
                    realtime=realtime) as cell:
+        if not json_output:
+            _print_timeline(recording)
         if dry_run:
             actions = replay_actions(recording.commands, cell.robot.limits, cell.robot.reachable)
             if not json_output:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agent import interrupts
 from agent.brains import Brain, BrainChoice, check_task
 from agent.cli.common import (
     BaseUrlOpt,
@@ -84,12 +86,25 @@ def _actions_table(actions: list[dict]) -> Table:
 
 
 def _confirm_with_operator(console: Console) -> Callable:
+    """The plan on stderr, then a yes/no question there (stdout stays for the result); only "y"
+    or "yes" moves the arm, and end of input is a no."""
     def confirm(validated) -> bool:
         from agent.run import action_record
 
         console.print(_actions_table([action_record(a) for a in validated.actions]))
-        return typer.confirm(f"Move the arm through these {len(validated.actions)} steps?",
-                             default=False, err=True)
+        console.file.write(f"Move the arm through these {len(validated.actions)} steps? "
+                           "[y/N]: ")
+        console.file.flush()
+        try:
+            answer = sys.stdin.readline()
+        except KeyboardInterrupt:
+            console.file.write("\n")
+            raise
+        if not answer.endswith("\n") or not sys.stdin.isatty():
+            console.file.write("\n")  # what follows starts on a line of its own
+        if not answer:
+            console.print("no answer (end of input): taken as no")
+        return answer.strip().lower() in ("y", "yes")
 
     return confirm
 
@@ -116,28 +131,72 @@ def _print_summary(result) -> None:  # result: agent.run.RunResult
     console.print(f"  pictures and records: {result.out_dir}/")
 
 
-def _in_workcell(go: Callable, *, hardware: dict, calibration: Path | None, blur_faces: bool,
-                 confirm: bool | None, json_output: bool):
-    """Open the workcell (`hardware`: what `open_cell` takes), run `go(cell, confirm)`, report,
-    and exit with the result's code."""
-    with open_cell(**hardware) as cell:
+def _open(hardware: dict, calibration, blur_faces: bool):
+    """The workcell, connected, its camera wrapped as asked; closed again if opening fails."""
+    cell = open_cell(**hardware)
+    try:
+        cell.robot.connect()
         if calibration is not None:
             from agent.calibrate import CalibratedCamera
-            from robots.base import load_calibration
 
-            cell.camera = CalibratedCamera(cell.camera, load_calibration(calibration))
+            cell.camera = CalibratedCamera(cell.camera, calibration)
         if blur_faces:
             from agent.privacy import FaceBlurringCamera
 
             cell.camera = FaceBlurringCamera(cell.camera)
-        asking = cell.robot.physical if confirm is None else confirm
-        result = go(cell, _confirm_with_operator(err_console) if asking else None)
-    if json_output:
-        print_json(result.model_dump(mode="json", exclude={"exit_code"}))
+    except BaseException:
+        with interrupts.deferred():
+            cell.close()
+        raise
+    return cell
+
+
+def _in_workcell(go: Callable, *, task: str, brain: Brain, out: Path | None, name: str,
+                 hardware: dict,
+                 calibration: Path | None, blur_faces: bool, confirm: bool | None,
+                 json_output: bool):
+    """Claim the run folder (`out`, else a new one named after `name`) before anything opens,
+    open the workcell (`hardware`: what `open_cell` takes), run `go(cell, folder, confirm)`,
+    report, and exit with the result's code. Ctrl-C or SIGTERM at any moment from the claim on
+    ends in a result: written to result.json, printed, exit 130."""
+    from agent.recorder import RunFolder
+    from agent.run import Interruption, Phase, interrupted_while_opening, note_interruption
+    from robots.base import load_calibration
+
+    camera_calibration = load_calibration(calibration) if calibration is not None else None
+    folder = RunFolder.claim(out) if out is not None else RunFolder.claim_new(
+        default_out_dir(name))
+    try:
+        cell = _open(hardware, camera_calibration, blur_faces)
+    except KeyboardInterrupt:
+        result = interrupted_while_opening(task, brain, hardware.get("robot") or "", folder)
+    except Exception:  # a workcell that cannot open (no display for --gui, no arm): no run
+        folder.abandon()
+        raise
     else:
-        _print_summary(result)
-    if result.error:
-        err_console.print(f"erarm: error: {result.error}", markup=False)
+        result = None
+        try:
+            asking = cell.robot.physical if confirm is None else confirm
+            result = go(cell, folder, _confirm_with_operator(err_console) if asking else None)
+        finally:
+            with interrupts.deferred():
+                cell.close()
+                late = interrupts.take()
+        if late:
+            note_interruption(result, Interruption.during(Phase.closing, result.steps_executed),
+                              folder.path)
+    with interrupts.deferred():
+        if json_output:
+            print_json(result.model_dump(mode="json"))
+        else:
+            _print_summary(result)
+        if result.interrupted is not None:
+            interrupts.announce(f"erarm: {result.error}")
+        elif result.error:
+            err_console.print(f"erarm: error: {result.error}", markup=False)
+        if interrupts.take():
+            note_interruption(result, Interruption.during(Phase.writing, result.steps_executed),
+                              folder.path)
     raise typer.Exit(result.exit_code)
 
 
@@ -172,15 +231,15 @@ def run(
     check_task(task, chosen)  # before the workcell opens and a run folder is made
     options = RunOptions(dry_run=dry_run, strict_targets=strict_targets,
                          trajectory_points=trajectory, closed_loop=not open_loop)
-    out_dir = out or default_out_dir(task)
 
-    def go(cell, asking):
-        return run_task(task, chosen, cell, out_dir, log=say, options=options, confirm=asking,
+    def go(cell, folder, asking):
+        return run_task(task, chosen, cell, folder, log=say, options=options, confirm=asking,
                         record=record)
 
-    _in_workcell(go, hardware=dict(robot=robot, robot_entries=robot_opt, camera=camera,
-                                   camera_entries=camera_opt, config=config, task=task,
-                                   seed=seed, scene=scene, gui=gui, realtime=realtime),
+    _in_workcell(go, task=task, brain=chosen, out=out, name=task,
+                 hardware=dict(robot=robot, robot_entries=robot_opt, camera=camera,
+                               camera_entries=camera_opt, config=config, task=task,
+                               seed=seed, scene=scene, gui=gui, realtime=realtime),
                  calibration=calibration, blur_faces=blur_faces, confirm=confirm,
                  json_output=json_output)
 
@@ -225,13 +284,13 @@ def execute(
     goal = task if task is not None else (recorded_task or "")
     looker: Brain = build_brain(brain, model=model, base_url=base_url, config=config)
     options = RunOptions(dry_run=dry_run, strict_targets=strict_targets)
-    out_dir = out or default_out_dir(f"execute {plan_file.stem}")
 
-    def go(cell, asking):
-        return execute_plan(text, goal, looker, cell, out_dir, log=say, options=options,
+    def go(cell, folder, asking):
+        return execute_plan(text, goal, looker, cell, folder, log=say, options=options,
                             confirm=asking, record=record)
 
-    _in_workcell(go, hardware=dict(robot=robot, robot_entries=robot_opt, camera=camera,
+    _in_workcell(go, task=goal, brain=looker, out=out, name=f"execute {plan_file.stem}",
+                 hardware=dict(robot=robot, robot_entries=robot_opt, camera=camera,
                                    camera_entries=camera_opt, config=config, task=goal,
                                    seed=seed, scene=scene, gui=gui, realtime=realtime),
                  calibration=calibration, blur_faces=blur_faces, confirm=confirm,

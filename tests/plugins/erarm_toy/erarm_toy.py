@@ -3,12 +3,19 @@
 
 Everything a real driver package needs is here: option models, the `Robot` and `Camera`
 contracts from `robots.base`, `RobotError` for refusals, and two entry points in pyproject.toml.
+
+For erarm's own tests it can also stop at a chosen moment: ERARM_TOY_PAUSE names calls such as
+"move_to:2,stop:1" (the second move, the first stop); at each the toy logs a "pause" record and
+waits, for a signal or until the file named by ERARM_TOY_RELEASE exists, then logs "resume".
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +43,28 @@ class ToyOptions(BaseModel):
     physical: bool = Field(False, description="pretend to be a real arm (erarm then asks first)")
 
 
+def _log(log: Path | None, **record: object) -> None:
+    if log is not None:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+_calls: Counter[str] = Counter()
+
+
+def _maybe_pause(log: Path | None, call: str) -> None:
+    """The test hook: wait here if ERARM_TOY_PAUSE names this call."""
+    _calls[call] += 1
+    where = f"{call}:{_calls[call]}"
+    if where not in os.environ.get("ERARM_TOY_PAUSE", "").split(","):
+        return
+    _log(log, command="pause", at=where)
+    release = os.environ.get("ERARM_TOY_RELEASE")
+    while not (release and Path(release).exists()):
+        time.sleep(0.01)
+    _log(log, command="resume", at=where)
+
+
 class ToyArm:
     name = "toy"
 
@@ -45,15 +74,14 @@ class ToyArm:
         self.tool, self.gripper_open, self.connected = ORIGIN, True, False
 
     def _log(self, **record: object) -> None:
-        if self.settings.log is not None:
-            with open(self.settings.log, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+        _log(self.settings.log, **record)
 
     def _require(self) -> None:
         if not self.connected:
             raise RobotError("the toy arm is not connected")
 
     def connect(self) -> None:
+        _maybe_pause(self.settings.log, "connect")
         self.connected = True
 
     def close(self) -> None:
@@ -67,6 +95,7 @@ class ToyArm:
         problem = self.limits.problem(pose)
         if problem:
             raise RobotError(f"the toy arm refuses: {problem}")
+        _maybe_pause(self.settings.log, "move_to")
         self._log(command="move_to", x=pose.x, y=pose.y, z=pose.z, yaw=pose.yaw)
         self.tool = pose
         return MoveReport(target=pose, reached=pose, position_error_m=0.0, duration_s=0.0)
@@ -83,6 +112,8 @@ class ToyArm:
 
     def stop(self) -> None:
         self._log(command="stop")
+        _maybe_pause(self.settings.log, "stop")
+        self._log(command="stopped")
 
     def state(self) -> RobotState:
         self._require()
@@ -97,7 +128,8 @@ class ToyCamera:
 
     name = "toy"
 
-    def __init__(self):
+    def __init__(self, log: Path | None = None):
+        self.log = log
         pose = np.eye(4)
         pose[:3, :3] = [[0, -1, 0], [-1, 0, 0], [0, 0, -1]]  # columns: camera x, y, z in base
         pose[:3, 3] = [0.4, 0.0, 1.0]
@@ -106,6 +138,7 @@ class ToyCamera:
                                              method="toy")
 
     def capture(self) -> Frame:
+        _maybe_pause(self.log, "capture")
         rgb = np.full((480, 640, 3), (200, 198, 190), np.uint8)
         depth = np.full((480, 640), 1.0, np.float32)
         return Frame(rgb=rgb, calibration=self.calibration, depth_m=depth)
@@ -114,9 +147,24 @@ class ToyCamera:
         pass
 
 
+class ToyVideo:
+    """Films nothing (it is there for the pause hook)."""
+
+    def __init__(self, log: Path | None):
+        self.log = log
+
+    def start(self, path: str) -> None:
+        _maybe_pause(self.log, "video_start")
+
+    def stop(self) -> None:
+        _maybe_pause(self.log, "video_stop")
+
+
 def open_toy_workcell(**options: object) -> Workcell:
     """A kinematic toy arm over an empty table, for trying erarm's plugin mechanism."""
-    return Workcell(robot=ToyArm(ToyOptions(**options)), camera=ToyCamera())
+    settings = ToyOptions(**options)
+    return Workcell(robot=ToyArm(settings), camera=ToyCamera(settings.log),
+                    video=ToyVideo(settings.log))
 
 
 def open_toy_camera(**options: object) -> ToyCamera:

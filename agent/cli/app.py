@@ -1,0 +1,84 @@
+"""The `erarm` command line itself, behind `agent.cli.main` (which handles signals first)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import typer
+
+from agent import interrupts
+from agent.cli import bench, calibrate, drivers, replay, run, vision  # noqa: F401  (registers the commands)
+from agent.cli.common import app, err_console
+from agent.errors import Interrupted
+from robots.errors import ErarmError
+
+
+@app.callback()
+def _commands() -> None:
+    """Gemini Robotics-ER orchestration for robot arms: perceive, plan, validate, execute, verify.
+    Runs offline on a simulated xArm6 by default."""
+
+
+def _results_to_real_stdout() -> None:
+    """Keep stdout for results. Native libraries (PyBullet prints its build time and warnings
+    from C) write to file descriptor 1, which is pointed at /dev/null (at stderr with
+    ERARM_DEBUG set); Python's sys.stdout keeps the real stdout."""
+    try:
+        sys.stdout.flush()
+        real = os.dup(1)
+        sink = 2 if os.environ.get("ERARM_DEBUG") else os.open(os.devnull, os.O_WRONLY)
+        os.dup2(sink, 1)
+    except OSError:
+        return
+    sys.stdout = os.fdopen(real, "w", buffering=1, encoding="utf-8", errors="replace")
+
+
+def _usage_error(err: Exception) -> bool:
+    """Typer raises click-style usage errors (from the click it bundles): they carry an exit
+    code and a formatted message."""
+    return hasattr(err, "format_message") and getattr(err, "exit_code", None) == 2
+
+
+def run_cli() -> None:
+    """Run the command in sys.argv and exit with its code. An interrupt the command did not
+    explain itself (typer turns a KeyboardInterrupt into a silent 130) gets one line here."""
+    try:
+        _results_to_real_stdout()
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("· %(message)s"))
+        logging.basicConfig(level=logging.WARNING, handlers=[handler])
+        code = app(standalone_mode=False)
+    except (KeyboardInterrupt, typer.Abort):
+        code = 130
+    except ErarmError as err:
+        if isinstance(err, Interrupted):  # e.g. a replay stopped mid-motion
+            interrupts.announce(f"erarm: {err}")
+        else:
+            err_console.print(f"erarm: error: {err}", soft_wrap=True, markup=False)
+        code = err.exit_code
+    except Exception as err:
+        if type(err).__name__ == "NoArgsIsHelpError":
+            print(err.format_message())
+            code = 0
+        elif _usage_error(err):
+            ctx = getattr(err, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            err_console.print(f"erarm: error: {err.format_message()}{hint}", soft_wrap=True,
+                              markup=False)
+            code = 2
+        elif os.environ.get("ERARM_DEBUG"):
+            raise
+        else:  # a bug: one line, and the traceback only on request
+            err_console.print(f"erarm: internal error: {type(err).__name__}: {err} "
+                              "(set ERARM_DEBUG=1 for the traceback)", soft_wrap=True,
+                              markup=False)
+            code = 3
+    if interrupts.interrupted():
+        code = 130
+    if code == 130:
+        interrupts.announce("erarm: interrupted")
+    with interrupts.deferred():
+        sys.stdout.flush()
+    sys.exit(code if isinstance(code, int) else 0)
