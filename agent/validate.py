@@ -47,7 +47,7 @@ class GraspPolicy(BaseModel):
     finger_spread_m: float = 0.047  # centre to each finger when the jaws are open
     object_min_height_m: float = 0.01  # closing on less than this is closing on nothing
     near_mm: float = 40.0  # a move down within this of a perceived object goes to that object
-    held_radius_m: float = 0.02  # a held object covers at least this around where it was taken
+    held_radius_m: float = 0.03  # a held object covers at least this around where it was taken
     max_drop_m: float = 0.02  # a held object is let go of at most this above what is under it
     clearance_gain_m: float = 0.005  # turn the wrist a quarter for fingers this much lower
 

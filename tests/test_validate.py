@@ -164,7 +164,7 @@ def _carry(grasp_mm, release_mm) -> Plan:
 
 
 @pytest.mark.parametrize("landmarks", [True, False])
-@pytest.mark.parametrize("release_mm", [(420, 50), (432, 58), (400, 40)])
+@pytest.mark.parametrize("release_mm", [(420, 50), (432, 58), (400, 40), (458, 50)])
 def test_a_held_object_is_never_set_down_on_itself(surface, landmarks, release_mm):
     """The view of where the block was taken still shows it: setting it down "on the block" there
     would let go of it in mid-air, so the plan is refused before anything moves."""
