@@ -244,3 +244,32 @@ def test_a_grasp_turns_a_quarter_only_to_keep_the_fingers_off_a_neighbour():
     quiet = validate_plan(_carry((420, 50), (420, 160)), SurfaceMap(block, LIMITS), LIMITS,
                           gripper_open=True, start_yaw=yaw)
     assert _turn_deg(30, _yaw_deg(quiet.actions[0])) == pytest.approx(0, abs=4)
+
+
+def test_execute_refuses_a_plan_that_stacks_a_block_on_itself_before_any_motion(tmp_path):
+    """A hand-written plan through `erarm execute`: pick the red block, set it down on the red
+    block. The camera's view there still shows the block, so it would be let go of in mid-air."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    erarm = str(Path(sys.executable).with_name("erarm"))
+    task = "pick the red block into the purple bowl"
+    looked = subprocess.run([erarm, "run", task, "--seed", "3", "--dry-run", "--json", "--out",
+                             str(tmp_path / "look")], capture_output=True, text=True, timeout=300)
+    assert looked.returncode == 0, looked.stderr
+    red = next(o for o in json.loads(looked.stdout)["objects"] if o["label"] == "red block")
+    x, y = (round(v) for v in red["position_mm"][:2])
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps([c.call() for c in _carry((x, y), (x, y)).calls]))
+    for strict in ("--strict-targets", "--no-strict-targets"):
+        done = subprocess.run([erarm, "execute", str(plan), "--task", task, "--seed", "3",
+                               strict, "--out", str(tmp_path / strict)], capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 2, done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"erarm: error: step 7 move({x}, {y}, false) would set the "), last
+        assert "down on itself: it was picked up there at step 4" in last
+        result = json.loads((tmp_path / strict / "result.json").read_text())
+        assert result["steps_executed"] == 0
