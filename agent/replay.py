@@ -3,7 +3,7 @@
 A record keeps every command the arm was sent (`record/robot.jsonl`) and the scene it started
 from (`scene.json`), so a simulated run can be re-executed command for command. The simulator is
 deterministic, so a faithful replay ends as the recording did; where it does not, the first
-command whose reached pose differs shows where.
+command whose reached pose (position or wrist yaw) differs shows where.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from agent.validate import Action, Reachable, check_pose
 from robots.base import GroundTruth, Robot, ToolPose, WorkspaceLimits
 from robots.errors import ConfigError
 from robots.files import read_input_text
+
+YAW_TOLERANCE_DEG = 5.0  # a recorded arm reached its commanded yaw at least this closely
 
 
 class TimelineEvent(BaseModel):
@@ -56,6 +58,7 @@ class ReplayedCommand(BaseModel):
     context: str
     call: str  # e.g. move_to(464, 190, 18, 80)
     deviation_mm: float | None = None  # replayed reached pose vs recorded reached pose
+    yaw_deviation_deg: float | None = None  # replayed reached yaw vs recorded reached yaw
     holding: bool | None = None
     recorded_holding: bool | None = None
 
@@ -64,6 +67,7 @@ class ReplayResult(BaseModel):
     task: str
     commands: list[ReplayedCommand]
     max_deviation_mm: float
+    max_yaw_deviation_deg: float
     recorded_success: bool | None
     success: bool | None
     reason: str
@@ -134,18 +138,38 @@ def _action(index: int, command: RecordedCommand) -> Action | None:
     return None
 
 
+def yaw_difference_deg(a: float, b: float, period: float = 2 * math.pi) -> float:
+    """How far apart two yaws (radians) are, in degrees, for a symmetry of `period` radians."""
+    return abs(math.degrees((b - a + period / 2) % period - period / 2))
+
+
+def _check_yaw(where: str, command: RecordedCommand) -> list[str]:
+    """A recorded move's reached yaw must be its commanded one (or the half turn that a
+    parallel gripper pointing down takes for free): otherwise the record is not of that move."""
+    commanded, reached = command.commanded, command.reached
+    if commanded is None or reached is None:
+        return []
+    off = yaw_difference_deg(commanded.yaw, reached.yaw, math.pi)
+    if not off <= YAW_TOLERANCE_DEG:
+        raise ConfigError(f"{where}: the record says the wrist reached yaw "
+                          f"{math.degrees(reached.yaw):.1f} degrees for a commanded "
+                          f"{math.degrees(commanded.yaw):.1f}; the record is damaged")
+    return [f"recorded yaw within {off:.1f} degrees"]
+
+
 def replay_actions(commands: list[RecordedCommand], limits: WorkspaceLimits,
                    reachable: Reachable | None) -> list[Action]:
     """The recorded commands as actions, every pose checked against the envelope and the arm's
-    joint limits before any of them runs."""
+    joint limits, and its recorded yaw against its commanded one, before any of them runs."""
     actions = []
     for index, command in enumerate(commands, 1):
         action = _action(index, command)
         if action is None:
             continue
         if action.pose is not None:
-            action.checks = check_pose(f"recorded command {index}", action.pose, limits,
-                                       reachable)
+            where = f"recorded command {index}"
+            action.checks = check_pose(where, action.pose, limits, reachable)
+            action.checks += _check_yaw(where, command)
         actions.append(action)
     return actions
 
@@ -162,11 +186,12 @@ def replay(recording: Recording, robot: Robot, judge: Callable[[], GroundTruth],
 
     def compare(action: Action, step: StepReport) -> None:
         recorded = recording.commands[action.step - 1]
-        deviation = (_distance_mm(step.reached, recorded.reached)
-                     if step.reached is not None and recorded.reached is not None else None)
+        both = step.reached is not None and recorded.reached is not None
+        deviation = _distance_mm(step.reached, recorded.reached) if both else None
+        turn = yaw_difference_deg(step.reached.yaw, recorded.reached.yaw) if both else None
         replayed.append(ReplayedCommand(index=action.step, context=recorded.context,
                                         call=describe(action.call), deviation_mm=deviation,
-                                        holding=step.holding,
+                                        yaw_deviation_deg=turn, holding=step.holding,
                                         recorded_holding=recorded.holding))
         on_command(replayed[-1])
 
@@ -174,7 +199,9 @@ def replay(recording: Recording, robot: Robot, judge: Callable[[], GroundTruth],
     truth = judge()
     recorded = recording.recorded.success if recording.recorded else None
     deviations = [c.deviation_mm for c in replayed if c.deviation_mm is not None]
+    turns = [c.yaw_deviation_deg for c in replayed if c.yaw_deviation_deg is not None]
     return ReplayResult(task=recording.task, commands=replayed,
                         max_deviation_mm=max(deviations, default=0.0),
+                        max_yaw_deviation_deg=max(turns, default=0.0),
                         recorded_success=recorded, success=truth.success, reason=truth.reason,
                         reproduced=truth.success == recorded)

@@ -18,6 +18,7 @@ from robots.base import Frame, WorkspaceLimits
 MAX_OBJECT_HEIGHT_M = 0.15  # anything taller above the table is the arm, not a tabletop object
 TOP_FACE_BAND_M = 0.006  # points this close below the top belong to the top face
 FREE_TABLE_TOLERANCE_M = 0.006  # bare table reads within this of the table plane
+HEIGHT_READ_RADIUS_M = 0.012  # the height at a spot is read from the points this close to it
 
 
 class SurfaceMap:
@@ -40,7 +41,7 @@ class SurfaceMap:
         d2 = (self._points[:, 0] - x) ** 2 + (self._points[:, 1] - y) ** 2
         return self._points[d2 <= radius * radius]
 
-    def surface_z(self, x: float, y: float, radius: float = 0.012) -> float:
+    def surface_z(self, x: float, y: float, radius: float = HEIGHT_READ_RADIUS_M) -> float:
         """Height of what is directly under (x, y): a robust top of the points within `radius`."""
         near = self._near(x, y, radius)
         if len(near) < 3:

@@ -4,8 +4,14 @@ Every call is resolved against what the camera saw before anything moves: `move(
 becomes a tool pose whose height comes from the perceived surface at (x, y) and from what the
 gripper holds at that point of the plan. Each pose must lie in the workspace, within reach and
 within the arm's joint limits, and (by default) a move down must go to something perceived: an
-empty hand only to a perceived object, a full one to an object or to visibly free table. One
-failed check rejects the whole plan, so a robot never starts a motion it cannot finish.
+empty hand only to a perceived object, a full one to an object or to visibly free table. A held
+object is let go of only just above what it is set down on, and never over the spot it was picked
+up from (the camera's view there, from before the pick, still shows it). One failed check rejects
+the whole plan, so a robot never starts a motion it cannot finish.
+
+The wrist turns only where it must: a move straight up or down keeps the yaw, and a square top
+(a block's, grasped or set down on) is taken at the one of its four equivalent yaws nearest the
+current one, so no grasp or place turns the wrist by more than 45 degrees.
 """
 
 from __future__ import annotations
@@ -17,10 +23,18 @@ from pydantic import BaseModel
 
 from agent.errors import PlanRejected
 from agent.schemas import Move, Plan, ReturnToOrigin, SetGripperState, describe
-from agent.surface import SurfaceMap
+from agent.surface import HEIGHT_READ_RADIUS_M, SurfaceMap
 from robots.base import ToolPose, WorkspaceLimits
 
 Reachable = Callable[[ToolPose], str | None]
+
+SQUARE_SYMMETRY_RAD = math.pi / 2  # a square top looks the same every quarter turn
+SAME_SPOT_M = 0.001  # a move whose (x, y) is within this of the last one is straight up or down
+
+
+def nearest_equivalent_yaw(yaw: float, current: float, period: float) -> float:
+    """The yaw equivalent to `yaw` under a symmetry of `period` radians nearest to `current`."""
+    return current + (yaw - current + period / 2) % period - period / 2
 
 
 class GraspPolicy(BaseModel):
@@ -33,6 +47,9 @@ class GraspPolicy(BaseModel):
     finger_spread_m: float = 0.047  # centre to each finger when the jaws are open
     object_min_height_m: float = 0.01  # closing on less than this is closing on nothing
     near_mm: float = 40.0  # a move down within this of a perceived object goes to that object
+    held_radius_m: float = 0.03  # a held object covers at least this around where it was taken
+    max_drop_m: float = 0.02  # a held object is let go of at most this above what is under it
+    clearance_gain_m: float = 0.005  # turn the wrist a quarter for fingers this much lower
 
 
 class Landmark(BaseModel):
@@ -114,11 +131,23 @@ def _nearest(landmarks: list[Landmark], x_mm: float, y_mm: float) -> tuple[Landm
     return min(scored, key=lambda pair: pair[1], default=None)
 
 
+def _goes_to(nearest: tuple[Landmark, float] | None, policy: GraspPolicy) -> bool:
+    """Whether a move down at that distance from the nearest landmark goes to it."""
+    return nearest is not None and nearest[1] <= max(policy.near_mm, nearest[0].radius_mm)
+
+
+def _landmark_at(landmarks: list[Landmark] | None, x: float, y: float,
+                 policy: GraspPolicy) -> Landmark | None:
+    """The perceived object a move down at (x, y) m goes to, if any."""
+    nearest = _nearest(landmarks or [], x * 1000, y * 1000)
+    return nearest[0] if nearest and _goes_to(nearest, policy) else None
+
+
 def _check_target(where: str, x: float, y: float, holding: bool, landmarks: list[Landmark],
                   surface: SurfaceMap, policy: GraspPolicy) -> str:
     """Refuse a move down that goes to nothing perceived."""
     nearest = _nearest(landmarks, x * 1000, y * 1000)
-    if nearest and nearest[1] <= max(policy.near_mm, nearest[0].radius_mm):
+    if nearest and _goes_to(nearest, policy):
         return f"at the {nearest[0].label} ({nearest[1]:.0f} mm)"
     if holding and surface.is_free(x, y):
         return "on free table"
@@ -141,21 +170,31 @@ class _Resolver:
         self.gripper_open, self.yaw = gripper_open, yaw
         self.held_below: float | None = None  # how far a held object hangs below the fingertips
         self.held_height: float = 0.0  # the held object's height, metres
+        self.held_square = False  # the held object has a square top (else: round, any yaw)
+        self.held_radius: float = 0.0  # how far the held object covered around grasp_xy, metres
+        self.held_mark: Landmark | None = None  # the perceived object it was taken from
         self.grasp_xy: tuple[float, float] | None = None
+        self.grasp_step = 0
         self.low_at: tuple[float, float] | None = None  # where the tool is down, if it is
         self.last_xy: tuple[float, float] | None = None
+        self.last_z: float | None = None
         self.transfers: list[Transfer] = []
 
     def _grasp_yaw(self, x: float, y: float, face_yaw: float) -> float:
-        """A square top can be taken two ways; take the one whose open fingers come down on the
-        lower ground, clear of a neighbour."""
+        """A square top can be taken two ways: the one nearest the wrist's yaw now, or a
+        quarter turn on when its open fingers come down on clearly lower ground, clear of a
+        neighbour."""
         def fingers_land_on(yaw: float) -> float:
             dx, dy = math.sin(yaw), -math.cos(yaw)  # the jaws close along the tool's y axis
             spread = self.policy.finger_spread_m
             return max(self.surface.surface_z(x + side * spread * dx, y + side * spread * dy,
                                               radius=0.01) for side in (-1, 1))
 
-        return min((face_yaw, face_yaw + math.pi / 2), key=fingers_land_on)
+        near = nearest_equivalent_yaw(face_yaw, self.yaw, SQUARE_SYMMETRY_RAD)
+        turned = near + math.copysign(math.pi / 2, self.yaw - near)
+        if fingers_land_on(turned) < fingers_land_on(near) - self.policy.clearance_gain_m:
+            return turned
+        return near
 
     def _travel_z(self, pose: ToolPose, lowest: float) -> float:
         """The travel height, or a lower one (still clearing `lowest`) where the arm cannot
@@ -172,10 +211,12 @@ class _Resolver:
         where = f"step {step} {describe(call.call())}"
         checks = _check_spot(where, x, y, self.limits)
         top = self.surface.surface_z(x, y)
-        face_yaw = self.surface.top_face_yaw(x, y)
-        if face_yaw is not None:
-            self.yaw = self._grasp_yaw(x, y, face_yaw) if self.held_below is None else face_yaw
         policy, held = self.policy, self.held_below
+        straight = self.last_xy is not None and math.dist(self.last_xy, (x, y)) <= SAME_SPOT_M
+        if not straight:  # up and down keep the yaw: the fingers may be around something
+            self.yaw = self._yaw_over(x, y)
+        if held is not None and not call.high:
+            self._check_not_over_itself(where, x, y)
         if call.high:
             z = self._travel_z(ToolPose(x=x, y=y, z=0.0, yaw=self.yaw),
                                top + (held or 0.0) + policy.travel_margin_m)
@@ -197,26 +238,70 @@ class _Resolver:
         pose = ToolPose(x=x, y=y, z=z, yaw=self.yaw)
         checks += _check_height_and_joints(where, pose, self.limits, self.reachable)
         self.low_at = None if call.high else (x, y)
-        self.last_xy = (x, y)
+        self.last_xy, self.last_z = (x, y), z
         return Action(step=step, call=call.call(), pose=pose, why=why, checks=checks)
+
+    def _yaw_over(self, x: float, y: float) -> float:
+        """The yaw to arrive over (x, y) with: square on a square top seen there (the grasp's
+        choice when the hand is empty, aligned with a held square object), else unchanged."""
+        face_yaw = self.surface.top_face_yaw(x, y)
+        if face_yaw is None:
+            return self.yaw
+        if self.held_below is None:
+            return self._grasp_yaw(x, y, face_yaw)
+        if self.held_square:
+            return nearest_equivalent_yaw(face_yaw, self.yaw, SQUARE_SYMMETRY_RAD)
+        return self.yaw
+
+    def _check_not_over_itself(self, where: str, x: float, y: float) -> None:
+        """Refuse to set a held object down where it was taken from: the camera's view there is
+        from before the pick and still shows it, so it would be let go of in mid-air."""
+        if self.grasp_xy is None:
+            return
+        distance = math.dist(self.grasp_xy, (x, y))
+        mark = self.held_mark
+        at_itself = mark is not None and _landmark_at(self.landmarks, x, y, self.policy) is mark
+        if distance > self.held_radius + HEIGHT_READ_RADIUS_M and not at_itself:
+            return
+        what = f"the {mark.label}" if mark else "the held object"
+        there = "there" if distance < 0.005 else f"{distance * 1000:.0f} mm from there"
+        raise PlanRejected(f"{where} would set {what} down on itself: it was picked up {there} "
+                           f"at step {self.grasp_step}, and the camera's view of that spot is "
+                           "from before the pick")
+
+    def _check_release(self, where: str) -> None:
+        """Refuse to let go of a held object high above what is under it."""
+        if self.held_below is None or self.last_z is None or self.last_xy is None:
+            return
+        bottom = self.last_z - self.held_below
+        drop = bottom - self.surface.surface_z(*self.last_xy)
+        if drop > self.policy.max_drop_m:
+            raise PlanRejected(f"{where} would drop the held object from {drop * 1000:.0f} mm "
+                               "above what is under it; set it down with a move whose high is "
+                               "false before opening the gripper")
 
     def gripper(self, step: int, call: SetGripperState) -> Action:
         if call.opened:
+            self._check_release(f"step {step} {describe(call.call())}")
             if self.held_below is not None and self.grasp_xy is not None:
                 here = self.low_at or self.last_xy or self.grasp_xy
                 resting = self.surface.surface_z(*here) + self.held_height
                 self.transfers.append(Transfer(
                     grasp_mm=(self.grasp_xy[0] * 1000, self.grasp_xy[1] * 1000),
                     release_mm=(here[0] * 1000, here[1] * 1000), expected_top_mm=resting * 1000))
-            self.held_below, self.grasp_xy = None, None
+            self.held_below, self.grasp_xy, self.held_mark = None, None, None
         elif self.gripper_open and self.low_at is not None:
             x, y = self.low_at
             support, top = self.surface.support_z(x, y), self.surface.surface_z(x, y)
             if top - support >= self.policy.object_min_height_m:
                 tip_z = max(top - self.policy.grasp_depth_m,
                             self.limits.table_z + self.policy.table_clearance_m)
-                self.held_below, self.grasp_xy = tip_z - support, (x, y)
+                self.held_below, self.grasp_xy, self.grasp_step = tip_z - support, (x, y), step
                 self.held_height = top - support
+                self.held_square = self.surface.top_face_yaw(x, y) is not None
+                self.held_mark = _landmark_at(self.landmarks, x, y, self.policy)
+                self.held_radius = max(self.policy.held_radius_m, self.held_mark.radius_mm / 1000
+                                       if self.held_mark else 0.0)
         self.gripper_open = call.opened
         return Action(step=step, call=call.call(), opened=call.opened,
                       why="open" if call.opened else "close")
@@ -247,7 +332,7 @@ def validate_plan(plan: Plan, surface: SurfaceMap, limits: WorkspaceLimits, grip
         elif isinstance(call, SetGripperState):
             action = resolver.gripper(step, call)
         else:
-            resolver.low_at = None
+            resolver.low_at, resolver.last_xy, resolver.last_z = None, None, None
             action = Action(step=step, call=call.call(), why="home")
         action.added = step > len(plan.calls)
         actions.append(action)

@@ -180,3 +180,90 @@ def test_the_stacking_predicate_by_hand(tmp_path, sim_cell):
     verdict = cell.referee.judge()
     assert verdict.success is True, verdict.reason
     assert verdict.reason == "the red block rests on the green block"
+
+
+# -- the wrist on whole episodes -----------------------------------------------------------------
+# sort 0 turned the wrist a quarter on the lift with a block in the fingers, tower-three 1 on the
+# way up from a tower with the open fingers still around its top block.
+EPISODES = [("sort", 0), ("tower-three", 1)]
+
+
+@pytest.fixture(scope="module", params=EPISODES, ids=[f"{t}-{s}" for t, s in EPISODES])
+def episode(request, tmp_path_factory):
+    """A recorded episode of the local brain in the simulator: its run folder."""
+    from agent.bench import EpisodeSpec, run_episode
+
+    task, seed = request.param
+    folder = tmp_path_factory.mktemp(f"{task}-{seed}")
+    result = run_episode(EpisodeSpec(task=task, seed=seed, record_dir=str(folder)))
+    assert result.success, result.failure
+    return folder
+
+
+def test_vertical_moves_keep_the_wrist_yaw_and_no_move_turns_it_over_45_degrees(episode):
+    """Every move straight up or down keeps the commanded and the reached yaw; every other move
+    turns the wrist at most 45 degrees from where it was (a block's top repeats every quarter
+    turn, so no grasp or place needs more)."""
+    from agent.replay import load_recording, yaw_difference_deg
+
+    vertical = 0
+    before = None
+    for command in load_recording(episode).commands:
+        if command.command not in ("move_to", "return_to_origin"):
+            continue
+        if before is not None and command.command == "move_to":
+            turn = yaw_difference_deg(before.reached.yaw, command.reached.yaw)
+            assert turn <= 45.5, (command, before)
+            if before.command == "move_to" and (before.commanded.x, before.commanded.y) == (
+                    command.commanded.x, command.commanded.y):
+                vertical += 1
+                assert yaw_difference_deg(before.commanded.yaw,
+                                          command.commanded.yaw) < 0.5, command
+                assert turn < 0.5, command
+        before = command
+    assert vertical >= 8  # down to and up from each grasp and each place
+
+
+def _tampered(episode, tmp_path, index: int, turn_deg: float, field: str):
+    """A copy of the recorded run whose recorded command `index` has its `field` yaw turned."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(episode, run)
+    robot = run / "record" / "robot.jsonl"
+    commands = [json.loads(line) for line in robot.read_text().splitlines()]
+    commands[index - 1][field]["yaw"] += math.radians(turn_deg)
+    robot.write_text("".join(json.dumps(c) + "\n" for c in commands))
+    return run
+
+
+def test_replay_refuses_a_record_whose_reached_yaw_is_not_its_commanded_one(episode, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    run = _tampered(episode, tmp_path, 5, 30.0, "commanded")  # the lift after the first grasp
+    erarm = str(Path(sys.executable).with_name("erarm"))
+    done = subprocess.run([erarm, "replay", str(run), "--dry-run"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("erarm: error: recorded command 5: the record says the wrist "
+                                  "reached yaw "), done.stderr
+    assert "the record is damaged" in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_replay_reports_a_reached_yaw_that_differs_from_the_recording(episode, tmp_path):
+    from agent.replay import load_recording, replay
+    from robots.registry import open_workcell
+
+    recording = load_recording(_tampered(episode, tmp_path, 5, 3.0, "reached"))
+    first_round = [c for c in recording.commands if c.context == "round 1"]
+    recording = recording.model_copy(update={"commands": first_round})
+    with open_workcell("sim", task=recording.task, seed=0, scene=recording.scene) as cell:
+        cell.robot.connect()
+        result = replay(recording, cell.robot, cell.referee.judge)
+    turns = {c.index: c.yaw_deviation_deg for c in result.commands}
+    assert turns[5] == pytest.approx(3.0, abs=0.2)
+    assert max(t for i, t in turns.items() if i != 5 and t is not None) < 0.2
+    assert result.max_yaw_deviation_deg == pytest.approx(3.0, abs=0.2)
+    assert result.max_deviation_mm < 1.0  # the position was not touched

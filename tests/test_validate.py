@@ -1,7 +1,9 @@
 """Plans become metric actions only if every step fits the workspace; heights come from depth."""
 
+import itertools
 import math
 
+import numpy as np
 import pytest
 
 from agent.errors import PlanRejected
@@ -82,16 +84,27 @@ def test_grasp_yaw_follows_a_turned_block():
     assert abs(error) < 4
 
 
-def _turned_block_frame(yaw: float):
-    """A frame whose depth shows a 4 cm square top turned by `yaw`, from many small squares."""
+def _turned_block_frame(yaw: float, others=(), where=(0.42, 0.05)):
+    """A frame whose depth shows a 4 cm block with its top turned by `yaw` at `where`, and more
+    such blocks as (x, y, yaw) in `others` (side faces ignored, as in `raycast_frame`)."""
+    from agent.geometry import pixel_rays
+
     calibration = synthetic_calibration(eye=(0.95, 0.0, 0.7), target=(0.45, 0.0, 0.0))
-    cells = []
-    for i in range(-9, 10):
-        for j in range(-9, 10):
-            u, v = i * 0.002, j * 0.002
-            cells.append((0.42 + u * math.cos(yaw) - v * math.sin(yaw),
-                          0.05 + u * math.sin(yaw) + v * math.cos(yaw), 0.0012, 0.04))
-    return raycast_frame(calibration, cells)
+    frame = raycast_frame(calibration)
+    rows, cols = np.mgrid[0:calibration.height, 0:calibration.width]
+    pixels = np.column_stack([cols.ravel(), rows.ravel()]).astype(float)
+    origin, directions = pixel_rays(pixels, calibration)
+    t = (0.04 - origin[2]) / directions[:, 2]
+    hit = origin + t[:, None] * directions
+    inside = np.zeros(len(t), bool)
+    for x, y, turn in [(*where, yaw), *others]:
+        dx, dy = hit[:, 0] - x, hit[:, 1] - y
+        u = dx * math.cos(turn) + dy * math.sin(turn)
+        v = -dx * math.sin(turn) + dy * math.cos(turn)
+        inside |= (np.abs(u) <= 0.02) & (np.abs(v) <= 0.02)
+    depth = (t * (directions @ calibration.pose()[:3, 2])).reshape(frame.depth_m.shape)
+    frame.depth_m[:] = np.where(inside.reshape(depth.shape), depth, frame.depth_m)
+    return frame
 
 
 def test_the_target_rule_refuses_grasps_at_nothing(surface):
@@ -139,3 +152,124 @@ def test_joint_limits_are_checked_for_every_pose(surface):
     with pytest.raises(PlanRejected, match=r"step 3 move\(420, 50, false\): the elbow would"):
         validate_plan(pick_and_place(), surface, LIMITS, gripper_open=True, reachable=reachable)
     assert {(p.x, p.y) for p in asked} == {(0.42, 0.05)}  # nothing after the refusal resolved
+
+
+def _carry(grasp_mm, release_mm) -> Plan:
+    (gx, gy), (rx, ry) = grasp_mm, release_mm
+    return Plan(calls=[Move(x=gx, y=gy, high=True), SetGripperState(opened=True),
+                       Move(x=gx, y=gy, high=False), SetGripperState(opened=False),
+                       Move(x=gx, y=gy, high=True), Move(x=rx, y=ry, high=True),
+                       Move(x=rx, y=ry, high=False), SetGripperState(opened=True),
+                       Move(x=rx, y=ry, high=True), ReturnToOrigin()])
+
+
+@pytest.mark.parametrize("landmarks", [True, False])
+@pytest.mark.parametrize("release_mm", [(420, 50), (432, 58), (400, 40), (458, 50)])
+def test_a_held_object_is_never_set_down_on_itself(surface, landmarks, release_mm):
+    """The view of where the block was taken still shows it: setting it down "on the block" there
+    would let go of it in mid-air, so the plan is refused before anything moves."""
+    marks = [Landmark(label="blue block", x_mm=420, y_mm=50, radius_mm=25),
+             Landmark(label="orange bowl", x_mm=500, y_mm=-150, radius_mm=60)]
+    plan = _carry((420, 50), release_mm)
+    what = "the blue block" if landmarks else "the held object"
+    with pytest.raises(PlanRejected, match=rf"^step 7 move\({release_mm[0]}, {release_mm[1]}, "
+                                           rf"false\) would set {what} down on itself: it was "
+                                           r"picked up .* at step 4"):
+        validate_plan(plan, surface, LIMITS, gripper_open=True,
+                      landmarks=marks if landmarks else None)
+    # the same carry to the bowl, or to free table a block's width away, is fine
+    validate_plan(_carry((420, 50), (500, -150)), surface, LIMITS, gripper_open=True,
+                  landmarks=marks if landmarks else None)
+    validate_plan(_carry((420, 50), (420, 130)), surface, LIMITS, gripper_open=True)
+
+
+@pytest.mark.parametrize("landmarks", [True, False])
+def test_letting_go_in_mid_air_is_refused(surface, landmarks):
+    marks = [Landmark(label="blue block", x_mm=420, y_mm=50),
+             Landmark(label="orange bowl", x_mm=500, y_mm=-150, radius_mm=60)]
+    calls = list(_carry((420, 50), (500, -150)).calls)
+    high_release = Plan(calls=[*calls[:6], SetGripperState(opened=True), ReturnToOrigin()])
+    with pytest.raises(PlanRejected, match=r"^step 7 setGripperState\(true\) would drop the "
+                                           r"held object from 1\d\d mm above what is under it"):
+        validate_plan(high_release, surface, LIMITS, gripper_open=True,
+                      landmarks=marks if landmarks else None)
+    # opening an empty hand up high is no drop
+    validate_plan(Plan(calls=[Move(x=500, y=-150, high=True), SetGripperState(opened=True)]),
+                  surface, LIMITS, gripper_open=False)
+
+
+def _yaw_deg(action) -> float:
+    return math.degrees(action.pose.yaw)
+
+
+def _turn_deg(a: float, b: float) -> float:
+    """The wrist's turn from a to b degrees, for a gripper that looks the same after a half turn."""
+    return abs((b - a + 90) % 180 - 90)
+
+
+def test_vertical_moves_keep_the_yaw_and_turns_stay_within_45_degrees():
+    """Take a block turned -40 degrees and stack it on one turned 40 degrees: the wrist turns only
+    where the tool moves sideways, and never by more than 45 degrees (a square top is the same
+    every quarter turn), also when lifting off the tower with open fingers around its top."""
+    frame = _turned_block_frame(math.radians(-40), others=[(0.50, -0.15, math.radians(40))])
+    tower = SurfaceMap(frame, LIMITS)
+    plan = validate_plan(_carry((420, 50), (500, -150)), tower, LIMITS, gripper_open=True,
+                         start_yaw=math.radians(-40))
+    moves = [a for a in plan.actions if a.pose is not None]
+    for before, after in itertools.pairwise(moves):
+        if (before.pose.x, before.pose.y) == (after.pose.x, after.pose.y):
+            assert _yaw_deg(after) == pytest.approx(_yaw_deg(before)), after.call
+        assert _turn_deg(_yaw_deg(before), _yaw_deg(after)) <= 45 + 1e-6, after.call
+    grasp, place = (a for a in plan.actions if a.step in (3, 7))
+    assert (_yaw_deg(grasp) + 40 + 45) % 90 - 45 == pytest.approx(0, abs=4)
+    assert (_yaw_deg(place) - 40 + 45) % 90 - 45 == pytest.approx(0, abs=4)
+
+
+def test_a_grasp_turns_a_quarter_only_to_keep_the_fingers_off_a_neighbour():
+    """A neighbour where the nearest grasp's finger would land turns the grasp by a quarter; the
+    lift that follows keeps that yaw."""
+    yaw = math.radians(30)
+    jaw = (math.sin(yaw), -math.cos(yaw))  # the jaws close along the tool's y axis
+    neighbour = (0.42 + 0.062 * jaw[0], 0.05 + 0.062 * jaw[1], 0.015, 0.04)
+    calibration = synthetic_calibration(eye=(0.95, 0.0, 0.7), target=(0.45, 0.0, 0.0))
+    block = _turned_block_frame(yaw)
+    crowded = raycast_frame(calibration, [neighbour])
+    crowded.depth_m[:] = np.minimum(crowded.depth_m, block.depth_m)  # both in one view
+    surface = SurfaceMap(crowded, LIMITS)
+    plan = validate_plan(_carry((420, 50), (420, 160)), surface, LIMITS, gripper_open=True,
+                         start_yaw=yaw)
+    yaws = {a.step: _yaw_deg(a) for a in plan.actions if a.pose is not None}
+    assert _turn_deg(30, yaws[1]) == pytest.approx(90, abs=4)
+    assert yaws[1] == yaws[3] == yaws[5]
+    quiet = validate_plan(_carry((420, 50), (420, 160)), SurfaceMap(block, LIMITS), LIMITS,
+                          gripper_open=True, start_yaw=yaw)
+    assert _turn_deg(30, _yaw_deg(quiet.actions[0])) == pytest.approx(0, abs=4)
+
+
+def test_execute_refuses_a_plan_that_stacks_a_block_on_itself_before_any_motion(tmp_path):
+    """A hand-written plan through `erarm execute`: pick the red block, set it down on the red
+    block. The camera's view there still shows the block, so it would be let go of in mid-air."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    erarm = str(Path(sys.executable).with_name("erarm"))
+    task = "pick the red block into the purple bowl"
+    looked = subprocess.run([erarm, "run", task, "--seed", "3", "--dry-run", "--json", "--out",
+                             str(tmp_path / "look")], capture_output=True, text=True, timeout=300)
+    assert looked.returncode == 0, looked.stderr
+    red = next(o for o in json.loads(looked.stdout)["objects"] if o["label"] == "red block")
+    x, y = (round(v) for v in red["position_mm"][:2])
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps([c.call() for c in _carry((x, y), (x, y)).calls]))
+    for strict in ("--strict-targets", "--no-strict-targets"):
+        done = subprocess.run([erarm, "execute", str(plan), "--task", task, "--seed", "3",
+                               strict, "--out", str(tmp_path / strict)], capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 2, done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"erarm: error: step 7 move({x}, {y}, false) would set the "), last
+        assert "down on itself: it was picked up there at step 4" in last
+        result = json.loads((tmp_path / strict / "result.json").read_text())
+        assert result["steps_executed"] == 0

@@ -27,13 +27,15 @@ def _print_timeline(recording) -> None:  # recording: agent.replay.Recording
 
 def _print_replay(result) -> None:  # result: agent.replay.ReplayResult
     console = out_console()
-    table = Table("#", "when", "command", "Δ reached mm", "holding (recorded)", box=None,
-                  pad_edge=False)
+    table = Table("#", "when", "command", "Δ reached mm", "Δ yaw deg", "holding (recorded)",
+                  box=None, pad_edge=False)
     for command in result.commands:
         deviation = "" if command.deviation_mm is None else f"{command.deviation_mm:.1f}"
+        turn = "" if command.yaw_deviation_deg is None else f"{command.yaw_deviation_deg:.1f}"
         holding = ("" if command.holding is None else
                    f"{command.holding} ({command.recorded_holding})")
-        table.add_row(str(command.index), command.context, command.call, deviation, holding)
+        table.add_row(str(command.index), command.context, command.call, deviation, turn,
+                      holding)
     console.print(table)
     mark = {True: "[green]✓ success[/green]", False: "[red]✗ not done[/red]",
             None: "no verdict"}[result.success]
@@ -41,7 +43,8 @@ def _print_replay(result) -> None:  # result: agent.replay.ReplayResult
             "[red]not reproduced[/red]")
     console.print(f"replayed: {mark} (simulator ground truth): {result.reason}")
     console.print(f"  {same}: {len(result.commands)} commands, reached poses within "
-                  f"{result.max_deviation_mm:.1f} mm of the recording")
+                  f"{result.max_deviation_mm:.1f} mm and {result.max_yaw_deviation_deg:.1f} "
+                  "degrees of the recording")
 
 
 @app.command()
