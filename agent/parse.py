@@ -237,6 +237,10 @@ def parse_call(step: int, call: RawCall) -> Call:
                              f"({', '.join(params) or 'none'}), got {len(args)}")
         named = dict(zip(params, args, strict=True))
     elif isinstance(args, dict):
+        unknown = [key for key in args if key not in params]
+        if unknown:
+            raise ReplyError(f"step {step}: {name} has an unknown argument {_shown(unknown[0])} "
+                             f"(it takes {', '.join(params) or 'none'})")
         if set(args) != set(params):
             given = _snippet(", ".join(_shown(key) for key in args))
             raise ReplyError(f"step {step}: {name} takes arguments ({', '.join(params)}), "
