@@ -100,28 +100,33 @@ def _bracket_spans(text: str) -> list[tuple[int, int]]:
     mismatched closer abandons what was open. A string inside brackets is skipped whole by one
     regex match, so each character is looked at once."""
     spans: list[tuple[int, int]] = []
-    stack: list[tuple[str, int]] = []
-    pos = 0
+    opened: list[str] = []  # the brackets open now, innermost last
+    starts: list[int] = []  # where the outer MAX_NESTING of them opened (deeper make no span)
+    pos: int | None = 0
     while pos is not None:
         resume, pos = pos, None
         for match in _SYNTAX.finditer(text, resume):
             char = match.group()
             if char == '"':
-                if not stack:
+                if not opened:
                     continue  # a quote in prose
                 string = _STRING_REST.match(text, match.end())
                 if string.group(1) != '"':  # cut by a raw newline or the end of the text
-                    stack.clear()
+                    opened.clear()
+                    starts.clear()
                 pos = string.end()
                 break  # resume after the string
             if char in "[{":
-                stack.append((char, match.start()))
-            elif stack and stack[-1][0] == ("[" if char == "]" else "{"):
-                start = stack.pop()[1]
-                if len(stack) < MAX_NESTING:
-                    spans.append((start, match.end()))
+                opened.append(char)
+                if len(opened) <= MAX_NESTING:
+                    starts.append(match.start())
+            elif opened and opened[-1] == ("[" if char == "]" else "{"):
+                opened.pop()
+                if len(opened) < MAX_NESTING:
+                    spans.append((starts.pop(), match.end()))
             else:
-                stack.clear()
+                opened.clear()
+                starts.clear()
     return sorted(spans, key=lambda span: (span[0], -span[1]))
 
 
