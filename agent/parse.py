@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from agent.errors import ReplyError
 from agent.schemas import CALL_TYPES, SIGNATURES, Box, Call, Plan, Point, Verdict
 
-_SYNTAX = re.compile(r'[\[\]{}"]')
+_SYNTAX = re.compile(r'[\[{]+|[\]}"]')
 _STRING_REST = re.compile(r'(?:[^"\\\n]++|\\[\s\S])*+(["\n])?')  # after a string's opening quote
 MAX_REPLY_CHARS = 4_000_000  # a reply longer than this is refused unread
 MAX_NESTING = 64  # JSON nested deeper than this is not a plan, points or boxes
@@ -106,8 +106,8 @@ def _bracket_spans(text: str) -> list[tuple[int, int]]:
     while pos is not None:
         resume, pos = pos, None
         for match in _SYNTAX.finditer(text, resume):
-            char = match.group()
-            if char == '"':
+            token = match.group()  # a quote, a closer, or a run of openers
+            if token == '"':
                 if not opened:
                     continue  # a quote in prose
                 string = _STRING_REST.match(text, match.end())
@@ -116,11 +116,11 @@ def _bracket_spans(text: str) -> list[tuple[int, int]]:
                     starts.clear()
                 pos = string.end()
                 break  # resume after the string
-            if char in "[{":
-                opened.append(char)
-                if len(opened) <= MAX_NESTING:
-                    starts.append(match.start())
-            elif opened and opened[-1] == ("[" if char == "]" else "{"):
+            if token[0] in "[{":  # a run of openers, taken at once
+                start, room = match.start(), MAX_NESTING - len(opened)
+                starts.extend(range(start, start + min(max(room, 0), len(token))))
+                opened.extend(token)
+            elif opened and opened[-1] == ("[" if token == "]" else "{"):
                 opened.pop()
                 if len(opened) < MAX_NESTING:
                     spans.append((starts.pop(), match.end()))
