@@ -115,7 +115,8 @@ def adversarial_replies(size: int) -> dict[str, str]:
         "escaped quotes": '["' + '\\"' * ((size - 2) // 2),
         "prose with brackets": "see [note " * (size // 10),
         "many tiny lists": "[1] " * (size // 4),
-        "many drafts": '[{"function": "returnToOrigin"}] ' * ((size - 20) // 33) + '[{"function": 0}]',
+        "many drafts": ('[{"function": "returnToOrigin"}] ' * ((size - 20) // 33)
+                        + '[{"function": 0}]'),
         "huge plan": json.dumps([{"function": "move", "args": [400, 0, True]}] * (size // 46)),
         "long number": "[" + "9" * (size - 2) + "]",
         "many long numbers": ("[" + "9" * 30 + "] ") * (size // 33),
