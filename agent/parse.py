@@ -51,6 +51,7 @@ class HugeNumber:
 
 def _decode_int(literal: str) -> int | HugeNumber:
     if len(literal) <= MAX_INTEGER_DIGITS or len(literal.lstrip("-")) <= MAX_INTEGER_DIGITS:
+        # (the first test is the fast path: this runs for every integer in every reply)
         return int(literal)
     return HugeNumber(literal)
 
@@ -79,8 +80,8 @@ class Reading(Generic[Item]):
             lines.append(f"ignored {len(self.dropped) - MAX_DROP_WARNINGS:,} more malformed "
                          "entries")
         if lines:
-            lines[-1] += (f" (kept {len(self.items)} {self.what} entries of "
-                          f"{len(self.items) + len(self.dropped)})")
+            lines[-1] += (f" (kept {len(self.items)} of {len(self.items) + len(self.dropped)} "
+                          f"{self.what} entries)")
         return lines
 
 

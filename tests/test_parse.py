@@ -296,7 +296,7 @@ def test_malformed_points_are_dropped_with_a_warning_each():
         "instance of Point"]
     assert reading.warnings[0] == "ignored point 2: point.0: Input should be less than or equal " \
                                   "to 1000"
-    assert reading.warnings[-1].endswith("(kept 2 point entries of 5)")
+    assert reading.warnings[-1].endswith("(kept 2 of 5 point entries)")
     assert parse_points(DOCS_POINTS[:-3] + ', {"point": [-1, 5], "label": "x"}]')[-1].label \
         == "lime"
 
@@ -305,8 +305,8 @@ def test_swapped_box_corners_drop_that_box_only():
     reading = read_boxes('[{"box_2d": [500, 20, 100, 220], "label": "cup"},'
                          '{"box_2d": [10, 20, 110, 220], "label": "plate"}]')
     assert [b.label for b in reading.items] == ["plate"]
-    assert reading.warnings == ["ignored box 1 ('cup') has its corners swapped (kept 1 box "
-                                "entries of 2)"]
+    assert reading.warnings == ["ignored box 1 ('cup') has its corners swapped (kept 1 of 2 "
+                                "box entries)"]
 
 
 def test_many_malformed_entries_give_a_bounded_number_of_warnings():
@@ -314,8 +314,8 @@ def test_many_malformed_entries_give_a_bounded_number_of_warnings():
     reading = read_points(f'[{entries}, {{"point": [5, 5], "label": "ok"}}]')
     assert len(reading.items) == 1 and len(reading.dropped) == 500
     assert len(reading.warnings) == 11
-    assert reading.warnings[-1] == ("ignored 490 more malformed entries (kept 1 point entries "
-                                    "of 501)")
+    assert reading.warnings[-1] == ("ignored 490 more malformed entries (kept 1 of 501 point "
+                                    "entries)")
 
 
 def test_a_trajectory_and_a_plan_stay_all_or_nothing():
@@ -365,7 +365,7 @@ def test_point_command_prints_each_warning_and_keeps_the_rest(fake_gemini, tmp_p
     answer = json.loads(done.stdout)
     assert [p["label"] for p in answer["points"]] == ["apple"]
     assert answer["warnings"] == ["ignored point 2: point.1: Input should be less than or equal "
-                                  "to 1000 (kept 1 point entries of 2)"]
+                                  "to 1000 (kept 1 of 2 point entries)"]
     assert [line for line in done.stderr.splitlines() if "warning:" in line] == [
         f"· warning: {answer['warnings'][0]}"]
     done = subprocess.run([ERARM, "detect", str(image), "--brain", "gemini", "--base-url",
