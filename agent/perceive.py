@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from agent.brains.base import Brain
-from agent.parse import parse_boxes, parse_points
+from agent.parse import read_boxes, read_points
 from agent.schemas import Box, Point
 from robots.base import Frame
 
@@ -16,11 +16,14 @@ class Perception(BaseModel):
     points: list[Point]
     boxes: list[Box]
     replies: dict[str, str]  # the brain's raw text per question, for the record
+    warnings: list[str] = []  # malformed entries the parser dropped from the replies
 
 
 def perceive(brain: Brain, frame: Frame, queries: Sequence[str] | None = None,
              limit: int = 25) -> Perception:
     point_text = brain.point(frame, queries, limit=limit)
     box_text = brain.detect(frame, limit=limit)
-    return Perception(points=parse_points(point_text), boxes=parse_boxes(box_text),
-                      replies={"point": point_text, "detect": box_text})
+    points, boxes = read_points(point_text), read_boxes(box_text)
+    return Perception(points=points.items, boxes=boxes.items,
+                      replies={"point": point_text, "detect": box_text},
+                      warnings=points.warnings + boxes.warnings)

@@ -262,6 +262,9 @@ class Episode:
         else:
             save_png(self.out_dir / "final.png", frame.rgb)
         perception = perceive(self.brain, frame)
+        for warning in perception.warnings:  # malformed entries the parser dropped
+            self.log(f"warning: {warning}")
+        self.result.warnings += [w for w in perception.warnings if w not in self.result.warnings]
         objects = locate_objects(perception, frame)
         self.result.timings.perception_s += time.perf_counter() - clock
         if self.recorder is not None:

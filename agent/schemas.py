@@ -48,6 +48,11 @@ class Box(BaseModel):
     box_2d: tuple[Normalized, Normalized, Normalized, Normalized]
     label: str
 
+    def ordered(self) -> bool:
+        """Whether its corners are in [ymin, xmin, ymax, xmax] order."""
+        ymin, xmin, ymax, xmax = self.box_2d
+        return ymin <= ymax and xmin <= xmax
+
     def contains(self, point: Point) -> bool:
         ymin, xmin, ymax, xmax = self.box_2d
         return ymin <= point.y <= ymax and xmin <= point.x <= xmax

@@ -1,10 +1,32 @@
 """The one parser, on the Robotics-ER docs' own example replies and on malformed ones."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
 import pytest
 
+from agent.brains.local import LocalBrain
 from agent.errors import ReplyError
-from agent.parse import parse_boxes, parse_plan, parse_points
+from agent.parse import (
+    parse_boxes,
+    parse_plan,
+    parse_points,
+    parse_trajectory,
+    read_boxes,
+    read_points,
+)
+from agent.perceive import perceive
+from agent.run import RunOptions, execute_plan
 from agent.schemas import Move, ReturnToOrigin, SetGripperState
+from tests.conftest import TEST_KEY
+from tests.fake_gemini import text_reply
+
+ERARM = str(Path(sys.executable).with_name("erarm"))
 
 # Replies copied from the Gemini Robotics-ER overview (the reference docs).
 DOCS_POINTS = """
@@ -173,7 +195,7 @@ def test_last_list_of_calls_wins_and_keyword_args_are_accepted():
     ('[{"function": "returnToOrigin"}, {"function": "setGripperState", "args": ["yes"]}]',
      "step 2: opened must be true or false"),
     ('[{"function": "move", "args": {"x": 1, "y": 2}}]', "step 1: move takes arguments"),
-    ('[{"function": "move", "args": {"\\n": null}}]', 'got ("\\n")'),  # found by hypothesis
+    ('[{"function": "move", "args": {"\\n": null}}]', 'unknown argument "\\n"'),  # hypothesis
 ])
 def test_bad_plans_are_refused_with_the_step_and_reason(text, message):
     with pytest.raises(ReplyError) as refused:
@@ -200,3 +222,155 @@ def test_swapped_box_corners_are_refused():
 def test_non_text_reply_is_a_reply_error():
     with pytest.raises(ReplyError, match="as text"):
         parse_plan(None)
+
+
+# -- Issue 10 item 10: one rule for unknown keys, in every call form the README lists ----------
+MOVE_ARGS = {"x": 513, "y": -184, "high": True}
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    ({"function": "move", "args": [513, -184, True], "speed": 99999},
+     'step 1: move has an unknown key "speed"'),
+    ({"function": "move", "args": {**MOVE_ARGS, "speed": 99999}},
+     'step 1: move has an unknown argument "speed" (it takes x, y, high)'),
+    ({"name": "move", "args": MOVE_ARGS, "speed": 99999},
+     'step 1: move has an unknown key "speed"'),
+    ({"functionCall": {"name": "move", "args": MOVE_ARGS, "speed": 99999}},
+     'step 1: move has an unknown key "speed"'),
+    ({"functionCall": {"name": "move", "args": MOVE_ARGS}, "speed": 99999},
+     'step 1: move has an unknown key "speed"'),
+    ({"function_call": {"name": "move", "args": {**MOVE_ARGS, "speed": 1}}},
+     'step 1: move has an unknown argument "speed"'),
+    ({"function": "returnToOrigin", "speed": 1}, 'step 1: returnToOrigin has an unknown key'),
+])
+def test_unknown_keys_are_refused_in_every_call_form(call, message):
+    with pytest.raises(ReplyError) as refused:
+        parse_plan(json.dumps([call, {"function": "returnToOrigin", "args": []}]))
+    assert message in str(refused.value)
+
+
+def test_every_call_form_without_extra_keys_is_read():
+    forms = [{"function": "move", "args": [513, -184, True]},
+             {"function": "move", "args": MOVE_ARGS},
+             {"name": "move", "args": MOVE_ARGS, "id": "call-1"},
+             {"functionCall": {"name": "move", "args": MOVE_ARGS}, "thoughtSignature": "c2ln"}]
+    plan = parse_plan(json.dumps(forms))
+    assert plan.calls == [Move(x=513, y=-184, high=True)] * 4
+
+
+# -- Issue 10 item 6: numbers too large to read are refused by name, never an OverflowError ------
+@pytest.mark.parametrize(("literal", "message"), [
+    ("9" * 400, "step 1: x is a 400-digit integer (erarm reads at most 15 digits)"),
+    ("-" + "9" * 400, "step 1: x is a 400-digit integer"),
+    ("5" + "0" * 4999, "step 1: x is a 5,000-digit integer"),  # beyond Python's own int limit
+    ("1e400", "step 1: x is 1e400, beyond the largest number"),
+    ("-1.5E+999", "step 1: x is -1.5E+999, beyond the largest number"),
+    ('"' + "9" * 400 + '"', 'step 1: x must be a number, got "9999'),
+])
+def test_huge_numbers_are_refused_by_name(literal, message):
+    with pytest.raises(ReplyError) as refused:
+        parse_plan(f'[{{"function": "move", "args": [{literal}, 0, true]}}]')
+    assert message in str(refused.value) and len(str(refused.value)) < 200
+
+
+def test_numbers_a_float_holds_are_still_read():
+    plan = parse_plan('[{"function": "move", "args": [123456789012345, -1e300, true]}]')
+    assert plan.calls == [Move(x=123456789012345, y=-1e300, high=True)]  # the validator refuses
+
+
+def test_huge_numbers_in_points_are_dropped_not_raised():
+    reading = read_points(f'[{{"point": [{"9" * 400}, 5], "label": "a"}},'
+                          '{"point": [1e400, 5], "label": "b"}, {"point": [5, 5], "label": "c"}]')
+    assert [p.label for p in reading.items] == ["c"] and len(reading.dropped) == 2
+
+
+# -- Issue 10 item 14: a malformed entry is dropped with a warning, the rest are kept --------------
+def test_malformed_points_are_dropped_with_a_warning_each():
+    reading = read_points('[{"point": [100, 200], "label": "apple"}, {"point": [1200, 5], '
+                          '"label": "far"}, {"point": [300, 400]}, "junk",'
+                          '{"point": [500, 600], "label": "pear"}]')
+    assert [p.label for p in reading.items] == ["apple", "pear"]
+    assert reading.dropped == [
+        "point 2: point.0: Input should be less than or equal to 1000",
+        "point 3: label: Field required", "point 4: Input should be a valid dictionary or "
+        "instance of Point"]
+    assert reading.warnings[0] == "ignored point 2: point.0: Input should be less than or equal " \
+                                  "to 1000"
+    assert reading.warnings[-1].endswith("(kept 2 of 5 point entries)")
+    assert parse_points(DOCS_POINTS[:-3] + ', {"point": [-1, 5], "label": "x"}]')[-1].label \
+        == "lime"
+
+
+def test_swapped_box_corners_drop_that_box_only():
+    reading = read_boxes('[{"box_2d": [500, 20, 100, 220], "label": "cup"},'
+                         '{"box_2d": [10, 20, 110, 220], "label": "plate"}]')
+    assert [b.label for b in reading.items] == ["plate"]
+    assert reading.warnings == ["ignored box 1 ('cup') has its corners swapped (kept 1 of 2 "
+                                "box entries)"]
+
+
+def test_many_malformed_entries_give_a_bounded_number_of_warnings():
+    entries = ", ".join('{"point": [2000, 5], "label": "x"}' for _ in range(500))
+    reading = read_points(f'[{entries}, {{"point": [5, 5], "label": "ok"}}]')
+    assert len(reading.items) == 1 and len(reading.dropped) == 500
+    assert len(reading.warnings) == 11
+    assert reading.warnings[-1] == ("ignored 490 more malformed entries (kept 1 of 501 point "
+                                    "entries)")
+
+
+def test_a_trajectory_and_a_plan_stay_all_or_nothing():
+    with pytest.raises(ReplyError, match="the trajectory has a malformed point: point 3"):
+        parse_trajectory('[{"point": [1, 1], "label": "0"}, {"point": [2, 2], "label": "1"},'
+                         '{"point": [3000, 3], "label": "2"}]')
+    with pytest.raises(ReplyError, match="step 2"):
+        parse_plan('[{"function": "move", "args": [400, 0, true]}, {"function": "move", '
+                   '"args": [1e400, 0, true]}]')
+
+
+def test_warnings_reach_the_perception_and_the_run_result(sim_cell, tmp_path):
+    class SloppyBrain(LocalBrain):
+        """The local brain with one malformed point and one swapped box added to its replies."""
+
+        def point(self, frame, queries=None, limit=10):
+            good = json.loads(super().point(frame, queries, limit))
+            return json.dumps([*good, {"point": [1500, 10], "label": "ghost"}])
+
+        def detect(self, frame, limit=25):
+            good = json.loads(super().detect(frame, limit))
+            return json.dumps([*good, {"box_2d": [900, 10, 100, 20], "label": "ghost"}])
+
+    cell = sim_cell(seed=1)
+    frame = cell.camera.capture()
+    honest, perception = perceive(LocalBrain(), frame), perceive(SloppyBrain(), frame)
+    assert (perception.points, perception.boxes) == (honest.points, honest.boxes)
+    assert honest.warnings == [] and len(perception.warnings) == 2
+    result = execute_plan(DOCS_ROBOT_API, "pick the blue block into the orange bowl",
+                          SloppyBrain(), cell, tmp_path, options=RunOptions(dry_run=True))
+    recorded = json.loads((tmp_path / "result.json").read_text())["warnings"]
+    for warning in perception.warnings:
+        assert warning in result.warnings and warning in recorded
+
+
+def test_point_command_prints_each_warning_and_keeps_the_rest(fake_gemini, tmp_path):
+    image = tmp_path / "scene.png"
+    cv2.imwrite(str(image), np.full((240, 320, 3), 180, np.uint8))
+    fake_gemini.script(text_reply('[{"point": [120, 200], "label": "apple"},'
+                                  '{"point": [120, 2000], "label": "ghost"}]'),
+                       text_reply('[{"box_2d": [300, 150, 100, 260], "label": "ghost"}]'))
+    env = {**os.environ, "GEMINI_API_KEY": TEST_KEY}
+    done = subprocess.run([ERARM, "point", str(image), "--brain", "gemini", "--base-url",
+                           fake_gemini.url, "--json"], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert [p["label"] for p in answer["points"]] == ["apple"]
+    assert answer["warnings"] == ["ignored point 2: point.1: Input should be less than or equal "
+                                  "to 1000 (kept 1 of 2 point entries)"]
+    assert [line for line in done.stderr.splitlines() if "warning:" in line] == [
+        f"· warning: {answer['warnings'][0]}"]
+    done = subprocess.run([ERARM, "detect", str(image), "--brain", "gemini", "--base-url",
+                           fake_gemini.url], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+    assert done.returncode == 2  # nothing valid is left: the reply fails
+    assert done.stderr.strip().splitlines() == [
+        "erarm: error: no valid box in the reply: box 1 ('ghost') has its corners swapped"]

@@ -76,16 +76,19 @@ def point(
     overlay: OverlayOpt = None,
 ) -> None:
     """Point at named objects (or at everything) in an image: [y, x] on a 0-1000 grid."""
-    from agent.parse import parse_points
+    from agent.parse import read_points
 
     chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
                          thinking=thinking_budget, consensus=consensus, zoom=zoom)
     frame = load_frame(image, calibration, blur_faces)
-    points: list[Point] = parse_points(chosen.point(frame, query or None, limit=limit))
+    reading = read_points(chosen.point(frame, query or None, limit=limit))
+    points: list[Point] = reading.items
+    for warning in reading.warnings:
+        say(f"warning: {warning}")
     _save_overlay(overlay, frame, points=points)
     if json_output:
         print_json({"image": str(image), "brain": chosen.name,
-                    "points": [p.model_dump() for p in points]})
+                    "points": [p.model_dump() for p in points], "warnings": reading.warnings})
     else:
         rows = [(p.label, f"[{p.y:g}, {p.x:g}]") for p in points]
         out_console().print(_table(rows, ("label", "point [y, x]")) if rows else "nothing found")
@@ -102,16 +105,19 @@ def detect(
     overlay: OverlayOpt = None,
 ) -> None:
     """Boxes around the objects in an image, with unique labels for repeated ones."""
-    from agent.parse import parse_boxes
+    from agent.parse import read_boxes
 
     chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
                          thinking=thinking_budget, consensus=consensus)
     frame = load_frame(image, calibration, blur_faces)
-    boxes: list[Box] = parse_boxes(chosen.detect(frame, limit=limit))
+    reading = read_boxes(chosen.detect(frame, limit=limit))
+    boxes: list[Box] = reading.items
+    for warning in reading.warnings:
+        say(f"warning: {warning}")
     _save_overlay(overlay, frame, boxes=boxes)
     if json_output:
         print_json({"image": str(image), "brain": chosen.name,
-                    "boxes": [b.model_dump() for b in boxes]})
+                    "boxes": [b.model_dump() for b in boxes], "warnings": reading.warnings})
     else:
         rows = [(b.label, "[{:g}, {:g}, {:g}, {:g}]".format(*b.box_2d)) for b in boxes]
         out_console().print(_table(rows, ("label", "box [ymin, xmin, ymax, xmax]")) if rows
