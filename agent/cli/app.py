@@ -10,13 +10,13 @@ import typer
 
 from agent import interrupts
 from agent.cli import bench, calibrate, drivers, replay, run, vision  # noqa: F401  (registers the commands)
-from agent.cli.common import app, err_console
+from agent.cli.common import VersionOpt, app, err_console
 from agent.errors import Interrupted
 from robots.errors import ErarmError
 
 
 @app.callback()
-def _commands() -> None:
+def _commands(version: VersionOpt = False) -> None:
     """Gemini Robotics-ER orchestration for robot arms: perceive, plan, validate, execute, verify.
     Runs offline on a simulated xArm6 by default."""
 
