@@ -36,6 +36,7 @@ from agent.perceive import Perception, perceive
 from agent.plan import carry_along, make_plan
 from agent.recorder import Recorder, RecordingBrain, RecordingRobot, RunFolder
 from agent.schemas import Plan, SceneObject, describe
+from agent.secrets import redact
 from agent.surface import SurfaceMap
 from agent.validate import Action, Landmark, ValidatedPlan, validate_plan
 from agent.verify import Goal, Verification, check_goals, goals_of
@@ -309,7 +310,7 @@ class Episode:
             self.log(f"warning: {warning}")
         record = {"task": self.task, "reasoning": plan.reasoning, "plan": result.plan,
                   "actions": result.actions, "warnings": validated.warnings}
-        (self.out_dir / "plan.json").write_text(json.dumps(record, indent=2))
+        (self.out_dir / "plan.json").write_text(redact(json.dumps(record, indent=2)))
         if self.recorder is not None:
             self.recorder.plan(round_, record)
         if self.looks == 1:
@@ -425,7 +426,7 @@ class Interruption(BaseModel):
 
 def write_result(out_dir: Path, result: RunResult) -> None:
     with interrupts.deferred():
-        (out_dir / "result.json").write_text(result.model_dump_json(indent=2))
+        (out_dir / "result.json").write_text(redact(result.model_dump_json(indent=2)))
 
 
 def note_interruption(result: RunResult, interruption: Interruption, out_dir: Path) -> None:

@@ -199,6 +199,21 @@ def test_a_run_against_an_echoing_server_keeps_the_key_out_of_everything(fake_ge
     assert_key_absent(done.stdout, done.stderr, folder=tmp_path)
 
 
+def test_a_key_pasted_into_the_task_stays_out_of_output_and_records(tmp_path):
+    """The key can reach erarm other than through the brain: pasted into the task by mistake. What
+    erarm writes (result.json, plan.json, --json, the error line) is redacted all the same."""
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps([{"function": "returnToOrigin", "args": []}]))
+    done = erarm("execute", str(plan), "--task", f"pick the blue block {TEST_KEY.upper()}",
+                 "--brain", "local", "--json", "--out", str(tmp_path / "run"))
+    assert done.returncode in (0, 1), done.stderr
+    assert json.loads(done.stdout)["task"] == "pick the blue block ***"
+    refused = erarm("run", f"pick the {TEST_KEY} block into the orange bowl", "--brain", "local",
+                    "--out", str(tmp_path / "refused"))
+    assert refused.returncode == 2 and "***" in refused.stderr
+    assert_key_absent(done.stdout, done.stderr, refused.stdout, refused.stderr, folder=tmp_path)
+
+
 def test_a_rate_limit_longer_than_the_cap_is_one_line(fake_gemini, tmp_path):
     image = tmp_path / "scene.png"
     cv2.imwrite(str(image), np.full((240, 320, 3), 180, np.uint8))

@@ -12,6 +12,7 @@ from agent import interrupts
 from agent.cli import bench, calibrate, drivers, replay, run, vision  # noqa: F401  (registers the commands)
 from agent.cli.common import VersionOpt, app, err_console
 from agent.errors import Interrupted
+from agent.secrets import redact
 from robots.errors import ErarmError
 
 
@@ -56,7 +57,7 @@ def run_cli() -> None:
         if isinstance(err, Interrupted):  # e.g. a replay stopped mid-motion
             interrupts.announce(f"erarm: {err}")
         else:
-            err_console.print(f"erarm: error: {err}", soft_wrap=True, markup=False)
+            err_console.print(redact(f"erarm: error: {err}"), soft_wrap=True, markup=False)
         code = err.exit_code
     except Exception as err:
         if type(err).__name__ == "NoArgsIsHelpError":
@@ -71,8 +72,8 @@ def run_cli() -> None:
         elif os.environ.get("ERARM_DEBUG"):
             raise
         else:  # a bug: one line, and the traceback only on request
-            err_console.print(f"erarm: internal error: {type(err).__name__}: {err} "
-                              "(set ERARM_DEBUG=1 for the traceback)", soft_wrap=True,
+            err_console.print(redact(f"erarm: internal error: {type(err).__name__}: {err} "
+                                     "(set ERARM_DEBUG=1 for the traceback)"), soft_wrap=True,
                               markup=False)
             code = 3
     if interrupts.interrupted():

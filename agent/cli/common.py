@@ -20,6 +20,7 @@ import typer.rich_utils
 from rich.console import Console
 
 from agent.brains import Brain, BrainChoice
+from agent.secrets import redact
 from robots.base import Frame
 from robots.errors import ConfigError
 from robots.files import check_input_file, check_output_file, read_input_bytes
@@ -70,7 +71,7 @@ def say(message: str) -> None:
 
 
 def print_json(document: object) -> None:
-    print(json.dumps(document))
+    print(redact(json.dumps(document)))
 
 
 def check_output_image(path: Path, what: str = "image") -> Path:
