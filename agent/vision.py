@@ -85,11 +85,12 @@ class Sight:
             notes.append(f"{self.coloured_share:.0%} of it is saturated colour, where a table "
                          "view shows a few coloured objects on a grey table, so nothing in it "
                          "was taken for an object")
+        left_out = (f"{self.implausible} coloured region(s) were left out as unlike solid "
+                    "blocks or bowls (ragged, unevenly coloured or too big)")
+        if not notes:  # a calibrated table scene: only say what was left out of it
+            return f"{left_out}; it finds only {KNOWN}" if self.implausible else None
         if self.implausible:
-            notes.append(f"{self.implausible} coloured region(s) were left out as unlike solid "
-                         "blocks or bowls (ragged, unevenly coloured or too big)")
-        if not notes:
-            return None
+            notes.append(left_out)
         return (f"this is not a calibrated table scene ({'; '.join(notes)}): the local brain "
                 f"finds only {KNOWN}")
 

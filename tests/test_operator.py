@@ -134,7 +134,8 @@ def test_execute_takes_model_text_and_can_skip_the_target_rule(tmp_path):
     plan = tmp_path / "reply.txt"
     plan.write_text('Reasoning: wave over an empty spot.\n[{"function": "move", "args": '
                     '[330, -200, true]}, {"function": "move", "args": [330, -200, false]}]')
-    strict = erarm("execute", str(plan), "--seed", "1", "--task", TASK, "--dry-run")
+    strict = erarm("execute", str(plan), "--seed", "1", "--task", TASK, "--dry-run", "--out",
+                   str(tmp_path / "strict"))
     assert strict.returncode == 2 and "goes down to nothing perceived" in strict.stderr
     relaxed = erarm("execute", str(plan), "--seed", "1", "--task", TASK, "--json",
                     "--no-strict-targets", "--out", str(tmp_path / "run"))

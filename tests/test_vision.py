@@ -120,6 +120,20 @@ def test_a_calibrated_table_scene_gets_no_warning_and_an_unknown_thing_does(sim_
     assert "'fruit' is not a block or a bowl" in caplog.text
 
 
+def test_a_region_left_out_of_a_calibrated_table_scene_is_named_as_such(sim_cell, caplog):
+    """A calibrated RGB-D table view with one unevenly coloured region is still a table scene:
+    the warning says what was left out, not that the scene is wrong."""
+    frame = sim_cell(seed=2).camera.capture()
+    rgb = frame.rgb.copy()
+    hues = np.random.default_rng(1).integers(45, 78, (40, 40)).astype(np.uint8)
+    patch = np.dstack([hues, np.full_like(hues, 200), np.full_like(hues, 200)])
+    rgb[420:460, 40:80] = cv2.cvtColor(patch, cv2.COLOR_HSV2RGB)  # a green of scattered hues
+    with caplog.at_level(logging.WARNING):
+        LocalBrain().point(Frame(rgb=rgb, calibration=frame.calibration, depth_m=frame.depth_m))
+    assert "1 coloured region(s) were left out as unlike solid blocks or bowls" in caplog.text
+    assert "not a calibrated table scene" not in caplog.text
+
+
 @pytest.mark.parametrize(("flags", "named"), [
     ({"model": "gemini-robotics-er-1.5-preview"}, "--model"),
     ({"base_url": "http://127.0.0.1:9"}, "--base-url"),
