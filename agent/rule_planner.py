@@ -80,10 +80,11 @@ def _free_spot(bowl: SceneObject, objects: list[SceneObject], moving: SceneObjec
                  and inside(o, bowl)]
     slots = [(bx + SLOT_RADIUS_MM * math.cos(a), by + SLOT_RADIUS_MM * math.sin(a))
              for a in (math.pi / 2 + 2 * math.pi * k / 3 for k in range(3))]
-    if not occupants:
-        return slots[0]
+    # the moving block's own spot counts as taken: the camera's view there is from before the pick
+    # and still shows it (a block resting on another, or on the rim, goes beside where it was)
+    taken = [*occupants, moving]
     return max(slots, key=lambda s: min(math.hypot(s[0] - o.position_mm[0],
-                                                   s[1] - o.position_mm[1]) for o in occupants))
+                                                   s[1] - o.position_mm[1]) for o in taken))
 
 
 def _into(item: SceneObject, bowl: SceneObject, objects: list[SceneObject],

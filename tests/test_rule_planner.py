@@ -62,6 +62,18 @@ def test_put_all_plans_what_is_not_in_the_bowl_yet_and_finds_room():
     assert math.hypot(first_release[0] - 450, first_release[1]) <= 31  # but in the bowl
 
 
+def test_a_block_resting_on_another_in_the_bowl_is_set_down_away_from_where_it_lay():
+    """The view of its own spot is from before the pick and still shows it: the validator would
+    refuse a release there, so the planner picks the slot farthest from it too."""
+    for spot in ((450, 30), (476, -15), (424, -15)):  # over each of the three slots in turn
+        scene = [obj("pink bowl", 450, 0, 8), obj("red block", 450, 0, 47),
+                 obj("blue block", *spot, 87)]  # on top of the red block's edge
+        (grasp, release), = transfers(parse_plan(plan_text("put all the blocks into the pink bowl",
+                                                           scene)))
+        assert grasp == spot
+        assert math.dist(release, spot) > 42  # beyond its footprint and the height read around it
+
+
 def test_sort_matches_colours_and_skips_sorted_blocks():
     scene = [obj("red block", 350, 100), obj("red bowl", 500, -150, 8),
              obj("cyan block", 505, 150, 47), obj("cyan bowl", 500, 150, 8),
