@@ -252,9 +252,8 @@ class Episode:
                 raise ConfigError(f"camera {self.cell.camera.name} has no calibration: give "
                                   "--calibration FILE (make one with erarm calibrate)")
             save_png(self.out_dir / "camera.png", frame.rgb)
-            if frame.calibration is not None:
-                (self.out_dir / "calibration.json").write_text(
-                    frame.calibration.model_dump_json(indent=2))
+            (self.out_dir / "calibration.json").write_text(
+                frame.calibration.model_dump_json(indent=2))
             # a moved camera stops us here (the robot renders itself: no recorded command)
             fit = require_fit(frame, self.cell.robot.limits, self.cell.robot)
             if fit is not None:
