@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel
 
-from robots.errors import ErarmError
+from erarm.robots.errors import ErarmError
 
 
 class EpisodeSpec(BaseModel):
@@ -102,9 +102,9 @@ def failure_kind(reason: str) -> str:
 
 def run_episode(spec: EpisodeSpec) -> EpisodeResult:
     """One episode, in whatever process calls it."""
-    from agent.cli.common import build_brain
-    from agent.run import run_task
-    from robots.registry import open_workcell
+    from erarm.agent.brains import build_brain
+    from erarm.agent.run import run_task
+    from erarm.robots.registry import open_workcell
 
     started = time.perf_counter()
     result = EpisodeResult(task=spec.task, seed=spec.seed)

@@ -26,9 +26,9 @@ import cv2
 import numpy as np
 from pydantic import BaseModel
 
-from agent.geometry import unproject
-from agent.overlay import draw_fit
-from robots.base import (
+from erarm.agent.geometry import unproject
+from erarm.agent.overlay import draw_fit
+from erarm.robots.base import (
     Camera,
     CameraCalibration,
     Frame,
@@ -37,8 +37,8 @@ from robots.base import (
     ToolPose,
     WorkspaceLimits,
 )
-from robots.errors import ConfigError, ErarmError
-from robots.targets import BoardSpec, MarkerSpec, dictionary
+from erarm.robots.errors import ConfigError, ErarmError
+from erarm.robots.targets import BoardSpec, MarkerSpec, dictionary
 
 MIN_CORNERS = 6
 Log = Callable[[str], None]

@@ -27,8 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from robots.errors import ConfigError
-from robots.files import read_input_text
+from erarm.robots.errors import ConfigError
+from erarm.robots.files import read_input_text
 
 DEFAULT_MODEL = "gemini-robotics-er-2-preview"
 KNOWN_MODELS = ("gemini-robotics-er-2-preview", "gemini-robotics-er-1.6-preview",

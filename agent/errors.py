@@ -1,6 +1,6 @@
 """What can go wrong while thinking, each with a one-line message and the CLI's exit code."""
 
-from robots.errors import ErarmError
+from erarm.robots.errors import ErarmError
 
 
 class ReplyError(ErarmError):

@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from agent import interrupts
-from agent.errors import ExecutionFailed, Interrupted
-from agent.schemas import describe
-from agent.validate import Action
-from robots.base import Robot, ToolPose
-from robots.errors import RobotError
+from erarm.agent import interrupts
+from erarm.agent.errors import ExecutionFailed, Interrupted
+from erarm.agent.schemas import describe
+from erarm.agent.validate import Action
+from erarm.robots.base import Robot, ToolPose
+from erarm.robots.errors import RobotError
 
 
 class StepReport(BaseModel):

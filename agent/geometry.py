@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from robots.base import CameraCalibration, Frame
+from erarm.robots.base import CameraCalibration, Frame
 
 
 def normalized_to_pixel(y: float, x: float, width: int, height: int) -> tuple[float, float]:

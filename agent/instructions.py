@@ -23,8 +23,8 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel
 
-from agent.errors import TaskNotUnderstood
-from agent.labels import COLOUR_HUES
+from erarm.agent.errors import TaskNotUnderstood
+from erarm.agent.labels import COLOUR_HUES
 
 UNDERSTOOD = (
     "pick/put/place/move/drop the <colour> block (in)to/in/inside/on the [<colour>] bowl; "

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.geometry import intersect_plane, locate, normalized_to_pixel, pixel_rays
-from agent.perceive import Perception
-from agent.schemas import Box, Point, SceneObject
-from robots.base import CameraCalibration, Frame
-
-
-def box_for(point: Point, boxes: list[Box]) -> Box | None:
-    """The box with the point's label, else the smallest box around the point."""
-    same = [b for b in boxes if b.label == point.label]
-    if same:
-        return same[0]
-    around = [b for b in boxes if b.contains(point)]
-    return min(around, key=lambda b: (b.box_2d[2] - b.box_2d[0]) * (b.box_2d[3] - b.box_2d[1]),
-               default=None)
+from erarm.agent.geometry import intersect_plane, locate, normalized_to_pixel, pixel_rays
+from erarm.agent.perceive import Perception
+from erarm.agent.schemas import SceneObject, box_for
+from erarm.robots.base import CameraCalibration, Frame
 
 
 def locate_objects(perception: Perception, frame: Frame) -> list[SceneObject]:

@@ -11,9 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.geometry import normalized_to_pixel, project
-from agent.schemas import Box, Point
-from robots.base import CameraCalibration, ToolPose
+from erarm.agent.geometry import normalized_to_pixel, project
+from erarm.agent.schemas import Box, Point
+from erarm.robots.base import CameraCalibration, ToolPose
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),

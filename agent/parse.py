@@ -15,8 +15,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
-from agent.errors import ReplyError
-from agent.schemas import CALL_TYPES, SIGNATURES, Box, Call, Plan, Point, Verdict
+from erarm.agent.errors import ReplyError
+from erarm.agent.schemas import CALL_TYPES, SIGNATURES, Box, Call, Plan, Point, Verdict
 
 _SYNTAX = re.compile(r'[\[{]+|[\]}"]')
 _STRING_REST = re.compile(r'(?:[^"\\\n]++|\\[\s\S])*+(["\n])?')  # after a string's opening quote

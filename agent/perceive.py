@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from agent.brains.base import Brain
-from agent.parse import read_boxes, read_points
-from agent.schemas import Box, Point
-from robots.base import Frame
+from erarm.agent.brains.base import Brain
+from erarm.agent.parse import read_boxes, read_points
+from erarm.agent.schemas import Box, Point
+from erarm.robots.base import Frame
 
 
 class Perception(BaseModel):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agent.brains.base import Brain, PlanRequest
-from agent.parse import parse_plan
-from agent.schemas import Move, Plan, SceneObject, SetGripperState
-from robots.base import Frame, WorkspaceLimits
+from erarm.agent.brains.base import Brain, PlanRequest
+from erarm.agent.parse import parse_plan
+from erarm.agent.schemas import Move, Plan, SceneObject, SetGripperState
+from erarm.robots.base import Frame, WorkspaceLimits
 
 
 def make_plan(brain: Brain, task: str, objects: list[SceneObject], frame: Frame,

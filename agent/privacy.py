@@ -8,7 +8,7 @@ from functools import cache
 import cv2
 import numpy as np
 
-from robots.base import Camera, Frame
+from erarm.robots.base import Camera, Frame
 
 CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_profileface.xml")
 

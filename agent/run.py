@@ -23,25 +23,25 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from agent import interrupts
-from agent.brains.base import Brain, require
-from agent.calibrate import require_fit
-from agent.errors import Declined, ExecutionFailed, GaveUp, Interrupted
-from agent.execute import ExecutionReport, StepReport, execute, stop_arm
-from agent.geometry import locate
-from agent.locate import footprint_radius_mm, locate_objects
-from agent.overlay import draw, save_png
-from agent.parse import parse_plan, parse_trajectory, parse_verdict
-from agent.perceive import Perception, perceive
-from agent.plan import carry_along, make_plan
-from agent.recorder import Recorder, RecordingBrain, RecordingRobot, RunFolder
-from agent.schemas import Plan, SceneObject, describe
-from agent.secrets import redact
-from agent.surface import SurfaceMap
-from agent.validate import Action, Landmark, ValidatedPlan, validate_plan
-from agent.verify import Goal, Verification, check_goals, goals_of
-from robots.base import Frame, GroundTruth, ToolPose, Workcell
-from robots.errors import ConfigError, ErarmError
+from erarm.agent import interrupts
+from erarm.agent.brains.base import Brain, require
+from erarm.agent.calibrate import require_fit
+from erarm.agent.errors import Declined, ExecutionFailed, GaveUp, Interrupted
+from erarm.agent.execute import ExecutionReport, StepReport, execute, stop_arm
+from erarm.agent.geometry import locate
+from erarm.agent.locate import footprint_radius_mm, locate_objects
+from erarm.agent.overlay import draw, save_png
+from erarm.agent.parse import parse_plan, parse_trajectory, parse_verdict
+from erarm.agent.perceive import Perception, perceive
+from erarm.agent.plan import carry_along, make_plan
+from erarm.agent.recording.recorder import Recorder, RecordingBrain, RecordingRobot, RunFolder
+from erarm.agent.schemas import Plan, SceneObject, describe
+from erarm.agent.secrets import redact
+from erarm.agent.surface import SurfaceMap
+from erarm.agent.validate import Action, Landmark, ValidatedPlan, validate_plan
+from erarm.agent.verify import Goal, Verification, check_goals, goals_of
+from erarm.robots.base import Frame, GroundTruth, ToolPose, Workcell
+from erarm.robots.errors import ConfigError, ErarmError
 
 Log = Callable[[str], None]
 Confirm = Callable[[ValidatedPlan], bool]

@@ -58,6 +58,16 @@ class Box(BaseModel):
         return ymin <= point.y <= ymax and xmin <= point.x <= xmax
 
 
+def box_for(point: Point, boxes: list[Box]) -> Box | None:
+    """The box with the point's label, else the smallest box around the point."""
+    same = [b for b in boxes if b.label == point.label]
+    if same:
+        return same[0]
+    around = [b for b in boxes if b.contains(point)]
+    return min(around, key=lambda b: (b.box_2d[2] - b.box_2d[0]) * (b.box_2d[3] - b.box_2d[1]),
+               default=None)
+
+
 class Move(BaseModel):
     """move(x, y, high): x, y in millimetres in the robot base frame; high = travel height."""
 

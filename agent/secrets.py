@@ -15,7 +15,7 @@ import os
 import re
 from functools import cache
 
-from agent.brains import KEY_VARIABLES
+from erarm.agent.brains import KEY_VARIABLES
 
 MASK = "***"
 

@@ -12,8 +12,8 @@ import math
 import cv2
 import numpy as np
 
-from agent.geometry import point_cloud
-from robots.base import Frame, WorkspaceLimits
+from erarm.agent.geometry import point_cloud
+from erarm.robots.base import Frame, WorkspaceLimits
 
 MAX_OBJECT_HEIGHT_M = 0.15  # anything taller above the table is the arm, not a tabletop object
 TOP_FACE_BAND_M = 0.006  # points this close below the top belong to the top face

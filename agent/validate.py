@@ -21,10 +21,10 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from agent.errors import PlanRejected
-from agent.schemas import Move, Plan, ReturnToOrigin, SetGripperState, describe
-from agent.surface import HEIGHT_READ_RADIUS_M, SurfaceMap
-from robots.base import ToolPose, WorkspaceLimits
+from erarm.agent.errors import PlanRejected
+from erarm.agent.schemas import Move, Plan, ReturnToOrigin, SetGripperState, describe
+from erarm.agent.surface import HEIGHT_READ_RADIUS_M, SurfaceMap
+from erarm.robots.base import ToolPose, WorkspaceLimits
 
 Reachable = Callable[[ToolPose], str | None]
 

@@ -13,8 +13,8 @@ import math
 
 from pydantic import BaseModel
 
-from agent.schemas import SceneObject
-from agent.validate import Transfer
+from erarm.agent.schemas import SceneObject
+from erarm.agent.validate import Transfer
 
 GRASP_MATCH_MM = 30.0  # the object a plan grasps is the one within this of the grasp spot
 RELEASE_MATCH_MM = 90.0  # what it is let go over is the nearest object within this

@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from robots.errors import ConfigError
+from erarm.robots.errors import ConfigError
 
 
 class ToolPose(BaseModel):
@@ -172,7 +172,7 @@ class CameraCalibration(BaseModel):
 
 def load_calibration(path: str | Path) -> CameraCalibration:
     """A calibration file, or a one-line error saying what is wrong with it."""
-    from robots.files import read_input_text
+    from erarm.robots.files import read_input_text
 
     text = read_input_text(path, "calibration file")
     try:

@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from robots.errors import ConfigError
+from erarm.robots.errors import ConfigError
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024  # far beyond any plan, config, scene or calibration
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 from pydantic import BaseModel, ConfigDict, Field
 
-from robots.base import CameraCalibration, Frame, load_calibration
-from robots.errors import ConfigError, RobotError
+from erarm.robots.base import CameraCalibration, Frame, load_calibration
+from erarm.robots.errors import ConfigError, RobotError
 
 
 class OpenCVCameraOptions(BaseModel):
@@ -82,7 +82,7 @@ class OpenCVCamera:
 
 def open_opencv_camera(**options: object) -> OpenCVCamera:
     """A webcam, stream or video file through OpenCV, with a calibration file."""
-    from robots.registry import check_options
+    from erarm.robots.registry import check_options
 
     return OpenCVCamera(check_options(OpenCVCameraOptions, options, "opencv camera"))
 

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from robots.base import CameraCalibration, Frame, load_calibration
-from robots.errors import ConfigError, RobotError
+from erarm.robots.base import CameraCalibration, Frame, load_calibration
+from erarm.robots.errors import ConfigError, RobotError
 
 
 class RealSenseOptions(BaseModel):
@@ -106,7 +106,7 @@ class RealSenseCamera:
 
 def open_realsense_camera(**options: object) -> RealSenseCamera:
     """An Intel RealSense: colour with aligned metric depth."""
-    from robots.registry import check_options
+    from erarm.robots.registry import check_options
 
     return RealSenseCamera(check_options(RealSenseOptions, options, "realsense camera"))
 

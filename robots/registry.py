@@ -2,9 +2,9 @@
 cameras under `erarm.cameras`. The simulator registers the same way a third-party plugin does:
 
     [project.entry-points."erarm.robots"]
-    myarm = "myarm_erarm:open_workcell"      # open_workcell(**options) -> robots.base.Workcell
+    myarm = "myarm_erarm:open_workcell"  # open_workcell(**options) -> erarm.robots.base.Workcell
     [project.entry-points."erarm.cameras"]
-    mycam = "myarm_erarm:open_camera"        # open_camera(**options) -> robots.base.Camera
+    mycam = "myarm_erarm:open_camera"  # open_camera(**options) -> erarm.robots.base.Camera
 
 A driver may carry an `options` attribute, a pydantic model of its keyword options: then erarm
 checks them before calling it (one-line errors naming the option) and `erarm robots` / `erarm
@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from robots.base import Camera, Workcell
-from robots.errors import ConfigError
+from erarm.robots.base import Camera, Workcell
+from erarm.robots.errors import ConfigError
 
 GROUPS = {"robot": "erarm.robots", "camera": "erarm.cameras"}
 Kind = Literal["robot", "camera"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from robots.base import (
+from erarm.robots.base import (
     GripperReport,
     MoveReport,
     RobotState,
@@ -29,8 +29,8 @@ from robots.base import (
     Workcell,
     WorkspaceLimits,
 )
-from robots.errors import ConfigError, RobotError
-from robots.targets import MarkerSpec
+from erarm.robots.errors import ConfigError, RobotError
+from erarm.robots.targets import MarkerSpec
 
 # What the SDK's return codes mean (xarm/x3/code.py APIState; doc/api/xarm_api_code.md).
 API_CODES = {
@@ -308,7 +308,7 @@ class XArmRobot:
 
 def open_xarm_workcell(**options: object) -> Workcell:
     """A UFACTORY xArm with its gripper; the camera comes from --camera."""
-    from robots.registry import check_options
+    from erarm.robots.registry import check_options
 
     settings = check_options(XArmOptions, options, "xarm robot")
     return Workcell(robot=XArmRobot(settings), camera=None)

@@ -16,7 +16,7 @@ import statistics
 
 import numpy as np
 
-from agent.calibrate import (
+from erarm.agent.calibrate import (
     CalibratedCamera,
     calibrate_intrinsics,
     calibrate_plane,
@@ -28,10 +28,10 @@ from agent.calibrate import (
     pose_from_hand_eye,
     touch_pairs,
 )
-from agent.geometry import intersect_plane, pixel_rays, project
-from robots.base import CameraCalibration
-from robots.registry import open_workcell
-from robots.targets import BoardSpec
+from erarm.agent.geometry import intersect_plane, pixel_rays, project
+from erarm.robots.base import CameraCalibration
+from erarm.robots.registry import open_workcell
+from erarm.robots.targets import BoardSpec
 
 GRID = [(x, y) for x in np.linspace(0.30, 0.60, 7) for y in np.linspace(-0.25, 0.25, 11)]
 PLACEMENTS = [(0.45, 0.0, 0.3), (0.38, 0.12, -0.2), (0.52, -0.12, 0.1)]

@@ -19,11 +19,11 @@ import time
 
 import numpy as np
 
-from agent.calibrate import CalibratedCamera, check_fit
-from robots.base import CameraCalibration, Frame
-from robots.registry import open_workcell
-from sim.tasks import SCENARIOS
-from sim.transforms import rodrigues
+from erarm.agent.calibrate import CalibratedCamera, check_fit
+from erarm.robots.base import CameraCalibration, Frame
+from erarm.robots.registry import open_workcell
+from erarm.sim.tasks import SCENARIOS
+from erarm.sim.transforms import rodrigues
 
 SHIFT_MM, TURN_DEG = 10.0, 1.0
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for the test server in tests/
 
-from agent.brains.gemini import GeminiBrain, encode_image
-from agent.config import GeminiSettings
-from agent.locate import locate_objects
-from agent.parse import parse_boxes, parse_points
-from agent.perceive import Perception
-from robots.registry import open_workcell
+from erarm.agent.brains.gemini import GeminiBrain, encode_image
+from erarm.agent.config import GeminiSettings
+from erarm.agent.locate import locate_objects
+from erarm.agent.parse import parse_boxes, parse_points
+from erarm.agent.perceive import Perception
+from erarm.robots.registry import open_workcell
 from tests.fake_gemini import FakeGemini, text_reply
 
 REPLY = json.dumps([{"point": [517, 325], "label": "blue block"},
@@ -32,7 +32,7 @@ REPLY = json.dumps([{"point": [517, 325], "label": "blue block"},
 
 
 def capture(width: int, height: int):
-    from sim.camera import CameraSetup, SimCamera
+    from erarm.sim.camera import CameraSetup, SimCamera
 
     with open_workcell("sim", task="pick the blue block into the orange bowl", seed=2) as cell:
         camera = SimCamera(cell.robot.world.client, CameraSetup(width=width, height=height))

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for the corpus in tests/
 
-from agent.errors import ReplyError
-from agent.parse import MAX_REPLY_CHARS, parse_plan, parse_points
+from erarm.agent.errors import ReplyError
+from erarm.agent.parse import MAX_REPLY_CHARS, parse_plan, parse_points
 from tests.test_fuzz import MEGABYTE, adversarial_replies
 
 

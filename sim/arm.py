@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pybullet as pb
 
-from robots.base import (
+from erarm.robots.base import (
     CameraCalibration,
     GripperReport,
     MoveReport,
@@ -20,8 +20,8 @@ from robots.base import (
     ToolPose,
     WorkspaceLimits,
 )
-from robots.errors import RobotError
-from sim.arm_model import (
+from erarm.robots.errors import RobotError
+from erarm.sim.arm_model import (
     ARM_JOINTS,
     FINGER_JOINTS,
     FINGER_TRAVEL_M,
@@ -30,9 +30,9 @@ from sim.arm_model import (
     TCP_LINK,
     arm_urdf_path,
 )
-from sim.self_model import ArmSelfModel
-from sim.transforms import quaternion
-from sim.world import STEP_HZ, World
+from erarm.sim.self_model import ArmSelfModel
+from erarm.sim.transforms import quaternion
+from erarm.sim.world import STEP_HZ, World
 
 HOME_POSE = ToolPose(x=0.27, y=0.0, z=0.33, yaw=0.0)
 JOINT_SPEED_RAD_S = 1.6  # below the URDF's 3.14 rad/s, as a careful operator would set it

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pybullet_data
 
-from robots.targets import MarkerSpec
+from erarm.robots.targets import MarkerSpec
 
 ARM_URDF = "xarm/xarm6_robot_white.urdf"  # the xArm6 kinematics in the real arm's white finish
 ARM_JOINTS = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6")

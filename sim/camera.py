@@ -13,8 +13,8 @@ import numpy as np
 import pybullet as pb
 from pydantic import BaseModel
 
-from robots.base import CameraCalibration, Frame
-from sim.transforms import rodrigues
+from erarm.robots.base import CameraCalibration, Frame
+from erarm.sim.transforms import rodrigues
 
 
 class CameraSetup(BaseModel):

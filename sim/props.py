@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 import pybullet as pb
 
-from robots.targets import BoardSpec
-from sim.camera import CameraSetup, camera_to_base
-from sim.transforms import quaternion, rodrigues
+from erarm.robots.targets import BoardSpec
+from erarm.sim.camera import CameraSetup, camera_to_base
+from erarm.sim.transforms import quaternion, rodrigues
 
 HIDDEN = np.array([0.0, 0.0, -5.0])  # out of sight, under the floor
 TABLE_CLEARANCE_M = 0.0005  # the board lies this far above the table, clear of its surface

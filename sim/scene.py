@@ -1,5 +1,6 @@
 """What is on the table: an explicit layout (`--scene FILE`), or one a task family stages from a
-seed (see `sim.tasks`). Either way the agent still has to find everything in the camera image."""
+seed (see `erarm.sim.tasks`). Either way the agent still has to find everything in the camera
+image."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from robots.base import ToolPose
-from robots.errors import ConfigError
-from robots.files import read_input_text
-from sim.objects import COLOURS, footprint
+from erarm.robots.base import ToolPose
+from erarm.robots.errors import ConfigError
+from erarm.robots.files import read_input_text
+from erarm.sim.objects import COLOURS, footprint
 
 Kind = Literal["block", "bowl"]
 
@@ -169,9 +170,9 @@ def load_scene(path: Path) -> SceneSpec:
 def placement_problem(obj: SceneObject, look: RenderConditions) -> str | None:
     """Why an object cannot stand where it is: off the table, outside the arm's workspace or
     reach, or out of the camera's view; None when it can."""
-    from robots.base import WorkspaceLimits
-    from sim.camera import CameraSetup, calibration
-    from sim.world import TABLE_CENTRE_M, TABLE_HALF_EXTENTS_M
+    from erarm.robots.base import WorkspaceLimits
+    from erarm.sim.camera import CameraSetup, calibration
+    from erarm.sim.world import TABLE_CENTRE_M, TABLE_HALF_EXTENTS_M
 
     radius = footprint(obj.kind, obj.size).radius_m
     for axis, value in (("x", obj.x), ("y", obj.y)):

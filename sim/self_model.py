@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pybullet as pb
 
-from robots.base import CameraCalibration
-from sim.arm_model import ARM_JOINTS, FINGER_JOINTS, arm_urdf_path
+from erarm.robots.base import CameraCalibration
+from erarm.sim.arm_model import ARM_JOINTS, FINGER_JOINTS, arm_urdf_path
 
 NEAR_M, FAR_M = 0.05, 4.0
 OPENCV_TO_OPENGL = np.diag([1.0, -1.0, -1.0, 1.0])
@@ -21,7 +21,7 @@ OPENCV_TO_OPENGL = np.diag([1.0, -1.0, -1.0, 1.0])
 
 def projection_matrix(calibration: CameraCalibration) -> list[float]:
     """PyBullet's (OpenGL, column-major) projection for pinhole intrinsics, with the principal
-    point where the simulator's camera puts it (see sim.camera.calibration)."""
+    point where the simulator's camera puts it (see erarm.sim.camera.calibration)."""
     w, h, n, f = calibration.width, calibration.height, NEAR_M, FAR_M
     projection = np.zeros((4, 4))
     projection[0, 0] = 2 * calibration.fx / w

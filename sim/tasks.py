@@ -19,16 +19,16 @@ import numpy as np
 import pybullet as pb
 from pydantic import BaseModel
 
-from agent.instructions import Goal as Asked
-from agent.instructions import Instruction, ObjectRef, narrow, read_instruction
-from agent.instructions import mentions as named_objects
-from robots.base import CameraCalibration, GroundTruth
-from sim.objects import BLOCK_SIZE_M, BOWL_HEIGHT_M, BOWL_RIM_RADIUS_M, COLOURS
-from sim.scene import Kind, RenderConditions, SceneSpec, Wanted, place
+from erarm.agent.instructions import Goal as Asked
+from erarm.agent.instructions import Instruction, ObjectRef, narrow, read_instruction
+from erarm.agent.instructions import mentions as named_objects
+from erarm.robots.base import CameraCalibration, GroundTruth
+from erarm.sim.objects import BLOCK_SIZE_M, BOWL_HEIGHT_M, BOWL_RIM_RADIUS_M, COLOURS
+from erarm.sim.scene import Kind, RenderConditions, SceneSpec, Wanted, place
 
 if TYPE_CHECKING:
-    from sim.camera import CameraSetup
-    from sim.world import World
+    from erarm.sim.camera import CameraSetup
+    from erarm.sim.world import World
 
 ALL_COLOURS = list(COLOURS)
 BIG_BOWL = 1.25  # room for three blocks side by side
@@ -380,7 +380,7 @@ class SimReferee:
         self._start = world.object_report()
 
     def _placed(self) -> list[Placed]:
-        from agent.geometry import project
+        from erarm.agent.geometry import project
 
         centres = [_pose(self._world, i) for i in range(len(self._world.labels))]
         if not centres:
@@ -390,7 +390,7 @@ class SimReferee:
                 for u, (x, y, _) in zip(columns, centres, strict=True)]
 
     def true_calibration(self) -> CameraCalibration:
-        from sim.camera import calibration
+        from erarm.sim.camera import calibration
 
         return calibration(self._camera)
 

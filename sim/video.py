@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import cv2
 
-from sim.camera import CameraSetup, render
-from sim.world import STEP_HZ, World
+from erarm.sim.camera import CameraSetup, render
+from erarm.sim.world import STEP_HZ, World
 
 
 class SimVideo:

@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 import pybullet as pb
 
-from robots.errors import ConfigError
-from sim.arm_model import arm_urdf_path
-from sim.objects import SPAWNERS
-from sim.scene import SceneSpec
+from erarm.robots.errors import ConfigError
+from erarm.sim.arm_model import arm_urdf_path
+from erarm.sim.objects import SPAWNERS
+from erarm.sim.scene import SceneSpec
 
 STEP_HZ = 240
 TABLE_HALF_EXTENTS_M = (0.65, 0.6, 0.025)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robots.base import CameraCalibration, Frame, Workcell
-from robots.registry import open_workcell
+from erarm.robots.base import CameraCalibration, Frame, Workcell
+from erarm.robots.registry import open_workcell
 
 
 def look_at(eye: tuple[float, float, float], target: tuple[float, float, float]) -> np.ndarray:
@@ -40,7 +40,7 @@ def raycast_frame(calibration: CameraCalibration,
                   boxes: list[tuple[float, float, float, float]] = ()) -> Frame:
     """A depth frame of a flat table (z = 0) with axis-aligned raised tops: (x, y, half, top).
     Side faces are ignored: each ray hits the first top it crosses, else the table."""
-    from agent.geometry import pixel_rays
+    from erarm.agent.geometry import pixel_rays
 
     rows, cols = np.mgrid[0:calibration.height, 0:calibration.width]
     pixels = np.column_stack([cols.ravel(), rows.ravel()]).astype(float)
@@ -101,8 +101,8 @@ def fake_gemini() -> Iterator:
 def gemini(fake_gemini):
     """`gemini(sleep=..., **settings)`: a real GeminiBrain (real SDK) pointed at the fake server,
     with fast retries so failure tests stay quick."""
-    from agent.brains.gemini import GeminiBrain
-    from agent.config import GeminiSettings
+    from erarm.agent.brains.gemini import GeminiBrain
+    from erarm.agent.config import GeminiSettings
 
     def make(sleep=time.sleep, **settings) -> GeminiBrain:
         options = {"base_url": fake_gemini.url, "backoff_s": 0.01, "timeout_s": 5.0, **settings}

@@ -18,12 +18,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from agent.brains.local import LocalBrain
-from agent.parse import parse_plan, parse_points
-from agent.rule_planner import plan_text
-from agent.schemas import SceneObject
-from robots.base import Frame
-from sim.camera import CameraSetup, calibration
+from erarm.agent.brains.local import LocalBrain
+from erarm.agent.brains.local.rule_planner import plan_text
+from erarm.agent.parse import parse_plan, parse_points
+from erarm.agent.schemas import SceneObject
+from erarm.robots.base import Frame
+from erarm.sim.camera import CameraSetup, calibration
 
 
 def _b64decode(text: str) -> bytes:

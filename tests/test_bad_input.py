@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-from robots.errors import ConfigError
-from sim.scene import load_scene
+from erarm.robots.errors import ConfigError
+from erarm.sim.scene import load_scene
 
 ERARM = str(Path(sys.executable).with_name("erarm"))
 TASK = "pick the blue block into the orange bowl"
@@ -111,7 +111,7 @@ def test_a_small_file_with_huge_dimensions_is_refused_before_decoding(tmp_path):
 
 
 def test_image_size_comes_from_the_header_alone():
-    from agent.cli.common import image_size
+    from erarm.agent.cli.common import image_size
 
     assert image_size(_png(20000, 20000)[:33]) == (20000, 20000)
     ok, jpeg = cv2.imencode(".jpg", np.zeros((30, 70, 3), np.uint8))
@@ -272,8 +272,8 @@ def test_a_scene_in_millimetres_places_the_objects_there(tmp_path):
 
 
 def test_the_scene_document_round_trips_every_staged_layout(tmp_path):
-    from sim.scene import scene_document
-    from sim.tasks import SCENARIOS
+    from erarm.sim.scene import scene_document
+    from erarm.sim.tasks import SCENARIOS
 
     path = tmp_path / "scene.json"
     for scenario in SCENARIOS.values():

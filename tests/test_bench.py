@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from agent.bench import (
+from erarm.agent.bench import (
     EpisodeResult,
     EpisodeSpec,
     Verdict,
@@ -19,7 +19,7 @@ from agent.bench import (
     summarise,
     wilson,
 )
-from robots.sim import scenarios
+from erarm.sim.driver import scenarios
 from tests.conftest import TEST_KEY
 from tests.fake_gemini import text_reply
 

@@ -6,12 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.brains.consensus import ConsensusBrain
-from agent.brains.local import LocalBrain
-from agent.brains.zoom import ZoomBrain
-from agent.parse import parse_boxes, parse_points
-from agent.privacy import FaceBlurringCamera, blur_faces, find_faces
-from robots.base import Frame
+from erarm.agent.brains.consensus import ConsensusBrain
+from erarm.agent.brains.local import LocalBrain
+from erarm.agent.brains.zoom import ZoomBrain
+from erarm.agent.parse import parse_boxes, parse_points
+from erarm.agent.privacy import FaceBlurringCamera, blur_faces, find_faces
+from erarm.robots.base import Frame
 from tests.fake_gemini import text_reply
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import typer
 
-from agent.calibrate import (
+from erarm.agent.calibrate import (
     CalibratedCamera,
     CalibrationFailed,
     PlanePair,
@@ -32,11 +32,11 @@ from agent.calibrate import (
     save_calibration,
     touch_pairs,
 )
-from agent.geometry import project
-from robots.base import Frame, load_calibration
-from robots.errors import ConfigError
-from robots.registry import open_workcell
-from robots.targets import BoardSpec
+from erarm.agent.geometry import project
+from erarm.robots.base import Frame, load_calibration
+from erarm.robots.errors import ConfigError
+from erarm.robots.registry import open_workcell
+from erarm.robots.targets import BoardSpec
 from tests.conftest import look_at, synthetic_calibration
 
 ERARM = str(Path(sys.executable).with_name("erarm"))
@@ -216,7 +216,7 @@ def test_the_printable_board_fits_the_paper_at_its_true_size(tmp_path):
     import cv2
     from PIL import Image
 
-    from agent.calibrate import detect_board
+    from erarm.agent.calibrate import detect_board
 
     done = erarm("calibrate", "board", "--out", str(tmp_path / "board.png"), "--paper",
                  "letter", "--dpi", "150")
@@ -336,7 +336,7 @@ def test_check_passes_the_simulators_own_calibration():
 def edited(calibration, shift_mm=(0, 0, 0), turn_deg=(0, 0, 0)):
     """The calibration with its camera moved and turned about its own centre (base axes), as the
     simulator bumps its camera."""
-    from sim.transforms import rodrigues
+    from erarm.sim.transforms import rodrigues
 
     pose = calibration.pose().copy()
     pose[:3, :3] = rodrigues(*np.radians(turn_deg)) @ pose[:3, :3]
@@ -491,8 +491,8 @@ def test_plane_pairs_that_are_off_give_no_check_mark_and_exit_1(tmp_path, cell):
 
 def test_blurred_intrinsics_views_are_not_good_enough(tmp_path, intrinsics):
     """Intrinsics alone have no scene to fit: their reprojection error is their check."""
-    from agent.calibrate import CalibrationResult
-    from agent.cli.calibrate import _report
+    from erarm.agent.calibrate import CalibrationResult
+    from erarm.agent.cli.calibrate import _report
 
     sloppy = intrinsics.calibration.model_copy(update={"errors": {"rms_px": 2.5}})
     with pytest.raises(typer.Exit):
@@ -505,11 +505,11 @@ def test_blurred_intrinsics_views_are_not_good_enough(tmp_path, intrinsics):
 
 def test_the_simulator_leaves_no_board_texture_in_the_temp_dir(tmp_path):
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    code = ("from robots.registry import open_workcell\n"
+    code = ("from erarm.robots.registry import open_workcell\n"
             "with open_workcell('sim', task='', seed=0) as cell:\n"
             "    cell.stage.lay_board(0.45, 0.0, 0.0)\n"
-            "    from agent.calibrate import detect_board\n"
-            "    from robots.targets import BoardSpec\n"
+            "    from erarm.agent.calibrate import detect_board\n"
+            "    from erarm.robots.targets import BoardSpec\n"
             "    assert detect_board(cell.camera.capture().rgb, BoardSpec()) is not None\n")
     for _ in range(2):
         subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import tests.fake_realsense as fake_rs
-from robots.base import Camera, Frame
-from robots.errors import ConfigError, RobotError
-from robots.realsense import RealSenseCamera, RealSenseOptions
-from robots.registry import open_camera
+from erarm.robots.base import Camera, Frame
+from erarm.robots.errors import ConfigError, RobotError
+from erarm.robots.realsense import RealSenseCamera, RealSenseOptions
+from erarm.robots.registry import open_camera
 
 ERARM = str(Path(sys.executable).with_name("erarm"))
 TASK = "pick the blue block into the orange bowl"

@@ -5,8 +5,8 @@ import math
 
 import pybullet as pb
 
-from agent.brains.local import LocalBrain
-from agent.run import run_task
+from erarm.agent.brains.local import LocalBrain
+from erarm.agent.run import run_task
 
 
 class FaultyGripper:

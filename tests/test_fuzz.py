@@ -18,15 +18,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import agent.parse as parse_module
-from agent.cli.run import read_plan_file
-from agent.errors import PlanRejected, ReplyError
-from agent.parse import parse_boxes, parse_plan, parse_points, parse_trajectory, parse_verdict
-from agent.schemas import SIGNATURES, Move, Plan, SetGripperState
-from agent.surface import SurfaceMap
-from agent.validate import Landmark, validate_plan
-from robots.base import WorkspaceLimits
-from robots.errors import ErarmError
+import erarm.agent.parse as parse_module
+from erarm.agent.cli.run import read_plan_file
+from erarm.agent.errors import PlanRejected, ReplyError
+from erarm.agent.parse import parse_boxes, parse_plan, parse_points, parse_trajectory, parse_verdict
+from erarm.agent.schemas import SIGNATURES, Move, Plan, SetGripperState
+from erarm.agent.surface import SurfaceMap
+from erarm.agent.validate import Landmark, validate_plan
+from erarm.robots.base import WorkspaceLimits
+from erarm.robots.errors import ErarmError
 from tests.conftest import raycast_frame, synthetic_calibration
 
 PARSERS = [parse_points, parse_boxes, parse_plan, parse_trajectory, parse_verdict]

@@ -11,12 +11,12 @@ import warnings
 import numpy as np
 import pytest
 
-from agent.brains.base import PlanRequest
-from agent.config import DEFAULT_THINKING_BUDGET
-from agent.errors import BrainUnavailable, ReplyError
-from agent.parse import parse_boxes, parse_plan, parse_points, parse_trajectory, parse_verdict
-from agent.schemas import Move, ReturnToOrigin, SceneObject, response_schema
-from robots.base import Frame, WorkspaceLimits
+from erarm.agent.brains.base import PlanRequest
+from erarm.agent.config import DEFAULT_THINKING_BUDGET
+from erarm.agent.errors import BrainUnavailable, ReplyError
+from erarm.agent.parse import parse_boxes, parse_plan, parse_points, parse_trajectory, parse_verdict
+from erarm.agent.schemas import Move, ReturnToOrigin, SceneObject, response_schema
+from erarm.robots.base import Frame, WorkspaceLimits
 from tests.conftest import TEST_KEY, assert_key_absent
 from tests.fake_gemini import (
     Reply,
@@ -286,7 +286,7 @@ def test_a_server_echoing_the_key_in_any_case_gets_it_redacted_everywhere(gemini
 
 
 def test_redaction_is_one_shared_rule():
-    from agent.secrets import guard, redact
+    from erarm.agent.secrets import guard, redact
 
     guard(TEST_KEY)
     assert redact(f"a {TEST_KEY.upper()} b {_escaped(TEST_KEY)} c") == "a *** b *** c"
@@ -356,8 +356,8 @@ def test_a_plan_or_path_that_stopped_early_is_refused(gemini, fake_gemini, frame
 
 
 def test_the_sdks_base_url_variable_is_honoured(fake_gemini, frame, monkeypatch):
-    from agent.brains.gemini import GeminiBrain
-    from agent.config import GeminiSettings
+    from erarm.agent.brains.gemini import GeminiBrain
+    from erarm.agent.config import GeminiSettings
 
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake_gemini.url)
     fake_gemini.script(text_reply(POINTS))

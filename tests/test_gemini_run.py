@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.brains.gemini import GeminiBrain
-from agent.config import GeminiSettings
-from agent.run import run_task
+from erarm.agent.brains.gemini import GeminiBrain
+from erarm.agent.config import GeminiSettings
+from erarm.agent.run import run_task
 from tests.conftest import TEST_KEY, assert_key_absent
 from tests.fake_gemini import (
     Reply,

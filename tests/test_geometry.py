@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.geometry import (
+from erarm.agent.geometry import (
     intersect_plane,
     locate,
     normalized_to_pixel,
@@ -14,7 +14,7 @@ from agent.geometry import (
     project,
     unproject,
 )
-from robots.base import Frame
+from erarm.robots.base import Frame
 from tests.conftest import raycast_frame, synthetic_calibration
 
 coordinate = st.floats(min_value=0, max_value=1000, allow_nan=False)

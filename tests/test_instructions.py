@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import TaskNotUnderstood
-from agent.instructions import Goal, ObjectRef, Which, parse_instruction, refuse_unplannable
-from agent.parse import parse_plan
-from agent.rule_planner import plan_text
-from agent.schemas import Move, SceneObject
-from sim.tasks import family_for, stage
+from erarm.agent.brains.local.rule_planner import plan_text
+from erarm.agent.errors import TaskNotUnderstood
+from erarm.agent.instructions import Goal, ObjectRef, Which, parse_instruction, refuse_unplannable
+from erarm.agent.parse import parse_plan
+from erarm.agent.schemas import Move, SceneObject
+from erarm.sim.tasks import family_for, stage
 
 ERARM = str(Path(sys.executable).with_name("erarm"))
 

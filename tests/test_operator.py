@@ -12,12 +12,12 @@ import numpy as np
 import pybullet as pb
 import pytest
 
-from agent.brains.local import LocalBrain
-from agent.errors import Interrupted
-from agent.execute import execute
-from agent.run import RunOptions, run_task
-from agent.validate import Action
-from robots.base import ToolPose
+from erarm.agent.brains.local import LocalBrain
+from erarm.agent.errors import Interrupted
+from erarm.agent.execute import execute
+from erarm.agent.run import RunOptions, run_task
+from erarm.agent.validate import Action
+from erarm.robots.base import ToolPose
 
 ERARM = str(Path(sys.executable).with_name("erarm"))
 TASK = "pick the blue block into the orange bowl"

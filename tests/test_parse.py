@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.brains.local import LocalBrain
-from agent.errors import ReplyError
-from agent.parse import (
+from erarm.agent.brains.local import LocalBrain
+from erarm.agent.errors import ReplyError
+from erarm.agent.parse import (
     parse_boxes,
     parse_plan,
     parse_points,
@@ -20,9 +20,9 @@ from agent.parse import (
     read_boxes,
     read_points,
 )
-from agent.perceive import perceive
-from agent.run import RunOptions, execute_plan
-from agent.schemas import Move, ReturnToOrigin, SetGripperState
+from erarm.agent.perceive import perceive
+from erarm.agent.run import RunOptions, execute_plan
+from erarm.agent.schemas import Move, ReturnToOrigin, SetGripperState
 from tests.conftest import TEST_KEY
 from tests.fake_gemini import text_reply
 

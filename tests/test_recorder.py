@@ -200,8 +200,8 @@ def test_a_run_folder_belongs_to_one_run(recorded, tmp_path):
 
 
 def test_runs_at_once_cannot_share_a_folder(tmp_path):
-    from agent.recorder import RunFolder
-    from robots.errors import ConfigError
+    from erarm.agent.recording.recorder import RunFolder
+    from erarm.robots.errors import ConfigError
 
     first = RunFolder.claim(tmp_path / "run")
     with pytest.raises(ConfigError, match="holds another run"):

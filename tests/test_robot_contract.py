@@ -9,10 +9,10 @@ import math
 
 import pytest
 
-from robots.base import GripperReport, MoveReport, Robot, RobotState, ToolPose
-from robots.errors import RobotError
-from robots.registry import open_workcell
-from robots.xarm import XArmOptions, XArmRobot
+from erarm.robots.base import GripperReport, MoveReport, Robot, RobotState, ToolPose
+from erarm.robots.errors import RobotError
+from erarm.robots.registry import open_workcell
+from erarm.robots.xarm import XArmOptions, XArmRobot
 from tests.fake_xarm import RecordingXArmAPI
 
 INSIDE = ToolPose(x=0.42, y=0.08, z=0.15, yaw=0.4)

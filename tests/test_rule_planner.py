@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from agent.errors import TargetNotFound, TaskNotUnderstood
-from agent.parse import parse_plan
-from agent.rule_planner import plan_text
-from agent.schemas import Move, ReturnToOrigin, SceneObject, SetGripperState
+from erarm.agent.brains.local.rule_planner import plan_text
+from erarm.agent.errors import TargetNotFound, TaskNotUnderstood
+from erarm.agent.parse import parse_plan
+from erarm.agent.schemas import Move, ReturnToOrigin, SceneObject, SetGripperState
 
 
 def obj(label: str, x: float, y: float, z: float = 40, radius: float = 0.0) -> SceneObject:

@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import pytest
 
-from agent.brains.local import LocalBrain
-from agent.parse import parse_plan
-from agent.run import run_task
+from erarm.agent.brains.local import LocalBrain
+from erarm.agent.parse import parse_plan
+from erarm.agent.run import run_task
 
 ERARM = str(Path(sys.executable).with_name("erarm"))
 
@@ -90,7 +90,7 @@ def test_a_missing_object_fails_before_any_motion(tmp_path):
 
 
 def test_the_local_path_never_imports_google_genai(tmp_path):
-    probe = ("import sys\nfrom agent.cli import main\nsys.argv = ['erarm', 'run', "
+    probe = ("import sys\nfrom erarm.agent.cli import main\nsys.argv = ['erarm', 'run', "
              "'pick the blue block into the orange bowl', '--out', sys.argv[1]]\n"
              "try:\n    main()\nexcept SystemExit as done:\n    code = done.code\n"
              "print('genai loaded' if 'google.genai' in sys.modules else 'genai absent', code)")

@@ -7,11 +7,11 @@ import numpy as np
 import pybullet as pb
 import pytest
 
-from robots.base import ToolPose
-from robots.errors import ConfigError, RobotError
-from sim.objects import footprint
-from sim.scene import LAYOUT_X_M, LAYOUT_Y_M, load_scene
-from sim.tasks import SCENARIOS, family_for, mentions, stage
+from erarm.robots.base import ToolPose
+from erarm.robots.errors import ConfigError, RobotError
+from erarm.sim.objects import footprint
+from erarm.sim.scene import LAYOUT_X_M, LAYOUT_Y_M, load_scene
+from erarm.sim.tasks import SCENARIOS, family_for, mentions, stage
 
 
 def test_mentions_name_colours_and_kinds():
@@ -117,7 +117,7 @@ def test_a_grasp_lifts_a_block_by_friction_alone(sim_cell):
 
 
 def test_moves_respect_joint_speed_and_report_the_reached_pose(sim_cell):
-    from sim.arm import JOINT_SPEED_RAD_S
+    from erarm.sim.arm import JOINT_SPEED_RAD_S
 
     cell = sim_cell(seed=2)
     arm, world = cell.robot, cell.robot.world
@@ -152,8 +152,8 @@ def test_targets_outside_the_envelope_raise_robot_errors(sim_cell):
 
 
 def test_gui_without_a_display_is_refused_cleanly(monkeypatch):
-    from sim.scene import SceneSpec
-    from sim.world import World
+    from erarm.sim.scene import SceneSpec
+    from erarm.sim.world import World
 
     monkeypatch.delenv("DISPLAY", raising=False)
     with pytest.raises(ConfigError, match="needs a display"):
@@ -191,7 +191,7 @@ EPISODES = [("sort", 0), ("tower-three", 1)]
 @pytest.fixture(scope="module", params=EPISODES, ids=[f"{t}-{s}" for t, s in EPISODES])
 def episode(request, tmp_path_factory):
     """A recorded episode of the local brain in the simulator: its run folder."""
-    from agent.bench import EpisodeSpec, run_episode
+    from erarm.agent.bench import EpisodeSpec, run_episode
 
     task, seed = request.param
     folder = tmp_path_factory.mktemp(f"{task}-{seed}")
@@ -204,7 +204,7 @@ def test_vertical_moves_keep_the_wrist_yaw_and_no_move_turns_it_over_45_degrees(
     """Every move straight up or down keeps the commanded and the reached yaw; every other move
     turns the wrist at most 45 degrees from where it was (a block's top repeats every quarter
     turn, so no grasp or place needs more)."""
-    from agent.replay import load_recording, yaw_difference_deg
+    from erarm.agent.recording.replay import load_recording, yaw_difference_deg
 
     vertical = 0
     before = None
@@ -253,8 +253,8 @@ def test_replay_refuses_a_record_whose_reached_yaw_is_not_its_commanded_one(epis
 
 
 def test_replay_reports_a_reached_yaw_that_differs_from_the_recording(episode, tmp_path):
-    from agent.replay import load_recording, replay
-    from robots.registry import open_workcell
+    from erarm.agent.recording.replay import load_recording, replay
+    from erarm.robots.registry import open_workcell
 
     recording = load_recording(_tampered(episode, tmp_path, 5, 3.0, "reached"))
     first_round = [c for c in recording.commands if c.context == "round 1"]

@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from agent.errors import PlanRejected
-from agent.schemas import Move, Plan, ReturnToOrigin, SetGripperState
-from agent.surface import SurfaceMap
-from agent.validate import GraspPolicy, Landmark, validate_plan
-from robots.base import WorkspaceLimits
+from erarm.agent.errors import PlanRejected
+from erarm.agent.schemas import Move, Plan, ReturnToOrigin, SetGripperState
+from erarm.agent.surface import SurfaceMap
+from erarm.agent.validate import GraspPolicy, Landmark, validate_plan
+from erarm.robots.base import WorkspaceLimits
 from tests.conftest import raycast_frame, synthetic_calibration
 
 LIMITS = WorkspaceLimits()
@@ -87,7 +87,7 @@ def test_grasp_yaw_follows_a_turned_block():
 def _turned_block_frame(yaw: float, others=(), where=(0.42, 0.05)):
     """A frame whose depth shows a 4 cm block with its top turned by `yaw` at `where`, and more
     such blocks as (x, y, yaw) in `others` (side faces ignored, as in `raycast_frame`)."""
-    from agent.geometry import pixel_rays
+    from erarm.agent.geometry import pixel_rays
 
     calibration = synthetic_calibration(eye=(0.95, 0.0, 0.7), target=(0.45, 0.0, 0.0))
     frame = raycast_frame(calibration)

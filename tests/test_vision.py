@@ -12,15 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.brains import BrainChoice
-from agent.brains.local import LocalBrain
-from agent.cli.common import build_brain
-from agent.locate import locate_objects
-from agent.parse import parse_boxes, parse_points
-from agent.perceive import perceive
-from agent.vision import detect_objects
-from robots.base import Frame
-from robots.errors import ConfigError
+from erarm.agent.brains import BrainChoice, build_brain
+from erarm.agent.brains.local import LocalBrain
+from erarm.agent.brains.local.vision import detect_objects
+from erarm.agent.locate import locate_objects
+from erarm.agent.parse import parse_boxes, parse_points
+from erarm.agent.perceive import perceive
+from erarm.robots.base import Frame
+from erarm.robots.errors import ConfigError
 
 
 @pytest.mark.parametrize("seed", [0, 4, 11, 23])

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from xarm.wrapper import XArmAPI
 
-from robots.base import ToolPose, WorkspaceLimits
-from robots.errors import RobotError
-from robots.xarm import XArmOptions, XArmRobot
+from erarm.robots.base import ToolPose, WorkspaceLimits
+from erarm.robots.errors import RobotError
+from erarm.robots.xarm import XArmOptions, XArmRobot
 from tests.fake_xarm import RecordingXArmAPI
 
 ERARM = str(Path(sys.executable).with_name("erarm"))
@@ -164,7 +164,7 @@ def test_options_are_checked_before_connecting(tmp_path):
 
 def test_the_readme_cell_file_configures_the_xarm():
     """The deployment guide's config file, as printed, gives a valid xArm and camera choice."""
-    from agent.config import ErarmConfig
+    from erarm.agent.config import ErarmConfig
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     block = readme.split('```toml\n[robot]\nname = "xarm"\n', 1)[1].split("```", 1)[0]

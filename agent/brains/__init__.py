@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
+from pathlib import Path
 
-from agent.brains.base import Brain, PlanRequest
-from agent.config import GeminiSettings
-from robots.errors import ConfigError
+from erarm.agent.brains.base import Brain, PlanRequest
+from erarm.agent.config import GeminiSettings
+from erarm.robots.errors import ConfigError
 
-__all__ = ["Brain", "BrainChoice", "PlanRequest", "api_key_from_env", "check_task", "choose_brain",
-           "refuse_gemini_only"]
+__all__ = ["Brain", "BrainChoice", "PlanRequest", "api_key_from_env", "build_brain", "check_task",
+           "choose_brain", "refuse_gemini_only"]
 
 KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 
@@ -54,8 +55,8 @@ def check_task(task: str, brain: Brain) -> None:
     """Refuse, before any workcell opens or run folder is made, a task no brain can do (empty,
     or impossible by construction) and one outside the local brain's grammar when it is the
     brain; the Gemini brain reads free-form text."""
-    from agent.brains.local import LocalBrain
-    from agent.instructions import refuse_unplannable
+    from erarm.agent.brains.local import LocalBrain
+    from erarm.agent.instructions import refuse_unplannable
 
     refuse_unplannable(task, strict=isinstance(brain, LocalBrain))
 
@@ -65,9 +66,36 @@ def choose_brain(choice: BrainChoice | str = BrainChoice.auto,
     """`auto` means Gemini when an API key is set, else the offline local brain."""
     choice = resolve(choice)
     if choice is BrainChoice.local:
-        from agent.brains.local import LocalBrain
+        from erarm.agent.brains.local import LocalBrain
 
         return LocalBrain()
-    from agent.brains.gemini import GeminiBrain
+    from erarm.agent.brains.gemini import GeminiBrain
 
     return GeminiBrain.from_env(settings)
+
+
+def build_brain(choice: BrainChoice | str, *, model: str | None = None, base_url: str | None = None,
+                config: str | Path | None = None, safety: list[str] | None = None,
+                thinking: list[str] | None = None, consensus: int = 1,
+                zoom: bool = False, trajectory: int = 0) -> Brain:
+    """The chosen brain with settings from the config file and flags, wrapped for consensus and
+    zoom when asked; a Gemini-only flag with the local brain is refused."""
+    from erarm.agent.config import gemini_settings, load_config
+
+    refuse_gemini_only(choice, {
+        "--model": model is not None, "--base-url": base_url is not None,
+        "--safety": bool(safety), "--thinking-budget": bool(thinking),
+        "--consensus": consensus > 1, "--zoom": zoom, "--trajectory": trajectory > 0})
+
+    settings = gemini_settings(load_config(config), model=model, base_url=base_url,
+                               safety=safety or [], thinking_budget=thinking or [])
+    brain = choose_brain(choice, settings)
+    if consensus > 1:
+        from erarm.agent.brains.consensus import ConsensusBrain
+
+        brain = ConsensusBrain(brain, consensus)
+    if zoom:
+        from erarm.agent.brains.zoom import ZoomBrain
+
+        brain = ZoomBrain(brain)
+    return brain

@@ -1,9 +1,9 @@
 """The seam every brain fits: questions about camera frames, answered as Gemini Robotics-ER text.
 
-Brains return the model's raw text; `agent.parse` turns any brain's text into typed objects, so
-the local brain and Gemini go through the same parser and the same safety checks. Every brain
-answers `point`, `detect` and `plan`; `trajectory` and `judge` are capabilities a brain declares
-(the local brain cannot honestly draw a path or judge a task from two pictures).
+Brains return the model's raw text; `erarm.agent.parse` turns any brain's text into typed
+objects, so the local brain and Gemini go through the same parser and the same safety checks.
+Every brain answers `point`, `detect` and `plan`; `trajectory` and `judge` are capabilities a
+brain declares (the local brain cannot honestly draw a path or judge a task from two pictures).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from agent.errors import BrainUnavailable
-from agent.schemas import SceneObject
-from robots.base import Frame, WorkspaceLimits
+from erarm.agent.errors import BrainUnavailable
+from erarm.agent.schemas import SceneObject
+from erarm.robots.base import Frame, WorkspaceLimits
 
 CORE = frozenset({"point", "detect", "plan"})
 

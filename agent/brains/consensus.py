@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from agent.brains.base import Brain, PlanRequest
-from agent.errors import ReplyError
-from agent.parse import parse_boxes, parse_points
-from agent.schemas import Box, Point
-from robots.base import Frame
+from erarm.agent.brains.base import Brain, PlanRequest
+from erarm.agent.errors import ReplyError
+from erarm.agent.parse import parse_boxes, parse_points
+from erarm.agent.schemas import Box, Point
+from erarm.robots.base import Frame
 
 SAME_INSTANCE = 40.0  # normalized units (of 1000) within which two answers are one object
 

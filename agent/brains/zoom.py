@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from agent.brains.base import Brain, PlanRequest
-from agent.geometry import crop
-from agent.locate import box_for
-from agent.parse import parse_boxes, parse_points
-from agent.schemas import Point
-from robots.base import Frame
+from erarm.agent.brains.base import Brain, PlanRequest
+from erarm.agent.geometry import crop
+from erarm.agent.parse import parse_boxes, parse_points
+from erarm.agent.schemas import Point, box_for
+from erarm.robots.base import Frame
 
 MARGIN = 1.0  # the crop adds this many box sizes of context on each side
 MIN_CROP_SHARE = 0.25  # and spans at least this share of the frame's width and height
@@ -38,7 +37,6 @@ class ZoomBrain:
         self.inner = inner
         self.name = inner.name
         self.capabilities = inner.capabilities
-        self.crops: list[tuple[int, int, int, int]] = []  # the windows looked at, for overlays
 
     def point(self, frame: Frame, queries: Sequence[str] | None = None, limit: int = 10) -> str:
         width, height = frame.size
@@ -48,7 +46,6 @@ class ZoomBrain:
         for point in coarse:
             box = box_for(point, boxes)
             u0, v0, u1, v1 = crop_window(point, box.box_2d if box else None, width, height)
-            self.crops.append((u0, v0, u1, v1))
             seen = parse_points(self.inner.point(crop(frame, u0, v0, u1, v1), [point.label], 1))
             full = [Point(point=((v0 + p.y / 1000 * (v1 - v0)) / height * 1000,
                                  (u0 + p.x / 1000 * (u1 - u0)) / width * 1000), label=point.label)

@@ -15,11 +15,11 @@ import sys
 
 
 def main() -> None:
-    from agent import interrupts
+    from erarm.agent import interrupts
 
     interrupts.install()
     try:
-        from agent.cli.app import run_cli
+        from erarm.agent.cli.app import run_cli
     except KeyboardInterrupt:
         interrupts.announce("erarm: interrupted")
         sys.exit(130)

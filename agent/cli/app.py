@@ -1,4 +1,4 @@
-"""The `erarm` command line itself, behind `agent.cli.main` (which handles signals first)."""
+"""The `erarm` command line itself, behind `erarm.agent.cli.main` (which handles signals first)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import sys
 
 import typer
 
-from agent import interrupts
-from agent.cli import bench, calibrate, drivers, replay, run, vision  # noqa: F401  (registers the commands)
-from agent.cli.common import VersionOpt, app, err_console
-from agent.errors import Interrupted
-from agent.secrets import redact
-from robots.errors import ErarmError
+from erarm.agent import interrupts
+from erarm.agent.cli import bench, calibrate, drivers, replay, run, vision  # noqa: F401  (registers the commands)
+from erarm.agent.cli.common import VersionOpt, app, err_console
+from erarm.agent.errors import Interrupted
+from erarm.agent.secrets import redact
+from erarm.robots.errors import ErarmError
 
 
 @app.callback()

@@ -11,22 +11,21 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agent import interrupts
-from agent.brains import BrainChoice
-from agent.cli.common import (
+from erarm.agent import interrupts
+from erarm.agent.brains import BrainChoice, build_brain
+from erarm.agent.cli.common import (
     BaseUrlOpt,
     ConfigOpt,
     JsonOpt,
     ModelOpt,
     app,
-    build_brain,
     default_out_dir,
     err_console,
     out_console,
     print_json,
     say,
 )
-from robots.errors import ConfigError
+from erarm.robots.errors import ConfigError
 
 
 @app.command(name="bench")
@@ -54,10 +53,10 @@ def bench_command(
     """Run seeded episodes of each task in parallel and report success rates (with 95%
     intervals), attempts, times and failure reasons. Exit 0 when every task met its target
     with enough episodes to show it."""
-    from agent.bench import bench, chart
-    from agent.overlay import save_png
-    from agent.recorder import RunFolder
-    from robots.sim import scenarios
+    from erarm.agent.bench import bench, chart
+    from erarm.agent.overlay import save_png
+    from erarm.agent.recording.recorder import RunFolder
+    from erarm.sim.driver import scenarios
 
     known = scenarios()
     chosen = task or list(known)
@@ -108,7 +107,7 @@ def bench_command(
 
 
 def _print(report, out: Path) -> None:
-    from agent.bench import Verdict
+    from erarm.agent.bench import Verdict
 
     table = Table("task", "success", "95% CI", "target", "attempts", "sim s", "wall s",
                   "failures", box=None, pad_edge=False)

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from agent.cli.common import (
+from erarm.agent.cli.common import (
     CameraOpt,
     CameraOptions,
     ConfigOpt,
@@ -25,8 +25,8 @@ from agent.cli.common import (
     print_json,
     say,
 )
-from robots.errors import ConfigError
-from robots.files import read_input_text
+from erarm.robots.errors import ConfigError
+from erarm.robots.files import read_input_text
 
 calibrate_app = typer.Typer(
     help="Calibrate the camera: intrinsics from ChArUco views, its pose from a board on the table "
@@ -58,7 +58,7 @@ MAX_INTRINSICS_RMS_PX = 1.0  # a sharp board in good light reprojects well under
 
 def _fit(calibration, cell):
     """The fit check on a calibration just made, through the cell's camera and robot."""
-    from agent.calibrate import CalibratedCamera, check_fit
+    from erarm.agent.calibrate import CalibratedCamera, check_fit
 
     return check_fit(CalibratedCamera(cell.camera, calibration).capture(), cell.robot.limits,
                      cell.robot)
@@ -69,8 +69,8 @@ def _report(result, out: Path, picture: Path | None, json_output: bool, truth=No
     """Score against the simulator's truth when there is one, then store, draw and print. A
     calibration that fails its check (`fit`, or for intrinsics its reprojection error) is not
     written: the picture is, to show what went wrong, and the command exits 1."""
-    from agent.calibrate import compare_with_truth, save_calibration
-    from agent.overlay import save_png
+    from erarm.agent.calibrate import compare_with_truth, save_calibration
+    from erarm.agent.overlay import save_png
 
     calibration = result.calibration
     if truth is not None:
@@ -115,7 +115,7 @@ def _report(result, out: Path, picture: Path | None, json_output: bool, truth=No
 
 def _intrinsics(path: Path | None, cell) -> object:
     """The intrinsics to pose the camera with: a file, else the camera's own calibration."""
-    from robots.base import load_calibration
+    from erarm.robots.base import load_calibration
 
     if path is not None:
         return load_calibration(path)
@@ -151,7 +151,7 @@ def _print_format(out: Path) -> str:
 
 def _board(text: str | None) -> object:
     """The board to detect: --board's geometry, else the one erarm prints by default."""
-    from robots.targets import BoardSpec
+    from erarm.robots.targets import BoardSpec
 
     if text is None:
         return BoardSpec()
@@ -183,7 +183,7 @@ def board(
     the file, and the `--board` geometry to give the commands that detect it."""
     from PIL import Image
 
-    from robots.targets import BoardSpec
+    from erarm.robots.targets import BoardSpec
 
     kind = _print_format(out)
     try:
@@ -221,7 +221,7 @@ def capture(
 ) -> None:
     """Capture views of the board for `calibrate intrinsics`: the simulator holds it up at
     varied angles; with a real camera, hold it (tilted, all over the view) and press Enter."""
-    from agent.overlay import save_png
+    from erarm.agent.overlay import save_png
 
     out.mkdir(parents=True, exist_ok=True)
     with open_cell(robot, robot_opt, camera=camera, camera_entries=camera_opt,
@@ -247,8 +247,8 @@ def intrinsics(
 ) -> None:
     """Focal lengths, principal point and distortion from ChArUco views (cv2.calibrateCamera),
     with the RMS reprojection error."""
-    from agent.calibrate import calibrate_intrinsics
-    from agent.cli.common import load_frame
+    from erarm.agent.calibrate import calibrate_intrinsics
+    from erarm.agent.cli.common import load_frame
 
     spec = _board(board_geometry)
     frames = [load_frame(image).rgb for image in images]
@@ -273,7 +273,7 @@ def extrinsics(
 ) -> None:
     """The camera's pose in the robot base frame, from a board at known poses on the table
     (cv2.solvePnP) or by hand-eye with the marker on the tool."""
-    from agent.calibrate import hand_eye_poses, pose_from_board, pose_from_hand_eye
+    from erarm.agent.calibrate import hand_eye_poses, pose_from_board, pose_from_hand_eye
 
     spec = _board(board_geometry)
     with open_cell(robot, robot_opt, camera=camera, camera_entries=camera_opt,
@@ -329,13 +329,13 @@ def plane(
     """The quick path without a board: a homography from four or more pixel/robot pairs on a
     horizontal plane, and the camera that explains it (focal length estimated from the
     homography unless --intrinsics is given)."""
-    from agent.calibrate import (
+    from erarm.agent.calibrate import (
         PlanePair,
         calibrate_plane,
         marker_plane_z,
         touch_pairs,
     )
-    from robots.base import load_calibration
+    from erarm.robots.base import load_calibration
 
     known = load_calibration(intrinsics_file) if intrinsics_file else None
     if (pairs is None) == (touch == 0):
@@ -376,8 +376,8 @@ def check(
     table must come out flat and at the table's height, and the robot, rendered from its own
     model at its joint readings, must be seen where the calibration puts it. Exit 0 if it fits,
     1 if not."""
-    from agent.calibrate import CalibratedCamera, check_fit
-    from robots.base import load_calibration
+    from erarm.agent.calibrate import CalibratedCamera, check_fit
+    from erarm.robots.base import load_calibration
 
     with open_cell(robot, robot_opt, camera=camera, camera_entries=camera_opt,
                    config=config) as cell:

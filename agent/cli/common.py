@@ -19,11 +19,11 @@ import typer.core
 import typer.rich_utils
 from rich.console import Console
 
-from agent.brains import Brain, BrainChoice
-from agent.secrets import redact
-from robots.base import Frame
-from robots.errors import ConfigError
-from robots.files import check_input_file, check_output_file, read_input_bytes
+from erarm.agent.brains import BrainChoice
+from erarm.agent.secrets import redact
+from erarm.robots.base import Frame
+from erarm.robots.errors import ConfigError
+from erarm.robots.files import check_input_file, check_output_file, read_input_bytes
 
 # OpenCV, and the FFmpeg inside it, log their own [ WARN]/[ERROR] lines on stderr; erarm says
 # what went wrong itself (ERARM_DEBUG keeps them).
@@ -108,7 +108,7 @@ def output_image(what: str):
 
 def _print_version(asked: bool) -> None:
     if asked:
-        from agent import __version__
+        from erarm import __version__
 
         print(f"erarm {__version__}")
         raise typer.Exit()
@@ -141,34 +141,6 @@ ZoomOpt = Annotated[bool, typer.Option(
 BlurOpt = Annotated[bool, typer.Option(
     help="Blur faces in every camera image before it is used, stored or uploaded.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-
-
-def build_brain(choice: BrainChoice, *, model: str | None = None, base_url: str | None = None,
-                config: Path | None = None, safety: list[str] | None = None,
-                thinking: list[str] | None = None, consensus: int = 1,
-                zoom: bool = False, trajectory: int = 0) -> Brain:
-    """The chosen brain with settings from the config file and flags, wrapped for consensus and
-    zoom when asked; a Gemini-only flag with the local brain is refused."""
-    from agent.brains import choose_brain, refuse_gemini_only
-    from agent.config import gemini_settings, load_config
-
-    refuse_gemini_only(choice, {
-        "--model": model is not None, "--base-url": base_url is not None,
-        "--safety": bool(safety), "--thinking-budget": bool(thinking),
-        "--consensus": consensus > 1, "--zoom": zoom, "--trajectory": trajectory > 0})
-
-    settings = gemini_settings(load_config(config), model=model, base_url=base_url,
-                               safety=safety or [], thinking_budget=thinking or [])
-    brain = choose_brain(choice, settings)
-    if consensus > 1:
-        from agent.brains.consensus import ConsensusBrain
-
-        brain = ConsensusBrain(brain, consensus)
-    if zoom:
-        from agent.brains.zoom import ZoomBrain
-
-        brain = ZoomBrain(brain)
-    return brain
 
 
 MAX_IMAGE_PIXELS = 50_000_000  # 50 megapixels: far beyond any camera erarm works with
@@ -225,7 +197,7 @@ def decode_image(path: Path) -> np.ndarray:
 def load_frame(image: Path, calibration: Path | None = None, blur_faces: bool = False) -> Frame:
     """An image file as a frame, with its calibration when one is given."""
     rgb = decode_image(image)
-    from robots.base import load_calibration
+    from erarm.robots.base import load_calibration
 
     camera = load_calibration(calibration) if calibration else None
     if camera is not None and (camera.width, camera.height) != (rgb.shape[1], rgb.shape[0]):
@@ -233,7 +205,7 @@ def load_frame(image: Path, calibration: Path | None = None, blur_faces: bool = 
                           f"images, {image} is {rgb.shape[1]}x{rgb.shape[0]}")
     frame = Frame(rgb=rgb, calibration=camera)
     if blur_faces:
-        from agent.privacy import blur_faces as blur
+        from erarm.agent.privacy import blur_faces as blur
 
         frame, count = blur(frame)
         if count:
@@ -300,8 +272,8 @@ def open_cell(robot: str | None, robot_entries: list[str] | None, *, camera: str
               **simulator: object):
     """The chosen robot driver's workcell, watched by the chosen camera (else the robot's own).
     `simulator` holds the flags only a simulator takes (task, seed, scene, gui, realtime)."""
-    from agent.config import load_config
-    from robots.registry import open_camera, open_workcell
+    from erarm.agent.config import load_config
+    from erarm.robots.registry import open_camera, open_workcell
 
     settings = load_config(config)
     robot, options = _choose(robot, robot_entries, settings.robot, "--robot-opt", "sim")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from agent.cli.common import JsonOpt, app, out_console, print_json
+from erarm.agent.cli.common import JsonOpt, app, out_console, print_json
 
 
 def _show(kind: str, json_output: bool) -> None:
-    from robots.registry import describe
+    from erarm.robots.registry import describe
 
     drivers = describe(kind)
     if json_output:

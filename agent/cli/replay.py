@@ -8,12 +8,20 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from agent.cli.common import JsonOpt, app, err_console, open_cell, out_console, print_json, say
-from agent.cli.run import GuiOpt, RealtimeOpt
-from robots.errors import ConfigError
+from erarm.agent.cli.common import (
+    JsonOpt,
+    app,
+    err_console,
+    open_cell,
+    out_console,
+    print_json,
+    say,
+)
+from erarm.agent.cli.run import GuiOpt, RealtimeOpt
+from erarm.robots.errors import ConfigError
 
 
-def _print_timeline(recording) -> None:  # recording: agent.replay.Recording
+def _print_timeline(recording) -> None:  # recording: erarm.agent.recording.replay.Recording
     console = out_console()
     console.print(f"[bold]{recording.task}[/bold] · {recording.run_dir}")
     for event in recording.timeline:
@@ -25,7 +33,7 @@ def _print_timeline(recording) -> None:  # recording: agent.replay.Recording
         console.print(f"  recorded: {mark} (simulator ground truth): {recording.recorded.reason}")
 
 
-def _print_replay(result) -> None:  # result: agent.replay.ReplayResult
+def _print_replay(result) -> None:  # result: erarm.agent.recording.replay.ReplayResult
     console = out_console()
     table = Table("#", "when", "command", "Δ reached mm", "Δ yaw deg", "holding (recorded)",
                   box=None, pad_edge=False)
@@ -65,8 +73,8 @@ def replay(
     first command runs. Exit 0 when the replay ends as the recording did (success or not), 1 when
     it does not, 2 when the record is missing or damaged.
     """
-    from agent.replay import load_recording, replay_actions
-    from agent.replay import replay as run_replay
+    from erarm.agent.recording.replay import load_recording, replay_actions
+    from erarm.agent.recording.replay import replay as run_replay
 
     recording = load_recording(run_dir)
     if recording.scene is None:

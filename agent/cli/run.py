@@ -12,9 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agent import interrupts
-from agent.brains import Brain, BrainChoice, check_task
-from agent.cli.common import (
+from erarm.agent import interrupts
+from erarm.agent.brains import Brain, BrainChoice, build_brain, check_task
+from erarm.agent.cli.common import (
     BaseUrlOpt,
     BlurOpt,
     BrainOpt,
@@ -30,7 +30,6 @@ from agent.cli.common import (
     ThinkingOpt,
     ZoomOpt,
     app,
-    build_brain,
     default_out_dir,
     err_console,
     input_file,
@@ -39,8 +38,8 @@ from agent.cli.common import (
     print_json,
     say,
 )
-from agent.schemas import describe
-from robots.files import read_input_text
+from erarm.agent.schemas import describe
+from erarm.robots.files import read_input_text
 
 SeedOpt = Annotated[int, typer.Option(help="Seed of the simulated scene's layout.")]
 SceneOpt = Annotated[Path | None, typer.Option(
@@ -89,7 +88,7 @@ def _confirm_with_operator(console: Console) -> Callable:
     """The plan on stderr, then a yes/no question there (stdout stays for the result); only "y"
     or "yes" moves the arm, and end of input is a no."""
     def confirm(validated) -> bool:
-        from agent.run import action_record
+        from erarm.agent.run import action_record
 
         console.print(_actions_table([action_record(a) for a in validated.actions]))
         console.file.write(f"Move the arm through these {len(validated.actions)} steps? "
@@ -109,7 +108,7 @@ def _confirm_with_operator(console: Console) -> Callable:
     return confirm
 
 
-def _print_summary(result) -> None:  # result: agent.run.RunResult
+def _print_summary(result) -> None:  # result: erarm.agent.run.RunResult
     console = out_console()
     if result.dry_run and not result.error:
         console.print(_actions_table(result.actions))
@@ -137,11 +136,11 @@ def _open(hardware: dict, calibration, blur_faces: bool):
     try:
         cell.robot.connect()
         if calibration is not None:
-            from agent.calibrate import CalibratedCamera
+            from erarm.agent.calibrate import CalibratedCamera
 
             cell.camera = CalibratedCamera(cell.camera, calibration)
         if blur_faces:
-            from agent.privacy import FaceBlurringCamera
+            from erarm.agent.privacy import FaceBlurringCamera
 
             cell.camera = FaceBlurringCamera(cell.camera)
     except BaseException:
@@ -159,9 +158,9 @@ def _in_workcell(go: Callable, *, task: str, brain: Brain, out: Path | None, nam
     open the workcell (`hardware`: what `open_cell` takes), run `go(cell, folder, confirm)`,
     report, and exit with the result's code. Ctrl-C or SIGTERM at any moment from the claim on
     ends in a result: written to result.json, printed, exit 130."""
-    from agent.recorder import RunFolder
-    from agent.run import Interruption, Phase, interrupted_while_opening, note_interruption
-    from robots.base import load_calibration
+    from erarm.agent.recording.recorder import RunFolder
+    from erarm.agent.run import Interruption, Phase, interrupted_while_opening, note_interruption
+    from erarm.robots.base import load_calibration
 
     camera_calibration = load_calibration(calibration) if calibration is not None else None
     folder = RunFolder.claim(out) if out is not None else RunFolder.claim_new(
@@ -223,7 +222,7 @@ def run(
 ) -> None:
     """Do a task with the arm: look, plan, validate the whole plan, then move and check; one
     pick and place at a time, looking again after each, retrying what failed."""
-    from agent.run import RunOptions, run_task
+    from erarm.agent.run import RunOptions, run_task
 
     chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
                          thinking=thinking_budget, consensus=consensus, zoom=zoom,
@@ -276,8 +275,8 @@ def execute(
     blur_faces: BlurOpt = False, record: RecordOpt = False,
 ) -> None:
     """Run a plan file on the arm, after the same validation a model's plan gets."""
-    from agent.parse import parse_plan
-    from agent.run import RunOptions, execute_plan
+    from erarm.agent.parse import parse_plan
+    from erarm.agent.run import RunOptions, execute_plan
 
     text, recorded_task = read_plan_file(plan_file)
     parse_plan(text)  # a file that is no plan fails here, before any robot is opened

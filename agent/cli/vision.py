@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from agent.brains import BrainChoice
-from agent.brains.base import require
-from agent.cli.common import (
+from erarm.agent.brains import BrainChoice, build_brain
+from erarm.agent.brains.base import require
+from erarm.agent.cli.common import (
     BaseUrlOpt,
     BlurOpt,
     BrainOpt,
@@ -22,7 +22,6 @@ from agent.cli.common import (
     ThinkingOpt,
     ZoomOpt,
     app,
-    build_brain,
     input_file,
     load_frame,
     out_console,
@@ -30,8 +29,8 @@ from agent.cli.common import (
     print_json,
     say,
 )
-from agent.schemas import Box, Point
-from robots.errors import ConfigError
+from erarm.agent.schemas import Box, Point
+from erarm.robots.errors import ConfigError
 
 ImageArg = Annotated[Path, typer.Argument(callback=input_file("image"),
                                           help="A PNG, JPEG or BMP image.")]
@@ -53,7 +52,7 @@ def _table(rows: list[tuple[str, str]], headers: tuple[str, str]) -> Table:
 def _save_overlay(path: Path | None, frame, **drawn) -> None:
     if path is None:
         return
-    from agent.overlay import draw, save_png
+    from erarm.agent.overlay import draw, save_png
 
     try:
         save_png(path, draw(frame.rgb, **drawn))
@@ -76,7 +75,7 @@ def point(
     overlay: OverlayOpt = None,
 ) -> None:
     """Point at named objects (or at everything) in an image: [y, x] on a 0-1000 grid."""
-    from agent.parse import read_points
+    from erarm.agent.parse import read_points
 
     chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
                          thinking=thinking_budget, consensus=consensus, zoom=zoom)
@@ -105,7 +104,7 @@ def detect(
     overlay: OverlayOpt = None,
 ) -> None:
     """Boxes around the objects in an image, with unique labels for repeated ones."""
-    from agent.parse import read_boxes
+    from erarm.agent.parse import read_boxes
 
     chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
                          thinking=thinking_budget, consensus=consensus)
@@ -136,7 +135,7 @@ def trajectory(
     json_output: JsonOpt = False, overlay: OverlayOpt = None,
 ) -> None:
     """An ordered path of points, labelled "0".."n", that carries out an instruction."""
-    from agent.parse import parse_trajectory
+    from erarm.agent.parse import parse_trajectory
 
     chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
                          thinking=thinking_budget, consensus=consensus)

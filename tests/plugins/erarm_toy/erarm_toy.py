@@ -2,7 +2,8 @@
 (and logs what it was told), and a synthetic camera looking straight down at an empty table.
 
 Everything a real driver package needs is here: option models, the `Robot` and `Camera`
-contracts from `robots.base`, `RobotError` for refusals, and two entry points in pyproject.toml.
+contracts from `erarm.robots.base`, `RobotError` for refusals, and two entry points in
+pyproject.toml.
 
 For erarm's own tests it can also stop at a chosen moment: ERARM_TOY_PAUSE names calls such as
 "move_to:2,stop:1" (the second move, the first stop); at each the toy logs a "pause" record and
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from robots.base import (
+from erarm.robots.base import (
     CameraCalibration,
     Frame,
     GripperReport,
@@ -31,7 +32,7 @@ from robots.base import (
     Workcell,
     WorkspaceLimits,
 )
-from robots.errors import RobotError
+from erarm.robots.errors import RobotError
 
 ORIGIN = ToolPose(x=0.3, y=0.0, z=0.25)
 

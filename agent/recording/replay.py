@@ -16,13 +16,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from agent.execute import StepReport, execute
-from agent.recorder import RECORD
-from agent.schemas import describe
-from agent.validate import Action, Reachable, check_pose
-from robots.base import GroundTruth, Robot, ToolPose, WorkspaceLimits
-from robots.errors import ConfigError
-from robots.files import read_input_text
+from erarm.agent.execute import StepReport, execute
+from erarm.agent.recording.recorder import RECORD
+from erarm.agent.schemas import describe
+from erarm.agent.validate import Action, Reachable, check_pose
+from erarm.robots.base import GroundTruth, Robot, ToolPose, WorkspaceLimits
+from erarm.robots.errors import ConfigError
+from erarm.robots.files import read_input_text
 
 YAW_TOLERANCE_DEG = 5.0  # a recorded arm reached its commanded yaw at least this closely
 

@@ -10,12 +10,12 @@ import json
 import logging
 from collections.abc import Sequence
 
-from agent.brains.base import CORE, PlanRequest, require
-from agent.geometry import pixel_to_normalized
-from agent.labels import KIND_SYNONYMS, canonical, matches
-from agent.rule_planner import plan_text
-from agent.vision import KNOWN, Detection, detect_objects
-from robots.base import Frame
+from erarm.agent.brains.base import CORE, PlanRequest, require
+from erarm.agent.brains.local.rule_planner import plan_text
+from erarm.agent.brains.local.vision import KNOWN, Detection, detect_objects
+from erarm.agent.geometry import pixel_to_normalized
+from erarm.agent.labels import KIND_SYNONYMS, canonical, matches
+from erarm.robots.base import Frame
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from agent.geometry import pixel_rays, point_cloud, project
-from agent.labels import COLOUR_HUES
-from robots.base import Frame
+from erarm.agent.geometry import pixel_rays, point_cloud, project
+from erarm.agent.labels import COLOUR_HUES
+from erarm.robots.base import Frame
 
 MIN_SATURATION = 80  # the table, the arm and shadows are greyer than this
 MIN_VALUE = 50

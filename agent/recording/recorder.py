@@ -18,11 +18,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent.brains.base import Brain, PlanRequest
-from agent.overlay import save_png
-from agent.secrets import redact
-from robots.base import Frame, GripperReport, MoveReport, Robot, RobotState, ToolPose
-from robots.errors import ConfigError
+from erarm.agent.brains.base import Brain, PlanRequest
+from erarm.agent.overlay import save_png
+from erarm.agent.secrets import redact
+from erarm.robots.base import Frame, GripperReport, MoveReport, Robot, RobotState, ToolPose
+from erarm.robots.errors import ConfigError
 
 RECORD = "record"
 OWNER = ".erarm-run"  # created atomically by the one run a run folder belongs to

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from robots.base import Camera, Workcell
-from robots.errors import ConfigError
-from robots.registry import check_options
+from erarm.robots.base import Camera, Workcell
+from erarm.robots.errors import ConfigError
+from erarm.robots.registry import check_options
 
 
 class SimCameraOptions(BaseModel):
@@ -40,17 +40,17 @@ class SimOptions(SimCameraOptions):
 
 def scenarios() -> dict[str, float]:
     """The benchmark scenarios the simulator stages, with their target success rates."""
-    from sim.tasks import SCENARIOS
+    from erarm.sim.tasks import SCENARIOS
 
     return {name: scenario.target for name, scenario in SCENARIOS.items()}
 
 
 def _staged(settings: SimOptions):
     """The task, the layout, the world built from it and the camera's setup."""
-    from sim.camera import CameraSetup
-    from sim.scene import RenderConditions, load_scene
-    from sim.tasks import SCENARIOS, stage
-    from sim.world import World
+    from erarm.sim.camera import CameraSetup
+    from erarm.sim.scene import RenderConditions, load_scene
+    from erarm.sim.tasks import SCENARIOS, stage
+    from erarm.sim.world import World
 
     task = settings.task
     if settings.scenario is not None:
@@ -76,13 +76,13 @@ def _staged(settings: SimOptions):
 def open_sim_workcell(**options: object) -> Workcell:
     """A simulated xArm6 on a staged table, with its RGB-D camera (exact calibration)."""
     settings = check_options(SimOptions, options, "sim robot")
-    from robots.targets import BoardSpec
-    from sim.arm import SimArm
-    from sim.camera import SimCamera
-    from sim.props import SimStage
-    from sim.scene import scene_document
-    from sim.tasks import SimReferee
-    from sim.video import SimVideo
+    from erarm.robots.targets import BoardSpec
+    from erarm.sim.arm import SimArm
+    from erarm.sim.camera import SimCamera
+    from erarm.sim.props import SimStage
+    from erarm.sim.scene import scene_document
+    from erarm.sim.tasks import SimReferee
+    from erarm.sim.video import SimVideo
 
     task, layout, world, setup = _staged(settings)
     try:
@@ -101,7 +101,7 @@ def open_sim_workcell(**options: object) -> Workcell:
 def open_sim_camera(**options: object) -> Camera:
     """The simulator's RGB-D camera over a staged table, on its own."""
     settings = check_options(SimCameraOptions, options, "sim camera")
-    from sim.camera import SimCamera
+    from erarm.sim.camera import SimCamera
 
     _, _, world, setup = _staged(SimOptions(**dict(settings)))
     return SimCamera(world.client, setup, on_close=world.close)

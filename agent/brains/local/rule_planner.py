@@ -12,10 +12,10 @@ import json
 import math
 from dataclasses import dataclass
 
-from agent.errors import TargetNotFound, TaskNotUnderstood
-from agent.instructions import Goal, ObjectRef, narrow, parse_instruction
-from agent.labels import canonical, matches
-from agent.schemas import Move, ReturnToOrigin, SceneObject, SetGripperState
+from erarm.agent.errors import TargetNotFound, TaskNotUnderstood
+from erarm.agent.instructions import Goal, ObjectRef, narrow, parse_instruction
+from erarm.agent.labels import canonical, matches
+from erarm.agent.schemas import Move, ReturnToOrigin, SceneObject, SetGripperState
 
 INSIDE_SHARE = 0.75  # an item within this share of a bowl's radius of its centre is inside it
 INSIDE_MAX_RISE_MM = 62.0  # ...unless its top is this far above the floor: it rests on something
