@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from erarm.agent import interrupts
 from erarm.agent.errors import ExecutionFailed, Interrupted
-from erarm.agent.schemas import describe
+from erarm.agent.results import Stop
 from erarm.agent.validate import Action
 from erarm.robots.base import Robot, ToolPose
 from erarm.robots.errors import RobotError
@@ -17,7 +17,7 @@ from erarm.robots.errors import RobotError
 
 class StepReport(BaseModel):
     step: int
-    call: dict
+    label: str  # the step as it reads: move(412, 87, true)
     target: ToolPose | None = None
     reached: ToolPose | None = None
     error_mm: float | None = None
@@ -27,7 +27,7 @@ class StepReport(BaseModel):
 
 class ExecutionReport(BaseModel):
     steps: list[StepReport]
-    stopped: str | None = None  # why a watch stopped the run early
+    stopped: Stop | None = None  # why a watch stopped the run early
 
     @property
     def duration_s(self) -> float:
@@ -37,19 +37,19 @@ class ExecutionReport(BaseModel):
 def _run(action: Action, robot: Robot) -> StepReport:
     if action.pose is not None:
         move = robot.move_to(action.pose)
-        return StepReport(step=action.step, call=action.call, target=move.target,
+        return StepReport(step=action.step, label=action.label, target=move.target,
                           reached=move.reached, error_mm=move.position_error_m * 1000,
                           duration_s=move.duration_s)
     if action.opened is not None:
         grip = robot.set_gripper(action.opened)
-        return StepReport(step=action.step, call=action.call, holding=grip.holding,
+        return StepReport(step=action.step, label=action.label, holding=grip.holding,
                           duration_s=grip.duration_s)
     home = robot.return_to_origin()
-    return StepReport(step=action.step, call=action.call, reached=home.reached,
+    return StepReport(step=action.step, label=action.label, reached=home.reached,
                       error_mm=home.position_error_m * 1000, duration_s=home.duration_s)
 
 
-Watch = Callable[[Action, StepReport], str | None]
+Watch = Callable[[Action, StepReport], Stop | None]
 
 
 def stop_arm(robot: Robot) -> None:
@@ -72,7 +72,7 @@ def execute(actions: list[Action], robot: Robot,
                 step = _run(current, robot)
             except RobotError as err:
                 stop_arm(robot)
-                raise ExecutionFailed(f"step {current.step} {describe(current.call)}: {err}",
+                raise ExecutionFailed(f"step {current.step} {current.label}: {err}",
                                       report.steps) from err
             report.steps.append(step)
             if on_step:
@@ -82,7 +82,7 @@ def execute(actions: list[Action], robot: Robot,
                 break
     except KeyboardInterrupt:
         stop_arm(robot)
-        where = f"at step {current.step} {describe(current.call)}" if current else "at the start"
+        where = f"at step {current.step} {current.label}" if current else "at the start"
         raise Interrupted(f"interrupted {where}; the arm was stopped there",
                           report.steps) from None
     except ExecutionFailed:

@@ -9,7 +9,16 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictFloat,
+)
 
 
 def _finite(value: float) -> float:
@@ -102,11 +111,12 @@ class ReturnToOrigin(BaseModel):
 Call = Move | SetGripperState | ReturnToOrigin
 
 
-def describe(call: dict) -> str:
+def describe(call: Call | dict) -> str:
     """A call as it would be written in code: move(412, 87, true)."""
+    record = call if isinstance(call, dict) else call.call()
     args = ", ".join(str(a).lower() if isinstance(a, bool) else f"{a:g}" if isinstance(a, float)
-                     else str(a) for a in call["args"])
-    return f"{call['function']}({args})"
+                     else str(a) for a in record["args"])
+    return f"{record['function']}({args})"
 
 # Positional parameter names of each function in the robot API, in order.
 SIGNATURES: dict[str, tuple[str, ...]] = {
@@ -116,6 +126,20 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
 }
 CALL_TYPES: dict[str, type[BaseModel]] = {
     "move": Move, "setGripperState": SetGripperState, "returnToOrigin": ReturnToOrigin}
+
+
+def _from_record(value: object) -> object:
+    """`{"function": ..., "args": [...]}`, as records hold a call, to the call's fields."""
+    if isinstance(value, dict) and "args" in value and value.get("function") in SIGNATURES:
+        return {"function": value["function"],
+                **dict(zip(SIGNATURES[value["function"]], value["args"], strict=False))}
+    return value
+
+
+# A typed call that records (plan.json, result.json) keep in the robot API's own form,
+# {"function": "move", "args": [412, 87, true]}, and read back from it.
+RecordedCall = Annotated[Call, BeforeValidator(_from_record),
+                         PlainSerializer(lambda call: call.call(), return_type=dict)]
 
 
 class Plan(BaseModel):
@@ -136,11 +160,11 @@ class SceneObject(BaseModel):
     position_mm: tuple[float, float, float]  # robot base frame
     radius_mm: float = 0.0  # half its width on the table, from its box (0: unknown)
 
-    def summary(self) -> dict:
-        return {"label": self.label, "point": list(self.point),
-                "box_2d": list(self.box_2d) if self.box_2d else None,
-                "position_mm": [round(v, 1) for v in self.position_mm],
-                "radius_mm": round(self.radius_mm, 1)}
+    def rounded(self) -> SceneObject:
+        """The same, to 0.1 mm: as records keep it."""
+        return self.model_copy(update={
+            "position_mm": tuple(round(v, 1) for v in self.position_mm),
+            "radius_mm": round(self.radius_mm, 1)})
 
 
 class Verdict(BaseModel):

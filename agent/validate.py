@@ -22,7 +22,14 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from erarm.agent.errors import PlanRejected
-from erarm.agent.schemas import Move, Plan, ReturnToOrigin, SetGripperState, describe
+from erarm.agent.schemas import (
+    Move,
+    Plan,
+    RecordedCall,
+    ReturnToOrigin,
+    SetGripperState,
+    describe,
+)
 from erarm.agent.surface import HEIGHT_READ_RADIUS_M, SurfaceMap
 from erarm.robots.base import ToolPose, WorkspaceLimits
 
@@ -65,12 +72,27 @@ class Action(BaseModel):
     """One resolved step: a tool pose, a gripper command, or the return home."""
 
     step: int
-    call: dict  # the plan's call, as {"function": ..., "args": [...]}
+    call: RecordedCall | None = None  # the plan's call; None for a robot command replayed
+    command: str = ""  # such a robot command, as it reads: move_to(412, 87, 35, 0)
     pose: ToolPose | None = None
     opened: bool | None = None
     why: str = ""  # how the target was derived, for dry runs and logs
     checks: list[str] = []  # the checks this step passed
     added: bool = False  # appended by erarm rather than asked for
+
+    @property
+    def label(self) -> str:
+        """How the step reads in logs and errors."""
+        return describe(self.call) if self.call is not None else self.command
+
+    @property
+    def lifts(self) -> bool:
+        """A move to travel height."""
+        return isinstance(self.call, Move) and self.call.high
+
+    @property
+    def goes_home(self) -> bool:
+        return isinstance(self.call, ReturnToOrigin)
 
 
 class Transfer(BaseModel):
@@ -239,7 +261,7 @@ class _Resolver:
         checks += _check_height_and_joints(where, pose, self.limits, self.reachable)
         self.low_at = None if call.high else (x, y)
         self.last_xy, self.last_z = (x, y), z
-        return Action(step=step, call=call.call(), pose=pose, why=why, checks=checks)
+        return Action(step=step, call=call, pose=pose, why=why, checks=checks)
 
     def _yaw_over(self, x: float, y: float) -> float:
         """The yaw to arrive over (x, y) with: square on a square top seen there (the grasp's
@@ -303,7 +325,7 @@ class _Resolver:
                 self.held_radius = max(self.policy.held_radius_m, self.held_mark.radius_mm / 1000
                                        if self.held_mark else 0.0)
         self.gripper_open = call.opened
-        return Action(step=step, call=call.call(), opened=call.opened,
+        return Action(step=step, call=call, opened=call.opened,
                       why="open" if call.opened else "close")
 
 
@@ -333,7 +355,7 @@ def validate_plan(plan: Plan, surface: SurfaceMap, limits: WorkspaceLimits, grip
             action = resolver.gripper(step, call)
         else:
             resolver.low_at, resolver.last_xy, resolver.last_z = None, None, None
-            action = Action(step=step, call=call.call(), why="home")
+            action = Action(step=step, call=call, why="home")
         action.added = step > len(plan.calls)
         actions.append(action)
     return ValidatedPlan(actions=actions, transfers=resolver.transfers, warnings=warnings)

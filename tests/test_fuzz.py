@@ -206,7 +206,7 @@ def test_the_validator_refuses_or_stays_in_bounds(surface, plan_calls, gripper_o
             assert limits.y_min <= pose.y <= limits.y_max
             assert limits.z_min <= pose.z <= limits.z_max
             assert math.hypot(pose.x, pose.y) <= limits.max_reach_m
-    assert validated.actions[-1].call["function"] == "returnToOrigin"
+    assert validated.actions[-1].goes_home
 
 
 # -- The CLI end to end, on generated files: bounded (few examples), never a traceback ---------

@@ -36,10 +36,10 @@ def test_a_dry_run_resolves_and_checks_everything_and_moves_nothing(sim_cell, tm
     assert result.exit_code == 0 and result.dry_run and result.steps_executed == 0
     assert cell.robot.state().joint_positions_rad == before
     grasp = result.actions[2]
-    assert grasp["call"]["function"] == "move" and grasp["call"]["args"][2] is False
-    assert grasp["target"]["z_mm"] == pytest.approx(18, abs=2)
-    assert "at the blue block" in " ".join(grasp["checks"])
-    assert "joint limits (IK)" in grasp["checks"]
+    assert grasp.call.function == "move" and grasp.call.high is False
+    assert grasp.target.z_mm == pytest.approx(18, abs=2)
+    assert "at the blue block" in " ".join(grasp.checks)
+    assert "joint limits (IK)" in grasp.checks
     assert result.ground_truth is None  # nothing happened to score
     assert not (tmp_path / "final.png").exists()
 

@@ -200,7 +200,7 @@ def test_a_run_folder_belongs_to_one_run(recorded, tmp_path):
 
 
 def test_runs_at_once_cannot_share_a_folder(tmp_path):
-    from erarm.agent.recording.recorder import RunFolder
+    from erarm.agent.recording.run_folder import RunFolder
     from erarm.robots.errors import ConfigError
 
     first = RunFolder.claim(tmp_path / "run")

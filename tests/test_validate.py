@@ -51,7 +51,7 @@ def test_heights_come_from_the_surface_and_what_is_held(surface):
 
 def test_a_plan_without_return_gets_one_with_a_warning(surface):
     plan = validate_plan(pick_and_place(end_home=False), surface, LIMITS, gripper_open=True)
-    assert plan.actions[-1].call == {"function": "returnToOrigin", "args": []}
+    assert plan.actions[-1].call == ReturnToOrigin()
     assert plan.actions[-1].added
     assert "did not end with returnToOrigin" in plan.warnings[0]
 

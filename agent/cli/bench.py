@@ -55,7 +55,7 @@ def bench_command(
     with enough episodes to show it."""
     from erarm.agent.bench import bench, chart
     from erarm.agent.overlay import save_png
-    from erarm.agent.recording.recorder import RunFolder
+    from erarm.agent.recording.run_folder import RunFolder
     from erarm.sim.driver import scenarios
 
     known = scenarios()

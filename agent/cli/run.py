@@ -38,6 +38,7 @@ from erarm.agent.cli.common import (
     print_json,
     say,
 )
+from erarm.agent.results import ActionRecord
 from erarm.agent.schemas import describe
 from erarm.robots.files import read_input_text
 
@@ -69,18 +70,17 @@ CalibrationOpt = Annotated[Path | None, typer.Option(
          "what the camera sees before anything moves.")]
 
 
-def _actions_table(actions: list[dict]) -> Table:
+def _actions_table(actions: list[ActionRecord]) -> Table:
     """Resolved actions (as in a result's `actions`): what each call became and why it passed."""
     table = Table("step", "call", "target x, y, z mm / yaw", "how", "checks passed",
                   box=None, pad_edge=False)
     for action in actions:
-        target = action["target"]
+        target = action.target
         where = ("" if target is None else
-                 f"{target['x_mm']:.0f}, {target['y_mm']:.0f}, {target['z_mm']:.0f} / "
-                 f"{target['yaw_deg']:.0f}°")
-        table.add_row(str(action["step"]) + ("+" if action["added"] else ""),
-                      describe(action["call"]), where, action["why"],
-                      ", ".join(action["checks"]))
+                 f"{target.x_mm:.0f}, {target.y_mm:.0f}, {target.z_mm:.0f} / "
+                 f"{target.yaw_deg:.0f}°")
+        table.add_row(str(action.step) + ("+" if action.added else ""),
+                      describe(action.call), where, action.why, ", ".join(action.checks))
     return table
 
 
@@ -88,9 +88,7 @@ def _confirm_with_operator(console: Console) -> Callable:
     """The plan on stderr, then a yes/no question there (stdout stays for the result); only "y"
     or "yes" moves the arm, and end of input is a no."""
     def confirm(validated) -> bool:
-        from erarm.agent.run import action_record
-
-        console.print(_actions_table([action_record(a) for a in validated.actions]))
+        console.print(_actions_table([ActionRecord.of(a) for a in validated.actions]))
         console.file.write(f"Move the arm through these {len(validated.actions)} steps? "
                            "[y/N]: ")
         console.file.flush()
@@ -158,8 +156,9 @@ def _in_workcell(go: Callable, *, task: str, brain: Brain, out: Path | None, nam
     open the workcell (`hardware`: what `open_cell` takes), run `go(cell, folder, confirm)`,
     report, and exit with the result's code. Ctrl-C or SIGTERM at any moment from the claim on
     ends in a result: written to result.json, printed, exit 130."""
-    from erarm.agent.recording.recorder import RunFolder
-    from erarm.agent.run import Interruption, Phase, interrupted_while_opening, note_interruption
+    from erarm.agent.recording.run_folder import RunFolder
+    from erarm.agent.results import Interruption, Phase
+    from erarm.agent.run import interrupted_while_opening, note_interruption
     from erarm.robots.base import load_calibration
 
     camera_calibration = load_calibration(calibration) if calibration is not None else None
@@ -183,7 +182,7 @@ def _in_workcell(go: Callable, *, task: str, brain: Brain, out: Path | None, nam
                 late = interrupts.take()
         if late:
             note_interruption(result, Interruption.during(Phase.closing, result.steps_executed),
-                              folder.path)
+                              folder)
     with interrupts.deferred():
         if json_output:
             print_json(result.model_dump(mode="json"))
@@ -195,7 +194,7 @@ def _in_workcell(go: Callable, *, task: str, brain: Brain, out: Path | None, nam
             err_console.print(f"erarm: error: {result.error}", markup=False)
         if interrupts.take():
             note_interruption(result, Interruption.during(Phase.writing, result.steps_executed),
-                              folder.path)
+                              folder)
     raise typer.Exit(result.exit_code)
 
 

@@ -6,106 +6,34 @@ request's model, prompt and sizes too; API keys redacted), `plans/` (each round'
 validated plan), `robot.jsonl` (every command sent to the arm, with the pose commanded and the
 pose reached), `timeline.jsonl` (the log, timed) and `run.mp4` (the run, filmed by the simulator).
 
-A run folder belongs to one run (`RunFolder`), so a record never mixes two runs' commands.
+The run folder (`erarm.agent.recording.run_folder`) writes it, and belongs to one run, so a
+record never mixes two runs' commands.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from erarm.agent.brains.base import Brain, PlanRequest
-from erarm.agent.overlay import save_png
-from erarm.agent.secrets import redact
+from erarm.agent.recording.run_folder import RECORD, RunFolder
 from erarm.robots.base import Frame, GripperReport, MoveReport, Robot, RobotState, ToolPose
-from erarm.robots.errors import ConfigError
-
-RECORD = "record"
-OWNER = ".erarm-run"  # created atomically by the one run a run folder belongs to
-# what a run (or a bench) leaves: a folder holding any of them is another run's
-RUN_FILES = ("result.json", "plan.json", "scene.json", "camera.png", "bench.json", RECORD)
-
-
-class RunFolder:
-    """A run folder, owned by one run: `claim` creates its owner file atomically (O_EXCL), so
-    of two runs given one folder, at once or one after the other, only the first gets it."""
-
-    def __init__(self, path: Path, created: bool = False):
-        self.path, self.created = path, created
-
-    @classmethod
-    def claim(cls, path: Path) -> RunFolder:
-        """Claim `path` for this run; a one-line `ConfigError` (nothing written) when it is a
-        file, cannot be created or written, or holds another run."""
-        path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise ConfigError(f"run folder {path} is a file, not a folder: choose another --out")
-        created = not path.exists()
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise ConfigError(f"cannot create the run folder {path}: "
-                              f"{err.strerror or err}") from None
-        traces = [name for name in RUN_FILES if (path / name).exists()]
-        if (path / OWNER).exists() or traces:
-            what = ", ".join(traces) or OWNER
-            raise ConfigError(f"run folder {path} holds another run ({what}): a run folder "
-                              "belongs to one run, choose a new --out")
-        try:
-            descriptor = os.open(path / OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            raise ConfigError(f"run folder {path} is being used by another run: a run folder "
-                              "belongs to one run, choose a new --out") from None
-        except OSError as err:
-            raise ConfigError(f"cannot write to the run folder {path}: "
-                              f"{err.strerror or err}") from None
-        with os.fdopen(descriptor, "w", encoding="utf-8") as owner:
-            owner.write(json.dumps({"pid": os.getpid(), "started": time.time()}) + "\n")
-        return cls(path, created)
-
-    def abandon(self) -> None:
-        """Give the folder back when the run never started (its workcell could not be opened):
-        the owner file goes, and the folder too if this run created it and it is empty."""
-        (self.path / OWNER).unlink(missing_ok=True)
-        if self.created:
-            with contextlib.suppress(OSError):
-                self.path.rmdir()
-
-    @classmethod
-    def claim_new(cls, path: Path) -> RunFolder:
-        """A default run folder: `path`, or `path-2`, `path-3`, ... when runs started in the same
-        second took the first."""
-        for number in range(1, 1000):
-            candidate = path if number == 1 else path.with_name(f"{path.name}-{number}")
-            if (candidate.is_dir() and any(candidate.iterdir())) or candidate.is_file():
-                continue
-            try:
-                return cls.claim(candidate)
-            except ConfigError:
-                if not (candidate / OWNER).exists():
-                    raise  # not a race lost to another run: a real problem
-        raise ConfigError(f"cannot find a free run folder next to {path}")
 
 
 class Recorder:
-    def __init__(self, run_dir: Path):
-        self.folder = Path(run_dir) / RECORD
-        (self.folder / "frames").mkdir(parents=True, exist_ok=True)
-        (self.folder / "plans").mkdir(exist_ok=True)
+    """The flight record's layout: what goes in which file under `record/`; the run folder
+    writes it."""
+
+    def __init__(self, folder: RunFolder):
+        self.run_folder = folder
         self._started = time.perf_counter()
         # frames already saved, by id; each keeps its array, so no later array can take its id
         self._frames: dict[int, tuple[object, str]] = {}
         self.context = ""  # what the arm is doing, e.g. "round 1 step 3"
 
     def _append(self, name: str, record: dict) -> None:
-        record = {"t": round(time.perf_counter() - self._started, 3), **record}
-        line = redact(json.dumps(record, default=str))
-        with open(self.folder / name, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        self.run_folder.append_line(f"{RECORD}/{name}", {
+            "t": round(time.perf_counter() - self._started, 3), **record})
 
     def frame(self, frame: Frame, what: str) -> str:
         """Save a frame once; the path it is kept under, relative to the record."""
@@ -114,7 +42,7 @@ class Recorder:
 
     def picture(self, rgb, what: str) -> str:
         name = f"frames/{len(self._frames):03d}-{what}.png"
-        save_png(self.folder / name, rgb)
+        self.run_folder.write_png(f"{RECORD}/{name}", rgb)
         self._frames[id(rgb)] = (rgb, name)
         return name
 
@@ -125,15 +53,17 @@ class Recorder:
         self._append("exchanges.jsonl", record)
 
     def plan(self, round_: int, record: dict) -> None:
-        path = self.folder / "plans" / f"round-{round_:02d}.json"
-        path.write_text(redact(json.dumps(record, indent=2, default=str)))
+        self.run_folder.write_json(f"{RECORD}/plans/round-{round_:02d}.json", record)
 
     def command(self, record: dict) -> None:
         self._append("robot.jsonl", {"context": self.context, **record})
 
     @property
     def video_path(self) -> str:
-        return str(self.folder / "run.mp4")
+        """Where the workcell's video films the run (the video writes it itself)."""
+        path = self.run_folder.path / RECORD / "run.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return str(path)
 
 
 def _model_exchanges(brain: object) -> object | None:

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ValidationError
 
 from erarm.agent.execute import StepReport, execute
-from erarm.agent.recording.recorder import RECORD
+from erarm.agent.recording.run_folder import RECORD
 from erarm.agent.schemas import describe
 from erarm.agent.validate import Action, Reachable, check_pose
 from erarm.robots.base import GroundTruth, Robot, ToolPose, WorkspaceLimits
@@ -125,16 +125,16 @@ def _action(index: int, command: RecordedCommand) -> Action | None:
         if pose is None:
             raise ConfigError(f"recorded command {index}: move_to without a commanded pose")
         args = [round(v * 1000, 1) for v in (pose.x, pose.y, pose.z)]
-        return Action(step=index, call={"function": "move_to",
-                                        "args": [*args, round(math.degrees(pose.yaw), 1)]},
-                      pose=pose)
+        command_text = describe({"function": "move_to",
+                                 "args": [*args, round(math.degrees(pose.yaw), 1)]})
+        return Action(step=index, command=command_text, pose=pose)
     if command.command == "set_gripper":
         if command.opened is None:
             raise ConfigError(f"recorded command {index}: set_gripper without opened")
-        return Action(step=index, call={"function": "set_gripper", "args": [command.opened]},
-                      opened=command.opened)
+        return Action(step=index, opened=command.opened,
+                      command=describe({"function": "set_gripper", "args": [command.opened]}))
     if command.command == "return_to_origin":
-        return Action(step=index, call={"function": "return_to_origin", "args": []})
+        return Action(step=index, command="return_to_origin()")
     return None
 
 
@@ -190,7 +190,7 @@ def replay(recording: Recording, robot: Robot, judge: Callable[[], GroundTruth],
         deviation = _distance_mm(step.reached, recorded.reached) if both else None
         turn = yaw_difference_deg(step.reached.yaw, recorded.reached.yaw) if both else None
         replayed.append(ReplayedCommand(index=action.step, context=recorded.context,
-                                        call=describe(action.call), deviation_mm=deviation,
+                                        call=action.label, deviation_mm=deviation,
                                         yaw_deviation_deg=turn, holding=step.holding,
                                         recorded_holding=recorded.holding))
         on_command(replayed[-1])

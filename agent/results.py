@@ -1,0 +1,136 @@
+"""What a run did, as typed records: the result of a task or plan file (`result.json`, `--json`),
+each round's outcome, the resolved actions, timings, and where an interrupt landed.
+
+These are the hand-offs between the session, the orchestrators, the CLI, the API and the
+benchmark: control flow reads their fields, never the wording of a message.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from erarm.agent.calibrate import FitReport
+from erarm.agent.schemas import RecordedCall, SceneObject, Verdict
+from erarm.agent.validate import Action
+from erarm.robots.base import GroundTruth
+
+
+class Phase(StrEnum):
+    """What a run was doing, as its record says when an interrupt lands."""
+
+    opening = "opening the workcell"
+    starting = "starting the run folder, recorder and video"
+    looking = "looking"
+    planning = "planning"
+    confirming = "asking the operator"
+    moving = "moving"
+    verifying = "verifying"
+    writing = "writing the result"
+    closing = "closing the workcell"
+
+
+class Outcome(StrEnum):
+    """How one round of moving went. The first four are what the gripper watch sees while the
+    arm moves; the rest what the look afterwards (or the brain) says."""
+
+    missed_grasp = "missed grasp"  # the gripper closed on nothing
+    dropped = "dropped"  # the object slipped out on the way
+    jammed = "jammed"  # something stayed between the fingers as they opened
+    placed = "placed"
+    landed_elsewhere = "landed elsewhere"
+    done = "done"  # the brain found nothing left to do
+
+
+class Stop(BaseModel):
+    """Why the gripper watch ended a batch of steps early, and what it saw."""
+
+    outcome: Outcome
+    detail: str  # for people: "missed grasp: the gripper closed on nothing"
+
+
+class Timings(BaseModel):
+    perception_s: float = 0.0
+    planning_s: float = 0.0
+    execution_s: float = 0.0
+    verification_s: float = 0.0
+    total_s: float = 0.0
+    simulated_s: float = 0.0  # robot time spent moving (simulated seconds in the simulator)
+
+
+class Attempt(BaseModel):
+    """One round of the closed loop: what it tried to move, and how that went."""
+
+    round: int
+    item: str | None = None
+    target: str | None = None
+    outcome: Outcome
+    detail: str = ""
+    steps: int = 0
+
+
+class TargetMm(BaseModel):
+    """A resolved tool pose as people read it: millimetres and degrees."""
+
+    x_mm: float
+    y_mm: float
+    z_mm: float
+    yaw_deg: float
+
+
+class ActionRecord(BaseModel):
+    """One validated step as the record keeps it: the call, its target, why, and its checks."""
+
+    step: int
+    call: RecordedCall | None
+    target: TargetMm | None
+    why: str
+    checks: list[str]
+    added: bool
+
+    @classmethod
+    def of(cls, action: Action) -> ActionRecord:
+        pose = action.pose
+        target = None if pose is None else TargetMm(
+            x_mm=round(pose.x * 1000, 1), y_mm=round(pose.y * 1000, 1),
+            z_mm=round(pose.z * 1000, 1), yaw_deg=round(math.degrees(pose.yaw), 1))
+        return cls(step=action.step, call=action.call, target=target, why=action.why,
+                   checks=action.checks, added=action.added)
+
+
+class RunResult(BaseModel):
+    task: str
+    brain: str
+    robot: str
+    dry_run: bool = False
+    success: bool | None = None  # the simulator's ground truth; None when there is none
+    verified: bool = False  # perception's verdict (with the model's, when the brain can judge)
+    verification: str = ""
+    model_verdict: Verdict | None = None  # from a brain that can judge
+    calibration_fit: FitReport | None = None  # how well the camera calibration fits the scene
+    ground_truth: GroundTruth | None = None
+    objects: list[SceneObject] = []  # what the first look located
+    plan: list[RecordedCall] = []  # the validated calls of the last plan, erarm's additions too
+    actions: list[ActionRecord] = []  # each of them resolved: target, how, the checks passed
+    reasoning: str = ""
+    warnings: list[str] = []
+    attempts: list[Attempt] = []
+    steps_executed: int = 0
+    timings: Timings = Timings()
+    out_dir: str | None = None
+    error: str | None = None
+    interrupted: Phase | None = None  # what the run was doing when Ctrl-C or SIGTERM came
+    exit_code: int = 0
+
+
+class Interruption(BaseModel):
+    phase: Phase
+    message: str
+
+    @classmethod
+    def during(cls, phase: Phase, steps: int, stopped: bool = False) -> Interruption:
+        moved = "before the arm moved" if steps == 0 else f"after {steps} steps"
+        arm = "; the arm was stopped there" if stopped else ""
+        return cls(phase=phase, message=f"interrupted while {phase}, {moved}{arm}")

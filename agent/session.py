@@ -1,0 +1,305 @@
+"""A session: one task in one workcell, and what every orchestrator shares.
+
+The session holds the run's state (the cell's robot and camera, the brain, the envelope, the
+recorder, the run folder, the result being filled in, the phase) and offers the steps an
+orchestrator is made of: look (capture, check the calibration, perceive, locate), validate a
+plan against what was seen, execute validated actions (after asking, when asked to), back off,
+judge, and finish. How those steps are put together, which plan to ask for and when to look
+again, is the orchestrator's (`erarm.agent.orchestration`); every file goes through the run
+folder.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from erarm.agent import interrupts
+from erarm.agent.brains.base import Brain, require
+from erarm.agent.calibrate import require_fit
+from erarm.agent.errors import Declined, ExecutionFailed, Interrupted
+from erarm.agent.execute import ExecutionReport, StepReport, Watch, execute, stop_arm
+from erarm.agent.geometry import locate
+from erarm.agent.locate import locate_objects
+from erarm.agent.overlay import draw
+from erarm.agent.parse import parse_trajectory, parse_verdict
+from erarm.agent.perceive import Perception, perceive
+from erarm.agent.recording.recorder import Recorder, RecordingBrain, RecordingRobot
+from erarm.agent.recording.run_folder import RunFolder
+from erarm.agent.results import ActionRecord, Interruption, Phase, RunResult, Stop
+from erarm.agent.schemas import Plan, SceneObject
+from erarm.agent.surface import SurfaceMap
+from erarm.agent.validate import Action, Landmark, ValidatedPlan, validate_plan
+from erarm.agent.verify import Verification
+from erarm.robots.base import Frame, ToolPose, Workcell
+from erarm.robots.errors import ConfigError, ErarmError
+
+Log = Callable[[str], None]
+Confirm = Callable[[ValidatedPlan], bool]
+
+
+class RunOptions(BaseModel):
+    dry_run: bool = False  # validate and report, move nothing
+    strict_targets: bool = True  # moves down must go to something perceived
+    trajectory_points: int = 0  # carry the object along a path the brain draws
+    closed_loop: bool = True  # one pick and place at a time, looking again after each
+    attempts_per_object: int = 3  # a grasp or place of the same object tried at most this often
+    max_rounds: int = 12  # plan-execute-look rounds, at most
+
+
+@dataclass
+class Sighting:
+    """What the camera and the brain saw at one moment."""
+
+    frame: Frame
+    perception: Perception
+    objects: list[SceneObject]
+
+
+def _step_line(action: Action, report: StepReport, total: int) -> str:
+    line = f"step {action.step}/{total} {action.label}"
+    if report.target is not None:
+        t = report.target
+        line += (f" -> ({t.x * 1000:.0f}, {t.y * 1000:.0f}, {t.z * 1000:.0f}) mm, "
+                 f"reached within {report.error_mm:.1f} mm")
+    elif report.holding:
+        line += " holding an object"
+    return line + f" [{report.duration_s:.2f} s]"
+
+
+class Session:
+    """One task in one workcell, filling in a `RunResult`."""
+
+    def __init__(self, task: str, brain: Brain, cell: Workcell, folder: RunFolder, log: Log,
+                 options: RunOptions, confirm: Confirm | None, record: bool = False):
+        self.task, self.cell, self.folder = task, cell, folder
+        self.options, self.confirm, self.record = options, confirm, record
+        self.brain, self.robot = brain, cell.robot
+        self.result = RunResult(task=task, brain=brain.name, robot=cell.robot.name,
+                                out_dir=str(folder.path), dry_run=options.dry_run)
+        self.started = time.perf_counter()
+        self.looks = 0
+        self.phase = Phase.starting
+        self.recorder: Recorder | None = None
+        self.log = log
+
+    def start(self) -> None:
+        """The run folder's first files, and the recorder and video when asked for."""
+        for name, content in self.cell.records.items():
+            self.folder.write_json(name, content)
+        if not self.record:
+            return
+        recorder = self.recorder = Recorder(self.folder)
+        self.brain = RecordingBrain(self.brain, recorder)
+        self.robot = RecordingRobot(self.cell.robot, recorder)
+        log = self.log
+
+        def log_and_record(message: str) -> None:
+            recorder.event(message)
+            log(message)
+
+        self.log = log_and_record
+        if self.cell.video is not None and not self.options.dry_run:
+            self.cell.video.start(recorder.video_path)
+
+    @contextmanager
+    def moving(self) -> Iterator[None]:
+        """Motion outside `execute` (backing off, going home to clear the view): an interrupt
+        stops the arm where it is, as it does mid-plan."""
+        self.phase = Phase.moving
+        try:
+            yield
+        except KeyboardInterrupt:
+            stop_arm(self.robot)
+            raise Interrupted(self.interruption(stopped=True).message, []) from None
+
+    def interruption(self, stopped: bool = False) -> Interruption:
+        """What an interrupt now means, from the run's own state: its phase and the steps run."""
+        return Interruption.during(self.phase, self.result.steps_executed, stopped)
+
+    def look(self) -> Sighting:
+        """Capture, check the calibration still fits, perceive and locate everything."""
+        clock = time.perf_counter()
+        self.phase = Phase.looking
+        first = self.looks == 0
+        self.looks += 1
+        self.log("looking at the table" if first else "looking again")
+        frame = self.cell.camera.capture()
+        if self.recorder is not None:
+            self.recorder.frame(frame, f"look-{self.looks}")
+        if first:
+            if frame.calibration is None:  # nothing it sees could be placed in the robot's frame
+                raise ConfigError(f"camera {self.cell.camera.name} has no calibration: give "
+                                  "--calibration FILE (make one with erarm calibrate)")
+            self.folder.write_png("camera.png", frame.rgb)
+            self.folder.write_model("calibration.json", frame.calibration)
+            # a moved camera stops us here (the robot renders itself: no recorded command)
+            fit = require_fit(frame, self.cell.robot.limits, self.cell.robot)
+            if fit is not None:
+                self.result.calibration_fit = fit
+                self.log(f"calibration fits: {fit.summary()}")
+        else:
+            self.folder.write_png("final.png", frame.rgb)
+        perception = perceive(self.brain, frame)
+        for warning in perception.warnings:  # malformed entries the parser dropped
+            self.log(f"warning: {warning}")
+        self.result.warnings += [w for w in perception.warnings if w not in self.result.warnings]
+        objects = locate_objects(perception, frame)
+        self.result.timings.perception_s += time.perf_counter() - clock
+        if self.recorder is not None:
+            self.recorder.picture(draw(frame.rgb, perception.points, perception.boxes),
+                                  f"look-{self.looks}-overlay")
+        if first:
+            self.result.objects = [o.rounded() for o in objects]
+            self.folder.write_png("overlay.png", draw(frame.rgb, perception.points,
+                                                      perception.boxes))
+        self.log(f"saw {len(objects)} objects: {', '.join(o.label for o in objects) or 'none'}")
+        return Sighting(frame, perception, objects)
+
+    def carry_path(self, frame: Frame, points: int) -> list[tuple[float, float]]:
+        """The brain's trajectory for the task, located on the table, without its start and
+        end (the plan already goes there), in millimetres."""
+        require(self.brain, "trajectory")
+        self.log(f"asking for a {points}-point path to carry the object along")
+        path = parse_trajectory(self.brain.trajectory(frame, self.task, points=points))
+        located = [locate(p.y, p.x, frame) for p in path[1:-1]]
+        return [(float(q[0]) * 1000, float(q[1]) * 1000) for q in located if q is not None]
+
+    def validate(self, plan: Plan, seen: Sighting, clock: float, round_: int = 1
+                 ) -> ValidatedPlan:
+        """The plan resolved against what was seen, every check passed (or `PlanRejected`),
+        and recorded: plan.json, the result's plan and actions, the overlay of the first."""
+        self.phase = Phase.planning
+        robot, limits = self.robot, self.robot.limits
+        state = robot.state()
+        landmarks = None
+        if self.options.strict_targets:
+            landmarks = [Landmark(label=o.label, x_mm=o.position_mm[0], y_mm=o.position_mm[1],
+                                  radius_mm=o.radius_mm) for o in seen.objects]
+        validated = validate_plan(plan, SurfaceMap(seen.frame, limits), limits,
+                                  gripper_open=state.gripper_open, start_yaw=state.tool.yaw,
+                                  landmarks=landmarks, reachable=robot.reachable)
+        result = self.result
+        result.plan = [a.call for a in validated.actions]
+        result.actions = [ActionRecord.of(a) for a in validated.actions]
+        result.reasoning = plan.reasoning
+        result.warnings += [w for w in validated.warnings if w not in result.warnings]
+        for warning in validated.warnings:
+            self.log(f"warning: {warning}")
+        record = {"task": self.task, "reasoning": plan.reasoning,
+                  "plan": [a.call.call() for a in validated.actions],
+                  "actions": [a.model_dump(mode="json") for a in result.actions],
+                  "warnings": validated.warnings}
+        self.folder.write_json("plan.json", record)
+        if self.recorder is not None:
+            self.recorder.plan(round_, record)
+        if self.looks == 1:
+            path = [(a.step, a.pose) for a in validated.actions if a.pose is not None]
+            self.folder.write_png("overlay.png", draw(seen.frame.rgb, seen.perception.points,
+                                                      seen.perception.boxes, path,
+                                                      seen.frame.calibration))
+        result.timings.planning_s += time.perf_counter() - clock
+        self.log(f"plan validated: {len(validated.actions)} steps, every check passed")
+        return validated
+
+    def act(self, actions: list[Action], validated: ValidatedPlan, watch: Watch | None = None,
+            round_: int = 1) -> Stop | None:
+        """Execute actions (after asking, when asked to); return why `watch` stopped them,
+        after backing off to leave the arm safe at home."""
+        if self.confirm is not None:
+            self.phase = Phase.confirming
+            if not self.confirm(validated):
+                raise Declined("the operator declined the plan; nothing moved")
+        self.phase = Phase.moving
+        clock = time.perf_counter()
+        timings, total = self.result.timings, len(validated.actions)
+        robot = self.robot
+        if self.recorder is not None:
+            self.recorder.context = f"round {round_}"
+        try:
+            report = execute(actions, robot, on_step=lambda a, r: self.log(_step_line(a, r, total)),
+                             watch=watch)
+        except ExecutionFailed as failed:
+            self.result.steps_executed += len(failed.steps_done)
+            timings.simulated_s += ExecutionReport(steps=failed.steps_done).duration_s
+            raise
+        finally:
+            timings.execution_s += time.perf_counter() - clock
+        self.result.steps_executed += len(report.steps)
+        timings.simulated_s += report.duration_s
+        if report.stopped:
+            self.log(f"{report.stopped.detail}; backing off to try again")
+            if self.recorder is not None:
+                self.recorder.context = f"round {round_}: backing off"
+            with self.moving():
+                self._back_off()
+        elif actions and not actions[-1].goes_home:
+            with self.moving():
+                timings.simulated_s += robot.return_to_origin().duration_s  # clear the view
+        return report.stopped
+
+    def _back_off(self) -> None:
+        """After a missed grasp or a drop: open, rise straight up, go home."""
+        robot = self.robot
+        moved = robot.set_gripper(True).duration_s
+        tool = robot.state().tool
+        moved += robot.move_to(ToolPose(x=tool.x, y=tool.y, z=robot.limits.travel_z,
+                                        yaw=tool.yaw)).duration_s
+        moved += robot.return_to_origin().duration_s
+        self.result.timings.simulated_s += moved
+
+    def judge(self, before: Frame, after: Sighting, pointing: Verification) -> None:
+        """Perception's check, and the model's own judgement when the brain can give one."""
+        clock = time.perf_counter()
+        self.phase = Phase.verifying
+        result = self.result
+        result.verified, result.verification = pointing.verified, pointing.reason
+        if "judge" in self.brain.capabilities:
+            try:
+                verdict = parse_verdict(self.brain.judge(before, after.frame, self.task))
+            except ErarmError as err:
+                result.verified = False
+                result.verification += f"; the model could not judge: {err}"
+            else:
+                result.model_verdict = verdict
+                result.verified = verdict.done and (pointing.verified or not pointing.goals)
+                result.verification = (f"{pointing.reason}; the model says "
+                                       f"{'done' if verdict.done else 'not done'}: "
+                                       f"{verdict.reason}")
+        result.timings.verification_s += time.perf_counter() - clock
+
+    def finish(self, error: ErarmError | None) -> RunResult:
+        """Score the run and write result.json; signals wait until it is written, and one that
+        came meanwhile is recorded as such (the outcome stands, the exit code is 130)."""
+        result = self.result
+        with interrupts.deferred():
+            if error is not None:
+                result.error, result.exit_code = str(error), error.exit_code
+                if isinstance(error, Interrupted):
+                    result.interrupted = self.phase
+            self.phase = Phase.writing
+            if self.cell.video is not None:
+                self.cell.video.stop()
+            if self.cell.referee is not None and not result.dry_run:
+                result.ground_truth = self.cell.referee.judge()
+                result.success = result.ground_truth.success
+            result.timings.total_s = time.perf_counter() - self.started
+            if result.error is None:
+                done = result.success if result.success is not None else result.verified
+                result.exit_code = 0 if result.dry_run or done else 1
+            self.folder.write_result(result)
+            if interrupts.take():
+                note_interruption(result, self.interruption(), self.folder)
+        return result
+
+
+def note_interruption(result: RunResult, interruption: Interruption, folder: RunFolder) -> None:
+    """An interrupt that came after the run's outcome was settled (while writing its result or
+    closing the workcell): the outcome stands, the record says when, and the exit code is 130."""
+    result.interrupted, result.exit_code = interruption.phase, Interrupted.exit_code
+    result.error = result.error or interruption.message
+    folder.write_result(result)
