@@ -31,7 +31,7 @@ from erarm.agent.schemas import (
     describe,
 )
 from erarm.agent.surface import HEIGHT_READ_RADIUS_M, SurfaceMap
-from erarm.robots.base import ToolPose, WorkspaceLimits
+from erarm.robots.base import EnvelopeBreach, EnvelopeProblem, ToolPose, WorkspaceLimits
 
 Reachable = Callable[[ToolPose], str | None]
 
@@ -110,31 +110,31 @@ class ValidatedPlan(BaseModel):
     warnings: list[str]
 
 
-def _mm(low: float, high: float) -> str:
-    return f"{low * 1000:.0f}..{high * 1000:.0f}"
+def _refuse(where: str, problem: EnvelopeProblem) -> PlanRejected:
+    """The envelope's problem as the validator's sentence about `where`."""
+    joiner = " is " if problem.breach in (EnvelopeBreach.OUTSIDE_XY,
+                                          EnvelopeBreach.BEYOND_REACH) else ": "
+    return PlanRejected(f"{where}{joiner}{problem.message}")
 
 
 def _check_spot(where: str, x: float, y: float, limits: WorkspaceLimits) -> list[str]:
-    if not (limits.x_min <= x <= limits.x_max and limits.y_min <= y <= limits.y_max):
-        raise PlanRejected(f"{where} is outside the workspace (x {_mm(limits.x_min, limits.x_max)}"
-                           f", y {_mm(limits.y_min, limits.y_max)} mm)")
-    reach = math.hypot(x, y)
-    if reach > limits.max_reach_m:
-        raise PlanRejected(f"{where} is beyond the arm's reach of "
-                           f"{limits.max_reach_m * 1000:.0f} mm")
-    return ["in workspace", f"reach {reach * 1000:.0f}/{limits.max_reach_m * 1000:.0f} mm"]
+    problem = limits.check_spot(x, y)
+    if problem:
+        raise _refuse(where, problem)
+    return ["in workspace",
+            f"reach {limits.reach_m(x, y) * 1000:.0f}/{limits.max_reach_m * 1000:.0f} mm"]
 
 
 def _check_height_and_joints(where: str, pose: ToolPose, limits: WorkspaceLimits,
                              reachable: Reachable | None) -> list[str]:
-    if not limits.z_min <= pose.z <= limits.z_max:
-        raise PlanRejected(f"{where}: the tool would go to z = {pose.z * 1000:.0f} mm, outside "
-                           f"{_mm(limits.z_min, limits.z_max)} mm")
+    problem = limits.check(pose)
+    if problem:
+        raise _refuse(where, problem)
     if reachable is None:
         return []
-    problem = reachable(pose)
-    if problem:
-        raise PlanRejected(f"{where}: {problem}")
+    found = reachable(pose)
+    if found:
+        raise PlanRejected(f"{where}: {found}")
     return ["joint limits (IK)"]
 
 
@@ -142,8 +142,9 @@ def check_pose(where: str, pose: ToolPose, limits: WorkspaceLimits,
                reachable: Reachable | None) -> list[str]:
     """A tool pose inside the envelope and the arm's joint limits (the checks passed), or
     PlanRejected."""
-    if not all(map(math.isfinite, pose.model_dump().values())):
-        raise PlanRejected(f"{where}: the pose has a coordinate that is not a number")
+    problem = limits.check(pose)
+    if problem:
+        raise _refuse(where, problem)
     return (_check_spot(where, pose.x, pose.y, limits)
             + _check_height_and_joints(where, pose, limits, reachable))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -76,6 +77,25 @@ class RobotState(BaseModel):
     holding: bool = False  # see GripperReport.holding
 
 
+class EnvelopeBreach(StrEnum):
+    """Which part of the envelope a tool pose or a spot leaves."""
+
+    NOT_FINITE = "not finite"
+    OUTSIDE_XY = "outside x-y"
+    BEYOND_REACH = "beyond reach"
+    OUTSIDE_Z = "outside z"
+
+
+class EnvelopeProblem(BaseModel):
+    """Why a pose or spot lies outside the envelope: which limit, and in words (a phrase that
+    reads after "refusing to move the tool: ")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    breach: EnvelopeBreach
+    message: str
+
+
 class WorkspaceLimits(BaseModel):
     """The envelope a plan must stay inside; checked before the first motion."""
 
@@ -91,22 +111,51 @@ class WorkspaceLimits(BaseModel):
     max_steps: int = 64  # longest plan accepted
     max_speed_m_s: float = 0.5  # Cartesian speed cap of the tool
 
-    def problem(self, pose: ToolPose) -> str | None:
-        """Why a tool pose lies outside this envelope, or None. Drivers refuse such a move
-        themselves, whoever asks for it."""
-        if not all(math.isfinite(v) for v in pose.model_dump().values()):
-            return "a coordinate is not a finite number"
-        for axis in "xyz":
-            value, low, high = (getattr(pose, axis), getattr(self, f"{axis}_min"),
-                                getattr(self, f"{axis}_max"))
-            if not low <= value <= high:
-                return (f"{axis} = {value * 1000:.0f} mm is outside {low * 1000:.0f}.."
-                        f"{high * 1000:.0f} mm")
-        reach = math.hypot(pose.x, pose.y)
-        if reach > self.max_reach_m:
-            return f"{reach * 1000:.0f} mm from the base is beyond the reach of " \
-                   f"{self.max_reach_m * 1000:.0f} mm"
+    def reach_m(self, x: float, y: float) -> float:
+        """How far (x, y) metres lies from the base axis, horizontally."""
+        return math.hypot(x, y)
+
+    def check_spot(self, x: float, y: float) -> EnvelopeProblem | None:
+        """Why a spot (x, y) metres on the table lies outside this envelope, or None: the part
+        of the check that needs no height."""
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return EnvelopeProblem(breach=EnvelopeBreach.NOT_FINITE,
+                                   message="the pose has a coordinate that is not a number")
+        if not (self.x_min <= x <= self.x_max and self.y_min <= y <= self.y_max):
+            return EnvelopeProblem(breach=EnvelopeBreach.OUTSIDE_XY,
+                                   message=f"outside the workspace (x {_mm(self.x_min, self.x_max)}"
+                                           f", y {_mm(self.y_min, self.y_max)} mm)")
+        if self.reach_m(x, y) > self.max_reach_m:
+            return EnvelopeProblem(breach=EnvelopeBreach.BEYOND_REACH,
+                                   message=f"beyond the arm's reach of "
+                                           f"{self.max_reach_m * 1000:.0f} mm")
         return None
+
+    def check(self, pose: ToolPose) -> EnvelopeProblem | None:
+        """Why a tool pose lies outside this envelope, or None: finite, (x, y) in the workspace
+        box and within reach, z between z_min and z_max."""
+        if not all(math.isfinite(v) for v in pose.model_dump().values()):
+            return EnvelopeProblem(breach=EnvelopeBreach.NOT_FINITE,
+                                   message="the pose has a coordinate that is not a number")
+        spot = self.check_spot(pose.x, pose.y)
+        if spot is not None:
+            return spot
+        if not self.z_min <= pose.z <= self.z_max:
+            return EnvelopeProblem(breach=EnvelopeBreach.OUTSIDE_Z,
+                                   message=f"the tool would go to z = {pose.z * 1000:.0f} mm, "
+                                           f"outside {_mm(self.z_min, self.z_max)} mm")
+        return None
+
+    def problem(self, pose: ToolPose) -> str | None:
+        """`check` in words, or None. Drivers refuse such a move themselves, whoever asks for
+        it."""
+        found = self.check(pose)
+        return found.message if found else None
+
+
+def _mm(low_m: float, high_m: float) -> str:
+    """A range in metres as whole millimetres, "150..700"."""
+    return f"{low_m * 1000:.0f}..{high_m * 1000:.0f}"
 
 
 ROTATION_TOLERANCE = 1e-3  # how far from orthonormal a stored rotation may be (rounding)

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from erarm.robots.base import ToolPose
+from erarm.robots.base import WorkspaceLimits
 from erarm.robots.errors import ConfigError
 from erarm.robots.files import read_input_text
 from erarm.sim.objects import COLOURS, footprint
@@ -170,7 +170,6 @@ def load_scene(path: Path) -> SceneSpec:
 def placement_problem(obj: SceneObject, look: RenderConditions) -> str | None:
     """Why an object cannot stand where it is: off the table, outside the arm's workspace or
     reach, or out of the camera's view; None when it can."""
-    from erarm.robots.base import WorkspaceLimits
     from erarm.sim.camera import CameraSetup, calibration
     from erarm.sim.world import TABLE_CENTRE_M, TABLE_HALF_EXTENTS_M
 
@@ -180,9 +179,9 @@ def placement_problem(obj: SceneObject, look: RenderConditions) -> str | None:
         if abs(value - centre) + radius > half:
             return (f"is off the table ({axis} {(centre - half) * 1000:.0f}.."
                     f"{(centre + half) * 1000:.0f} mm)")
-    problem = WorkspaceLimits().problem(ToolPose(x=obj.x, y=obj.y, z=0.0))
+    problem = WorkspaceLimits().check_spot(obj.x, obj.y)
     if problem:
-        return f"is out of the arm's workspace: {problem}"
+        return f"is out of the arm's workspace: {problem.message}"
     camera = calibration(CameraSetup(offset_m=look.camera_offset_m,
                                      rotation_deg=look.camera_rotation_deg))
     world_to_camera = np.linalg.inv(camera.pose())

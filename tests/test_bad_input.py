@@ -238,7 +238,7 @@ BLUE = {"kind": "block", "colour": "blue", "x_mm": 400, "y_mm": 100}
     ({"yaw_deg": float("-inf")}, ["finite"]),
     ({"x_mm": 50_000}, ["blue block at 50000, 100 mm", "off the table"]),
     ({"x_mm": 0, "y_mm": 0}, ["blue block at 0, 0 mm", "workspace"]),
-    ({"x_mm": 650, "y_mm": 350}, ["beyond the reach"]),
+    ({"x_mm": 650, "y_mm": 350}, ["beyond the arm's reach of 700 mm"]),
     ({"z_mm": 20}, ["z_mm", "Extra inputs"]),
 ])
 def test_scene_objects_must_be_finite_on_the_table_and_in_reach(tmp_path, changed, words):

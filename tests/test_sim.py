@@ -142,11 +142,11 @@ def test_moves_respect_joint_speed_and_report_the_reached_pose(sim_cell):
 def test_targets_outside_the_envelope_raise_robot_errors(sim_cell):
     arm = sim_cell(seed=0).robot
     before = arm.state().joint_positions_rad
-    with pytest.raises(RobotError, match=r"x = 1500 mm is outside 150\.\.700 mm"):
+    with pytest.raises(RobotError, match=r"outside the workspace \(x 150\.\.700, y -400"):
         arm.move_to(ToolPose(x=1.5, y=0.0, z=0.1))
-    with pytest.raises(RobotError, match="beyond the reach of 700 mm"):
+    with pytest.raises(RobotError, match="beyond the arm's reach of 700 mm"):
         arm.move_to(ToolPose(x=0.65, y=0.35, z=0.1))
-    with pytest.raises(RobotError, match="not a finite number"):
+    with pytest.raises(RobotError, match="a coordinate that is not a number"):
         arm.move_to(ToolPose(x=float("nan"), y=0.0, z=0.1))
     assert arm.state().joint_positions_rad == pytest.approx(before, abs=1e-6)
 

@@ -5,12 +5,14 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from erarm.agent.errors import PlanRejected
 from erarm.agent.schemas import Move, Plan, ReturnToOrigin, SetGripperState
 from erarm.agent.surface import SurfaceMap
-from erarm.agent.validate import GraspPolicy, Landmark, validate_plan
-from erarm.robots.base import WorkspaceLimits
+from erarm.agent.validate import GraspPolicy, Landmark, check_pose, validate_plan
+from erarm.robots.base import EnvelopeBreach, ToolPose, WorkspaceLimits
 from tests.conftest import raycast_frame, synthetic_calibration
 
 LIMITS = WorkspaceLimits()
@@ -65,6 +67,56 @@ def test_any_bad_step_rejects_the_whole_plan(surface, move, message):
     calls = [*pick_and_place().calls[:4], move, ReturnToOrigin()]
     with pytest.raises(PlanRejected, match=rf"step 5 move\(.*\) .*{message}"):
         validate_plan(Plan(calls=calls), surface, LIMITS, gripper_open=True)
+
+
+EDGES_M = [LIMITS.x_min, LIMITS.x_max, LIMITS.y_min, LIMITS.y_max, LIMITS.z_min, LIMITS.z_max,
+           0.5, 0.49]  # on the box's faces; (0.5, 0.49) is 0.07 mm beyond the reach
+coordinates_m = (st.floats(min_value=-1.0, max_value=1.0) | st.sampled_from(EDGES_M)
+                 | st.sampled_from([math.nan, math.inf, -math.inf]))
+poses = st.builds(ToolPose, x=coordinates_m, y=coordinates_m, z=coordinates_m,
+                  yaw=st.floats(min_value=-4, max_value=4) | st.just(math.nan))
+
+
+@settings(max_examples=300, deadline=None)
+@given(poses)
+def test_the_validator_and_the_drivers_refuse_the_same_poses(pose):
+    """A replayed or planned pose is refused by the validator exactly when a driver's own
+    envelope check (`WorkspaceLimits.problem`) would refuse it, in the same words."""
+    refusal = LIMITS.problem(pose)
+    try:
+        check_pose("recorded command 1", pose, LIMITS, reachable=None)
+    except PlanRejected as err:
+        assert refusal is not None and str(err).endswith(refusal)
+    else:
+        assert refusal is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=-1000, max_value=1000), st.floats(min_value=-1000, max_value=1000),
+       st.booleans())
+def test_a_move_is_refused_for_its_spot_alone_or_accepted_by_every_driver(surface, x_mm, y_mm,
+                                                                          high):
+    """The validator checks a move's (x, y) before it knows the height; what it accepts, a
+    driver's envelope accepts too."""
+    spot = LIMITS.check_spot(x_mm / 1000, y_mm / 1000)
+    try:
+        plan = validate_plan(Plan(calls=[Move(x=x_mm, y=y_mm, high=high)]), surface, LIMITS,
+                             gripper_open=False)
+    except PlanRejected as err:
+        assert spot is not None and str(err).endswith(spot.message)
+        assert spot.breach in (EnvelopeBreach.OUTSIDE_XY, EnvelopeBreach.BEYOND_REACH)
+    else:
+        assert spot is None
+        assert all(LIMITS.problem(a.pose) is None for a in plan.actions if a.pose)
+
+
+def test_each_envelope_breach_is_named():
+    assert LIMITS.check(ToolPose(x=0.4, y=0.0, z=math.inf)).breach is EnvelopeBreach.NOT_FINITE
+    assert LIMITS.check(ToolPose(x=0.1, y=0.0, z=0.1)).breach is EnvelopeBreach.OUTSIDE_XY
+    assert LIMITS.check(ToolPose(x=0.6, y=0.4, z=0.1)).breach is EnvelopeBreach.BEYOND_REACH
+    assert LIMITS.check(ToolPose(x=0.4, y=0.0, z=0.5)).breach is EnvelopeBreach.OUTSIDE_Z
+    assert LIMITS.check(ToolPose(x=0.4, y=0.0, z=0.1)) is None
+    assert LIMITS.check_spot(0.4, math.nan).breach is EnvelopeBreach.NOT_FINITE
 
 
 def test_step_limit_and_empty_plans(surface):
