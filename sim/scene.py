@@ -181,7 +181,7 @@ def placement_problem(obj: SceneObject, look: RenderConditions) -> str | None:
                     f"{(centre + half) * 1000:.0f} mm)")
     problem = WorkspaceLimits().check_spot(obj.x, obj.y)
     if problem:
-        return f"is out of the arm's workspace: {problem.message}"
+        return f"is {problem.message}"  # outside the workspace (...) or beyond the arm's reach
     camera = calibration(CameraSetup(offset_m=look.camera_offset_m,
                                      rotation_deg=look.camera_rotation_deg))
     world_to_camera = np.linalg.inv(camera.pose())
