@@ -36,6 +36,7 @@ from erarm.robots.base import Frame, Workcell
 from erarm.robots.errors import ConfigError, ErarmError
 
 if TYPE_CHECKING:
+    from erarm.agent.recording.recorder import RunFolder
     from erarm.agent.validate import ValidatedPlan
 
 __all__ = ["Box", "Brain", "ConfigError", "ErarmError", "Frame", "Point", "ReplyWarning",
@@ -167,7 +168,7 @@ def default_out_dir(name: str) -> Path:
     return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
 
 
-def _folder(out: str | PathLike | None, name: str):
+def _folder(out: str | PathLike | RunFolder | None, name: str) -> RunFolder:
     """The run folder, claimed: `out` (a path, or a `RunFolder` already claimed), else a new one
     under runs/ named after `name`."""
     from erarm.agent.recording.recorder import RunFolder
@@ -180,7 +181,7 @@ def _folder(out: str | PathLike | None, name: str):
 
 
 def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
-             out: str | PathLike | None = None, dry_run: bool = False,
+             out: str | PathLike | RunFolder | None = None, dry_run: bool = False,
              closed_loop: bool = True, strict_targets: bool = True, trajectory: int = 0,
              record: bool = False, log: Log | None = None, confirm: Confirm | None = None,
              model: str | None = None, base_url: str | None = None,
@@ -193,10 +194,11 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
     `brain` is "auto" (Gemini when GEMINI_API_KEY or GOOGLE_API_KEY is set, else local),
     "local", "gemini" (settings: `model`, `base_url`, `config` file, `safety` and `thinking`
     as {KEY: VALUE}, `consensus`, `zoom`) or a brain object. The files go to `out` (default: a
-    new folder under runs/, relative to the working directory). `dry_run` validates and moves
-    nothing; `trajectory` carries objects along a path of that many points (Gemini); `record`
-    keeps a flight record; `confirm(validated_plan)` is asked before any motion and moves the
-    arm only when it returns True (None: no question).
+    new folder under runs/, relative to the working directory; a `RunFolder` already claimed
+    is taken as it is). `dry_run` validates and moves nothing; `trajectory` carries objects
+    along a path of that many points (Gemini); `record` keeps a flight record;
+    `confirm(validated_plan)` is asked before any motion and moves the arm only when it
+    returns True (None: no question).
 
     Returns the `RunResult` (`success`, `verified`, `objects`, `plan`, `actions`, `timings`,
     `out_dir`, `error`, `exit_code`); bad input raises `ConfigError` (or another `ErarmError`)
@@ -261,7 +263,7 @@ def load_plan(plan: str | PathLike | Sequence[Mapping], task: str | None = None)
 
 def execute_plan(plan: str | PathLike | Sequence[Mapping], cell: Workcell, *,
                  task: str | None = None, brain: BrainSpec = "local",
-                 out: str | PathLike | None = None, dry_run: bool = False,
+                 out: str | PathLike | RunFolder | None = None, dry_run: bool = False,
                  strict_targets: bool = True, record: bool = False, log: Log | None = None,
                  confirm: Confirm | None = None, model: str | None = None,
                  base_url: str | None = None, config: str | Path | None = None
