@@ -46,7 +46,7 @@ __all__ = ["Box", "Brain", "ConfigError", "ErarmError", "Frame", "Point", "Reply
 Log = Callable[[str], None]
 Confirm = Callable[["ValidatedPlan"], bool]  # asked before any motion: True moves the arm
 BrainSpec = BrainChoice | str | Brain  # "auto", "local", "gemini", or a brain already built
-Pairs = Mapping[str, object] | Sequence[str]  # {"plan": 512} or ["plan=512"]
+Pairs = Mapping[str, object] | Sequence[str]  # {"plan": 512}, ["plan=512"] or "plan=512"
 MAX_CONSENSUS = 15
 
 
@@ -68,7 +68,7 @@ def _pairs(given: Pairs | None) -> list[str]:
     """Gemini settings as the command line takes them: KEY=VALUE strings."""
     if isinstance(given, Mapping):
         return [f"{key}={value}" for key, value in given.items()]
-    return list(given or [])
+    return [given] if isinstance(given, str) else list(given or [])
 
 
 def _in_range(value: int, name: str, low: int, high: int | None = None) -> None:

@@ -196,11 +196,15 @@ def test_trajectory_with_gemini_on_the_loopback_server(camera_png, fake_gemini, 
     fake_gemini.script(text_reply(json.dumps(
         [{"point": [500, 100 * i], "label": str(i)} for i in range(4)])))
     steps = erarm.trajectory(path, "move the blue block to the right", points=3,
-                             brain="gemini", base_url=fake_gemini.url)
+                             brain="gemini", base_url=fake_gemini.url,
+                             model="gemini-robotics-er-1.5-preview",
+                             thinking={"trajectory": 64})
     assert [type(p) for p in steps] == [erarm.Point] * 4
     assert [p.label for p in steps] == ["0", "1", "2", "3"] and steps[3].x == 300
     request = fake_gemini.requests[0]
     assert "then 3 points for the trajectory" in request.prompt
+    assert request.model == "gemini-robotics-er-1.5-preview"
+    assert request.thinking == {"thinkingBudget": 64}  # the settings reach the model
     assert request.image().shape == (480, 640, 3)
     with pytest.raises(erarm.ErarmError, match="cannot answer trajectory") as raised:
         erarm.trajectory(path, "move it", brain="local")
