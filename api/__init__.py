@@ -7,10 +7,12 @@ holds the prompts. For notebooks and scripts, the Python API is here:
 
     import erarm
 
-    with erarm.open_workcell("sim", seed=3) as cell:
-        result = erarm.run_task("pick the blue block into the orange bowl", cell, brain="local")
+    task = "pick the blue block into the orange bowl"
+    with erarm.open_workcell("sim", task=task, seed=3) as cell:  # the simulator stages the task
+        result = erarm.run_task(task, cell, brain="local")
 
-The API's names load on first use, so `import erarm` (and the `erarm` command) stays quick.
+The API's names (`erarm.agent.api`) load on first use, so `import erarm` (and the `erarm`
+command) stays quick.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ except PackageNotFoundError:  # a source tree on sys.path that was never install
 
 if TYPE_CHECKING:
     from erarm.agent.api import (
+        Box,
         Brain,
+        ConfigError,
+        ErarmError,
+        Frame,
+        Point,
+        ReplyWarning,
         RunOptions,
         RunResult,
         Workcell,
@@ -38,8 +46,9 @@ if TYPE_CHECKING:
         trajectory,
     )
 
-__all__ = ["Brain", "RunOptions", "RunResult", "Workcell", "__version__", "detect",
-           "execute_plan", "open_workcell", "point", "run_task", "trajectory"]
+__all__ = ["Box", "Brain", "ConfigError", "ErarmError", "Frame", "Point", "ReplyWarning",
+           "RunOptions", "RunResult", "Workcell", "__version__", "detect", "execute_plan",
+           "open_workcell", "point", "run_task", "trajectory"]
 
 
 def __getattr__(name: str) -> object:

@@ -111,7 +111,7 @@ def test_a_small_file_with_huge_dimensions_is_refused_before_decoding(tmp_path):
 
 
 def test_image_size_comes_from_the_header_alone():
-    from erarm.agent.cli.common import image_size
+    from erarm.agent.images import image_size
 
     assert image_size(_png(20000, 20000)[:33]) == (20000, 20000)
     ok, jpeg = cv2.imencode(".jpg", np.zeros((30, 70, 3), np.uint8))

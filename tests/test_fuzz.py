@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import erarm.agent.parse as parse_module
-from erarm.agent.cli.run import read_plan_file
+from erarm.agent.api import read_plan_file
 from erarm.agent.errors import PlanRejected, ReplyError
 from erarm.agent.parse import parse_boxes, parse_plan, parse_points, parse_trajectory, parse_verdict
 from erarm.agent.schemas import SIGNATURES, Move, Plan, SetGripperState

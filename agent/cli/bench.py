@@ -19,7 +19,6 @@ from erarm.agent.cli.common import (
     JsonOpt,
     ModelOpt,
     app,
-    default_out_dir,
     err_console,
     out_console,
     print_json,
@@ -53,6 +52,7 @@ def bench_command(
     """Run seeded episodes of each task in parallel and report success rates (with 95%
     intervals), attempts, times and failure reasons. Exit 0 when every task met its target
     with enough episodes to show it."""
+    from erarm.agent.api import default_out_dir
     from erarm.agent.bench import bench, chart
     from erarm.agent.overlay import save_png
     from erarm.agent.recording.run_folder import RunFolder

@@ -248,10 +248,10 @@ def intrinsics(
     """Focal lengths, principal point and distortion from ChArUco views (cv2.calibrateCamera),
     with the RMS reprojection error."""
     from erarm.agent.calibrate import calibrate_intrinsics
-    from erarm.agent.cli.common import load_frame
+    from erarm.agent.images import frame_from
 
     spec = _board(board_geometry)
-    frames = [load_frame(image).rgb for image in images]
+    frames = [frame_from(image).rgb for image in images]
     _report(calibrate_intrinsics(frames, spec), out, picture, json_output)
 
 

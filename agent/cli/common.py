@@ -1,19 +1,15 @@
 """What every erarm command shares: the app, the consoles, the brain options, the checks of
-input and output files, image loading."""
+input and output files, opening the workcell from flags and the config file."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import struct
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
 import cv2
-import numpy as np
 import typer
 import typer.core
 import typer.rich_utils
@@ -21,9 +17,9 @@ from rich.console import Console
 
 from erarm.agent.brains import BrainChoice
 from erarm.agent.secrets import redact
-from erarm.robots.base import Frame
+from erarm.robots.base import CameraCalibration
 from erarm.robots.errors import ConfigError
-from erarm.robots.files import check_input_file, check_output_file, read_input_bytes
+from erarm.robots.files import check_input_file, check_output_file
 
 # OpenCV, and the FFmpeg inside it, log their own [ WARN]/[ERROR] lines on stderr; erarm says
 # what went wrong itself (ERARM_DEBUG keeps them).
@@ -143,81 +139,6 @@ BlurOpt = Annotated[bool, typer.Option(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
-MAX_IMAGE_PIXELS = 50_000_000  # 50 megapixels: far beyond any camera erarm works with
-MAX_IMAGE_BYTES = 256 * 1024 * 1024
-JPEG_FRAME_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE,
-                      0xCF}  # start-of-frame markers, which carry the image's size
-
-
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG, JPEG or BMP header, without decoding any pixels; None for
-    anything else."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
-        return struct.unpack(">II", data[16:24])
-    if data.startswith(b"BM") and len(data) >= 26:
-        width, height = struct.unpack("<ii", data[18:26])
-        return abs(width), abs(height)
-    if not data.startswith(b"\xff\xd8"):
-        return None
-    at = 2
-    while at + 9 <= len(data):
-        if data[at] != 0xFF:
-            return None
-        marker = data[at + 1]
-        if marker == 0xFF:  # fill byte
-            at += 1
-            continue
-        if marker in JPEG_FRAME_MARKERS:
-            height, width = struct.unpack(">HH", data[at + 5:at + 9])
-            return width, height
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
-            at += 2
-            continue
-        at += 2 + struct.unpack(">H", data[at + 2:at + 4])[0]
-    return None
-
-
-def decode_image(path: Path) -> np.ndarray:
-    """An image file as RGB; its size is read from the header and bounded before any pixel is
-    decoded, so a small file cannot ask for gigabytes."""
-    data = read_input_bytes(path, "image", MAX_IMAGE_BYTES)
-    size = image_size(data)
-    if size is None:
-        raise ConfigError(f"image {path}: not a PNG, JPEG or BMP image")
-    width, height = size
-    if width * height > MAX_IMAGE_PIXELS:
-        raise ConfigError(f"image {path} is {width}x{height} pixels; erarm reads at most "
-                          f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ConfigError(f"image {path}: damaged or truncated, OpenCV cannot decode it")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def load_frame(image: Path, calibration: Path | None = None, blur_faces: bool = False) -> Frame:
-    """An image file as a frame, with its calibration when one is given."""
-    rgb = decode_image(image)
-    from erarm.robots.base import load_calibration
-
-    camera = load_calibration(calibration) if calibration else None
-    if camera is not None and (camera.width, camera.height) != (rgb.shape[1], rgb.shape[0]):
-        raise ConfigError(f"calibration {calibration} is for {camera.width}x{camera.height} "
-                          f"images, {image} is {rgb.shape[1]}x{rgb.shape[0]}")
-    frame = Frame(rgb=rgb, calibration=camera)
-    if blur_faces:
-        from erarm.agent.privacy import blur_faces as blur
-
-        frame, count = blur(frame)
-        if count:
-            say(f"blurred {count} face(s)")
-    return frame
-
-
-def default_out_dir(task: str) -> Path:
-    slug = re.sub(r"[^a-z0-9]+", "-", task.lower()).strip("-")[:40] or "run"
-    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
-
-
 RobotOpt = Annotated[str | None, typer.Option(
     help="Robot driver: sim, or an installed plugin such as xarm (erarm robots lists them) "
          "[default: [robot] in --config, else sim].")]
@@ -269,11 +190,13 @@ def _choose(name: str | None, entries: list[str] | None, configured, flag: str,
 
 def open_cell(robot: str | None, robot_entries: list[str] | None, *, camera: str | None = None,
               camera_entries: list[str] | None = None, config: Path | None = None,
+              calibration: CameraCalibration | None = None, blur_faces: bool = False,
               **simulator: object):
-    """The chosen robot driver's workcell, watched by the chosen camera (else the robot's own).
-    `simulator` holds the flags only a simulator takes (task, seed, scene, gui, realtime)."""
+    """The chosen robot driver's workcell, watched by the chosen camera (else the robot's own),
+    as `erarm.open_workcell` opens it. `simulator` holds the flags only a simulator takes (task,
+    seed, scene, gui, realtime)."""
+    from erarm.agent.api import build_workcell
     from erarm.agent.config import load_config
-    from erarm.robots.registry import open_camera, open_workcell
 
     settings = load_config(config)
     robot, options = _choose(robot, robot_entries, settings.robot, "--robot-opt", "sim")
@@ -281,17 +204,5 @@ def open_cell(robot: str | None, robot_entries: list[str] | None, *, camera: str
                                      None)
     if robot == "sim":
         options = {**simulator, **options}
-    cell = open_workcell(robot, **options)
-    try:
-        if camera is not None:
-            if cell.camera is not None:
-                cell.camera.close()
-            cell.camera = None
-            cell.camera = open_camera(camera, **camera_options)
-        if cell.camera is None:
-            raise ConfigError(f"the {robot} robot has no camera of its own: choose one with "
-                              "--camera (erarm cameras lists them)")
-    except BaseException:
-        cell.close()
-        raise
-    return cell
+    return build_workcell(robot, options, camera=camera, camera_options=camera_options,
+                          calibration=calibration, blur_faces=blur_faces)

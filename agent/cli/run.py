@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,6 @@ from erarm.agent.cli.common import (
     ThinkingOpt,
     ZoomOpt,
     app,
-    default_out_dir,
     err_console,
     input_file,
     open_cell,
@@ -40,7 +38,6 @@ from erarm.agent.cli.common import (
 )
 from erarm.agent.results import ActionRecord
 from erarm.agent.schemas import describe
-from erarm.robots.files import read_input_text
 
 SeedOpt = Annotated[int, typer.Option(help="Seed of the simulated scene's layout.")]
 SceneOpt = Annotated[Path | None, typer.Option(
@@ -130,17 +127,9 @@ def _print_summary(result) -> None:  # result: erarm.agent.run.RunResult
 
 def _open(hardware: dict, calibration, blur_faces: bool):
     """The workcell, connected, its camera wrapped as asked; closed again if opening fails."""
-    cell = open_cell(**hardware)
+    cell = open_cell(**hardware, calibration=calibration, blur_faces=blur_faces)
     try:
         cell.robot.connect()
-        if calibration is not None:
-            from erarm.agent.calibrate import CalibratedCamera
-
-            cell.camera = CalibratedCamera(cell.camera, calibration)
-        if blur_faces:
-            from erarm.agent.privacy import FaceBlurringCamera
-
-            cell.camera = FaceBlurringCamera(cell.camera)
     except BaseException:
         with interrupts.deferred():
             cell.close()
@@ -156,6 +145,7 @@ def _in_workcell(go: Callable, *, task: str, brain: Brain, out: Path | None, nam
     open the workcell (`hardware`: what `open_cell` takes), run `go(cell, folder, confirm)`,
     report, and exit with the result's code. Ctrl-C or SIGTERM at any moment from the claim on
     ends in a result: written to result.json, printed, exit 130."""
+    from erarm.agent.api import default_out_dir
     from erarm.agent.recording.run_folder import RunFolder
     from erarm.agent.results import Interruption, Phase
     from erarm.agent.run import interrupted_while_opening, note_interruption
@@ -221,18 +211,17 @@ def run(
 ) -> None:
     """Do a task with the arm: look, plan, validate the whole plan, then move and check; one
     pick and place at a time, looking again after each, retrying what failed."""
-    from erarm.agent.run import RunOptions, run_task
+    from erarm.agent.api import run_task
 
     chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
                          thinking=thinking_budget, consensus=consensus, zoom=zoom,
                          trajectory=trajectory)
     check_task(task, chosen)  # before the workcell opens and a run folder is made
-    options = RunOptions(dry_run=dry_run, strict_targets=strict_targets,
-                         trajectory_points=trajectory, closed_loop=not open_loop)
 
     def go(cell, folder, asking):
-        return run_task(task, chosen, cell, folder, log=say, options=options, confirm=asking,
-                        record=record)
+        return run_task(task, cell, brain=chosen, out=folder, dry_run=dry_run,
+                        strict_targets=strict_targets, trajectory=trajectory,
+                        closed_loop=not open_loop, record=record, log=say, confirm=asking)
 
     _in_workcell(go, task=task, brain=chosen, out=out, name=task,
                  hardware=dict(robot=robot, robot_entries=robot_opt, camera=camera,
@@ -240,20 +229,6 @@ def run(
                                seed=seed, scene=scene, gui=gui, realtime=realtime),
                  calibration=calibration, blur_faces=blur_faces, confirm=confirm,
                  json_output=json_output)
-
-
-def read_plan_file(path: Path) -> tuple[str, str | None]:
-    """The plan file's text, and the task recorded in it when it is a run's plan.json."""
-    text = read_input_text(path, "plan file")
-    task = None
-    if text.lstrip().startswith("{"):
-        try:
-            recorded = json.loads(text)
-        except (ValueError, RecursionError):
-            recorded = None
-        if isinstance(recorded, dict) and isinstance(recorded.get("task"), str):
-            task = recorded["task"]
-    return text, task
 
 
 @app.command()
@@ -274,20 +249,18 @@ def execute(
     blur_faces: BlurOpt = False, record: RecordOpt = False,
 ) -> None:
     """Run a plan file on the arm, after the same validation a model's plan gets."""
-    from erarm.agent.parse import parse_plan
-    from erarm.agent.run import RunOptions, execute_plan
+    from erarm.agent.api import execute_plan, load_plan
 
-    text, recorded_task = read_plan_file(plan_file)
-    parse_plan(text)  # a file that is no plan fails here, before any robot is opened
-    goal = task if task is not None else (recorded_task or "")
+    plan = load_plan(plan_file, task)  # a file that is no plan fails here, before any robot
+    goal = plan.task
     looker: Brain = build_brain(brain, model=model, base_url=base_url, config=config)
-    options = RunOptions(dry_run=dry_run, strict_targets=strict_targets)
 
     def go(cell, folder, asking):
-        return execute_plan(text, goal, looker, cell, folder, log=say, options=options,
-                            confirm=asking, record=record)
+        return execute_plan(plan.text, cell, task=goal, brain=looker, out=folder,
+                            dry_run=dry_run, strict_targets=strict_targets, record=record,
+                            log=say, confirm=asking)
 
-    _in_workcell(go, task=goal, brain=looker, out=out, name=f"execute {plan_file.stem}",
+    _in_workcell(go, task=goal, brain=looker, out=out, name=plan.name,
                  hardware=dict(robot=robot, robot_entries=robot_opt, camera=camera,
                                    camera_entries=camera_opt, config=config, task=goal,
                                    seed=seed, scene=scene, gui=gui, realtime=realtime),

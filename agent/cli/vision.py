@@ -1,4 +1,5 @@
-"""`erarm point`, `erarm detect`, `erarm trajectory`: ask a brain about an image file."""
+"""`erarm point`, `erarm detect`, `erarm trajectory`: ask a brain about an image file, through
+`erarm.point`, `erarm.detect` and `erarm.trajectory`, and print or draw the answer."""
 
 from __future__ import annotations
 
@@ -23,13 +24,12 @@ from erarm.agent.cli.common import (
     ZoomOpt,
     app,
     input_file,
-    load_frame,
     out_console,
     output_image,
     print_json,
     say,
 )
-from erarm.agent.schemas import Box, Point
+from erarm.agent.images import frame_from
 from erarm.robots.errors import ConfigError
 
 ImageArg = Annotated[Path, typer.Argument(callback=input_file("image"),
@@ -47,6 +47,15 @@ def _table(rows: list[tuple[str, str]], headers: tuple[str, str]) -> Table:
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def _said(warnings: list[str]):
+    """An API `warn` that says each warning on stderr and keeps it for the JSON document."""
+    def warn(line: str) -> None:
+        say(f"warning: {line}")
+        warnings.append(line)
+
+    return warn
 
 
 def _save_overlay(path: Path | None, frame, **drawn) -> None:
@@ -75,19 +84,18 @@ def point(
     overlay: OverlayOpt = None,
 ) -> None:
     """Point at named objects (or at everything) in an image: [y, x] on a 0-1000 grid."""
-    from erarm.agent.parse import read_points
+    from erarm.agent import api
 
     chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
                          thinking=thinking_budget, consensus=consensus, zoom=zoom)
-    frame = load_frame(image, calibration, blur_faces)
-    reading = read_points(chosen.point(frame, query or None, limit=limit))
-    points: list[Point] = reading.items
-    for warning in reading.warnings:
-        say(f"warning: {warning}")
+    frame = frame_from(image, calibration, blur_faces, say)
+    warnings: list[str] = []
+    points = api.point(frame, *(query or []), brain=chosen, limit=limit,
+                       warn=_said(warnings))
     _save_overlay(overlay, frame, points=points)
     if json_output:
         print_json({"image": str(image), "brain": chosen.name,
-                    "points": [p.model_dump() for p in points], "warnings": reading.warnings})
+                    "points": [p.model_dump() for p in points], "warnings": warnings})
     else:
         rows = [(p.label, f"[{p.y:g}, {p.x:g}]") for p in points]
         out_console().print(_table(rows, ("label", "point [y, x]")) if rows else "nothing found")
@@ -104,19 +112,17 @@ def detect(
     overlay: OverlayOpt = None,
 ) -> None:
     """Boxes around the objects in an image, with unique labels for repeated ones."""
-    from erarm.agent.parse import read_boxes
+    from erarm.agent import api
 
     chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
                          thinking=thinking_budget, consensus=consensus)
-    frame = load_frame(image, calibration, blur_faces)
-    reading = read_boxes(chosen.detect(frame, limit=limit))
-    boxes: list[Box] = reading.items
-    for warning in reading.warnings:
-        say(f"warning: {warning}")
+    frame = frame_from(image, calibration, blur_faces, say)
+    warnings: list[str] = []
+    boxes = api.detect(frame, brain=chosen, limit=limit, warn=_said(warnings))
     _save_overlay(overlay, frame, boxes=boxes)
     if json_output:
         print_json({"image": str(image), "brain": chosen.name,
-                    "boxes": [b.model_dump() for b in boxes], "warnings": reading.warnings})
+                    "boxes": [b.model_dump() for b in boxes], "warnings": warnings})
     else:
         rows = [(b.label, "[{:g}, {:g}, {:g}, {:g}]".format(*b.box_2d)) for b in boxes]
         out_console().print(_table(rows, ("label", "box [ymin, xmin, ymax, xmax]")) if rows
@@ -135,13 +141,13 @@ def trajectory(
     json_output: JsonOpt = False, overlay: OverlayOpt = None,
 ) -> None:
     """An ordered path of points, labelled "0".."n", that carries out an instruction."""
-    from erarm.agent.parse import parse_trajectory
+    from erarm.agent import api
 
     chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
                          thinking=thinking_budget, consensus=consensus)
-    require(chosen, "trajectory")
-    frame = load_frame(image, None, blur_faces)
-    path = parse_trajectory(chosen.trajectory(frame, instruction, points=points))
+    require(chosen, "trajectory")  # before the image is read
+    frame = frame_from(image, None, blur_faces, say)
+    path = api.trajectory(frame, instruction, points=points, brain=chosen)
     _save_overlay(overlay, frame, points=path, polyline=True)
     if json_output:
         print_json({"image": str(image), "brain": chosen.name, "instruction": instruction,
