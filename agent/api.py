@@ -162,6 +162,15 @@ def open_workcell(robot: str = "sim", *, camera: str | None = None,
 
 # -- runs -------------------------------------------------------------------------------------
 
+def _require_confirm(cell: Workcell, confirm: Confirm | None, dry_run: bool) -> None:
+    """A physical arm moves only after someone (or something) said yes: as the command line
+    asks by default there, the API wants `confirm` given."""
+    if cell.robot.physical and confirm is None and not dry_run:
+        raise ConfigError(f"the {cell.robot.name} robot is a physical arm: pass confirm= (a "
+                          "callable shown the validated plan, True moves the arm), or "
+                          "dry_run=True")
+
+
 def default_out_dir(name: str) -> Path:
     """A new run folder's path: runs/<date>-<time>-<name as a slug>."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "run"
@@ -198,7 +207,7 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
     is taken as it is). `dry_run` validates and moves nothing; `trajectory` carries objects
     along a path of that many points (Gemini); `record` keeps a flight record;
     `confirm(validated_plan)` is asked before any motion and moves the arm only when it
-    returns True (None: no question).
+    returns True (None: no question, which a physical arm refuses unless `dry_run`).
 
     Returns the `RunResult` (`success`, `verified`, `objects`, `plan`, `actions`, `timings`,
     `out_dir`, `error`, `exit_code`); bad input raises `ConfigError` (or another `ErarmError`)
@@ -209,6 +218,7 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
     chosen = _brain(brain, model=model, base_url=base_url, config=config, safety=safety,
                     thinking=thinking, consensus=consensus, zoom=zoom, trajectory=trajectory)
     check_task(task, chosen)
+    _require_confirm(cell, confirm, dry_run)
     options = RunOptions(dry_run=dry_run, strict_targets=strict_targets,
                          trajectory_points=trajectory, closed_loop=closed_loop)
     return run(task, chosen, cell, _folder(out, task), log=log or _quiet, options=options,
@@ -270,14 +280,15 @@ def execute_plan(plan: str | PathLike | Sequence[Mapping], cell: Workcell, *,
                  ) -> RunResult:
     """Run a plan as written in the open `cell`, after the same validation a model's plan gets,
     as `erarm execute` does. `plan` is model text (reasoning, then JSON), a list of call dicts
-    (`[{"function": "move_to", "args": [...]}, ...]`) or the path (a `Path`) of a plan file or
-    a run's plan.json. `task` stages and scores the simulated scene (default: the one a
+    (`[{"function": "move", "args": [412, 87, true]}, ...]`) or the path (a `Path`) of a plan
+    file or a run's plan.json. `task` stages and scores the simulated scene (default: the one a
     plan.json records); `brain` only looks, for validation and verification. Returns the
     `RunResult`; a plan that does not parse raises before a run folder is made."""
     from erarm.agent.run import execute_plan as execute
 
     checked = load_plan(plan, task)
     looker = _brain(brain, model=model, base_url=base_url, config=config)
+    _require_confirm(cell, confirm, dry_run)
     options = RunOptions(dry_run=dry_run, strict_targets=strict_targets)
     return execute(checked.text, checked.task, looker, cell, _folder(out, checked.name),
                    log=log or _quiet, options=options, confirm=confirm, record=record)

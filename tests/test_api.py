@@ -271,3 +271,33 @@ def test_open_workcell_wraps_the_camera_as_asked(cell):
         assert type(calibrated).__name__ == "CalibratedCamera"
         blurred, count = blur_faces(calibrated.capture())
         assert (seen.rgb == blurred.rgb).all() and wrapped.camera.faces_blurred == count
+
+
+def test_a_physical_arm_moves_only_with_confirm_given(toy_plugin, tmp_path):
+    """As the command line asks by default on a physical arm, the API wants `confirm`: without
+    it the run is refused before its run folder is made and nothing moves."""
+    log = tmp_path / "toy.jsonl"
+    code = f"""
+import erarm
+calls = [{{"function": "move", "args": [400, 50, True]}},
+         {{"function": "returnToOrigin", "args": []}}]
+with erarm.open_workcell("toy", physical=True, log={str(log)!r}) as cell:
+    try:
+        erarm.execute_plan(calls, cell, brain="local", out="refused", strict_targets=False)
+    except erarm.ConfigError as err:
+        print("refused:", err)
+    asked = []
+    result = erarm.execute_plan(calls, cell, brain="local", out="asked", strict_targets=False,
+                                confirm=lambda plan: asked.append(plan) or True)
+    print("asked", len(asked), "steps", result.steps_executed)
+"""
+    env = {**os.environ, "PYTHONPATH": str(toy_plugin)}
+    env.pop("GEMINI_API_KEY", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "refused: the toy robot is a physical arm: pass confirm=" in done.stdout
+    assert "asked 1 steps 2" in done.stdout
+    assert not (tmp_path / "refused").exists()
+    assert [json.loads(line)["command"] for line in log.read_text().splitlines()] == \
+        ["move_to", "move_to"]  # only the confirmed run moved: out and home

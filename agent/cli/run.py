@@ -103,6 +103,11 @@ def _confirm_with_operator(console: Console) -> Callable:
     return confirm
 
 
+def _without_asking(_validated) -> bool:
+    """--no-confirm: the operator's yes given in advance."""
+    return True
+
+
 def _print_summary(result) -> None:  # result: erarm.agent.run.RunResult
     console = out_console()
     if result.dry_run and not result.error:
@@ -165,7 +170,8 @@ def _in_workcell(go: Callable, *, task: str, brain: Brain, out: Path | None, nam
         result = None
         try:
             asking = cell.robot.physical if confirm is None else confirm
-            result = go(cell, folder, _confirm_with_operator(err_console) if asking else None)
+            ask = _confirm_with_operator(err_console) if asking else _without_asking
+            result = go(cell, folder, ask)
         finally:
             with interrupts.deferred():
                 cell.close()
