@@ -52,17 +52,6 @@ def unproject(pixels: np.ndarray, depth_m: np.ndarray,
     return camera_points @ pose[:3, :3].T + pose[:3, 3]
 
 
-def project(points: np.ndarray, calibration: CameraCalibration) -> np.ndarray:
-    """Pixels (N x 2) of base-frame points (N x 3)."""
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    world_to_camera = np.linalg.inv(calibration.pose())
-    rvec, _ = cv2.Rodrigues(world_to_camera[:3, :3])
-    pixels, _ = cv2.projectPoints(points, rvec, world_to_camera[:3, 3],
-                                  calibration.intrinsic_matrix(),
-                                  np.asarray(calibration.distortion, dtype=np.float64))
-    return pixels.reshape(-1, 2)
-
-
 def intersect_plane(origin: np.ndarray, direction: np.ndarray, z: float) -> np.ndarray | None:
     """Where a ray meets the horizontal plane at height z, or None if it never does."""
     if abs(direction[2]) < 1e-9:

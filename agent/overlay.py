@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from erarm.agent.geometry import normalized_to_pixel, project
+from erarm.agent.geometry import normalized_to_pixel
 from erarm.agent.schemas import Box, Point
 from erarm.robots.base import CameraCalibration, ToolPose
 
@@ -67,7 +67,7 @@ def _draw_path(image: np.ndarray, path: Sequence[tuple[int, ToolPose]],
                calibration: CameraCalibration) -> None:
     """The tool's planned positions projected through the calibration, each spot labelled once
     with the steps that go there."""
-    pixels = project(np.array([[p.x, p.y, p.z] for _, p in path]), calibration)
+    pixels = calibration.project(np.array([[p.x, p.y, p.z] for _, p in path]))
     pixels = [tuple(round(float(c)) for c in px) for px in pixels]
     for a, b in itertools.pairwise(pixels):
         if a != b:

@@ -212,6 +212,19 @@ class CameraCalibration(BaseModel):
     def intrinsic_matrix(self) -> np.ndarray:
         return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], dtype=float)
 
+    def project(self, points_m: np.ndarray) -> np.ndarray:
+        """Pixels (N x 2) where base-frame points (N x 3, metres) are seen, lens distortion
+        included."""
+        import cv2  # OpenCV's own projection; loaded only when something is projected
+
+        points = np.asarray(points_m, dtype=np.float64).reshape(-1, 3)
+        world_to_camera = np.linalg.inv(self.pose())
+        rvec, _ = cv2.Rodrigues(world_to_camera[:3, :3])
+        pixels, _ = cv2.projectPoints(points, rvec, world_to_camera[:3, 3],
+                                      self.intrinsic_matrix(),
+                                      np.asarray(self.distortion, dtype=np.float64))
+        return pixels.reshape(-1, 2)
+
     def pose(self) -> np.ndarray:
         if self.camera_to_base is None:
             raise ConfigError(f"this calibration ({self.method}) has no camera pose; make one "

@@ -28,7 +28,7 @@ from erarm.agent.calibrate import (
     pose_from_hand_eye,
     touch_pairs,
 )
-from erarm.agent.geometry import intersect_plane, pixel_rays, project
+from erarm.agent.geometry import intersect_plane, pixel_rays
 from erarm.robots.base import CameraCalibration
 from erarm.robots.registry import open_workcell
 from erarm.robots.targets import BoardSpec
@@ -40,7 +40,7 @@ PLACEMENTS = [(0.45, 0.0, 0.3), (0.38, 0.12, -0.2), (0.52, -0.12, 0.1)]
 def pixel_to_robot_errors(estimate: CameraCalibration, truth: CameraCalibration,
                           height: float) -> list[float]:
     points = np.array([[x, y, height] for x, y in GRID])
-    pixels = project(points, truth)
+    pixels = truth.project(points)
     origin, directions = pixel_rays(pixels, estimate)
     errors = []
     for point, direction in zip(points, directions, strict=True):

@@ -380,12 +380,10 @@ class SimReferee:
         self._start = world.object_report()
 
     def _placed(self) -> list[Placed]:
-        from erarm.agent.geometry import project
-
         centres = [_pose(self._world, i) for i in range(len(self._world.labels))]
         if not centres:
             return []
-        columns = project(np.array(centres), self.true_calibration())[:, 0]
+        columns = self.true_calibration().project(np.array(centres))[:, 0]
         return [Placed(column_px=float(u), xy_mm=(x * 1000, y * 1000))
                 for u, (x, y, _) in zip(columns, centres, strict=True)]
 

@@ -32,7 +32,6 @@ from erarm.agent.calibrate import (
     save_calibration,
     touch_pairs,
 )
-from erarm.agent.geometry import project
 from erarm.robots.base import Frame, load_calibration
 from erarm.robots.errors import ConfigError
 from erarm.robots.registry import open_workcell
@@ -130,7 +129,7 @@ def test_the_focal_length_comes_out_of_one_plane_homography(eye):
     camera = camera.model_copy(update={"cx": 319.5, "cy": 239.5, "fy": camera.fx})
     grid = np.array([[x, y, 0.0] for x in np.linspace(0.3, 0.6, 4)
                      for y in np.linspace(-0.2, 0.2, 4)])
-    pixels = project(grid, camera)
+    pixels = camera.project(grid)
     pairs = [PlanePair(pixel=tuple(p), robot_mm=(g[0] * 1000, g[1] * 1000))
              for p, g in zip(pixels, grid, strict=True)]
     estimated = calibrate_plane(pairs, 0.0, np.zeros((480, 640, 3), np.uint8)).calibration
@@ -294,7 +293,7 @@ def test_intrinsics_accept_an_existing_boards_geometry(tmp_path):
 def test_plane_from_a_pairs_file_on_the_command_line(tmp_path, cell):
     truth = cell.referee.true_calibration()
     grid = [(x, y) for x in (0.32, 0.42, 0.52, 0.6) for y in (-0.2, 0.0, 0.2)]
-    pixels = project(np.array([[x, y, 0.0] for x, y in grid]), truth)
+    pixels = truth.project(np.array([[x, y, 0.0] for x, y in grid]))
     (tmp_path / "pairs.json").write_text(json.dumps(
         [{"pixel": [float(u), float(v)], "robot_mm": [x * 1000, y * 1000]}
          for (u, v), (x, y) in zip(pixels, grid, strict=True)]))
@@ -476,7 +475,7 @@ def test_check_says_what_is_off(tmp_path, cell):
 def test_plane_pairs_that_are_off_give_no_check_mark_and_exit_1(tmp_path, cell):
     truth = cell.referee.true_calibration()
     grid = [(x, y) for x in (0.32, 0.42, 0.52, 0.6) for y in (-0.2, 0.0, 0.2)]
-    pixels = project(np.array([[x, y, 0.0] for x, y in grid]), truth)
+    pixels = truth.project(np.array([[x, y, 0.0] for x, y in grid]))
     (tmp_path / "pairs.json").write_text(json.dumps(  # the robot's readings 25 mm off in y
         [{"pixel": [float(u), float(v)], "robot_mm": [x * 1000, y * 1000 + 25]}
          for (u, v), (x, y) in zip(pixels, grid, strict=True)]))

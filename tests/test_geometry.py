@@ -11,7 +11,6 @@ from erarm.agent.geometry import (
     normalized_to_pixel,
     pixel_rays,
     pixel_to_normalized,
-    project,
     unproject,
 )
 from erarm.robots.base import Frame
@@ -42,7 +41,7 @@ distortions = st.sampled_from([(0.0, 0.0, 0.0, 0.0, 0.0), (-0.12, 0.05, 0.001, -
 def test_project_then_unproject_recovers_points(points, distortion, eye):
     calibration = synthetic_calibration(eye=eye, distortion=distortion)
     points = np.array(points)
-    pixels = project(points, calibration)
+    pixels = calibration.project(points)
     depth = (points - calibration.pose()[:3, 3]) @ calibration.pose()[:3, 2]
     assert np.allclose(unproject(pixels, depth, calibration), points, atol=1e-6)
 
@@ -50,7 +49,7 @@ def test_project_then_unproject_recovers_points(points, distortion, eye):
 def test_rays_pass_through_the_points_they_see():
     calibration = synthetic_calibration(distortion=(-0.1, 0.02, 0.0, 0.0, 0.0))
     point = np.array([0.45, -0.12, 0.0])
-    origin, directions = pixel_rays(project(point[None], calibration), calibration)
+    origin, directions = pixel_rays(calibration.project(point[None]), calibration)
     hit = intersect_plane(origin, directions[0], 0.0)
     assert np.allclose(hit, point, atol=1e-6)
 
@@ -64,7 +63,7 @@ def test_locate_uses_depth_and_falls_back_to_the_table_plane():
     calibration = synthetic_calibration()
     block_top = (0.42, 0.05, 0.02, 0.04)  # a 4 cm block's top face
     frame = raycast_frame(calibration, [block_top])
-    u, v = project(np.array([[0.42, 0.05, 0.04]]), calibration)[0]
+    u, v = calibration.project(np.array([[0.42, 0.05, 0.04]]))[0]
     y, x = pixel_to_normalized(u, v, calibration.width, calibration.height)
     assert np.allclose(locate(y, x, frame), [0.42, 0.05, 0.04], atol=1e-3)
     no_depth = Frame(rgb=frame.rgb, calibration=calibration)
@@ -83,7 +82,7 @@ def test_sim_camera_calibration_matches_its_render(sim_cell):
     table = unproject(pixels, frame.depth_m[rows.ravel(), cols.ravel()], frame.calibration)
     assert np.abs(table[:, 2]).max() < 1e-3  # the near table rows lie on z = 0
     top = truth["blue block"] + [0, 0, 0.02]
-    u, v = project(top[None], frame.calibration)[0]
+    u, v = frame.calibration.project(top[None])[0]
     depth = frame.depth_m[round(v), round(u)]
     seen = unproject(np.array([[round(u), round(v)]]), np.array([depth]), frame.calibration)[0]
     assert np.linalg.norm(seen - top) < 0.004

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from erarm.agent.geometry import pixel_rays, point_cloud, project
+from erarm.agent.geometry import pixel_rays, point_cloud
 from erarm.agent.labels import COLOUR_HUES
 from erarm.robots.base import Frame
 
@@ -151,7 +151,7 @@ def _grasp_point(frame: Frame, kind: str, points: np.ndarray | None, rows: np.nd
         top = np.percentile(points[:, 2], 98)
         in_face = points[:, 2] >= top - TOP_FACE_BAND_M
         (cx, cy), _, _ = cv2.minAreaRect(points[in_face, :2].astype(np.float32))
-        u, v = project(np.array([[cx, cy, top]]), frame.calibration)[0]
+        u, v = frame.calibration.project(np.array([[cx, cy, top]]))[0]
         if (round(float(v)), round(float(u))) in set(zip(rows.tolist(), cols.tolist(),
                                                          strict=True)):
             return float(u), float(v)
@@ -171,7 +171,7 @@ def _grasp_point(frame: Frame, kind: str, points: np.ndarray | None, rows: np.nd
         if floor[nearest]:
             return float(cols[nearest]), float(rows[nearest])
         centre = np.array([cx, cy, np.percentile(points[:, 2], 5)])
-    u, v = project(centre[None, :], frame.calibration)[0]
+    u, v = frame.calibration.project(centre[None, :])[0]
     return float(u), float(v)
 
 
@@ -237,7 +237,7 @@ def _split_component(frame: Frame, colour: str, rows: np.ndarray, cols: np.ndarr
             member = ((np.hypot(points[:, 0] - cx, points[:, 1] - cy) <= 0.75 * max(sides))
                       & (points[:, 2] <= top_z + TOP_FACE_BAND_M))
             claimed |= member
-            u, v = project(np.array([[cx, cy, top_z]]), frame.calibration)[0]
+            u, v = frame.calibration.project(np.array([[cx, cy, top_z]]))[0]
             found.append(_detection(colour, "block", rows[member], cols[member],
                                     (float(u), float(v))))
     rest = ~claimed
