@@ -120,7 +120,7 @@ def test_a_task_the_local_brain_cannot_read_is_refused_before_a_run_folder(tmp_p
 
 def test_execute_plan_takes_text_calls_or_a_plan_file(tmp_path, cell):
     first = erarm.run_task(TASK, cell, brain="local", out=tmp_path / "planned", dry_run=True)
-    calls = [{"function": c["function"], "args": c["args"]} for c in first.plan]
+    calls = [call.call() for call in first.plan]  # {"function": ..., "args": [...]}
     from_calls = erarm.execute_plan(calls, cell, task=TASK, out=tmp_path / "calls",
                                     dry_run=True)
     from_text = erarm.execute_plan(json.dumps(calls), cell, task=TASK, out=tmp_path / "text",
