@@ -112,8 +112,8 @@ class ValidatedPlan(BaseModel):
 
 def _refuse(where: str, problem: EnvelopeProblem) -> PlanRejected:
     """The envelope's problem as the validator's sentence about `where`."""
-    joiner = " is " if problem.breach in (EnvelopeBreach.OUTSIDE_XY,
-                                          EnvelopeBreach.BEYOND_REACH) else ": "
+    joiner = " is " if problem.breach in (EnvelopeBreach.outside_xy,
+                                          EnvelopeBreach.beyond_reach) else ": "
     return PlanRejected(f"{where}{joiner}{problem.message}")
 
 

@@ -80,10 +80,10 @@ class RobotState(BaseModel):
 class EnvelopeBreach(StrEnum):
     """Which part of the envelope a tool pose or a spot leaves."""
 
-    NOT_FINITE = "not finite"
-    OUTSIDE_XY = "outside x-y"
-    BEYOND_REACH = "beyond reach"
-    OUTSIDE_Z = "outside z"
+    not_finite = "not finite"
+    outside_xy = "outside x-y"
+    beyond_reach = "beyond reach"
+    outside_z = "outside z"
 
 
 class EnvelopeProblem(BaseModel):
@@ -119,14 +119,14 @@ class WorkspaceLimits(BaseModel):
         """Why a spot (x, y) metres on the table lies outside this envelope, or None: the part
         of the check that needs no height."""
         if not (math.isfinite(x) and math.isfinite(y)):
-            return EnvelopeProblem(breach=EnvelopeBreach.NOT_FINITE,
+            return EnvelopeProblem(breach=EnvelopeBreach.not_finite,
                                    message="the pose has a coordinate that is not a number")
         if not (self.x_min <= x <= self.x_max and self.y_min <= y <= self.y_max):
-            return EnvelopeProblem(breach=EnvelopeBreach.OUTSIDE_XY,
+            return EnvelopeProblem(breach=EnvelopeBreach.outside_xy,
                                    message=f"outside the workspace (x {_mm(self.x_min, self.x_max)}"
                                            f", y {_mm(self.y_min, self.y_max)} mm)")
         if self.reach_m(x, y) > self.max_reach_m:
-            return EnvelopeProblem(breach=EnvelopeBreach.BEYOND_REACH,
+            return EnvelopeProblem(breach=EnvelopeBreach.beyond_reach,
                                    message=f"beyond the arm's reach of "
                                            f"{self.max_reach_m * 1000:.0f} mm")
         return None
@@ -135,13 +135,13 @@ class WorkspaceLimits(BaseModel):
         """Why a tool pose lies outside this envelope, or None: finite, (x, y) in the workspace
         box and within reach, z between z_min and z_max."""
         if not all(math.isfinite(v) for v in pose.model_dump().values()):
-            return EnvelopeProblem(breach=EnvelopeBreach.NOT_FINITE,
+            return EnvelopeProblem(breach=EnvelopeBreach.not_finite,
                                    message="the pose has a coordinate that is not a number")
         spot = self.check_spot(pose.x, pose.y)
         if spot is not None:
             return spot
         if not self.z_min <= pose.z <= self.z_max:
-            return EnvelopeProblem(breach=EnvelopeBreach.OUTSIDE_Z,
+            return EnvelopeProblem(breach=EnvelopeBreach.outside_z,
                                    message=f"the tool would go to z = {pose.z * 1000:.0f} mm, "
                                            f"outside {_mm(self.z_min, self.z_max)} mm")
         return None

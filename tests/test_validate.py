@@ -104,19 +104,19 @@ def test_a_move_is_refused_for_its_spot_alone_or_accepted_by_every_driver(surfac
                              gripper_open=False)
     except PlanRejected as err:
         assert spot is not None and str(err).endswith(spot.message)
-        assert spot.breach in (EnvelopeBreach.OUTSIDE_XY, EnvelopeBreach.BEYOND_REACH)
+        assert spot.breach in (EnvelopeBreach.outside_xy, EnvelopeBreach.beyond_reach)
     else:
         assert spot is None
         assert all(LIMITS.problem(a.pose) is None for a in plan.actions if a.pose)
 
 
 def test_each_envelope_breach_is_named():
-    assert LIMITS.check(ToolPose(x=0.4, y=0.0, z=math.inf)).breach is EnvelopeBreach.NOT_FINITE
-    assert LIMITS.check(ToolPose(x=0.1, y=0.0, z=0.1)).breach is EnvelopeBreach.OUTSIDE_XY
-    assert LIMITS.check(ToolPose(x=0.6, y=0.4, z=0.1)).breach is EnvelopeBreach.BEYOND_REACH
-    assert LIMITS.check(ToolPose(x=0.4, y=0.0, z=0.5)).breach is EnvelopeBreach.OUTSIDE_Z
+    assert LIMITS.check(ToolPose(x=0.4, y=0.0, z=math.inf)).breach is EnvelopeBreach.not_finite
+    assert LIMITS.check(ToolPose(x=0.1, y=0.0, z=0.1)).breach is EnvelopeBreach.outside_xy
+    assert LIMITS.check(ToolPose(x=0.6, y=0.4, z=0.1)).breach is EnvelopeBreach.beyond_reach
+    assert LIMITS.check(ToolPose(x=0.4, y=0.0, z=0.5)).breach is EnvelopeBreach.outside_z
     assert LIMITS.check(ToolPose(x=0.4, y=0.0, z=0.1)) is None
-    assert LIMITS.check_spot(0.4, math.nan).breach is EnvelopeBreach.NOT_FINITE
+    assert LIMITS.check_spot(0.4, math.nan).breach is EnvelopeBreach.not_finite
 
 
 def test_step_limit_and_empty_plans(surface):
