@@ -82,7 +82,8 @@ def _in_range(value: int, name: str, low: int, high: int | None = None) -> None:
 def _brain(brain: BrainSpec, *, model: str | None = None, base_url: str | None = None,
            config: str | Path | None = None, safety: Pairs | None = None,
            thinking: Pairs | None = None, consensus: int = 1, zoom: bool = False,
-           trajectory: int = 0) -> Brain:
+           trajectory: int = 0, needs: tuple[str, ...] = ("point", "detect", "plan")
+           ) -> Brain:
     """A brain named by a string built as the command line builds it (Gemini settings from
     `config` and the keywords), or a brain object as it is."""
     _in_range(consensus, "consensus", 1, MAX_CONSENSUS)
@@ -93,9 +94,9 @@ def _brain(brain: BrainSpec, *, model: str | None = None, base_url: str | None =
         if given:
             raise ConfigError(f"{given[0]}= applies to a brain named by a string (auto, local, "
                               "gemini), not to a brain object")
-        if not callable(getattr(brain, "point", None)):
-            raise ConfigError(f"brain must be auto, local, gemini or a Brain, got "
-                              f"{type(brain).__name__}")
+        if not all(callable(getattr(brain, ask, None)) for ask in needs):
+            raise ConfigError(f"brain must be auto, local, gemini or a Brain (with "
+                              f"{', '.join(needs)}), got {type(brain).__name__}")
         return brain
     try:
         choice = BrainChoice(brain)
@@ -118,6 +119,8 @@ def build_workcell(robot: str, options: Mapping[str, object], *, camera: str | N
     from erarm.robots.registry import open_camera
     from erarm.robots.registry import open_workcell as open_driver
 
+    if camera is None and camera_options:
+        raise ConfigError("camera_options need a camera= driver to go to")
     camera_calibration = calibration_from(calibration)
     cell = open_driver(robot, **options)
     try:
@@ -161,6 +164,36 @@ def open_workcell(robot: str = "sim", *, camera: str | None = None,
 
 
 # -- runs -------------------------------------------------------------------------------------
+
+def _check_run(task: object, cell: object, out: object, flags: Mapping[str, object],
+               callbacks: Mapping[str, object]) -> None:
+    """What a run is given, checked before its run folder is claimed: a task, a cell, flags
+    that are booleans (a safety switch takes no "no"), callables, a folder."""
+    if not isinstance(task, str):
+        raise ConfigError(f"task must be a string, got {type(task).__name__}")
+    if not isinstance(cell, Workcell):
+        raise ConfigError(f"cell must be a Workcell (from erarm.open_workcell), got "
+                          f"{type(cell).__name__}")
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be True or False, got {value!r}")
+    for name, value in callbacks.items():
+        if value is not None and not callable(value):
+            raise ConfigError(f"{name} must be a callable or None, got {value!r}")
+    from erarm.agent.recording.run_folder import RunFolder
+
+    if out is not None and not isinstance(out, str | PathLike | RunFolder):
+        raise ConfigError(f"out must be a folder's path, got {out!r}")
+
+
+def _check_cell(task: str, cell: Workcell) -> None:
+    """The cell can do this task: open, and (a simulator's) staged for it."""
+    staged = cell.instruction
+    if task and staged and " ".join(task.split()) != " ".join(staged.split()):
+        raise ConfigError(f"this workcell was staged for {staged!r}, which is what its referee "
+                          f"scores: open one with task={task!r} for this task")
+    cell.robot.state()  # a closed cell says so now (RobotError), before anything is written
+
 
 def _require_confirm(cell: Workcell, confirm: Confirm | None, dry_run: bool) -> None:
     """A physical arm moves only after someone (or something) said yes: as the command line
@@ -214,10 +247,14 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
     before a run folder is made."""
     from erarm.agent.run import run_task as run
 
+    _check_run(task, cell, out, {"dry_run": dry_run, "closed_loop": closed_loop,
+                                 "strict_targets": strict_targets, "record": record},
+               {"log": log, "confirm": confirm})
     _in_range(trajectory, "trajectory", 0, 30)
     chosen = _brain(brain, model=model, base_url=base_url, config=config, safety=safety,
                     thinking=thinking, consensus=consensus, zoom=zoom, trajectory=trajectory)
     check_task(task, chosen)
+    _check_cell(task, cell)
     _require_confirm(cell, confirm, dry_run)
     options = RunOptions(dry_run=dry_run, strict_targets=strict_targets,
                          trajectory_points=trajectory, closed_loop=closed_loop)
@@ -241,6 +278,14 @@ def read_plan_file(path: Path) -> tuple[str, str | None]:
     return text, task
 
 
+def _number(value: object) -> object:
+    """A numpy scalar in a plan's calls as the Python number it holds."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == ():
+        return item()
+    raise TypeError(f"{type(value).__name__} is not a number, a boolean or a string")
+
+
 class PlanInput(NamedTuple):
     """A plan ready to execute: its text (parsed once as a check), the task it is for, and the
     name its run folder is given."""
@@ -260,10 +305,15 @@ def load_plan(plan: str | PathLike | Sequence[Mapping], task: str | None = None)
         text, recorded = read_plan_file(Path(plan))
         name = f"execute {Path(plan).stem}"
     elif isinstance(plan, str):
+        if "\n" not in plan and Path(plan).suffix in (".json", ".txt") and Path(plan).is_file():
+            raise ConfigError(f"plan {plan!r} names a file: pass Path({plan!r}) to read it (a "
+                              "string is the plan's text)")
         text = plan
+    elif isinstance(plan, Mapping):
+        raise ConfigError("plan: a list of call dicts, got one dict (wrap it in a list)")
     else:
         try:
-            text = json.dumps(list(plan))
+            text = json.dumps(list(plan), default=_number)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"plan: model text, a list of call dicts or a plan file's path; "
                               f"{err}") from None
@@ -287,7 +337,10 @@ def execute_plan(plan: str | PathLike | Sequence[Mapping], cell: Workcell, *,
     from erarm.agent.run import execute_plan as execute
 
     checked = load_plan(plan, task)
+    _check_run(checked.task, cell, out, {"dry_run": dry_run, "strict_targets": strict_targets,
+                                         "record": record}, {"log": log, "confirm": confirm})
     looker = _brain(brain, model=model, base_url=base_url, config=config)
+    _check_cell(checked.task, cell)
     _require_confirm(cell, confirm, dry_run)
     options = RunOptions(dry_run=dry_run, strict_targets=strict_targets)
     return execute(checked.text, checked.task, looker, cell, _folder(out, checked.name),
@@ -310,7 +363,7 @@ def point(image: ImageSource, *queries: str, brain: BrainSpec = "auto", limit: i
     from erarm.agent.parse import read_points
 
     chosen = _brain(brain, model=model, base_url=base_url, config=config, safety=safety,
-                    thinking=thinking, consensus=consensus, zoom=zoom)
+                    thinking=thinking, consensus=consensus, zoom=zoom, needs=("point",))
     if not all(isinstance(query, str) for query in queries):
         raise ConfigError("point: each query is a string, e.g. point(image, 'blue block', "
                           "'bowl')")
@@ -334,7 +387,7 @@ def detect(image: ImageSource, *, brain: BrainSpec = "auto", limit: int = 25,
     from erarm.agent.parse import read_boxes
 
     chosen = _brain(brain, model=model, base_url=base_url, config=config, safety=safety,
-                    thinking=thinking, consensus=consensus)
+                    thinking=thinking, consensus=consensus, needs=("detect",))
     _in_range(limit, "limit", 1)
     frame = frame_from(image, calibration, blur_faces, log or _quiet)
     reading = read_boxes(chosen.detect(frame, limit=limit))
@@ -354,7 +407,7 @@ def trajectory(image: ImageSource, instruction: str, *, points: int = 15,
     from erarm.agent.parse import parse_trajectory
 
     chosen = _brain(brain, model=model, base_url=base_url, config=config, safety=safety,
-                    thinking=thinking, consensus=consensus)
+                    thinking=thinking, consensus=consensus, needs=())
     require(chosen, "trajectory")
     _in_range(points, "points", 2, 50)
     frame = frame_from(image, None, blur_faces, log or _quiet)

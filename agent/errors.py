@@ -47,6 +47,13 @@ class ExecutionFailed(ErarmError):
         self.steps_done = steps_done
 
 
+class Crashed(ErarmError):
+    """Something that is not an erarm error (a bug, or a caller's callback that raised) ended a
+    run: the arm was stopped and the record says so; the original exception goes on."""
+
+    exit_code = 3
+
+
 class Interrupted(ExecutionFailed):
     """The operator stopped the run (Ctrl-C or SIGTERM); the arm was stopped where it was."""
 

@@ -7,10 +7,12 @@ returned, with its exit code, instead of raised.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from erarm.agent.brains.base import Brain
-from erarm.agent.errors import Interrupted
+from erarm.agent.errors import Crashed, Interrupted
+from erarm.agent.execute import stop_arm
 from erarm.agent.orchestration import Orchestrator
 from erarm.agent.orchestration.given_plan import GivenPlan
 from erarm.agent.orchestration.whole_plan import WholePlan
@@ -44,6 +46,12 @@ def _conduct(session: Session, orchestrator: Orchestrator) -> RunResult:
         return session.finish(err)
     except KeyboardInterrupt:
         return session.finish(Interrupted(session.interruption().message, []))
+    except Exception as err:  # a bug or a caller's callback: stop, record, and let it go on
+        with contextlib.suppress(Exception):
+            stop_arm(session.robot)
+        with contextlib.suppress(Exception):
+            session.finish(Crashed(f"{type(err).__name__}: {err}"))
+        raise
     return session.finish(None)
 
 

@@ -212,7 +212,7 @@ class Session:
         after backing off to leave the arm safe at home."""
         if self.confirm is not None:
             self.phase = Phase.confirming
-            if not self.confirm(validated):
+            if self.confirm(validated) is not True:  # only a yes moves the arm
                 raise Declined("the operator declined the plan; nothing moved")
         self.phase = Phase.moving
         clock = time.perf_counter()

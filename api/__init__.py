@@ -55,3 +55,7 @@ def __getattr__(name: str) -> object:
     if name in __all__:
         return getattr(import_module("erarm.agent.api"), name)
     raise AttributeError(f"module 'erarm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -173,6 +173,8 @@ class SimArm:
             self.world.step()
 
     def state(self) -> RobotState:
+        if not pb.isConnected(self.world.client):  # its workcell was closed
+            raise RobotError("the simulated arm is closed: open the workcell again")
         return RobotState(joint_positions_rad=self._joint_positions().tolist(),
                           tool=self._tool_pose(), gripper_open=self._gripper_open,
                           gripper_opening_m=self._gap(), holding=self._holding())

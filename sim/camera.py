@@ -14,6 +14,7 @@ import pybullet as pb
 from pydantic import BaseModel
 
 from erarm.robots.base import CameraCalibration, Frame
+from erarm.robots.errors import RobotError
 from erarm.sim.transforms import rodrigues
 
 
@@ -98,6 +99,8 @@ class SimCamera:
         self._on_close = on_close  # a camera that owns its world closes it
 
     def capture(self) -> Frame:
+        if not pb.isConnected(self._client):  # its workcell was closed
+            raise RobotError("the simulated camera is closed: open the workcell again")
         return render(self._client, self.setup, self._renderer)
 
     def close(self) -> None:

@@ -301,3 +301,81 @@ with erarm.open_workcell("toy", physical=True, log={str(log)!r}) as cell:
     assert not (tmp_path / "refused").exists()
     assert [json.loads(line)["command"] for line in log.read_text().splitlines()] == \
         ["move_to", "move_to"]  # only the confirmed run moved: out and home
+
+
+class NoDetect:
+    name, capabilities = "half", set()
+
+    def point(self, *args):
+        return "[]"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"task": None}, "task must be a string, got NoneType"),
+    ({"cell": "sim"}, "cell must be a Workcell (from erarm.open_workcell), got str"),
+    ({"out": 5}, "out must be a folder's path, got 5"),
+    ({"dry_run": "no"}, "dry_run must be True or False, got 'no'"),
+    ({"record": "x"}, "record must be True or False, got 'x'"),
+    ({"confirm": True}, "confirm must be a callable or None, got True"),
+    ({"log": 5}, "log must be a callable or None, got 5"),
+    ({"brain": NoDetect()}, "a Brain (with point, detect, plan), got NoDetect"),
+    ({"task": "pick the yellow block into the purple bowl"},
+     "this workcell was staged for 'pick the blue block into the orange bowl'"),
+])
+def test_what_a_run_is_given_is_checked_before_its_run_folder(cell, tmp_path, change, message):
+    given = {"task": TASK, "cell": cell, "brain": "local", "out": tmp_path / "run", **change}
+    with pytest.raises(ConfigError) as raised:
+        erarm.run_task(given.pop("task"), given.pop("cell"), **given)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+    assert not (tmp_path / "run").exists() and cell.robot.state().gripper_open
+
+
+def test_only_a_yes_moves_the_arm(cell, tmp_path):
+    before = cell.robot.state().joint_positions_rad
+    result = erarm.run_task(TASK, cell, brain="local", out=tmp_path / "run",
+                            confirm=lambda plan: "n")  # truthy, but not a yes
+    assert result.exit_code == 1 and "declined" in result.error
+    assert result.steps_executed == 0 and cell.robot.state().joint_positions_rad == before
+
+
+def test_a_closed_cell_is_refused_before_anything_is_written(tmp_path):
+    with erarm.open_workcell("sim", task=TASK, seed=1) as cell:
+        pass
+    with pytest.raises(erarm.ErarmError, match="the simulated arm is closed"):
+        erarm.run_task(TASK, cell, brain="local", out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(erarm.ErarmError, match="the simulated camera is closed"):
+        cell.camera.capture()
+
+
+def test_a_callback_that_raises_mid_motion_stops_the_arm_and_is_recorded(cell, tmp_path):
+    def log(line: str) -> None:
+        if line.startswith("step 3/"):
+            raise RuntimeError("the notebook's logger broke")
+
+    with pytest.raises(RuntimeError, match="logger broke"):
+        erarm.run_task(TASK, cell, brain="local", out=tmp_path / "run", log=log)
+    recorded = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert recorded["exit_code"] == 3 and recorded["steps_executed"] == 0
+    assert recorded["error"] == "RuntimeError: the notebook's logger broke"
+
+
+def test_plans_from_numpy_and_the_usual_slips(cell, tmp_path):
+    import numpy as np
+
+    calls = [{"function": "move", "args": [np.int64(457), np.float32(202.0), True]},
+             {"function": "returnToOrigin", "args": []}]
+    result = erarm.execute_plan(calls, cell, out=tmp_path / "numpy", dry_run=True,
+                                strict_targets=False)
+    assert result.exit_code == 0 and result.plan[0].x == 457
+    with pytest.raises(ConfigError, match="got one dict"):
+        erarm.execute_plan(calls[0], cell, out=tmp_path / "dict")
+    (tmp_path / "plan.json").write_text(json.dumps([calls[1]]))
+    with pytest.raises(ConfigError, match=r"names a file: pass Path\("):
+        erarm.execute_plan(str(tmp_path / "plan.json"), cell, out=tmp_path / "str")
+    with pytest.raises(ConfigError, match="camera_options need a camera="):
+        erarm.open_workcell("sim", camera_options={"seed": 1})
+
+
+def test_dir_shows_the_api():
+    assert {"run_task", "open_workcell", "point", "__version__"} <= set(dir(erarm))

@@ -286,7 +286,7 @@ def test_a_server_echoing_the_key_in_any_case_gets_it_redacted_everywhere(gemini
 
 
 def test_redaction_is_one_shared_rule():
-    from erarm.agent.secrets import guard, redact
+    from erarm.agent.redaction import guard, redact
 
     guard(TEST_KEY)
     assert redact(f"a {TEST_KEY.upper()} b {_escaped(TEST_KEY)} c") == "a *** b *** c"

@@ -8,7 +8,7 @@ jitter, waiting as long as the server asks (RetryInfo, Retry-After) up to a cap;
 or a reply withheld for safety names its category and probability; a reply that stopped early
 (cut off at the token limit) is refused for what would move the arm and warned about otherwise.
 This is the boundary the API key crosses: everything the brain returns, raises, logs or lets the
-SDK warn is redacted (`erarm.agent.secrets`).
+SDK warn is redacted (`erarm.agent.redaction`).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from erarm.agent.brains import api_key_from_env
 from erarm.agent.brains.base import CORE, PlanRequest
 from erarm.agent.config import KNOWN_MODELS, GeminiSettings
 from erarm.agent.errors import BrainUnavailable, ReplyError
+from erarm.agent.redaction import guard, redact
 from erarm.agent.schemas import CALL_TYPES, SIGNATURES, response_schema
-from erarm.agent.secrets import guard, redact
 from erarm.robots.base import Frame
 from erarm.robots.errors import ErarmError
 

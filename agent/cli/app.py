@@ -12,7 +12,7 @@ from erarm.agent import interrupts
 from erarm.agent.cli import bench, calibrate, drivers, replay, run, vision  # noqa: F401  (registers the commands)
 from erarm.agent.cli.common import VersionOpt, app, err_console
 from erarm.agent.errors import Interrupted
-from erarm.agent.secrets import redact
+from erarm.agent.redaction import redact
 from erarm.robots.errors import ErarmError
 
 

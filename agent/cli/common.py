@@ -16,7 +16,7 @@ import typer.rich_utils
 from rich.console import Console
 
 from erarm.agent.brains import BrainChoice
-from erarm.agent.secrets import redact
+from erarm.agent.redaction import redact
 from erarm.robots.base import CameraCalibration
 from erarm.robots.errors import ConfigError
 from erarm.robots.files import check_input_file, check_output_file

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from erarm.agent import interrupts
 from erarm.agent.overlay import save_png
-from erarm.agent.secrets import redact
+from erarm.agent.redaction import redact
 from erarm.robots.errors import ConfigError
 
 RECORD = "record"
