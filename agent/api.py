@@ -331,9 +331,10 @@ def execute_plan(plan: str | PathLike | Sequence[Mapping], cell: Workcell, *,
     """Run a plan as written in the open `cell`, after the same validation a model's plan gets,
     as `erarm execute` does. `plan` is model text (reasoning, then JSON), a list of call dicts
     (`[{"function": "move", "args": [412, 87, true]}, ...]`) or the path (a `Path`) of a plan
-    file or a run's plan.json. `task` stages and scores the simulated scene (default: the one a
-    plan.json records); `brain` only looks, for validation and verification. Returns the
-    `RunResult`; a plan that does not parse raises before a run folder is made."""
+    file or a run's plan.json. `task` is what the plan is for (default: the one a plan.json
+    records; a simulated cell must have been opened with the same `task=` to be scored);
+    `brain` only looks, for validation and verification. Returns the `RunResult`; a plan that
+    does not parse raises before a run folder is made."""
     from erarm.agent.run import execute_plan as execute
 
     checked = load_plan(plan, task)
