@@ -26,7 +26,7 @@ def find_faces(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
     for detector in _detectors():
         found = detector.detectMultiScale(gray, scaleFactor=1.05, minNeighbors=4, minSize=(20, 20))
         faces.extend(tuple(int(v) for v in face) for face in found)
-    return faces
+    return sorted(faces)  # OpenCV's threads find them in any order; overlaps blur in this one
 
 
 def blur_faces(frame: Frame) -> tuple[Frame, int]:
