@@ -117,19 +117,19 @@ def _refuse(where: str, problem: EnvelopeProblem) -> PlanRejected:
     return PlanRejected(f"{where}{joiner}{problem.message}")
 
 
-def _check_spot(where: str, x: float, y: float, limits: WorkspaceLimits) -> list[str]:
-    problem = limits.check_spot(x, y)
-    if problem:
-        raise _refuse(where, problem)
+def _spot_passed(x: float, y: float, limits: WorkspaceLimits) -> list[str]:
     return ["in workspace",
             f"reach {limits.reach_m(x, y) * 1000:.0f}/{limits.max_reach_m * 1000:.0f} mm"]
 
 
-def _check_height_and_joints(where: str, pose: ToolPose, limits: WorkspaceLimits,
-                             reachable: Reachable | None) -> list[str]:
-    problem = limits.check(pose)
+def _check_spot(where: str, x: float, y: float, limits: WorkspaceLimits) -> list[str]:
+    problem = limits.check_spot(x, y)
     if problem:
         raise _refuse(where, problem)
+    return _spot_passed(x, y, limits)
+
+
+def _check_joints(where: str, pose: ToolPose, reachable: Reachable | None) -> list[str]:
     if reachable is None:
         return []
     found = reachable(pose)
@@ -138,15 +138,22 @@ def _check_height_and_joints(where: str, pose: ToolPose, limits: WorkspaceLimits
     return ["joint limits (IK)"]
 
 
+def _check_height_and_joints(where: str, pose: ToolPose, limits: WorkspaceLimits,
+                             reachable: Reachable | None) -> list[str]:
+    problem = limits.check(pose)
+    if problem:
+        raise _refuse(where, problem)
+    return _check_joints(where, pose, reachable)
+
+
 def check_pose(where: str, pose: ToolPose, limits: WorkspaceLimits,
                reachable: Reachable | None) -> list[str]:
     """A tool pose inside the envelope and the arm's joint limits (the checks passed), or
     PlanRejected."""
-    problem = limits.check(pose)
+    problem = limits.check(pose)  # once: finite, then the spot, then the height
     if problem:
         raise _refuse(where, problem)
-    return (_check_spot(where, pose.x, pose.y, limits)
-            + _check_height_and_joints(where, pose, limits, reachable))
+    return _spot_passed(pose.x, pose.y, limits) + _check_joints(where, pose, reachable)
 
 
 def _nearest(landmarks: list[Landmark], x_mm: float, y_mm: float) -> tuple[Landmark, float] | None:
