@@ -9,10 +9,10 @@ from pydantic import BaseModel
 
 from erarm.agent import interrupts
 from erarm.agent.errors import ExecutionFailed, Interrupted
-from erarm.agent.results import Stop
+from erarm.agent.results import Outcome, Stop
 from erarm.agent.validate import Action
 from erarm.robots.base import Robot, ToolPose
-from erarm.robots.errors import RobotError
+from erarm.robots.errors import MotionBlocked, RobotError
 
 
 class StepReport(BaseModel):
@@ -60,16 +60,27 @@ def stop_arm(robot: Robot) -> None:
 
 def execute(actions: list[Action], robot: Robot,
             on_step: Callable[[Action, StepReport], None] | None = None,
-            watch: Watch | None = None) -> ExecutionReport:
+            watch: Watch | None = None, recover_blocked: bool = False) -> ExecutionReport:
     """Run every action in order. A robot failure or an interrupt (Ctrl-C, SIGTERM), whenever it
     lands, stops the arm at once, where it is, before the error goes on. `watch` looks at each
-    finished step; a reason from it ends the run early (the report says why), arm at rest."""
+    finished step; a reason from it ends the run early (the report says why), arm at rest. With
+    `recover_blocked`, a motion the driver reports blocked (`MotionBlocked`) ends the run early
+    in the same way instead of failing it, so the caller can back off and try again."""
     report = ExecutionReport(steps=[])
     current = actions[0] if actions else None
     try:
         for current in actions:
             try:
                 step = _run(current, robot)
+            except MotionBlocked as err:
+                stop_arm(robot)
+                if not recover_blocked:
+                    raise ExecutionFailed(f"step {current.step} {current.label}: {err}",
+                                          report.steps) from err
+                report.stopped = Stop(outcome=Outcome.blocked,
+                                      detail=f"blocked at step {current.step} {current.label}: "
+                                             f"{err}")
+                break
             except RobotError as err:
                 stop_arm(robot)
                 raise ExecutionFailed(f"step {current.step} {current.label}: {err}",

@@ -33,12 +33,13 @@ class Phase(StrEnum):
 
 
 class Outcome(StrEnum):
-    """How one round of moving went. The first four are what the gripper watch sees while the
-    arm moves; the rest what the look afterwards (or the brain) says."""
+    """How one round of moving went. The first four are what the gripper watch and the driver
+    see while the arm moves; the rest what the look afterwards (or the brain) says."""
 
     missed_grasp = "missed grasp"  # the gripper closed on nothing
     dropped = "dropped"  # the object slipped out on the way
     jammed = "jammed"  # something stayed between the fingers as they opened
+    blocked = "blocked"  # the arm met something on its way and stopped short
     placed = "placed"
     landed_elsewhere = "landed elsewhere"
     done = "done"  # the brain found nothing left to do
@@ -69,6 +70,7 @@ class Attempt(BaseModel):
     outcome: Outcome
     detail: str = ""
     steps: int = 0
+    round_trips: int = 0  # model round trips in sequence this round (concurrent questions: one)
 
 
 class TargetMm(BaseModel):
@@ -118,6 +120,8 @@ class RunResult(BaseModel):
     warnings: list[str] = []
     attempts: list[Attempt] = []
     steps_executed: int = 0
+    model_calls: int = 0  # questions asked of the brain
+    model_round_trips: int = 0  # the same, counting questions asked together once
     timings: Timings = Timings()
     out_dir: str | None = None
     error: str | None = None

@@ -26,12 +26,13 @@ from erarm.agent.execute import ExecutionReport, StepReport, Watch, execute, sto
 from erarm.agent.geometry import locate
 from erarm.agent.locate import locate_objects
 from erarm.agent.overlay import draw
+from erarm.agent.parallel import Answer, together
 from erarm.agent.parse import parse_trajectory, parse_verdict
 from erarm.agent.perceive import Perception, perceive
 from erarm.agent.recording.recorder import Recorder, RecordingBrain, RecordingRobot
 from erarm.agent.recording.run_folder import RunFolder
 from erarm.agent.results import ActionRecord, Interruption, Phase, RunResult, Stop
-from erarm.agent.schemas import Plan, SceneObject
+from erarm.agent.schemas import Plan, SceneObject, Verdict
 from erarm.agent.surface import SurfaceMap
 from erarm.agent.validate import Action, Landmark, ValidatedPlan, validate_plan
 from erarm.agent.verify import Verification
@@ -58,6 +59,7 @@ class Sighting:
     frame: Frame
     perception: Perception
     objects: list[SceneObject]
+    verdict: Answer | None = None  # the brain's judgement of this frame, when asked with it
 
 
 def _step_line(action: Action, report: StepReport, total: int) -> str:
@@ -121,8 +123,15 @@ class Session:
         """What an interrupt now means, from the run's own state: its phase and the steps run."""
         return Interruption.during(self.phase, self.result.steps_executed, stopped)
 
-    def look(self) -> Sighting:
-        """Capture, check the calibration still fits, perceive and locate everything."""
+    def asked(self, questions: int) -> None:
+        """Count questions put to the brain together: one round trip to the model."""
+        self.result.model_calls += questions
+        self.result.model_round_trips += 1
+
+    def look(self, judge_from: Frame | None = None) -> Sighting:
+        """Capture, check the calibration still fits, perceive and locate everything. With
+        `judge_from`, the brain also judges the task from that frame to this one, in the same
+        round trip as the points and boxes."""
         clock = time.perf_counter()
         self.phase = Phase.looking
         first = self.looks == 0
@@ -144,7 +153,14 @@ class Session:
                 self.log(f"calibration fits: {fit.summary()}")
         else:
             self.folder.write_png("final.png", frame.rgb)
-        perception = perceive(self.brain, frame)
+        brain, task = self.brain, self.task
+        judging = judge_from is not None and "judge" in brain.capabilities
+        questions = [lambda: perceive(brain, frame)]
+        if judging:
+            questions.append(lambda: parse_verdict(brain.judge(judge_from, frame, task)))
+        answers = together(*questions)
+        self.asked(2 + judging)  # points and boxes, and the judgement
+        perception = answers[0].get()
         for warning in perception.warnings:  # malformed entries the parser dropped
             self.log(f"warning: {warning}")
         self.result.warnings += [w for w in perception.warnings if w not in self.result.warnings]
@@ -158,13 +174,14 @@ class Session:
             self.folder.write_png("overlay.png", draw(frame.rgb, perception.points,
                                                       perception.boxes))
         self.log(f"saw {len(objects)} objects: {', '.join(o.label for o in objects) or 'none'}")
-        return Sighting(frame, perception, objects)
+        return Sighting(frame, perception, objects, answers[1] if judging else None)
 
     def carry_path(self, frame: Frame, points: int) -> list[tuple[float, float]]:
         """The brain's trajectory for the task, located on the table, without its start and
         end (the plan already goes there), in millimetres."""
         require(self.brain, "trajectory")
         self.log(f"asking for a {points}-point path to carry the object along")
+        self.asked(1)
         path = parse_trajectory(self.brain.trajectory(frame, self.task, points=points))
         located = [locate(p.y, p.x, frame) for p in path[1:-1]]
         return [(float(q[0]) * 1000, float(q[1]) * 1000) for q in located if q is not None]
@@ -207,9 +224,10 @@ class Session:
         return validated
 
     def act(self, actions: list[Action], validated: ValidatedPlan, watch: Watch | None = None,
-            round_: int = 1) -> Stop | None:
-        """Execute actions (after asking, when asked to); return why `watch` stopped them,
-        after backing off to leave the arm safe at home."""
+            round_: int = 1, recover_blocked: bool = False) -> Stop | None:
+        """Execute actions (after asking, when asked to); return why `watch` stopped them (or,
+        with `recover_blocked`, why a blocked motion did), after backing off to leave the arm
+        safe at home."""
         if self.confirm is not None:
             self.phase = Phase.confirming
             if self.confirm(validated) is not True:  # only a yes moves the arm
@@ -222,7 +240,7 @@ class Session:
             self.recorder.context = f"round {round_}"
         try:
             report = execute(actions, robot, on_step=lambda a, r: self.log(_step_line(a, r, total)),
-                             watch=watch)
+                             watch=watch, recover_blocked=recover_blocked)
         except ExecutionFailed as failed:
             self.result.steps_executed += len(failed.steps_done)
             timings.simulated_s += ExecutionReport(steps=failed.steps_done).duration_s
@@ -253,14 +271,15 @@ class Session:
         self.result.timings.simulated_s += moved
 
     def judge(self, before: Frame, after: Sighting, pointing: Verification) -> None:
-        """Perception's check, and the model's own judgement when the brain can give one."""
+        """Perception's check, and the model's own judgement when the brain can give one (the
+        one asked with the last look, else a question now)."""
         clock = time.perf_counter()
         self.phase = Phase.verifying
         result = self.result
         result.verified, result.verification = pointing.verified, pointing.reason
         if "judge" in self.brain.capabilities:
             try:
-                verdict = parse_verdict(self.brain.judge(before, after.frame, self.task))
+                verdict = after.verdict.get() if after.verdict else self._ask_judge(before, after)
             except ErarmError as err:
                 result.verified = False
                 result.verification += f"; the model could not judge: {err}"
@@ -271,6 +290,10 @@ class Session:
                                        f"{'done' if verdict.done else 'not done'}: "
                                        f"{verdict.reason}")
         result.timings.verification_s += time.perf_counter() - clock
+
+    def _ask_judge(self, before: Frame, after: Sighting) -> Verdict:
+        self.asked(1)
+        return parse_verdict(self.brain.judge(before, after.frame, self.task))
 
     def finish(self, error: ErarmError | None) -> RunResult:
         """Score the run and write result.json; signals wait until it is written, and one that

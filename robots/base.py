@@ -267,7 +267,10 @@ class Robot(Protocol):
     """A 6-DoF arm with a parallel gripper.
 
     Every method blocks until the motion has finished and the arm has settled. Motion methods raise
-    `RobotError` when the arm cannot comply; after that the caller calls `stop()`.
+    `RobotError` when the arm cannot comply; after that the caller calls `stop()`. A driver raises
+    `MotionBlocked` (a `RobotError`) when the arm stopped short against something and can still
+    move: the closed loop then backs off, looks again and replans. The simulator does; the xArm,
+    which stays stopped after a collision error until someone clears it, does not.
     """
 
     name: str

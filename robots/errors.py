@@ -21,6 +21,12 @@ class RobotError(ErarmError):
     exit_code = 1
 
 
+class MotionBlocked(RobotError):
+    """The arm met something on its way and stopped short, and is still under control: it may
+    back off and try again. A driver raises it only when it knows the arm is fine (the simulator
+    does); a physical arm whose controller stops on a collision raises plain `RobotError`."""
+
+
 class ConfigError(ErarmError):
     """A driver, scene or option was wrong before anything moved."""
 

@@ -20,7 +20,7 @@ from erarm.robots.base import (
     ToolPose,
     WorkspaceLimits,
 )
-from erarm.robots.errors import RobotError
+from erarm.robots.errors import MotionBlocked, RobotError
 from erarm.sim.arm_model import (
     ARM_JOINTS,
     FINGER_JOINTS,
@@ -299,7 +299,7 @@ class SimArm:
         reached = self._tool_pose()
         error = float(np.linalg.norm(reached.position() - target.position()))
         if error > REACH_TOLERANCE_M:
-            raise RobotError(f"the arm stopped {error * 1000:.0f} mm short of "
+            raise MotionBlocked(f"the arm stopped {error * 1000:.0f} mm short of "
                              f"({target.x:.3f}, {target.y:.3f}, {target.z:.3f}) m")
         return MoveReport(target=target, reached=reached, position_error_m=error,
                           duration_s=duration)

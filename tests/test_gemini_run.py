@@ -51,12 +51,15 @@ def test_run_with_gemini_end_to_end(fake_gemini, tmp_path):
     kinds = [("plan" if "robotic arm" in r.prompt else "judge" if "completed" in r.prompt
               else "detect" if "bounding boxes" in r.prompt else "point")
              for r in fake_gemini.requests]
-    # closed loop: look, plan, pick and place, look again, plan again (done), judge
-    assert kinds == ["point", "detect", "plan", "point", "detect", "plan", "judge"]
+    # closed loop: look (points and boxes together), plan, pick and place, look again with the
+    # judgement beside it: done, no second plan (three round trips)
+    assert sorted(kinds[:2]) == ["detect", "point"] and kinds[2] == "plan"
+    assert sorted(kinds[3:]) == ["detect", "judge", "point"]
+    assert (result["model_calls"], result["model_round_trips"]) == (6, 3)
     plan_request = fake_gemini.requests[2]
     assert plan_request.image().shape == (480, 640, 3)
     assert "- blue block: " in plan_request.prompt
-    assert len(fake_gemini.requests[6].images) == 2
+    assert len(fake_gemini.requests[3 + kinds[3:].index("judge")].images) == 2
     assert_key_absent(done.stdout, done.stderr, folder=tmp_path)
 
 

@@ -10,36 +10,72 @@ whole plan runs at once.
 
 from __future__ import annotations
 
+import itertools
+import math
 import time
 from collections import Counter
+from collections.abc import Sequence
 
 from erarm.agent.errors import GaveUp
 from erarm.agent.execute import StepReport, Watch
 from erarm.agent.plan import carry_along, make_plan
 from erarm.agent.results import Attempt, Outcome, Stop
-from erarm.agent.session import Session
+from erarm.agent.schemas import Call, Move, Plan, ReturnToOrigin, SceneObject, SetGripperState
+from erarm.agent.session import Session, Sighting
 from erarm.agent.validate import Action, ValidatedPlan
-from erarm.agent.verify import Goal, Verification, check_goals, goals_of
+from erarm.agent.verify import GRASP_MATCH_MM, Goal, Verification, check_goals, goals_of
 from erarm.robots.base import Robot
 
 
-def first_transfer(validated: ValidatedPlan) -> list[Action]:
-    """The actions up to the end of the first pick and place: through the first release, the
-    moves up that follow it and a return home right after. A plan with no pick and place is
-    returned whole."""
-    actions = validated.actions
-    closed = False
-    for index, action in enumerate(actions):
-        if action.opened is False:
+def transfer_ends(calls: Sequence[Call | None]) -> list[int]:
+    """Where each pick and place of the calls ends (an index one past it): after the release,
+    the moves up that follow it and a return home right after."""
+    ends, closed = [], False
+    for index, call in enumerate(calls):
+        if isinstance(call, SetGripperState) and not call.opened:
             closed = True
-        elif action.opened is True and closed:
+        elif isinstance(call, SetGripperState) and closed:
+            closed = False
             end = index + 1
-            while end < len(actions) and actions[end].lifts:
+            while end < len(calls) and isinstance(calls[end], Move) and calls[end].high:
                 end += 1  # the lift after letting go
-            if end < len(actions) and actions[end].goes_home:
+            if end < len(calls) and isinstance(calls[end], ReturnToOrigin):
                 end += 1
-            return actions[:end]
-    return actions
+            ends.append(end)
+    return ends
+
+
+def first_transfer(validated: ValidatedPlan) -> list[Action]:
+    """The actions up to the end of the first pick and place. A plan with no pick and place is
+    returned whole."""
+    ends = transfer_ends([a.call for a in validated.actions])
+    return validated.actions[:ends[0]] if ends else validated.actions
+
+
+def without_repeats(plan: Plan, achieved: dict[str, Goal], objects: list[SceneObject]
+                    ) -> tuple[Plan, list[str]] | None:
+    """The plan without its picks and places of objects already where this run put them (a model
+    may plan a finished move again), and those objects; None when it repeats nothing."""
+    calls = list(plan.calls)
+    done = {label: objects_by_label[label] for label in achieved
+            if label in (objects_by_label := {o.label: o for o in objects})
+            and check_goals([achieved[label]], objects).verified}
+    repeated, keep, start = [], [], 0
+    for end in transfer_ends(calls):
+        span = calls[start:end]
+        grasp = next((c for c, after in itertools.pairwise(span)
+                      if isinstance(c, Move) and not c.high
+                      and isinstance(after, SetGripperState) and not after.opened), None)
+        again = grasp and next((label for label, o in done.items() if math.hypot(
+            o.position_mm[0] - grasp.x, o.position_mm[1] - grasp.y) <= GRASP_MATCH_MM), None)
+        if again:
+            repeated.append(again)
+        else:
+            keep += span
+        start = end
+    if not repeated:
+        return None
+    return Plan(reasoning=plan.reasoning, calls=keep + calls[start:], notes=plan.notes), repeated
 
 
 def holding_watch(robot: Robot) -> Watch:
@@ -81,7 +117,12 @@ def judge_attempt(attempt: Attempt, stop: Stop | None, landed: Verification | No
 
 
 class WholePlan:
-    """Plan, validate the whole plan, execute (a pick and place at a time), look, repeat."""
+    """Plan, validate the whole plan, execute (a pick and place at a time), look, repeat.
+
+    Each round asks the model twice in sequence: the plan, then the look after it (points and
+    boxes together). When a round finishes what the plan asked for, the brain's judgement of the
+    task travels with that look, and if it and erarm's own check agree the task is done, the run
+    ends there, without asking for another plan."""
 
     def run(self, session: Session) -> None:
         options, result, task = session.options, session.result, session.task
@@ -92,18 +133,28 @@ class WholePlan:
         failures: Counter[str] = Counter()
         for round_ in range(1, options.max_rounds + 1):
             clock = time.perf_counter()
+            trips = result.model_round_trips
             log(f"planning with the {brain.name} brain" + (f", round {round_}" if round_ > 1
                                                             else ""))
+            session.asked(1)
             plan, _ = make_plan(brain, task, seen.objects, seen.frame, limits)
-            if not plan.calls:
-                log("the brain says the task is done")
-                result.attempts.append(Attempt(round=round_, outcome=Outcome.done,
-                                               detail=plan.reasoning))
-                break
-            if options.trajectory_points and round_ == 1:
+            if plan.calls and options.trajectory_points and round_ == 1:
                 plan = carry_along(plan, session.carry_path(seen.frame,
                                                             options.trajectory_points))
-            validated = session.validate(plan, seen, clock, round_)
+            repeats = without_repeats(plan, achieved, seen.objects)
+            if repeats is not None:
+                plan, repeated = repeats
+                log(f"warning: the plan moves the {', the '.join(repeated)} again, already where "
+                    "this run put it; not picking it again")
+            validated = session.validate(plan, seen, clock, round_) if plan.calls else None
+            if validated is None or (not validated.transfers and repeats is not None):
+                detail = (plan.reasoning if repeats is None else
+                          "the plan only repeats moves already done")
+                log("the brain says the task is done" if repeats is None else
+                    "nothing new in the plan: the task is done")
+                result.attempts.append(Attempt(round=round_, outcome=Outcome.done, detail=detail,
+                                               round_trips=result.model_round_trips - trips))
+                break
             if options.dry_run:
                 log("dry run: nothing moved")
                 return
@@ -111,12 +162,15 @@ class WholePlan:
             goal = goals_of(validated.transfers[:1], seen.objects) if validated.transfers else []
             before = result.steps_executed
             watch = holding_watch(session.robot) if options.closed_loop else None
-            stop = session.act(batch, validated, watch, round_=round_)
-            seen = session.look()
+            stop = session.act(batch, validated, watch, round_=round_,
+                               recover_blocked=options.closed_loop)
+            finished_plan = stop is None and len(batch) == len(validated.actions)
+            seen = session.look(judge_from=start.frame if finished_plan else None)
             attempt = Attempt(round=round_, steps=result.steps_executed - before,
                               item=goal[0].item if goal else None,
                               target=goal[0].container if goal else None,
-                              outcome=Outcome.placed)
+                              outcome=Outcome.placed,
+                              round_trips=result.model_round_trips - trips)
             judge_attempt(attempt, stop, check_goals(goal, seen.objects) if goal else None)
             result.attempts.append(attempt)
             log(f"round {round_}: {attempt.outcome}" + (f" ({attempt.detail})"
@@ -131,6 +185,9 @@ class WholePlan:
                                  f"{attempt.item or 'plan'}: {attempt.detail}")
             if not options.closed_loop or not validated.transfers:
                 break
+            if attempt.outcome is Outcome.placed and _agreed_done(seen, achieved):
+                log("the brain judges the task done, and every object moved is where it was put")
+                break
         else:
             raise GaveUp(f"gave up after {options.max_rounds} rounds without finishing")
         pointing = (check_goals(list(achieved.values()), seen.objects) if achieved else
@@ -139,3 +196,10 @@ class WholePlan:
                         and result.attempts[-1].outcome is Outcome.done,
                         reason="the brain found nothing left to do", goals=[]))
         session.judge(start.frame, seen, pointing)
+
+
+def _agreed_done(seen: Sighting, achieved: dict[str, Goal]) -> bool:
+    """The brain's judgement that came with the look says done, and erarm's own check agrees."""
+    if seen.verdict is None or seen.verdict.error is not None or not achieved:
+        return False
+    return seen.verdict.value.done and check_goals(list(achieved.values()), seen.objects).verified

@@ -12,6 +12,7 @@ record never mixes two runs' commands.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 
@@ -30,21 +31,25 @@ class Recorder:
         # frames already saved, by id; each keeps its array, so no later array can take its id
         self._frames: dict[int, tuple[object, str]] = {}
         self.context = ""  # what the arm is doing, e.g. "round 1 step 3"
+        self._lock = threading.RLock()  # questions to the brain are recorded from their threads
 
     def _append(self, name: str, record: dict) -> None:
-        self.run_folder.append_line(f"{RECORD}/{name}", {
-            "t": round(time.perf_counter() - self._started, 3), **record})
+        with self._lock:
+            self.run_folder.append_line(f"{RECORD}/{name}", {
+                "t": round(time.perf_counter() - self._started, 3), **record})
 
     def frame(self, frame: Frame, what: str) -> str:
         """Save a frame once; the path it is kept under, relative to the record."""
-        saved = self._frames.get(id(frame.rgb))
-        return saved[1] if saved else self.picture(frame.rgb, what)
+        with self._lock:
+            saved = self._frames.get(id(frame.rgb))
+            return saved[1] if saved else self.picture(frame.rgb, what)
 
     def picture(self, rgb, what: str) -> str:
-        name = f"frames/{len(self._frames):03d}-{what}.png"
-        self.run_folder.write_png(f"{RECORD}/{name}", rgb)
-        self._frames[id(rgb)] = (rgb, name)
-        return name
+        with self._lock:
+            name = f"frames/{len(self._frames):03d}-{what}.png"
+            self.run_folder.write_png(f"{RECORD}/{name}", rgb)
+            self._frames[id(rgb)] = (rgb, name)
+            return name
 
     def event(self, message: str) -> None:
         self._append("timeline.jsonl", {"event": message})
@@ -79,22 +84,21 @@ class RecordingBrain:
     def __init__(self, inner: Brain, recorder: Recorder):
         self.inner, self.recorder = inner, recorder
         self.name, self.capabilities = inner.name, inner.capabilities
-        self._requests: list[dict] = []
+        self._asking = threading.local()  # each question's model requests, in its own thread
         reporting = _model_exchanges(inner)
         if reporting is not None:
-            reporting.on_exchange = self._requests.append
+            reporting.on_exchange = lambda request: self._asking.requests.append(request)
 
     def _ask(self, kind: str, frames: Sequence[Frame], question: str, call) -> str:
         images = [self.recorder.frame(frame, "seen") for frame in frames]
-        self._requests.clear()
+        requests = self._asking.requests = []
         record = {"kind": kind, "brain": self.name, "question": question, "images": images}
         try:
             reply = call()
         except Exception as err:
-            self.recorder.exchange({**record, "error": str(err),
-                                    "model_requests": list(self._requests)})
+            self.recorder.exchange({**record, "error": str(err), "model_requests": requests})
             raise
-        self.recorder.exchange({**record, "reply": reply, "model_requests": list(self._requests)})
+        self.recorder.exchange({**record, "reply": reply, "model_requests": requests})
         return reply
 
     def point(self, frame: Frame, queries: Sequence[str] | None = None, limit: int = 10) -> str:
