@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel
 
+from erarm.agent.brains.base import Brain
 from erarm.robots.errors import ErarmError
 
 
@@ -33,6 +34,7 @@ class EpisodeSpec(BaseModel):
     brain: str = "local"
     brain_options: dict = {}  # for the Gemini brain: model, base_url, config ...
     record_dir: str | None = None
+    emulator: str | None = None  # a Robotics-ER emulator's URL: the model, fed the sim's truth
 
 
 class EpisodeResult(BaseModel):
@@ -44,6 +46,7 @@ class EpisodeResult(BaseModel):
     steps: int = 0
     sim_s: float = 0.0
     wall_s: float = 0.0
+    model_round_trips: int = 0  # questions to the brain in sequence (asked together: one)
     failure: str | None = None
 
 
@@ -100,17 +103,26 @@ def failure_kind(reason: str) -> str:
     return re.sub(r"-?\d+(\.\d+)?", "N", folded)[:160]
 
 
-def run_episode(spec: EpisodeSpec) -> EpisodeResult:
-    """One episode, in whatever process calls it."""
-    from erarm.agent.brains import build_brain
+def run_episode(spec: EpisodeSpec, wrap: Callable[[Brain], Brain] | None = None
+                ) -> EpisodeResult:
+    """One episode, in whatever process calls it; `wrap` dresses the brain (a benchmark script's
+    noise, say)."""
+    from erarm.agent.brains import EMULATOR_KEY, build_brain
     from erarm.agent.run import run_task
     from erarm.robots.registry import open_workcell
 
     started = time.perf_counter()
     result = EpisodeResult(task=spec.task, seed=spec.seed)
+    brain_options, cell_options = dict(spec.brain_options), {}
+    if spec.emulator:  # one session of the shared emulator per episode
+        session = f"{spec.emulator}/s/{spec.task}-{spec.seed}"
+        brain_options.update(base_url=session, api_key=EMULATOR_KEY)
+        cell_options["emulator"] = session
     try:
-        brain = build_brain(spec.brain, **spec.brain_options)
-        with open_workcell("sim", scenario=spec.task, seed=spec.seed) as cell:
+        brain = build_brain(spec.brain, **brain_options)
+        if wrap is not None:
+            brain = wrap(brain)
+        with open_workcell("sim", scenario=spec.task, seed=spec.seed, **cell_options) as cell:
             result.instruction = cell.instruction or ""
             with tempfile.TemporaryDirectory() as scratch:
                 out = Path(spec.record_dir) if spec.record_dir else Path(scratch)
@@ -119,6 +131,7 @@ def run_episode(spec: EpisodeSpec) -> EpisodeResult:
         result.success = bool(run.success)
         result.attempts = len([a for a in run.attempts if a.outcome != "done"])
         result.steps, result.sim_s = run.steps_executed, run.timings.simulated_s
+        result.model_round_trips = run.model_round_trips
         if not run.success:
             result.failure = run.error or (run.ground_truth.reason if run.ground_truth else
                                            "no verdict")
@@ -167,10 +180,14 @@ def summarise(task: str, target: float, results: list[EpisodeResult]) -> TaskSum
 
 def bench(tasks: dict[str, float], episodes: int, seed: int, workers: int, brain: str = "local",
           brain_options: dict | None = None, record: Path | None = None,
-          on_done: Callable[[EpisodeResult], None] = lambda _: None) -> BenchReport:
-    """Run `episodes` seeded episodes of each task (name -> target success rate)."""
+          on_done: Callable[[EpisodeResult], None] = lambda _: None,
+          emulator: str | None = None) -> BenchReport:
+    """Run `episodes` seeded episodes of each task (name -> target success rate); with
+    `emulator` (a Robotics-ER emulator's URL), the Gemini brain plays against it, every worker
+    sharing its requests-per-minute budget."""
     specs = [EpisodeSpec(task=task, seed=seed + i, brain=brain, brain_options=brain_options or {},
-                         record_dir=str(record / f"{task}-{seed + i}") if record else None)
+                         record_dir=str(record / f"{task}-{seed + i}") if record else None,
+                         emulator=emulator)
              for task in tasks for i in range(episodes)]
     started = time.perf_counter()
     results: list[EpisodeResult] = []

@@ -7,6 +7,11 @@ class ReplyError(ErarmError):
     """A brain's reply could not be turned into points, boxes or a plan."""
 
 
+class WithheldReply(ReplyError):
+    """The model's service blocked the prompt or withheld the reply (safety): asking the same
+    again would get the same."""
+
+
 class PlanRejected(ErarmError):
     """A parsed plan fails a safety check; nothing has moved."""
 

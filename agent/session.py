@@ -15,13 +15,20 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pydantic import BaseModel
 
 from erarm.agent import interrupts
 from erarm.agent.brains.base import Brain, require
 from erarm.agent.calibrate import require_fit
-from erarm.agent.errors import Declined, ExecutionFailed, Interrupted
+from erarm.agent.errors import (
+    Declined,
+    ExecutionFailed,
+    Interrupted,
+    ReplyError,
+    WithheldReply,
+)
 from erarm.agent.execute import ExecutionReport, StepReport, Watch, execute, stop_arm
 from erarm.agent.geometry import locate
 from erarm.agent.locate import locate_objects
@@ -39,6 +46,7 @@ from erarm.agent.verify import Verification
 from erarm.robots.base import Frame, ToolPose, Workcell
 from erarm.robots.errors import ConfigError, ErarmError
 
+T = TypeVar("T")
 Log = Callable[[str], None]
 Confirm = Callable[[ValidatedPlan], bool]
 
@@ -50,6 +58,7 @@ class RunOptions(BaseModel):
     closed_loop: bool = True  # one pick and place at a time, looking again after each
     attempts_per_object: int = 3  # a grasp or place of the same object tried at most this often
     max_rounds: int = 12  # plan-execute-look rounds, at most
+    reasks: int = 2  # a reply that cannot be read (cut off, no JSON) is asked again this often
 
 
 @dataclass
@@ -128,6 +137,18 @@ class Session:
         self.result.model_calls += questions
         self.result.model_round_trips += 1
 
+    def reasked(self, answer: Answer, ask: Callable[[], T], questions: int, what: str) -> T:
+        """The answer's value; a reply that could not be read is asked again (a model's reply
+        may be cut off or lose its JSON now and then), at most `options.reasks` times."""
+        for _ in range(self.options.reasks):
+            if not isinstance(answer.error, ReplyError) or isinstance(answer.error,
+                                                                      WithheldReply):
+                break
+            self.log(f"warning: the {what} could not be read ({answer.error}); asking again")
+            self.asked(questions)
+            answer = together(ask)[0]
+        return answer.get()
+
     def look(self, judge_from: Frame | None = None) -> Sighting:
         """Capture, check the calibration still fits, perceive and locate everything. With
         `judge_from`, the brain also judges the task from that frame to this one, in the same
@@ -160,7 +181,7 @@ class Session:
             questions.append(lambda: parse_verdict(brain.judge(judge_from, frame, task)))
         answers = together(*questions)
         self.asked(2 + judging)  # points and boxes, and the judgement
-        perception = answers[0].get()
+        perception = self.reasked(answers[0], lambda: perceive(brain, frame), 2, "points and boxes")
         for warning in perception.warnings:  # malformed entries the parser dropped
             self.log(f"warning: {warning}")
         self.result.warnings += [w for w in perception.warnings if w not in self.result.warnings]

@@ -11,8 +11,8 @@ from erarm.agent.brains.base import Brain, PlanRequest
 from erarm.agent.config import GeminiSettings
 from erarm.robots.errors import ConfigError
 
-__all__ = ["Brain", "BrainChoice", "PlanRequest", "api_key_from_env", "build_brain", "check_task",
-           "choose_brain", "refuse_gemini_only"]
+__all__ = ["EMULATOR_KEY", "Brain", "BrainChoice", "PlanRequest", "api_key_from_env",
+           "build_brain", "check_task", "choose_brain", "refuse_gemini_only"]
 
 KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 
@@ -61,8 +61,11 @@ def check_task(task: str, brain: Brain) -> None:
     refuse_unplannable(task, strict=isinstance(brain, LocalBrain))
 
 
+EMULATOR_KEY = "erarm-emulator-needs-no-key"  # what the SDK sends erarm's emulator as a key
+
+
 def choose_brain(choice: BrainChoice | str = BrainChoice.auto,
-                 settings: GeminiSettings | None = None) -> Brain:
+                 settings: GeminiSettings | None = None, api_key: str | None = None) -> Brain:
     """`auto` means Gemini when an API key is set, else the offline local brain."""
     choice = resolve(choice)
     if choice is BrainChoice.local:
@@ -71,17 +74,20 @@ def choose_brain(choice: BrainChoice | str = BrainChoice.auto,
         return LocalBrain()
     from erarm.agent.brains.gemini import GeminiBrain
 
-    return GeminiBrain.from_env(settings)
+    return GeminiBrain(api_key, settings) if api_key else GeminiBrain.from_env(settings)
 
 
 def build_brain(choice: BrainChoice | str, *, model: str | None = None, base_url: str | None = None,
                 config: str | Path | None = None, safety: list[str] | None = None,
                 thinking: list[str] | None = None, consensus: int = 1,
-                zoom: bool = False, trajectory: int = 0) -> Brain:
+                zoom: bool = False, trajectory: int = 0, api_key: str | None = None) -> Brain:
     """The chosen brain with settings from the config file and flags, wrapped for consensus and
-    zoom when asked; a Gemini-only flag with the local brain is refused."""
+    zoom when asked; a Gemini-only flag with the local brain is refused. `api_key` is used
+    instead of the environment's (the emulator's placeholder)."""
     from erarm.agent.config import gemini_settings, load_config
 
+    if api_key and BrainChoice(choice) is BrainChoice.auto:
+        choice = BrainChoice.gemini
     refuse_gemini_only(choice, {
         "--model": model is not None, "--base-url": base_url is not None,
         "--safety": bool(safety), "--thinking-budget": bool(thinking),
@@ -89,7 +95,7 @@ def build_brain(choice: BrainChoice | str, *, model: str | None = None, base_url
 
     settings = gemini_settings(load_config(config), model=model, base_url=base_url,
                                safety=safety or [], thinking_budget=thinking or [])
-    brain = choose_brain(choice, settings)
+    brain = choose_brain(choice, settings, api_key)
     if consensus > 1:
         from erarm.agent.brains.consensus import ConsensusBrain
 

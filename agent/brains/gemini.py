@@ -33,7 +33,7 @@ from erarm import prompts
 from erarm.agent.brains import api_key_from_env
 from erarm.agent.brains.base import CORE, PlanRequest
 from erarm.agent.config import KNOWN_MODELS, GeminiSettings
-from erarm.agent.errors import BrainUnavailable, ReplyError
+from erarm.agent.errors import BrainUnavailable, ReplyError, WithheldReply
 from erarm.agent.redaction import guard, redact
 from erarm.agent.schemas import CALL_TYPES, SIGNATURES, response_schema
 from erarm.robots.base import Frame
@@ -278,16 +278,17 @@ class GeminiBrain:
         """The reply's text (native function calls appended as JSON) and its finish reason."""
         feedback = getattr(response, "prompt_feedback", None)
         if feedback is not None and feedback.block_reason:
-            raise ReplyError(f"the Gemini API blocked the prompt ({_name(feedback.block_reason)})"
-                             f"{_ratings(feedback.safety_ratings)}")
+            raise WithheldReply("the Gemini API blocked the prompt "
+                                f"({_name(feedback.block_reason)})"
+                                f"{_ratings(feedback.safety_ratings)}")
         candidates = response.candidates or []
         if not candidates:
             raise ReplyError("the Gemini API returned no candidates")
         candidate = candidates[0]
         reason = _name(candidate.finish_reason or "FINISH_REASON_UNSPECIFIED")
         if reason == "SAFETY":
-            raise ReplyError("the Gemini API withheld the reply for safety"
-                             f"{_ratings(candidate.safety_ratings)}")
+            raise WithheldReply("the Gemini API withheld the reply for safety"
+                                f"{_ratings(candidate.safety_ratings)}")
         parts = candidate.content.parts if candidate.content and candidate.content.parts else []
         text = "".join(p.text for p in parts if p.text and not p.thought)
         calls = [p.function_call for p in parts if p.function_call]

@@ -12,16 +12,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from erarm.agent import interrupts
-from erarm.agent.brains import BrainChoice, build_brain
+from erarm.agent.brains import EMULATOR_KEY, BrainChoice, build_brain
 from erarm.agent.cli.common import (
     BaseUrlOpt,
     ConfigOpt,
+    EmulateOpt,
+    EmulateOptions,
     JsonOpt,
     ModelOpt,
     app,
+    emulator,
     err_console,
     out_console,
     print_json,
+    refuse_emulate_with,
     say,
 )
 from erarm.robots.errors import ConfigError
@@ -37,7 +41,8 @@ def bench_command(
                     ] = 0,
     workers: Annotated[int, typer.Option(min=1, help="Parallel processes [default: CPUs].")
                        ] = os.cpu_count() or 1,
-    brain: Annotated[BrainChoice, typer.Option(help="Who does the tasks.")] = BrainChoice.local,
+    brain: Annotated[BrainChoice | None, typer.Option(
+        help="Who does the tasks [default: local; gemini with --emulate].")] = None,
     min_success: Annotated[float | None, typer.Option(
         min=0, max=1, help="Success rate every task must reach [default: each task's own "
                            "target].")] = None,
@@ -48,6 +53,7 @@ def bench_command(
         "--record", help="Keep every episode's flight record under OUT/episodes/.")] = False,
     json_output: JsonOpt = False,
     model: ModelOpt = None, base_url: BaseUrlOpt = None, config: ConfigOpt = None,
+    emulate: EmulateOpt = False, emulate_opt: EmulateOptions = None,
 ) -> None:
     """Run seeded episodes of each task in parallel and report success rates (with 95%
     intervals), attempts, times and failure reasons. Exit 0 when every task met its target
@@ -64,46 +70,52 @@ def bench_command(
     if unknown:
         raise ConfigError(f"unknown task {unknown[0]!r} (known: {', '.join(known)})")
     targets = {t: min_success if min_success is not None else known[t] for t in chosen}
+    if emulate:
+        refuse_emulate_with(brain or BrainChoice.gemini, base_url)
+    brain = brain or (BrainChoice.gemini if emulate else BrainChoice.local)
     options = {k: v for k, v in {"model": model, "base_url": base_url,
                                  "config": str(config) if config else None}.items() if v}
-    build_brain(brain, **options)  # no key, a bad config: one error now, not one per episode
-    folder = RunFolder.claim(out) if out is not None else RunFolder.claim_new(
-        default_out_dir("bench"))
-    out = folder.path
-    total = episodes * len(chosen)
-    # a bar on a terminal; in a log, a line every twentieth of the way (never both)
-    progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                        MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
-                        transient=json_output, disable=not err_console.is_terminal)
-    finished = 0
-    try:
-        with progress:
-            bar = progress.add_task("episodes", total=total)
+    # no key, a bad config: one error now, not one per episode
+    build_brain(brain, **options, api_key=EMULATOR_KEY if emulate else None)
+    with emulator(emulate, emulate_opt) as model_emulator:
+        folder = RunFolder.claim(out) if out is not None else RunFolder.claim_new(
+            default_out_dir("bench"))
+        out = folder.path
+        total = episodes * len(chosen)
+        # a bar on a terminal; in a log, a line every twentieth of the way (never both)
+        progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
+                            transient=json_output, disable=not err_console.is_terminal)
+        finished = 0
+        try:
+            with progress:
+                bar = progress.add_task("episodes", total=total)
 
-            def done(result) -> None:
-                nonlocal finished
-                finished += 1
-                mark = "ok" if result.success else "failed"
-                what = f"{result.task} seed {result.seed}: {mark}"
-                progress.update(bar, advance=1, description=what)
-                if progress.disable and (finished % max(1, total // 20) == 0
-                                         or finished == total):
-                    say(f"{finished}/{total} episodes; last: {what}")
+                def done(result) -> None:
+                    nonlocal finished
+                    finished += 1
+                    mark = "ok" if result.success else "failed"
+                    what = f"{result.task} seed {result.seed}: {mark}"
+                    progress.update(bar, advance=1, description=what)
+                    if progress.disable and (finished % max(1, total // 20) == 0
+                                             or finished == total):
+                        say(f"{finished}/{total} episodes; last: {what}")
 
-            report = bench(targets, episodes, seed, workers, brain.value, options,
-                           out / "episodes" if record else None, on_done=done)
-    except KeyboardInterrupt:  # the workers are gone; report how far it got
-        interrupts.announce(f"erarm: interrupted after {finished} of {total} episodes; no "
-                            "report written")
-        raise typer.Exit(130) from None
-    with interrupts.deferred():
-        (out / "bench.json").write_text(json.dumps(report.model_dump(mode="json"), indent=2))
-        save_png(out / "bench.png", chart(report))
-    if json_output:
-        print_json(report.model_dump(mode="json"))
-    else:
-        _print(report, out)
-    raise typer.Exit(0 if report.all_met else 1)
+                report = bench(targets, episodes, seed, workers, brain.value, options,
+                               out / "episodes" if record else None, on_done=done,
+                               emulator=model_emulator.url if model_emulator else None)
+        except KeyboardInterrupt:  # the workers are gone; report how far it got
+            interrupts.announce(f"erarm: interrupted after {finished} of {total} episodes; no "
+                                "report written")
+            raise typer.Exit(130) from None
+        with interrupts.deferred():
+            (out / "bench.json").write_text(json.dumps(report.model_dump(mode="json"), indent=2))
+            save_png(out / "bench.png", chart(report))
+        if json_output:
+            print_json(report.model_dump(mode="json"))
+        else:
+            _print(report, out)
+        raise typer.Exit(0 if report.all_met else 1)
 
 
 def _print(report, out: Path) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import cv2
 import typer
@@ -176,6 +178,45 @@ def driver_options(entries: list[str] | None, flag: str = "--robot-opt") -> dict
             raise ConfigError(f"{flag} takes KEY=VALUE, got {entry!r}")
         options[key.strip()] = _option_value(value.strip())
     return options
+
+
+EmulateOpt = Annotated[bool, typer.Option(
+    "--emulate", help="Use the Gemini brain against erarm's Robotics-ER emulator, which answers "
+                      "from the simulator's ground truth with a real model's kinds of error "
+                      "(offline, no key); the simulator only.")]
+EmulateOptions = Annotated[list[str] | None, typer.Option(
+    "--emulate-opt", help="KEY=VALUE for the emulator, e.g. pointing_sigma=20, latency_s=1.5 or "
+                          "seed=3 (README, \"The Robotics-ER emulator\"); repeatable.")]
+
+
+@contextmanager
+def emulator(enabled: bool, entries: list[str] | None) -> Iterator[Any]:
+    """A Robotics-ER emulator (`erarm.sim.emulator.Emulator`) serving on loopback while the
+    command runs, or None without --emulate. The simulator feeds it the truth; the agent only
+    talks HTTP to it."""
+    if not enabled:
+        if entries:
+            raise ConfigError("--emulate-opt needs --emulate")
+        yield None
+        return
+    from erarm.robots.registry import check_options
+    from erarm.sim.emulator import Emulator, EmulatorSettings
+
+    settings = check_options(EmulatorSettings, driver_options(entries, "--emulate-opt"),
+                             "emulator")
+    with Emulator(settings) as running:
+        yield running
+
+
+def refuse_emulate_with(brain: BrainChoice, base_url: str | None) -> None:
+    """--emulate is the Gemini brain with the emulator's URL: another brain or URL contradicts
+    it."""
+    if brain is BrainChoice.local:
+        raise ConfigError("--emulate plays the Gemini model; it cannot be used with --brain local")
+    if base_url is not None:
+        raise ConfigError("--emulate serves the model itself; leave out --base-url (or run "
+                          "erarm emulate and give its URL to --base-url and --robot-opt "
+                          "emulator=URL)")
 
 
 def _choose(name: str | None, entries: list[str] | None, configured, flag: str,

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from erarm.agent import interrupts
-from erarm.agent.brains import Brain, BrainChoice, build_brain, check_task
+from erarm.agent.brains import EMULATOR_KEY, Brain, BrainChoice, build_brain, check_task
 from erarm.agent.cli.common import (
     BaseUrlOpt,
     BlurOpt,
@@ -21,6 +21,8 @@ from erarm.agent.cli.common import (
     CameraOptions,
     ConfigOpt,
     ConsensusOpt,
+    EmulateOpt,
+    EmulateOptions,
     JsonOpt,
     ModelOpt,
     RobotOpt,
@@ -29,15 +31,18 @@ from erarm.agent.cli.common import (
     ThinkingOpt,
     ZoomOpt,
     app,
+    emulator,
     err_console,
     input_file,
     open_cell,
     out_console,
     print_json,
+    refuse_emulate_with,
     say,
 )
 from erarm.agent.results import ActionRecord
 from erarm.agent.schemas import describe
+from erarm.robots.errors import ConfigError
 
 SeedOpt = Annotated[int, typer.Option(help="Seed of the simulated scene's layout.")]
 SceneOpt = Annotated[Path | None, typer.Option(
@@ -214,27 +219,38 @@ def run(
     open_loop: Annotated[bool, typer.Option(
         "--open-loop", help="Run the whole plan at once instead of one pick and place at a "
                             "time with a look after each.")] = False,
+    emulate: EmulateOpt = False, emulate_opt: EmulateOptions = None,
 ) -> None:
     """Do a task with the arm: look, plan, validate the whole plan, then move and check; one
     pick and place at a time, looking again after each, retrying what failed."""
     from erarm.agent.api import run_task
 
-    chosen = build_brain(brain, model=model, base_url=base_url, config=config, safety=safety,
-                         thinking=thinking_budget, consensus=consensus, zoom=zoom,
-                         trajectory=trajectory)
-    check_task(task, chosen)  # before the workcell opens and a run folder is made
+    if emulate:
+        refuse_emulate_with(brain, base_url)
+        if (robot or "sim") != "sim" or camera not in (None, "sim"):
+            raise ConfigError("--emulate answers from the simulator's truth: it needs the "
+                              "simulated robot and camera")
+    with emulator(emulate, emulate_opt) as model_emulator:
+        session = model_emulator.session_url(f"run-{seed}") if model_emulator else None
+        chosen = build_brain(brain, model=model, base_url=session or base_url, config=config,
+                             safety=safety, thinking=thinking_budget, consensus=consensus,
+                             zoom=zoom, trajectory=trajectory,
+                             api_key=EMULATOR_KEY if session else None)
+        check_task(task, chosen)  # before the workcell opens and a run folder is made
 
-    def go(cell, folder, asking):
-        return run_task(task, cell, brain=chosen, out=folder, dry_run=dry_run,
-                        strict_targets=strict_targets, trajectory=trajectory,
-                        closed_loop=not open_loop, record=record, log=say, confirm=asking)
+        def go(cell, folder, asking):
+            return run_task(task, cell, brain=chosen, out=folder, dry_run=dry_run,
+                            strict_targets=strict_targets, trajectory=trajectory,
+                            closed_loop=not open_loop, record=record, log=say, confirm=asking)
 
-    _in_workcell(go, task=task, brain=chosen, out=out, name=task,
-                 hardware=dict(robot=robot, robot_entries=robot_opt, camera=camera,
-                               camera_entries=camera_opt, config=config, task=task,
-                               seed=seed, scene=scene, gui=gui, realtime=realtime),
-                 calibration=calibration, blur_faces=blur_faces, confirm=confirm,
-                 json_output=json_output)
+        simulator = dict(task=task, seed=seed, scene=scene, gui=gui, realtime=realtime)
+        if session:
+            simulator["emulator"] = session
+        _in_workcell(go, task=task, brain=chosen, out=out, name=task,
+                     hardware=dict(robot=robot, robot_entries=robot_opt, camera=camera,
+                                   camera_entries=camera_opt, config=config, **simulator),
+                     calibration=calibration, blur_faces=blur_faces, confirm=confirm,
+                     json_output=json_output)
 
 
 @app.command()

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from erarm.agent.errors import GaveUp
 from erarm.agent.execute import StepReport, Watch
+from erarm.agent.parallel import together
 from erarm.agent.plan import carry_along, make_plan
 from erarm.agent.results import Attempt, Outcome, Stop
 from erarm.agent.schemas import Call, Move, Plan, ReturnToOrigin, SceneObject, SetGripperState
@@ -137,7 +138,11 @@ class WholePlan:
             log(f"planning with the {brain.name} brain" + (f", round {round_}" if round_ > 1
                                                             else ""))
             session.asked(1)
-            plan, _ = make_plan(brain, task, seen.objects, seen.frame, limits)
+
+            def ask_plan(seen=seen):
+                return make_plan(brain, task, seen.objects, seen.frame, limits)[0]
+
+            plan = session.reasked(together(ask_plan)[0], ask_plan, 1, "plan")
             if plan.calls and options.trajectory_points and round_ == 1:
                 plan = carry_along(plan, session.carry_path(seen.frame,
                                                             options.trajectory_points))
