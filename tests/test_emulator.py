@@ -14,7 +14,7 @@ import pytest
 from erarm.agent.brains.base import PlanRequest
 from erarm.agent.brains.gemini import GeminiBrain
 from erarm.agent.config import GeminiSettings
-from erarm.agent.errors import ReplyError
+from erarm.agent.errors import BrainUnavailable, ReplyError
 from erarm.agent.geometry import pixel_to_normalized
 from erarm.agent.parse import parse_plan, parse_verdict, read_boxes, read_points
 from erarm.agent.schemas import Move, SceneObject
@@ -247,3 +247,66 @@ def test_the_max_tokens_cut_plan_is_refused(cell_and):
     frame = cell.camera.capture()
     with pytest.raises(ReplyError, match="MAX_TOKENS"):
         brain.plan(_request(cell.instruction, cell), frame)
+
+
+def test_a_tower_goes_up_from_the_bottom(cell_and, tmp_path):
+    task = ("build a tower with the red block at the bottom, the green block in the middle and "
+            "the blue block on top")
+    cell, _, brain = cell_and(settings(), scenario=None, task=task, scene=_scene(
+        tmp_path, ("block", "red", 380, 120), ("block", "green", 480, 120),
+        ("block", "blue", 430, -100)))
+    frame = cell.camera.capture()
+    moves = [c for c in parse_plan(brain.plan(_request(task, cell), frame)).calls
+             if isinstance(c, Move)]
+    staged = staged_labels(cell)
+    green, red = staged["green block"], staged["red block"]
+    assert len(moves) == 6  # one pick and place: the top block waits for the middle one
+    assert (moves[0].x, moves[0].y) == (round(green[0]), round(green[1]))
+    assert (moves[-1].x, moves[-1].y) == (round(red[0]), round(red[1]))
+
+
+def test_a_session_without_a_scene_says_how_to_feed_it(cell_and):
+    cell, emulator, brain = cell_and(settings())
+    frame = cell.camera.capture()
+    with pytest.raises(BrainUnavailable, match=r"no scene for session 'default'.*emulator=http"):
+        brain_for(emulator.url).point(frame)  # no /s/ prefix: the session "default"
+    assert read_points(brain.point(frame)).items
+    with pytest.raises(ValueError, match="session name"):
+        emulator.session_url("a/b")
+
+
+def test_erarm_emulate_serves_until_interrupted():
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "erarm", "emulate", "--port", "0", "--latency-s", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        import urllib.error
+        import urllib.request
+
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(urllib.request.Request(
+                f"{url}/v1beta/models/m:generateContent", data=b"{}", method="POST"))
+        assert caught.value.code == 409
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and f"--base-url {url}/s/NAME" in stderr
+
+
+def test_erarm_emulate_refuses_a_bad_rate():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "erarm", "emulate", "--miss", "2"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("erarm: error: ")
