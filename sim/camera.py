@@ -74,16 +74,27 @@ def _projection_matrix(setup: CameraSetup) -> list[float]:
 
 def render(client: int, setup: CameraSetup, renderer: int = pb.ER_TINY_RENDERER) -> Frame:
     """RGB and metric depth along the optical axis, as a real RGB-D camera would give."""
-    _, _, rgba, depth_buffer, _ = pb.getCameraImage(
+    return render_with_mask(client, setup, renderer, mask=False)[0]
+
+
+def render_with_mask(client: int, setup: CameraSetup, renderer: int = pb.ER_TINY_RENDERER,
+                     mask: bool = True) -> tuple[Frame, np.ndarray | None]:
+    """The frame, and with `mask` the segmentation mask (the body id seen at each pixel, -1 for
+    none) for the ground truth an emulator answers from."""
+    _, _, rgba, depth_buffer, segmentation = pb.getCameraImage(
         setup.width, setup.height, _view_matrix(setup), _projection_matrix(setup),
         renderer=renderer, shadow=1, lightDirection=list(setup.light_direction),
         lightAmbientCoeff=setup.ambient, lightDiffuseCoeff=setup.diffuse, lightSpecularCoeff=0.05,
-        flags=pb.ER_NO_SEGMENTATION_MASK, physicsClientId=client)
+        flags=0 if mask else pb.ER_NO_SEGMENTATION_MASK, physicsClientId=client)
     rgb = np.reshape(np.asarray(rgba, dtype=np.uint8), (setup.height, setup.width, 4))[:, :, :3]
     buffer = np.reshape(np.asarray(depth_buffer, dtype=np.float32), (setup.height, setup.width))
     near, far = setup.near_m, setup.far_m
     depth = (far * near / (far - (far - near) * buffer)).astype(np.float32)
-    return Frame(rgb=np.ascontiguousarray(rgb), depth_m=depth, calibration=calibration(setup))
+    frame = Frame(rgb=np.ascontiguousarray(rgb), depth_m=depth, calibration=calibration(setup))
+    if not mask:
+        return frame, None
+    return frame, np.reshape(np.asarray(segmentation, dtype=np.int64),
+                             (setup.height, setup.width))
 
 
 class SimCamera:
@@ -92,8 +103,10 @@ class SimCamera:
     name = "sim"
 
     def __init__(self, client: int, setup: CameraSetup, renderer: int = pb.ER_TINY_RENDERER,
-                 on_close: Callable[[], None] | None = None):
+                 on_close: Callable[[], None] | None = None,
+                 on_capture: Callable[[Frame, np.ndarray], None] | None = None):
         self._client = client
+        self._on_capture = on_capture  # sees each frame with its segmentation mask
         self.setup = setup
         self._renderer = renderer
         self._on_close = on_close  # a camera that owns its world closes it
@@ -101,7 +114,11 @@ class SimCamera:
     def capture(self) -> Frame:
         if not pb.isConnected(self._client):  # its workcell was closed
             raise RobotError("the simulated camera is closed: open the workcell again")
-        return render(self._client, self.setup, self._renderer)
+        if self._on_capture is None:
+            return render(self._client, self.setup, self._renderer)
+        frame, mask = render_with_mask(self._client, self.setup, self._renderer)
+        self._on_capture(frame, mask)
+        return frame
 
     def close(self) -> None:
         if self._on_close is not None:

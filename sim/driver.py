@@ -29,6 +29,8 @@ class SimCameraOptions(BaseModel):
         (0.0, 0.0, 0.0), description="move the camera from its calibrated pose (a bump)")
     camera_rotation_deg: tuple[float, float, float] = Field(
         (0.0, 0.0, 0.0), description="and turn it about its own x, y, z axes")
+    emulator: str = Field("", description="an emulator session's URL (erarm emulate): every "
+                                          "capture sends it the scene's ground truth")
 
 
 class SimOptions(SimCameraOptions):
@@ -73,6 +75,18 @@ def _staged(settings: SimOptions):
     return task, layout, world, setup
 
 
+def _truth_feed(settings: SimCameraOptions, world, referee):
+    """What a camera calls after each capture to feed an emulator session, or None."""
+    if not settings.emulator:
+        return None
+    from erarm.sim.emulator.truth import scene_truth, send_truth
+
+    def feed(frame, mask) -> None:
+        send_truth(settings.emulator, scene_truth(world, referee, frame.calibration, mask))
+
+    return feed
+
+
 def open_sim_workcell(**options: object) -> Workcell:
     """A simulated xArm6 on a staged table, with its RGB-D camera (exact calibration)."""
     settings = check_options(SimOptions, options, "sim robot")
@@ -90,8 +104,9 @@ def open_sim_workcell(**options: object) -> Workcell:
     except Exception:
         world.close()
         raise
-    return Workcell(robot=arm, camera=SimCamera(world.client, setup),
-                    referee=SimReferee(world, task, setup), instruction=task or None,
+    referee = SimReferee(world, task, setup)
+    camera = SimCamera(world.client, setup, on_capture=_truth_feed(settings, world, referee))
+    return Workcell(robot=arm, camera=camera, referee=referee, instruction=task or None,
                     video=SimVideo(world, setup),
                     stage=SimStage(world.client, setup, BoardSpec(), seed=settings.seed),
                     on_close=[world.close],
@@ -102,9 +117,11 @@ def open_sim_camera(**options: object) -> Camera:
     """The simulator's RGB-D camera over a staged table, on its own."""
     settings = check_options(SimCameraOptions, options, "sim camera")
     from erarm.sim.camera import SimCamera
+    from erarm.sim.tasks import SimReferee
 
-    _, _, world, setup = _staged(SimOptions(**dict(settings)))
-    return SimCamera(world.client, setup, on_close=world.close)
+    task, _, world, setup = _staged(SimOptions(**dict(settings)))
+    feed = _truth_feed(settings, world, SimReferee(world, task, setup))
+    return SimCamera(world.client, setup, on_close=world.close, on_capture=feed)
 
 
 open_sim_workcell.options = SimOptions

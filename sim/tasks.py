@@ -373,6 +373,7 @@ class SimReferee:
 
     def __init__(self, world: World, task: str, camera: CameraSetup):
         self._world = world
+        self.task = task
         self._camera = camera
         self._family = family_for(task)
         self._goals = (self._family.goals(task, world.labels, self._placed())
@@ -391,6 +392,12 @@ class SimReferee:
         from erarm.sim.camera import calibration
 
         return calibration(self._camera)
+
+    def progress(self) -> list[tuple[Goal, bool, str]]:
+        """Each goal of the task with whether its predicate holds now, and why (empty: no
+        success check for the task)."""
+        return [(goal, *PREDICATES[goal.relation](self._world, goal.item, goal.target))
+                for goal in self._goals or []]
 
     def judge(self) -> GroundTruth:
         objects = self._world.object_report()

@@ -24,6 +24,7 @@ from erarm.agent.parse import parse_plan, parse_points
 from erarm.agent.schemas import SceneObject
 from erarm.robots.base import Frame
 from erarm.sim.camera import CameraSetup, calibration
+from erarm.sim.emulator.replies import error_body, rate_limit_body, text_body
 
 
 def _b64decode(text: str) -> bytes:
@@ -92,8 +93,7 @@ class Request:
 
 
 def text_reply(text: str, finish: str = "STOP") -> Reply:
-    return Reply(body={"candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
-                                       "finishReason": finish}]})
+    return Reply(body=text_body(text, finish))
 
 
 def safety_reply(category: str, probability: str) -> Reply:
@@ -108,27 +108,11 @@ def blocked_prompt_reply(reason: str, category: str, probability: str) -> Reply:
 
 
 def error_reply(status: int, message: str, state: str = "") -> Reply:
-    state = state or {404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
-                      401: "UNAUTHENTICATED", 400: "INVALID_ARGUMENT"}.get(status, "UNKNOWN")
-    return Reply(status=status, body={"error": {"code": status, "message": message,
-                                                "status": state}})
+    return Reply(status=status, body=error_body(status, message, state))
 
 
 def rate_limit_reply(retry_delay: str) -> Reply:
-    """A 429 as the Gemini API sends it when a quota runs out: the delay to wait is in a
-    google.rpc.RetryInfo detail, next to the quota that was hit."""
-    return Reply(status=429, body={"error": {
-        "code": 429, "status": "RESOURCE_EXHAUSTED",
-        "message": "You exceeded your current quota, please check your plan and billing details. "
-                   f"Please retry in {retry_delay}.",
-        "details": [
-            {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
-                "quotaMetric": "generativelanguage.googleapis.com/generate_content_requests",
-                "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},
-            {"@type": "type.googleapis.com/google.rpc.Help", "links": [{
-                "description": "Learn more about Gemini API quotas",
-                "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
-            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay}]}})
+    return Reply(status=429, body=rate_limit_body(retry_delay))
 
 
 class FakeGemini:

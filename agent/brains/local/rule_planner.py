@@ -142,6 +142,17 @@ def _mm(value: float) -> int:
     return round(value)
 
 
+def pick_and_place_calls(pick_mm: tuple[float, float], place_mm: tuple[float, float]
+                         ) -> list[Move | SetGripperState]:
+    """The docs' pick-and-place sequence: above, open, down, close, up, carry, down, open, up."""
+    (ix, iy), (tx, ty) = pick_mm, place_mm
+    return [Move(x=ix, y=iy, high=True), SetGripperState(opened=True),
+            Move(x=ix, y=iy, high=False), SetGripperState(opened=False),
+            Move(x=ix, y=iy, high=True), Move(x=tx, y=ty, high=True),
+            Move(x=tx, y=ty, high=False), SetGripperState(opened=True),
+            Move(x=tx, y=ty, high=True)]
+
+
 def plan_text(task: str, objects: list[SceneObject]) -> str:
     """Reasoning followed by the JSON list of calls: the docs' pick-and-place sequence for every
     transfer still to do, or an empty list when the task is done."""
@@ -153,11 +164,7 @@ def plan_text(task: str, objects: list[SceneObject]) -> str:
     for transfer in pending:
         ix, iy = _mm(transfer.item.position_mm[0]), _mm(transfer.item.position_mm[1])
         tx, ty = _mm(transfer.spot[0]), _mm(transfer.spot[1])
-        calls += [Move(x=ix, y=iy, high=True), SetGripperState(opened=True),
-                  Move(x=ix, y=iy, high=False), SetGripperState(opened=False),
-                  Move(x=ix, y=iy, high=True), Move(x=tx, y=ty, high=True),
-                  Move(x=tx, y=ty, high=False), SetGripperState(opened=True),
-                  Move(x=tx, y=ty, high=True)]
+        calls += pick_and_place_calls((ix, iy), (tx, ty))
         where = "into" if transfer.relation == "inside" else "onto"
         steps.append(f"the {transfer.item.label} at ({ix}, {iy}) mm {where} the "
                      f"{transfer.target.label} at ({tx}, {ty}) mm")

@@ -1,0 +1,262 @@
+"""The whole-plan dialect: erarm's point, detect, plan, judge and trajectory questions, each
+answered in one reply as a capable Robotics-ER model would, from the scene's truth, with the
+error model's mistakes drawn from the answer's own random stream."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from erarm.agent.brains.local.rule_planner import SLOT_RADIUS_MM, pick_and_place_calls
+from erarm.agent.labels import matches
+from erarm.agent.schemas import ReturnToOrigin
+from erarm.sim.emulator.settings import EmulatorSettings
+from erarm.sim.emulator.truth import ObjectTruth, SceneTruth
+from erarm.sim.objects import COLOURS
+
+KINDS = ("point", "detect", "plan", "judge", "trajectory")
+MM_PER_GRID = 0.6  # the table's ~600 mm across the image's 1000: noise for an object not listed
+
+# how each prompt in prompts/ says what it asks, for requests without a response schema
+_PROMPT_MARKS = (("Has the task been completed", "judge"), ("You are a robotic arm", "plan"),
+                 ("Return bounding boxes", "detect"), ("points for the trajectory", "trajectory"))
+
+
+def question_kind(prompt: str, schema: dict | None) -> str:
+    """Which question a request asks: from its response schema when it has one (point and
+    trajectory share theirs), else from the prompt's words."""
+    if schema is not None:
+        from erarm.agent.schemas import response_schema
+
+        for kind in ("detect", "plan", "judge"):
+            if schema == response_schema(kind):
+                return kind
+    return next((kind for mark, kind in _PROMPT_MARKS if mark in prompt), "point")
+
+
+@dataclass
+class Answer:
+    text: str
+    finish: str = "STOP"
+
+
+class Mistakes:
+    """Counts the errors injected into one answer, by kind."""
+
+    def __init__(self, rng: random.Random, settings: EmulatorSettings):
+        self.rng = rng
+        self.settings = settings
+        self.made: Counter[str] = Counter()
+
+    def happens(self, kind: str, rate: float) -> bool:
+        if rate > 0 and self.rng.random() < rate:
+            self.made[kind] += 1
+            return True
+        return False
+
+
+def _grid(value: float) -> int:
+    return round(min(1000.0, max(0.0, value)))
+
+
+def _confused(label: str, rng: random.Random) -> str:
+    colour, kind = label.split(" ", 1)
+    if rng.random() < 0.5:
+        return f"{rng.choice([c for c in COLOURS if c != colour])} {kind}"
+    return f"{colour} {'bowl' if kind == 'block' else 'block'}"
+
+
+def _absent_label(truth: SceneTruth, rng: random.Random) -> str:
+    present = {o.label for o in truth.objects}
+    return rng.choice(sorted(f"{c} {k}" for c in COLOURS for k in ("block", "bowl")
+                             if f"{c} {k}" not in present))
+
+
+def _seen(truth: SceneTruth, mistakes: Mistakes) -> list[ObjectTruth]:
+    """The visible objects the model reports (some missed)."""
+    return [o for o in truth.objects
+            if o.point is not None and not mistakes.happens("miss", mistakes.settings.miss_rate)]
+
+
+def _label(obj: ObjectTruth, mistakes: Mistakes) -> str:
+    if mistakes.happens("confusion", mistakes.settings.confusion_rate):
+        return _confused(obj.label, mistakes.rng)
+    return obj.label
+
+
+def points(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> list[dict]:
+    """Named queries ('Get all points matching ...') or every object, each at its visible
+    centroid plus pointing noise."""
+    rng, settings = mistakes.rng, mistakes.settings
+    asked = re.search(r"matching the following objects: (.*?)\. The label", prompt)
+    limit = re.search(r"no more than (\d+) items", prompt)
+    seen = _seen(truth, mistakes)
+    if asked:
+        queries = [q.strip() for q in asked[1].split(",") if q.strip()]
+        seen = [o for o in seen if any(matches(q, o.label) for q in queries)]
+    if limit:
+        seen = seen[:int(limit[1])]
+    sigma = settings.pointing_sigma
+    entries = [{"point": [_grid(o.point[0] + rng.gauss(0, sigma)),
+                          _grid(o.point[1] + rng.gauss(0, sigma))], "label": _label(o, mistakes)}
+               for o in seen]
+    if mistakes.happens("hallucination", settings.hallucination_rate):
+        entries.append({"point": [rng.randint(300, 950), rng.randint(50, 950)],
+                        "label": _absent_label(truth, rng)})
+    for entry in entries:
+        if mistakes.happens("malformed", settings.malformed_rate):
+            entry["point"][rng.randrange(2)] = 1000 + rng.randint(5, 300)
+    return entries
+
+
+def boxes(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> list[dict]:
+    """Every visible object's box, each edge jittered."""
+    rng, settings = mistakes.rng, mistakes.settings
+    limit = re.search(r"Limit to (\d+) objects", prompt)
+    entries = []
+    for obj in _seen(truth, mistakes)[:int(limit[1]) if limit else None]:
+        ymin, xmin, ymax, xmax = (v + rng.gauss(0, settings.box_jitter) for v in obj.box_2d)
+        ymin, ymax = sorted((_grid(ymin), _grid(ymax)))
+        xmin, xmax = sorted((_grid(xmin), _grid(xmax)))
+        entries.append({"box_2d": [ymin, xmin, max(ymax, ymin + 1), max(xmax, xmin + 1)],
+                        "label": _label(obj, mistakes)})
+    if mistakes.happens("hallucination", settings.hallucination_rate):
+        y, x = rng.randint(300, 900), rng.randint(50, 900)
+        entries.append({"box_2d": [y, x, y + rng.randint(30, 90), x + rng.randint(30, 90)],
+                        "label": _absent_label(truth, rng)})
+    for entry in entries:
+        if mistakes.happens("malformed", settings.malformed_rate):
+            ymin, xmin, ymax, xmax = entry["box_2d"]
+            entry["box_2d"] = [ymax, xmin, ymin, xmax]
+    return entries
+
+
+# -- plans ------------------------------------------------------------------------------------
+
+_LISTED = re.compile(r"^- (.+): (-?\d+), (-?\d+) \(top (-?\d+) mm, (\d+) mm across\)$",
+                     re.MULTILINE)
+
+
+def _positions_mm(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> list[tuple[float, float]]:
+    """Where the model says each true object is: the plan prompt's entry nearest its true
+    position (a model looking at the image knows which listed object is which), else the truth
+    with noise."""
+    listed = [(float(m[2]), float(m[3])) for m in _LISTED.finditer(prompt)]
+    sigma_mm = mistakes.settings.pointing_sigma * MM_PER_GRID
+    where = []
+    for obj in truth.objects:
+        x, y = obj.position_mm[:2]
+        near = min(listed, key=lambda p: math.hypot(p[0] - x, p[1] - y), default=None)
+        if near is not None and math.hypot(near[0] - x, near[1] - y) <= mistakes.settings.match_mm:
+            where.append(near)
+        else:
+            where.append((x + mistakes.rng.gauss(0, sigma_mm), y + mistakes.rng.gauss(0, sigma_mm)))
+    return where
+
+
+def _release_spot(truth: SceneTruth, target: int, where: list[tuple[float, float]],
+                  taken: list[tuple[float, float]]) -> tuple[float, float]:
+    """A bowl that takes one block: its centre; one that takes several: the free slot of three
+    around its centre farthest from what is in it or planned there (as the local planner does)."""
+    shares = sum(1 for g in truth.goals if g.target == target and g.relation == "inside")
+    cx, cy = where[target]
+    if shares <= 1:
+        return cx, cy
+    slots = [(cx + SLOT_RADIUS_MM * math.cos(a), cy + SLOT_RADIUS_MM * math.sin(a))
+             for a in (math.pi / 2 + 2 * math.pi * k / 3 for k in range(3))]
+    if not taken:
+        return slots[0]
+    return max(slots, key=lambda s: min(math.hypot(s[0] - t[0], s[1] - t[1]) for t in taken))
+
+
+def plan(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> tuple[str, list[dict]]:
+    """Reasoning and the robot-API calls for the goals not yet done; a goal whose target is
+    itself still to be moved waits (a tower goes up from the bottom)."""
+    pending = [g for g in truth.goals if not g.done]
+    if not truth.goals:
+        return "I cannot tell what the task asks of these objects, so I plan nothing.", []
+    if not pending:
+        return "Everything the task asks for is already done: " + "; ".join(
+            g.reason for g in truth.goals) + ".", []
+    moving = {g.item for g in pending}
+    ready = [g for g in pending if g.target not in moving] or pending[:1]
+    where = _positions_mm(truth, prompt, mistakes)
+    calls, steps = [], []
+    taken = {g.target: [tuple(truth.objects[d.item].position_mm[:2]) for d in truth.goals
+                        if d.done and d.target == g.target] for g in ready}
+    for goal in ready:
+        item, target = truth.objects[goal.item], truth.objects[goal.target]
+        if goal.relation == "inside":
+            spot = _release_spot(truth, goal.target, where, taken[goal.target])
+            taken[goal.target].append(spot)
+        else:
+            spot = where[goal.target]
+        pick = tuple(round(v) for v in where[goal.item])
+        place = tuple(round(v) for v in spot)
+        calls += pick_and_place_calls(pick, place)
+        where_to = "into" if goal.relation == "inside" else "onto"
+        steps.append(f"the {item.label} at {pick} mm {where_to} the {target.label} at {place} mm")
+    calls.append(ReturnToOrigin())
+    reasoning = ("I will move " + "; then ".join(steps) + ", each time moving above it high, "
+                 "opening the gripper, lowering, closing, lifting, carrying it over, lowering and "
+                 "letting go; then I return to the origin.")
+    return reasoning, [call.call() for call in calls]
+
+
+def judge(truth: SceneTruth, mistakes: Mistakes) -> dict:
+    done = bool(truth.goals) and all(g.done for g in truth.goals)
+    reason = "; ".join(g.reason for g in truth.goals) or "I cannot tell"
+    if mistakes.happens("judge", mistakes.settings.judge_error_rate):
+        done = not done
+    return {"done": done, "reason": reason}
+
+
+def trajectory(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> list[dict]:
+    """From the object to move to its target, in a gentle arc (up the image), with pointing
+    noise on every point."""
+    count = int(m[1]) if (m := re.search(r"then (\d+) points", prompt)) else 15
+    rng, sigma = mistakes.rng, mistakes.settings.pointing_sigma
+    goal = next((g for g in truth.goals if not g.done), truth.goals[0] if truth.goals else None)
+    visible = [o for o in truth.objects if o.point is not None]
+    if goal is None or truth.objects[goal.item].point is None or \
+            truth.objects[goal.target].point is None:
+        return [{"point": [_grid(o.point[0]), _grid(o.point[1])], "label": "0"}
+                for o in visible[:1]]
+    (y0, x0), (y1, x1) = truth.objects[goal.item].point, truth.objects[goal.target].point
+    path = []
+    for i in range(count + 1):
+        share = i / count
+        y = y0 + (y1 - y0) * share - 120 * math.sin(math.pi * share)
+        x = x0 + (x1 - x0) * share
+        path.append({"point": [_grid(y + rng.gauss(0, sigma)), _grid(x + rng.gauss(0, sigma))],
+                     "label": str(i)})
+    return path
+
+
+def answer(kind: str, truth: SceneTruth, prompt: str, structured: bool,
+           mistakes: Mistakes) -> Answer:
+    """One reply's text, wrapped in prose or cut off as the error model says."""
+    if kind == "plan":
+        reasoning, calls = plan(truth, prompt, mistakes)
+        text = (json.dumps({"reasoning": reasoning, "calls": calls}) if structured
+                else f"Reasoning: {reasoning}\n\n{json.dumps(calls, indent=1)}")
+    elif kind == "judge":
+        text = json.dumps(judge(truth, mistakes))
+    elif kind == "detect":
+        text = json.dumps(boxes(truth, prompt, mistakes))
+    elif kind == "trajectory":
+        text = json.dumps(trajectory(truth, prompt, mistakes))
+    else:
+        text = json.dumps(points(truth, prompt, mistakes))
+    settings, rng = mistakes.settings, mistakes.rng
+    if mistakes.happens("prose", settings.prose_rate):
+        text = (f"```json\n{text}\n```" if rng.random() < 0.5
+                else f"Here is what I found in the image:\n{text}\nLet me know if you need more.")
+    if mistakes.happens("max_tokens", settings.max_tokens_rate):
+        return Answer(text=text[:max(1, int(len(text) * rng.uniform(0.3, 0.8)))],
+                      finish="MAX_TOKENS")
+    return Answer(text=text)

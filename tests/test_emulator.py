@@ -1,0 +1,334 @@
+"""The Robotics-ER emulator, through erarm's real Gemini client (google-genai over loopback)
+against simulated cells that feed it their truth. The tests check replies against what they
+staged and the simulator's referee, never against the emulator's own truth."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pybullet as pb
+import pytest
+
+from erarm.agent.brains.base import PlanRequest
+from erarm.agent.brains.gemini import GeminiBrain
+from erarm.agent.config import GeminiSettings
+from erarm.agent.errors import BrainUnavailable, ReplyError
+from erarm.agent.geometry import pixel_to_normalized
+from erarm.agent.parse import (
+    parse_plan,
+    parse_trajectory,
+    parse_verdict,
+    read_boxes,
+    read_points,
+)
+from erarm.agent.schemas import Move, SceneObject
+from erarm.robots.registry import open_workcell
+from erarm.sim.emulator import Emulator, EmulatorSettings
+from erarm.sim.objects import BLOCK_SIZE_M
+
+KEY = "emulator-test-key-0123456789"
+EXACT = dict(pointing_sigma=0, box_jitter=0, confusion_rate=0, miss_rate=0,
+             hallucination_rate=0, malformed_rate=0, prose_rate=0, max_tokens_rate=0,
+             judge_error_rate=0, latency_median_s=0)
+
+
+def settings(**changes) -> EmulatorSettings:
+    return EmulatorSettings(**{**EXACT, **changes})
+
+
+def brain_for(url: str, **options) -> GeminiBrain:
+    return GeminiBrain(KEY, GeminiSettings(base_url=url, attempts=1, **options))
+
+
+@pytest.fixture
+def cell_and(request):
+    """An emulator with the test's settings and a pick-into-bowl cell feeding session 'ep'."""
+    cells, emulators = [], []
+
+    def make(emulator_settings: EmulatorSettings, scenario="pick-into-bowl", seed=3, **opts):
+        emulator = Emulator(emulator_settings)
+        emulators.append(emulator)
+        options = {"scenario": scenario} if scenario else {}
+        cell = open_workcell("sim", seed=seed, emulator=emulator.session_url("ep"),
+                             **options, **opts)
+        cells.append(cell)
+        return cell, emulator, brain_for(emulator.session_url("ep"))
+
+    yield make
+    for cell in cells:
+        cell.close()
+    for emulator in emulators:
+        emulator.close()
+
+
+def staged_labels(cell) -> dict[str, tuple[float, float, float]]:
+    """What the test staged, from the simulator's referee (the scene's own truth)."""
+    return {o["label"]: tuple(o["position_mm"]) for o in cell.referee.judge().objects}
+
+
+def nearest_staged(cell, frame, y: float, x: float) -> str:
+    """The staged object whose true centre the camera sees nearest a normalized point."""
+    height, width = frame.rgb.shape[:2]
+    calibration = cell.referee.true_calibration()
+
+    def distance(item) -> float:
+        u, v = calibration.project(np.array(item[1]) / 1000)[0]
+        seen_y, seen_x = pixel_to_normalized(u, v, width, height)
+        return math.hypot(seen_y - y, seen_x - x)
+
+    return min(staged_labels(cell).items(), key=distance)[0]
+
+
+def test_the_same_seed_gives_the_same_replies(cell_and):
+    noisy = dict(pointing_sigma=20, box_jitter=10, miss_rate=0.2, confusion_rate=0.2,
+                 malformed_rate=0.2, hallucination_rate=0.3, prose_rate=0.3)
+    replies = []
+    for seed in (0, 0, 1):
+        cell, _, brain = cell_and(settings(seed=seed, **noisy))
+        frame = cell.camera.capture()
+        replies.append([brain.point(frame), brain.detect(frame), brain.point(frame)])
+    assert replies[0] == replies[1]
+    assert replies[0] != replies[2]
+    assert replies[0][0] != replies[0][2]  # the second question of a kind draws anew
+
+
+def test_without_noise_points_land_on_the_objects(cell_and):
+    cell, emulator, brain = cell_and(settings())
+    frame = cell.camera.capture()
+    reading = read_points(brain.point(frame))
+    staged = staged_labels(cell)
+    calibration = cell.referee.true_calibration()
+    assert sorted(p.label for p in reading.items) == sorted(staged)
+    height, width = frame.rgb.shape[:2]
+    for point in reading.items:
+        u, v = calibration.project(np.array(staged[point.label]) / 1000)[0]
+        y, x = pixel_to_normalized(u, v, width, height)
+        assert math.hypot(point.y - y, point.x - x) < 40, point.label
+        row, col = round(point.y / 1000 * height), round(point.x / 1000 * width)
+        assert np.isfinite(frame.depth_m[row, col])
+    asked = read_points(brain.point(frame, ["blue block"])).items
+    assert [p.label for p in asked] == ["blue block"]
+    boxes = read_boxes(brain.detect(frame))
+    assert not boxes.dropped and all(b.contains(p) for b, p in zip(
+        sorted(boxes.items, key=lambda b: b.label),
+        sorted(reading.items, key=lambda p: p.label), strict=True))
+    path = parse_trajectory(brain.trajectory(frame, cell.instruction, points=6))
+    assert [p.label for p in path] == [str(i) for i in range(7)]
+    assert nearest_staged(cell, frame, path[0].y, path[0].x) == "blue block"
+    assert nearest_staged(cell, frame, path[-1].y, path[-1].x) == "green bowl"
+    assert emulator.stats().requests == {"point": 2, "detect": 1, "trajectory": 1}
+
+
+def _exchanges(brain: GeminiBrain) -> list[dict]:
+    records: list[dict] = []
+    brain.on_exchange = records.append
+    return records
+
+
+@pytest.mark.parametrize("error", ["malformed", "prose", "max_tokens", "miss", "hallucination",
+                                   "confusion"])
+def test_each_error_kind_shows_up_at_rate_one(cell_and, error):
+    cell, emulator, brain = cell_and(settings(**{f"{error}_rate": 1.0}))
+    records = _exchanges(brain)
+    frame = cell.camera.capture()
+    staged = set(staged_labels(cell))
+    points_text, boxes_text = brain.point(frame), brain.detect(frame)
+    if error in ("malformed", "max_tokens"):
+        with pytest.raises(ReplyError, match="less than or equal to 1000" if error == "malformed"
+                           else "no JSON list"):
+            read_points(points_text)
+        with pytest.raises(ReplyError, match="corners swapped" if error == "malformed"
+                           else "no JSON list"):
+            read_boxes(boxes_text)
+        if error == "max_tokens":
+            assert [r["finish_reason"] for r in records] == ["MAX_TOKENS", "MAX_TOKENS"]
+        assert emulator.stats().errors[error] >= 2
+        return
+    points, boxes = read_points(points_text), read_boxes(boxes_text)
+    if error == "prose":
+        assert all(not t.lstrip().startswith("[") for t in (points_text, boxes_text))
+        assert {p.label for p in points.items} == staged  # the parser still finds the JSON
+    elif error == "miss":
+        assert points.items == [] and boxes.items == []
+    elif error == "hallucination":
+        extra = {p.label for p in points.items} - staged
+        assert len(extra) == 1 and len(points.items) == len(staged) + 1
+        assert len({b.label for b in boxes.items} - staged) == 1
+    else:  # every label names another colour or kind, at the right object's place
+        assert len(points.items) == len(staged)
+        for point in points.items:
+            assert point.label != nearest_staged(cell, frame, point.y, point.x)
+    assert emulator.stats().errors[error] >= 2
+
+
+def test_a_429_carries_a_retry_delay_that_the_client_waits(cell_and):
+    now = [1000.0]
+    waited: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        now[0] += seconds
+
+    emulator = Emulator(settings(requests_per_minute=1), clock=lambda: now[0])
+    try:
+        cell = open_workcell("sim", scenario="pick-into-bowl", seed=3,
+                             emulator=emulator.session_url("ep"))
+        brain = GeminiBrain(KEY, GeminiSettings(base_url=emulator.session_url("ep")),
+                            sleep=sleep)
+        frame = cell.camera.capture()
+        first = brain.point(frame)
+        now[0] += 15
+        second = brain.point(frame)  # over the budget: 429, "45s", then allowed
+        cell.close()
+    finally:
+        emulator.close()
+    assert read_points(first).items and read_points(second).items
+    assert waited == [45.0]
+    assert emulator.stats().rate_limited == 1 and emulator.stats().requests == {"point": 2}
+
+
+def _scene(tmp_path, *objects: tuple) -> str:
+    """A scene file of (kind, colour, x_mm, y_mm[, size]) objects."""
+    path = tmp_path / f"scene{len(list(tmp_path.iterdir()))}.json"
+    path.write_text(json.dumps({"objects": [
+        {"kind": kind, "colour": colour, "x_mm": x, "y_mm": y, "size": size}
+        for kind, colour, x, y, size in ((*o, 1.0)[:5] for o in objects)]}))
+    return str(path)
+
+
+def _drop_into_bowl(cell, block: str, bowl: str) -> None:
+    """Put a block in a bowl by hand (the simulator's stage, as a person would)."""
+    world = cell.robot.world
+    item, target = world.bodies[world.labels.index(block)], world.bodies[world.labels.index(bowl)]
+    (x, y, _), _ = pb.getBasePositionAndOrientation(target, physicsClientId=world.client)
+    pb.resetBasePositionAndOrientation(item, (x, y, 0.03), (0, 0, 0, 1),
+                                       physicsClientId=world.client)
+    world.settle_objects()
+
+
+def _request(task: str, cell, offsets_mm=(0.0, 0.0)) -> PlanRequest:
+    """A plan request listing the staged objects, shifted a little (as erarm sees them)."""
+    objects = [SceneObject(label=label, point=(0, 0), radius_mm=20,
+                           position_mm=(x + offsets_mm[0], y + offsets_mm[1], z))
+               for label, (x, y, z) in staged_labels(cell).items()]
+    return PlanRequest(task=task, objects=objects, limits=cell.robot.limits)
+
+
+def test_a_plan_moves_what_is_left_and_is_empty_once_done(cell_and, tmp_path):
+    task = "put the red block in the blue bowl"
+    cell, _, brain = cell_and(settings(), scenario=None, task=task,
+                              scene=_scene(tmp_path, ("block", "red", 400, 100),
+                                           ("bowl", "blue", 420, -120)))
+    frame = cell.camera.capture()
+    plan = parse_plan(brain.plan(_request(task, cell, (8.0, -6.0)), frame))
+    moves = [c for c in plan.calls if isinstance(c, Move)]
+    assert (moves[0].x, moves[0].y) == (408, 94)  # the listed block, not the truth
+    assert (moves[-1].x, moves[-1].y) == (428, -126)  # the listed bowl's centre
+    assert not parse_verdict(brain.judge(frame, frame, task)).done
+
+    _drop_into_bowl(cell, "red block", "blue bowl")
+    assert cell.referee.judge().success
+    frame = cell.camera.capture()
+    plan = parse_plan(brain.plan(_request(task, cell), frame))
+    assert plan.calls == [] and "already done" in plan.reasoning
+    assert parse_verdict(brain.judge(frame, frame, task)).done
+
+
+def test_the_judge_flips_at_error_rate_one(cell_and, tmp_path):
+    task = "put the green block in the yellow bowl"
+    cell, emulator, brain = cell_and(settings(judge_error_rate=1.0), scenario=None, task=task,
+                                     scene=_scene(tmp_path, ("block", "green", 400, 100),
+                                                  ("bowl", "yellow", 420, -120)))
+    frame = cell.camera.capture()
+    assert parse_verdict(brain.judge(frame, frame, task)).done  # not done, judged done
+    _drop_into_bowl(cell, "green block", "yellow bowl")
+    assert cell.referee.judge().success
+    frame = cell.camera.capture()
+    assert not parse_verdict(brain.judge(frame, frame, task)).done
+    assert emulator.stats().errors == {"judge": 2}
+
+
+def test_put_all_releases_at_distinct_spots_in_the_bowl(cell_and, tmp_path):
+    task = "put all the blocks into the blue bowl"
+    cell, _, brain = cell_and(settings(), scenario=None, task=task, scene=_scene(
+        tmp_path, ("block", "red", 380, 120), ("block", "green", 480, 120),
+        ("bowl", "blue", 430, -100, 1.25)))
+    frame = cell.camera.capture()
+    plan = parse_plan(brain.plan(_request(task, cell), frame))
+    moves = [c for c in plan.calls if isinstance(c, Move)]
+    releases = {(m.x, m.y) for m in moves[3:6]} | {(m.x, m.y) for m in moves[9:12]}
+    assert len(releases) == 2
+    assert all(math.hypot(x - 430, y + 100) < 1.25 * 68 - BLOCK_SIZE_M * 500
+               for x, y in releases)
+
+
+def test_the_max_tokens_cut_plan_is_refused(cell_and):
+    cell, _, brain = cell_and(settings(max_tokens_rate=1.0))
+    frame = cell.camera.capture()
+    with pytest.raises(ReplyError, match="MAX_TOKENS"):
+        brain.plan(_request(cell.instruction, cell), frame)
+
+
+def test_a_tower_goes_up_from_the_bottom(cell_and, tmp_path):
+    task = ("build a tower with the red block at the bottom, the green block in the middle and "
+            "the blue block on top")
+    cell, _, brain = cell_and(settings(), scenario=None, task=task, scene=_scene(
+        tmp_path, ("block", "red", 380, 120), ("block", "green", 480, 120),
+        ("block", "blue", 430, -100)))
+    frame = cell.camera.capture()
+    moves = [c for c in parse_plan(brain.plan(_request(task, cell), frame)).calls
+             if isinstance(c, Move)]
+    staged = staged_labels(cell)
+    green, red = staged["green block"], staged["red block"]
+    assert len(moves) == 6  # one pick and place: the top block waits for the middle one
+    assert (moves[0].x, moves[0].y) == (round(green[0]), round(green[1]))
+    assert (moves[-1].x, moves[-1].y) == (round(red[0]), round(red[1]))
+
+
+def test_a_session_without_a_scene_says_how_to_feed_it(cell_and):
+    cell, emulator, brain = cell_and(settings())
+    frame = cell.camera.capture()
+    with pytest.raises(BrainUnavailable, match=r"no scene for session 'default'.*emulator=http"):
+        brain_for(emulator.url).point(frame)  # no /s/ prefix: the session "default"
+    assert read_points(brain.point(frame)).items
+    with pytest.raises(ValueError, match="session name"):
+        emulator.session_url("a/b")
+
+
+def test_erarm_emulate_serves_until_interrupted():
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "erarm", "emulate", "--port", "0", "--latency-s", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        import urllib.error
+        import urllib.request
+
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(urllib.request.Request(
+                f"{url}/v1beta/models/m:generateContent", data=b"{}", method="POST"))
+        assert caught.value.code == 409
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and f"--base-url {url}/s/NAME" in stderr
+
+
+def test_erarm_emulate_refuses_a_bad_rate():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "erarm", "emulate", "--miss", "2"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("erarm: error: ")
