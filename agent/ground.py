@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from erarm.agent.geometry import normalized_to_pixel, point_cloud
+from erarm.agent.geometry import normalized_to_pixel, unproject
 from erarm.agent.labels import COLOUR_HUES
 from erarm.agent.schemas import Box, Point
 from erarm.agent.surface import MAX_OBJECT_HEIGHT_M, TOP_FACE_BAND_M
@@ -32,6 +32,7 @@ MIN_FACE_SIDE_M = 0.02  # a top face seen narrower than this is mostly hidden: k
 HUE_TOLERANCE = 12  # OpenCV hue units (0-180) within which two pixels share a colour
 MIN_SATURATION = 80  # greyer than this, a pixel's hue says nothing
 CONTAINER_WORDS = ("bowl", "cup", "container", "box", "basket", "tray")
+BOX_MARGIN = 30.0  # normalized units (of 1000) a box is widened by against its jitter
 SAME_OBJECT_M = 0.015  # two groundings this close (and at one height) are one object
 
 
@@ -68,14 +69,12 @@ class Grounded:
 
 
 class DepthScene:
-    """One depth frame's points, heights above the table and hues, queried per point."""
+    """One depth frame, measured only in windows around each point (metres, base frame)."""
 
     def __init__(self, frame: Frame):
-        calibration = frame.calibration
+        calibration = self.calibration = frame.calibration
         self.width, self.height = calibration.width, calibration.height
-        self.cloud = point_cloud(frame)
-        rise = self.cloud[:, :, 2] - calibration.table_z
-        self.raised = np.isfinite(rise) & (rise > RAISED_M) & (rise < MAX_OBJECT_HEIGHT_M)
+        self.depth = frame.depth_m
         hsv = cv2.cvtColor(np.ascontiguousarray(frame.rgb), cv2.COLOR_RGB2HSV)
         self.hue = hsv[:, :, 0].astype(np.float32)
         self.coloured = hsv[:, :, 1] >= MIN_SATURATION
@@ -84,11 +83,28 @@ class DepthScene:
         u, v = normalized_to_pixel(y, x, self.width, self.height)
         return (min(max(round(u), 0), self.width - 1), min(max(round(v), 0), self.height - 1))
 
-    def _window(self, col: int, row: int, reach_m: float, at: np.ndarray) -> tuple[slice, slice]:
-        """Pixel rows and columns around (col, row) wide enough to hold `reach_m` around `at`."""
-        step = np.nanmedian(np.linalg.norm(np.diff(self.cloud[max(row - 3, 0):row + 4,
-                                                              max(col - 3, 0):col + 4], axis=1),
-                                           axis=2))
+    def _cloud(self, rows: slice, cols: slice) -> np.ndarray:
+        """Base-frame points (h x w x 3) of a window of pixels (NaN where depth is unknown)."""
+        grid_rows, grid_cols = np.mgrid[rows, cols]
+        depth = self.depth[rows, cols].astype(np.float64)
+        depth = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan)
+        pixels = np.column_stack([grid_cols.ravel(), grid_rows.ravel()])
+        return unproject(pixels, depth.ravel(), self.calibration).reshape(*depth.shape, 3)
+
+    def _window(self, col: int, row: int, reach_m: float, box: Box | None
+                ) -> tuple[slice, slice]:
+        """Pixel rows and columns that hold the object: its box (with some margin for jitter),
+        else what lies within `reach_m` of the point."""
+        if box is not None:
+            ymin, xmin, ymax, xmax = box.box_2d
+            u0, v0 = normalized_to_pixel(ymin - BOX_MARGIN, xmin - BOX_MARGIN, self.width,
+                                         self.height)
+            u1, v1 = normalized_to_pixel(ymax + BOX_MARGIN, xmax + BOX_MARGIN, self.width,
+                                         self.height)
+            return (slice(max(round(v0), 0), min(round(v1) + 1, self.height)),
+                    slice(max(round(u0), 0), min(round(u1) + 1, self.width)))
+        near = self._cloud(slice(max(row - 3, 0), row + 4), slice(max(col - 3, 0), col + 4))
+        step = np.nanmedian(np.linalg.norm(np.diff(near, axis=1), axis=2))
         half = int(min(max(reach_m / step if np.isfinite(step) and step > 0 else 200, 20), 300))
         return (slice(max(row - half, 0), row + half + 1),
                 slice(max(col - half, 0), col + half + 1))
@@ -96,24 +112,24 @@ class DepthScene:
     def ground(self, point: Point, box: Box | None) -> Grounded | None:
         """The object at `point` measured in depth, or None when none is found there."""
         col, row = self._pixel(point.y, point.x)
-        seed = self.cloud[row, col]
-        if not np.isfinite(seed).all():
-            return None
         container = is_container(point.label)
         rows, cols = self._window(col, row, 2 * CONTAINER_REACH_M if container
-                                  else BLOCK_REACH_M + SNAP_M, seed)
-        cloud, raised = self.cloud[rows, cols], self.raised[rows, cols]
+                                  else BLOCK_REACH_M + SNAP_M, box)
+        if rows.start >= rows.stop or cols.start >= cols.stop:
+            return None
+        seed = self._cloud(slice(row, row + 1), slice(col, col + 1))[0, 0]
+        if not np.isfinite(seed).all():
+            return None
+        cloud = self._cloud(rows, cols)
+        rise = cloud[:, :, 2] - self.calibration.table_z
+        raised = np.isfinite(rise) & (rise > RAISED_M) & (rise < MAX_OBJECT_HEIGHT_M)
         hue, coloured = self.hue[rows, cols], self.coloured[rows, cols]
-        if box is not None:  # the object lies inside its box (a little more, for jitter)
-            ymin, xmin, ymax, xmax = box.box_2d
-            u0, v0 = normalized_to_pixel(ymin - 30, xmin - 30, self.width, self.height)
-            u1, v1 = normalized_to_pixel(ymax + 30, xmax + 30, self.width, self.height)
-            vv, uu = np.mgrid[rows, cols]
-            raised = raised & (uu >= u0) & (uu <= u1) & (vv >= v0) & (vv <= v1)
+        seed_raised = RAISED_M < seed[2] - self.calibration.table_z < MAX_OBJECT_HEIGHT_M
+        inside = rows.start <= row < rows.stop and cols.start <= col < cols.stop
         wanted = label_hue(point.label)
         off_colour = (wanted is not None and self.coloured[row, col]
                       and not same_hue(float(self.hue[row, col]), wanted))
-        if not self.raised[row, col] or off_colour:  # beside its object: snap to the nearest
+        if not (seed_raised and inside) or off_colour:  # beside its object: snap to it
             near = raised
             if box is None:  # else the box bounds the search
                 near = near & (_distance(cloud, seed[0], seed[1]) <= SNAP_M)

@@ -52,8 +52,10 @@ def locate_objects(perception: Perception, frame: Frame) -> list[SceneObject]:
         if _agreement(seen, grounded, perception.boxes) > _agreement(*found[twin],
                                                                      perception.boxes):
             found[twin], kept, other = (seen, grounded), seen, kept
-        perception.warnings.append(f"the '{other.label}' point is on the same object as the "
-                                   f"'{kept.label}' point; kept '{kept.label}'")
+        perception.warnings.append(
+            f"two '{kept.label}' points are on one object; kept one" if other.label == kept.label
+            else f"the '{other.label}' point is on the same object as the '{kept.label}' point; "
+            f"kept '{kept.label}'")
     return [seen for seen, _ in found]
 
 

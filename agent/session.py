@@ -145,10 +145,10 @@ class Session:
         else:
             self.folder.write_png("final.png", frame.rgb)
         perception = perceive(self.brain, frame)
-        for warning in perception.warnings:  # malformed entries the parser dropped
+        objects = locate_objects(perception, frame)
+        for warning in perception.warnings:  # malformed entries dropped, confused labels
             self.log(f"warning: {warning}")
         self.result.warnings += [w for w in perception.warnings if w not in self.result.warnings]
-        objects = locate_objects(perception, frame)
         self.result.timings.perception_s += time.perf_counter() - clock
         if self.recorder is not None:
             self.recorder.picture(draw(frame.rgb, perception.points, perception.boxes),
