@@ -68,10 +68,13 @@ class Box(BaseModel):
 
 
 def box_for(point: Point, boxes: list[Box]) -> Box | None:
-    """The box with the point's label, else the smallest box around the point."""
+    """The box with the point's label (of several, the one around it or nearest it), else the
+    smallest box around the point."""
     same = [b for b in boxes if b.label == point.label]
     if same:
-        return same[0]
+        return min(same, key=lambda b: (not b.contains(point),
+                                        ((b.box_2d[0] + b.box_2d[2]) / 2 - point.y) ** 2
+                                        + ((b.box_2d[1] + b.box_2d[3]) / 2 - point.x) ** 2))
     around = [b for b in boxes if b.contains(point)]
     return min(around, key=lambda b: (b.box_2d[2] - b.box_2d[0]) * (b.box_2d[3] - b.box_2d[1]),
                default=None)

@@ -182,10 +182,10 @@ class Session:
         answers = together(*questions)
         self.asked(2 + judging)  # points and boxes, and the judgement
         perception = self.reasked(answers[0], lambda: perceive(brain, frame), 2, "points and boxes")
-        for warning in perception.warnings:  # malformed entries the parser dropped
+        objects = locate_objects(perception, frame)
+        for warning in perception.warnings:  # malformed entries dropped, confused labels
             self.log(f"warning: {warning}")
         self.result.warnings += [w for w in perception.warnings if w not in self.result.warnings]
-        objects = locate_objects(perception, frame)
         self.result.timings.perception_s += time.perf_counter() - clock
         if self.recorder is not None:
             self.recorder.picture(draw(frame.rgb, perception.points, perception.boxes),

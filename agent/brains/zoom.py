@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 
 from erarm.agent.brains.base import Brain, PlanRequest
+from erarm.agent.errors import ReplyError
 from erarm.agent.geometry import crop
 from erarm.agent.parse import parse_boxes, parse_points
 from erarm.agent.schemas import Point, box_for
@@ -41,12 +42,19 @@ class ZoomBrain:
     def point(self, frame: Frame, queries: Sequence[str] | None = None, limit: int = 10) -> str:
         width, height = frame.size
         coarse = parse_points(self.inner.point(frame, queries, limit))
-        boxes = parse_boxes(self.inner.detect(frame)) if coarse else []
+        try:
+            boxes = parse_boxes(self.inner.detect(frame)) if coarse else []
+        except ReplyError:  # no readable box: crop around the points alone
+            boxes = []
         refined = []
         for point in coarse:
             box = box_for(point, boxes)
             u0, v0, u1, v1 = crop_window(point, box.box_2d if box else None, width, height)
-            seen = parse_points(self.inner.point(crop(frame, u0, v0, u1, v1), [point.label], 1))
+            try:
+                seen = parse_points(self.inner.point(crop(frame, u0, v0, u1, v1), [point.label],
+                                                     1))
+            except ReplyError:  # an unreadable second look keeps the first
+                seen = []
             full = [Point(point=((v0 + p.y / 1000 * (v1 - v0)) / height * 1000,
                                  (u0 + p.x / 1000 * (u1 - u0)) / width * 1000), label=point.label)
                     for p in seen]

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from erarm.agent.geometry import pixel_rays, point_cloud
+from erarm.agent.ground import circle_centre
 from erarm.agent.labels import COLOUR_HUES
 from erarm.robots.base import Frame
 
@@ -164,7 +165,7 @@ def _grasp_point(frame: Frame, kind: str, points: np.ndarray | None, rows: np.nd
         # The rim's circle gives the centre; point at the visible floor nearest to it, so a
         # depth lookup lands on the bowl itself even when something in it hides the middle.
         rim = points[points[:, 2] >= points[:, 2].max() - RIM_BAND_M][:, :2]
-        cx, cy = _circle_centre(rim if len(rim) >= 10 else points[:, :2])
+        cx, cy, _ = circle_centre(rim if len(rim) >= 10 else points[:, :2])
         floor = points[:, 2] <= np.percentile(points[:, 2], 5) + FLOOR_BAND_M
         nearest = np.argmin(np.where(floor, np.hypot(points[:, 0] - cx, points[:, 1] - cy),
                                      np.inf))
@@ -173,23 +174,6 @@ def _grasp_point(frame: Frame, kind: str, points: np.ndarray | None, rows: np.nd
         centre = np.array([cx, cy, np.percentile(points[:, 2], 5)])
     u, v = frame.calibration.project(centre[None, :])[0]
     return float(u), float(v)
-
-
-def _circle_centre(xy: np.ndarray) -> tuple[float, float]:
-    """Least-squares circle through points (a bowl's rim), refitted without stray points."""
-    keep = np.ones(len(xy), bool)
-    cx, cy = xy.mean(axis=0)
-    for _ in range(3):
-        x, y = xy[keep, 0], xy[keep, 1]
-        a = np.column_stack([x, y, np.ones_like(x)])
-        (d, e, f), *_ = np.linalg.lstsq(a, x * x + y * y, rcond=None)
-        cx, cy = d / 2, e / 2
-        radius = np.sqrt(max(f + cx * cx + cy * cy, 0.0))
-        residual = np.abs(np.hypot(xy[:, 0] - cx, xy[:, 1] - cy) - radius)
-        keep = residual < max(0.01, 2.5 * np.median(residual))
-        if keep.sum() < 10:
-            break
-    return float(cx), float(cy)
 
 
 def _facing_up(cloud: np.ndarray) -> np.ndarray:
