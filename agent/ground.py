@@ -84,7 +84,10 @@ class DepthScene:
         return (min(max(round(u), 0), self.width - 1), min(max(round(v), 0), self.height - 1))
 
     def _cloud(self, rows: slice, cols: slice) -> np.ndarray:
-        """Base-frame points (h x w x 3) of a window of pixels (NaN where depth is unknown)."""
+        """Base-frame points (h x w x 3) of a window of pixels (NaN where depth is unknown); the
+        window is cut to the image."""
+        rows = slice(*rows.indices(self.height)[:2])
+        cols = slice(*cols.indices(self.width)[:2])
         grid_rows, grid_cols = np.mgrid[rows, cols]
         depth = self.depth[rows, cols].astype(np.float64)
         depth = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan)
@@ -106,8 +109,8 @@ class DepthScene:
         near = self._cloud(slice(max(row - 3, 0), row + 4), slice(max(col - 3, 0), col + 4))
         step = np.nanmedian(np.linalg.norm(np.diff(near, axis=1), axis=2))
         half = int(min(max(reach_m / step if np.isfinite(step) and step > 0 else 200, 20), 300))
-        return (slice(max(row - half, 0), row + half + 1),
-                slice(max(col - half, 0), col + half + 1))
+        return (slice(max(row - half, 0), min(row + half + 1, self.height)),
+                slice(max(col - half, 0), min(col + half + 1, self.width)))
 
     def ground(self, point: Point, box: Box | None) -> Grounded | None:
         """The object at `point` measured in depth, or None when none is found there."""

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from erarm.agent.errors import GaveUp
+from erarm.agent.errors import GaveUp, PlanRejected
 from erarm.agent.execute import StepReport, Watch
 from erarm.agent.parallel import together
 from erarm.agent.plan import carry_along, make_plan
@@ -132,6 +132,7 @@ class WholePlan:
         seen = start = session.look()
         achieved: dict[str, Goal] = {}  # per object moved: where it landed as planned
         failures: Counter[str] = Counter()
+        refusals = 0
         for round_ in range(1, options.max_rounds + 1):
             clock = time.perf_counter()
             trips = result.model_round_trips
@@ -151,7 +152,18 @@ class WholePlan:
                 plan, repeated = repeats
                 log(f"warning: the plan moves the {', the '.join(repeated)} again, already where "
                     "this run put it; not picking it again")
-            validated = session.validate(plan, seen, clock, round_) if plan.calls else None
+            try:
+                validated = session.validate(plan, seen, clock, round_) if plan.calls else None
+            except PlanRejected as rejected:
+                if not options.closed_loop or options.dry_run or refusals >= options.reasks:
+                    raise
+                refusals += 1  # a look that missed what the plan uses: look and plan again
+                log(f"warning: the plan was refused ({rejected}); looking again")
+                result.attempts.append(Attempt(round=round_, outcome=Outcome.refused,
+                                               detail=str(rejected),
+                                               round_trips=result.model_round_trips - trips))
+                seen = session.look()
+                continue
             if validated is None or (not validated.transfers and repeats is not None):
                 detail = (plan.reasoning if repeats is None else
                           "the plan only repeats moves already done")
