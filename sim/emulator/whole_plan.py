@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from erarm.agent.brains.local.rule_planner import SLOT_RADIUS_MM, pick_and_place_calls
 from erarm.agent.labels import matches
-from erarm.agent.schemas import ReturnToOrigin
+from erarm.agent.schemas import ReturnToOrigin, response_schema
 from erarm.sim.emulator.settings import EmulatorSettings
 from erarm.sim.emulator.truth import ObjectTruth, SceneTruth
 from erarm.sim.objects import COLOURS
@@ -30,8 +30,6 @@ def question_kind(prompt: str, schema: dict | None) -> str:
     """Which question a request asks: from its response schema when it has one (point and
     trajectory share theirs), else from the prompt's words."""
     if schema is not None:
-        from erarm.agent.schemas import response_schema
-
         for kind in ("detect", "plan", "judge"):
             if schema == response_schema(kind):
                 return kind
