@@ -332,3 +332,17 @@ def test_erarm_emulate_refuses_a_bad_rate():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("erarm: error: ")
+
+
+def test_without_a_response_schema_the_prompt_says_the_kind(cell_and, tmp_path):
+    task = "put the red block in the blue bowl"
+    cell, emulator, _ = cell_and(settings(), scenario=None, task=task,
+                                 scene=_scene(tmp_path, ("block", "red", 400, 100),
+                                              ("bowl", "blue", 420, -120)))
+    brain = brain_for(emulator.session_url("ep"), structured_output=False)
+    frame = cell.camera.capture()
+    text = brain.plan(_request(task, cell), frame)
+    assert text.startswith("Reasoning: ") and parse_plan(text).calls
+    assert read_boxes(brain.detect(frame)).items
+    assert parse_verdict(brain.judge(frame, frame, task)).done is False
+    assert emulator.stats().requests == {"plan": 1, "detect": 1, "judge": 1}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from erarm.agent.brains.local.rule_planner import SLOT_RADIUS_MM, pick_and_place_calls
 from erarm.agent.labels import matches
-from erarm.agent.schemas import ReturnToOrigin
+from erarm.agent.schemas import ReturnToOrigin, response_schema
 from erarm.sim.emulator.settings import EmulatorSettings
 from erarm.sim.emulator.truth import ObjectTruth, SceneTruth
 from erarm.sim.objects import COLOURS
@@ -30,8 +30,6 @@ def question_kind(prompt: str, schema: dict | None) -> str:
     """Which question a request asks: from its response schema when it has one (point and
     trajectory share theirs), else from the prompt's words."""
     if schema is not None:
-        from erarm.agent.schemas import response_schema
-
         for kind in ("detect", "plan", "judge"):
             if schema == response_schema(kind):
                 return kind
@@ -141,21 +139,30 @@ _LISTED = re.compile(r"^- (.+): (-?\d+), (-?\d+) \(top (-?\d+) mm, (\d+) mm acro
                      re.MULTILINE)
 
 
+LABEL_MISMATCH_MM = 20.0  # how much farther a listed entry whose label disagrees counts as
+
+
 def _positions_mm(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> list[tuple[float, float]]:
-    """Where the model says each true object is: the plan prompt's entry nearest its true
-    position (a model looking at the image knows which listed object is which), else the truth
-    with noise."""
-    listed = [(float(m[2]), float(m[3])) for m in _LISTED.finditer(prompt)]
-    sigma_mm = mistakes.settings.pointing_sigma * MM_PER_GRID
-    where = []
-    for obj in truth.objects:
-        x, y = obj.position_mm[:2]
-        near = min(listed, key=lambda p: math.hypot(p[0] - x, p[1] - y), default=None)
-        if near is not None and math.hypot(near[0] - x, near[1] - y) <= mistakes.settings.match_mm:
-            where.append(near)
-        else:
-            where.append((x + mistakes.rng.gauss(0, sigma_mm), y + mistakes.rng.gauss(0, sigma_mm)))
-    return where
+    """Where the model says each true object is: a listed entry of the plan prompt near its true
+    position (a model looking at the image knows which listed object is which: each entry is one
+    object, nearest first, a label that agrees breaking ties), else the truth with noise."""
+    listed = [(m[1], float(m[2]), float(m[3])) for m in _LISTED.finditer(prompt)]
+    settings = mistakes.settings
+    pairs = []
+    for i, obj in enumerate(truth.objects):
+        for j, (label, x, y) in enumerate(listed):
+            gap = math.hypot(x - obj.position_mm[0], y - obj.position_mm[1])
+            if gap <= settings.match_mm:
+                pairs.append((gap + (0 if label == obj.label else LABEL_MISMATCH_MM), i, j))
+    chosen: dict[int, int] = {}
+    for _, i, j in sorted(pairs):
+        if i not in chosen and j not in chosen.values():
+            chosen[i] = j
+    sigma_mm = settings.pointing_sigma * MM_PER_GRID
+    return [listed[chosen[i]][1:] if i in chosen else
+            (obj.position_mm[0] + mistakes.rng.gauss(0, sigma_mm),
+             obj.position_mm[1] + mistakes.rng.gauss(0, sigma_mm))
+            for i, obj in enumerate(truth.objects)]
 
 
 def _release_spot(truth: SceneTruth, target: int, where: list[tuple[float, float]],
