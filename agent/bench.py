@@ -66,6 +66,7 @@ class TaskSummary(BaseModel):
     mean_attempts: float
     mean_sim_s: float
     mean_wall_s: float
+    mean_round_trips: float = 0.0  # model round trips in sequence per episode
     failures: dict[str, int]  # reason (numbers and colours folded) -> episodes
     failed_seeds: list[int]
     verdict: Verdict
@@ -173,6 +174,7 @@ def summarise(task: str, target: float, results: list[EpisodeResult]) -> TaskSum
         mean_attempts=statistics.fmean(r.attempts for r in results) if n else 0.0,
         mean_sim_s=statistics.fmean(r.sim_s for r in results) if n else 0.0,
         mean_wall_s=statistics.fmean(r.wall_s for r in results) if n else 0.0,
+        mean_round_trips=statistics.fmean(r.model_round_trips for r in results) if n else 0.0,
         failures=dict(failures.most_common()),
         failed_seeds=sorted(r.seed for r in results if not r.success), verdict=judged,
         episodes_needed=episodes_needed(target), met=judged is Verdict.met)

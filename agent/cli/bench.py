@@ -121,15 +121,16 @@ def bench_command(
 def _print(report, out: Path) -> None:
     from erarm.agent.bench import Verdict
 
-    table = Table("task", "success", "95% CI", "target", "attempts", "sim s", "wall s",
-                  "failures", box=None, pad_edge=False)
+    table = Table("task", "success", "95% CI", "target", "attempts", "round trips", "sim s",
+                  "wall s", "failures", box=None, pad_edge=False)
     for t in report.tasks:
         mark = {Verdict.met: "[green]", Verdict.not_met: "[red]",
                 Verdict.too_few: "[yellow]"}[t.verdict]
         failures = "; ".join(f"{n} x {reason}" for reason, n in list(t.failures.items())[:2])
         table.add_row(t.task, f"{mark}{t.successes}/{t.episodes} {t.success_rate:.0%}",
                       f"{t.ci95[0]:.0%}-{t.ci95[1]:.0%}", f"{t.target:.0%}",
-                      f"{t.mean_attempts:.2f}", f"{t.mean_sim_s:.1f}", f"{t.mean_wall_s:.2f}",
+                      f"{t.mean_attempts:.2f}", f"{t.mean_round_trips:.1f}",
+                      f"{t.mean_sim_s:.1f}", f"{t.mean_wall_s:.2f}",
                       failures or "-")
     console = out_console()
     console.print(table)
