@@ -48,12 +48,12 @@ def emulate_command(
     except OSError as err:
         raise ConfigError(f"cannot serve on port {port}: {err.strerror or err}") from None
     try:
-        out_console().print(emulator.url, soft_wrap=True)
         say(f"emulating Robotics-ER at {emulator.url} (pointing sigma "
             f"{settings.pointing_sigma:g}, seed {seed}); Ctrl-C ends it. Point a run at one "
             f"session, e.g. NAME=demo:\n  erarm run --brain gemini --base-url "
             f"{emulator.url}/s/NAME --robot sim --robot-opt emulator={emulator.url}/s/NAME "
             f"'put the red block in the blue bowl'\n(any GEMINI_API_KEY will do)")
+        out_console().print(emulator.url, soft_wrap=True)  # last: a script reading it is ready
         while True:
             time.sleep(0.5)
     finally:
