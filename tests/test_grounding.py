@@ -58,11 +58,15 @@ def _beside(truth: dict[str, np.ndarray], label: str, distance_mm: float
                                         if name != label))
 
 
-def test_a_point_on_the_table_beside_a_block_snaps_to_its_top_face(sim_cell):
-    cell = sim_cell(task=TASK, seed=0)
+def _looked(sim_cell, seed: int = 0):
+    """A staged table's frame, the local brain's clean perception of it, and the truth."""
+    cell = sim_cell(task=TASK, seed=seed)
     frame = cell.camera.capture()
-    perception = perceive(LocalBrain(), frame)
-    truth = _truth(cell)
+    return frame, perceive(LocalBrain(), frame), _truth(cell)
+
+
+def test_a_point_on_the_table_beside_a_block_snaps_to_its_top_face(sim_cell):
+    frame, perception, truth = _looked(sim_cell)
     for label in (name for name in truth if name.endswith("block")):
         x, y = _beside(truth, label, 34.0)  # just off the block's edge, on bare table
         nudged = _moved(perception, label, _normalized(frame, x, y, 0.0))
@@ -75,10 +79,7 @@ def test_a_point_on_the_table_beside_a_block_snaps_to_its_top_face(sim_cell):
 
 
 def test_a_point_on_a_bowls_rim_targets_the_centre_of_its_opening(sim_cell):
-    cell = sim_cell(task=TASK, seed=0)
-    frame = cell.camera.capture()
-    perception = perceive(LocalBrain(), frame)
-    truth = _truth(cell)
+    frame, perception, truth = _looked(sim_cell)
     for label in (name for name in truth if name.endswith("bowl")):
         for angle in (0.0, math.pi / 2, math.pi, 3 * math.pi / 2):  # the near and far rim too
             x, y = (truth[label][0] + 64 * math.cos(angle), truth[label][1] + 64 * math.sin(angle))
