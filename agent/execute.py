@@ -72,19 +72,13 @@ def execute(actions: list[Action], robot: Robot,
         for current in actions:
             try:
                 step = _run(current, robot)
-            except MotionBlocked as err:
-                stop_arm(robot)
-                if not recover_blocked:
-                    raise ExecutionFailed(f"step {current.step} {current.label}: {err}",
-                                          report.steps) from err
-                report.stopped = Stop(outcome=Outcome.blocked,
-                                      detail=f"blocked at step {current.step} {current.label}: "
-                                             f"{err}")
-                break
             except RobotError as err:
                 stop_arm(robot)
-                raise ExecutionFailed(f"step {current.step} {current.label}: {err}",
-                                      report.steps) from err
+                where = f"step {current.step} {current.label}"
+                if not (recover_blocked and isinstance(err, MotionBlocked)):
+                    raise ExecutionFailed(f"{where}: {err}", report.steps) from err
+                report.stopped = Stop(outcome=Outcome.blocked, detail=f"blocked at {where}: {err}")
+                break
             report.steps.append(step)
             if on_step:
                 on_step(current, step)

@@ -137,14 +137,20 @@ class Session:
         self.result.model_calls += questions
         self.result.model_round_trips += 1
 
-    def reasked(self, answer: Answer, ask: Callable[[], T], questions: int, what: str) -> T:
-        """The answer's value; a reply that could not be read is asked again (a model's reply
-        may be cut off or lose its JSON now and then), at most `options.reasks` times."""
+    def reasked(self, ask: Callable[[], T], questions: int, what: str,
+                first: Answer | None = None) -> T:
+        """What `ask` (`questions` questions in one round trip) answers, or its `first` answer
+        when it was already asked; a reply that could not be read is asked again (a model's
+        reply may be cut off or lose its JSON now and then), at most `options.reasks` times."""
+        answer = first
+        if answer is None:
+            self.asked(questions)
+            answer = together(ask)[0]
         for _ in range(self.options.reasks):
-            if not isinstance(answer.error, ReplyError) or isinstance(answer.error,
-                                                                      WithheldReply):
+            error = answer.error
+            if not isinstance(error, ReplyError) or isinstance(error, WithheldReply):
                 break
-            self.log(f"warning: the {what} could not be read ({answer.error}); asking again")
+            self.log(f"warning: the {what} could not be read ({error}); asking again")
             self.asked(questions)
             answer = together(ask)[0]
         return answer.get()
@@ -175,13 +181,17 @@ class Session:
         else:
             self.folder.write_png("final.png", frame.rgb)
         brain, task = self.brain, self.task
+
+        def see() -> Perception:
+            return perceive(brain, frame)
+
         judging = judge_from is not None and "judge" in brain.capabilities
-        questions = [lambda: perceive(brain, frame)]
+        questions = [see]
         if judging:
             questions.append(lambda: parse_verdict(brain.judge(judge_from, frame, task)))
         answers = together(*questions)
         self.asked(2 + judging)  # points and boxes, and the judgement
-        perception = self.reasked(answers[0], lambda: perceive(brain, frame), 2, "points and boxes")
+        perception = self.reasked(see, 2, "points and boxes", first=answers[0])
         objects = locate_objects(perception, frame)
         for warning in perception.warnings:  # malformed entries dropped, confused labels
             self.log(f"warning: {warning}")

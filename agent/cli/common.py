@@ -185,8 +185,9 @@ EmulateOpt = Annotated[bool, typer.Option(
                       "from the simulator's ground truth with a real model's kinds of error "
                       "(offline, no key); the simulator only.")]
 EmulateOptions = Annotated[list[str] | None, typer.Option(
-    "--emulate-opt", help="KEY=VALUE for the emulator, e.g. pointing_sigma=20, latency_s=1.5 or "
-                          "seed=3 (README, \"The Robotics-ER emulator\"); repeatable.")]
+    "--emulate-opt", help="KEY=VALUE for the emulator, e.g. pointing_sigma=20, "
+                          "latency_median_s=0 or seed=3 (README, \"The Robotics-ER "
+                          "emulator\"); repeatable.")]
 
 
 @contextmanager

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 
 from erarm.agent.errors import GaveUp, PlanRejected
 from erarm.agent.execute import StepReport, Watch
-from erarm.agent.parallel import together
 from erarm.agent.plan import carry_along, make_plan
 from erarm.agent.results import Attempt, Outcome, Stop
 from erarm.agent.schemas import Call, Move, Plan, ReturnToOrigin, SceneObject, SetGripperState
@@ -58,16 +57,16 @@ def without_repeats(plan: Plan, achieved: dict[str, Goal], objects: list[SceneOb
     """The plan without its picks and places of objects already where this run put them (a model
     may plan a finished move again), and those objects; None when it repeats nothing."""
     calls = list(plan.calls)
-    done = {label: objects_by_label[label] for label in achieved
-            if label in (objects_by_label := {o.label: o for o in objects})
-            and check_goals([achieved[label]], objects).verified}
+    seen = {o.label: o for o in objects}
+    done = [seen[label] for label, goal in achieved.items()
+            if label in seen and check_goals([goal], objects).verified]
     repeated, keep, start = [], [], 0
     for end in transfer_ends(calls):
         span = calls[start:end]
         grasp = next((c for c, after in itertools.pairwise(span)
                       if isinstance(c, Move) and not c.high
                       and isinstance(after, SetGripperState) and not after.opened), None)
-        again = grasp and next((label for label, o in done.items() if math.hypot(
+        again = grasp and next((o.label for o in done if math.hypot(
             o.position_mm[0] - grasp.x, o.position_mm[1] - grasp.y) <= GRASP_MATCH_MM), None)
         if again:
             repeated.append(again)
@@ -138,12 +137,11 @@ class WholePlan:
             trips = result.model_round_trips
             log(f"planning with the {brain.name} brain" + (f", round {round_}" if round_ > 1
                                                             else ""))
-            session.asked(1)
 
             def ask_plan(seen=seen):
                 return make_plan(brain, task, seen.objects, seen.frame, limits)[0]
 
-            plan = session.reasked(together(ask_plan)[0], ask_plan, 1, "plan")
+            plan = session.reasked(ask_plan, 1, "plan")
             if plan.calls and options.trajectory_points and round_ == 1:
                 plan = carry_along(plan, session.carry_path(seen.frame,
                                                             options.trajectory_points))
