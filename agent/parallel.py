@@ -26,24 +26,39 @@ class Answer:
         return self.value
 
 
+class Asked:
+    """Calls under way in daemon threads; `wait` collects their answers."""
+
+    def __init__(self, calls: tuple[Callable[[], Any], ...]) -> None:
+        self.answers = [Answer() for _ in calls]
+        self._threads = [threading.Thread(target=_answer, args=pair, daemon=True)
+                         for pair in zip(calls, self.answers, strict=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def wait(self) -> list[Answer]:
+        for thread in self._threads:
+            while thread.is_alive():
+                thread.join(0.05)  # short waits, so Ctrl-C is felt at once
+        return self.answers
+
+
+def _answer(call: Callable[[], Any], answer: Answer) -> None:
+    try:
+        answer.value = call()
+    except BaseException as err:  # handed to the caller, raised by `get`
+        answer.error = err
+
+
+def ask(*calls: Callable[[], Any]) -> Asked:
+    """Start the calls and return at once, so the caller can work while the model thinks."""
+    return Asked(calls)
+
+
 def together(*calls: Callable[[], Any]) -> list[Answer]:
     """Run the calls concurrently and wait for all of them; a single call runs in place."""
-    answers = [Answer() for _ in calls]
-
-    def run(call: Callable[[], Any], answer: Answer) -> None:
-        try:
-            answer.value = call()
-        except BaseException as err:  # handed to the caller, raised by `get`
-            answer.error = err
-
     if len(calls) == 1:
-        run(calls[0], answers[0])
-        return answers
-    threads = [threading.Thread(target=run, args=pair, daemon=True)
-               for pair in zip(calls, answers, strict=True)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(0.05)  # short waits, so Ctrl-C is felt at once
-    return answers
+        answer = Answer()
+        _answer(calls[0], answer)
+        return [answer]
+    return ask(*calls).wait()

@@ -33,7 +33,7 @@ from erarm.agent.execute import ExecutionReport, StepReport, Watch, execute, sto
 from erarm.agent.geometry import locate
 from erarm.agent.locate import locate_objects
 from erarm.agent.overlay import draw
-from erarm.agent.parallel import Answer, together
+from erarm.agent.parallel import Answer, ask, together
 from erarm.agent.parse import parse_trajectory, parse_verdict
 from erarm.agent.perceive import Perception, perceive
 from erarm.agent.recording.recorder import Recorder, RecordingBrain, RecordingRobot
@@ -165,21 +165,9 @@ class Session:
         self.looks += 1
         self.log("looking at the table" if first else "looking again")
         frame = self.cell.camera.capture()
-        if self.recorder is not None:
-            self.recorder.frame(frame, f"look-{self.looks}")
-        if first:
-            if frame.calibration is None:  # nothing it sees could be placed in the robot's frame
-                raise ConfigError(f"camera {self.cell.camera.name} has no calibration: give "
-                                  "--calibration FILE (make one with erarm calibrate)")
-            self.folder.write_png("camera.png", frame.rgb)
-            self.folder.write_model("calibration.json", frame.calibration)
-            # a moved camera stops us here (the robot renders itself: no recorded command)
-            fit = require_fit(frame, self.cell.robot.limits, self.cell.robot)
-            if fit is not None:
-                self.result.calibration_fit = fit
-                self.log(f"calibration fits: {fit.summary()}")
-        else:
-            self.folder.write_png("final.png", frame.rgb)
+        if first and frame.calibration is None:  # nothing it sees could be placed
+            raise ConfigError(f"camera {self.cell.camera.name} has no calibration: give "
+                              "--calibration FILE (make one with erarm calibrate)")
         brain, task = self.brain, self.task
 
         def see() -> Perception:
@@ -189,8 +177,21 @@ class Session:
         questions = [see]
         if judging:
             questions.append(lambda: parse_verdict(brain.judge(judge_from, frame, task)))
-        answers = together(*questions)
+        asked = ask(*questions)  # the model thinks while the frame is filed and checked
         self.asked(2 + judging)  # points and boxes, and the judgement
+        if self.recorder is not None:
+            self.recorder.frame(frame, f"look-{self.looks}")
+        if first:
+            self.folder.write_png("camera.png", frame.rgb)
+            self.folder.write_model("calibration.json", frame.calibration)
+            # a moved camera stops us here (the robot renders itself: no recorded command)
+            fit = require_fit(frame, self.cell.robot.limits, self.cell.robot)
+            if fit is not None:
+                self.result.calibration_fit = fit
+                self.log(f"calibration fits: {fit.summary()}")
+        else:
+            self.folder.write_png("final.png", frame.rgb)
+        answers = asked.wait()
         perception = self.reasked(see, 2, "points and boxes", first=answers[0])
         objects = locate_objects(perception, frame)
         for warning in perception.warnings:  # malformed entries dropped, confused labels
