@@ -7,7 +7,8 @@ set to that pointing sigma, with the emulator's other errors at their defaults. 
 and a JSON report. Usage:
 
     python scripts/bench_robustness.py --episodes 200 --sigmas 0,10,20,35 \
-        [--task pick-into-bowl] [--workers 2] [--out docs/robustness.png] [--latency-s 0]
+        [--task pick-into-bowl] [--workers 2] [--out docs/robustness.png] \
+        [--latency-s 0] [--latency-spread 0.35]
 
 With `--brains gemini --sigmas 20 --latency-s 1.5 --workers 1` it measures the wall time of a
 run when every model call takes 1.5 s.
@@ -63,12 +64,13 @@ def _play(job: tuple[EpisodeSpec, float | None]) -> tuple[float, EpisodeResult]:
 
 
 def measure(task: str, sigmas: list[float], episodes: int, workers: int, latency_s: float,
-            brains: list[str], seed: int = 0) -> dict:
+            brains: list[str], seed: int = 0, latency_spread: float = 0.35) -> dict:
     rows = []
     for sigma in sigmas:
         for brain in brains:
             started = time.perf_counter()
-            settings = EmulatorSettings(pointing_sigma=sigma, latency_median_s=latency_s)
+            settings = EmulatorSettings(pointing_sigma=sigma, latency_median_s=latency_s,
+                                        latency_spread=latency_spread)
             with Emulator(settings) as emulator:
                 specs = [EpisodeSpec(task=task, seed=seed + i, brain=brain,
                                      emulator=emulator.url if brain == "gemini" else None)
@@ -91,7 +93,8 @@ def measure(task: str, sigmas: list[float], episodes: int, workers: int, latency
                   f"round trips {rows[-1]['mean_round_trips']:.2f}  "
                   f"wall median {rows[-1]['median_wall_s']:.1f} s  "
                   f"{dict(failures.most_common(2))}", flush=True)
-    return {"task": task, "latency_s": latency_s, "rows": rows}
+    return {"task": task, "latency_s": latency_s, "latency_spread": latency_spread,
+            "rows": rows}
 
 
 def chart(report: dict, width: int = 640, height: int = 400) -> np.ndarray:
@@ -142,11 +145,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--latency-s", type=float, default=0.0,
                         help="the emulator's median latency per call (0: as fast as it can)")
+    parser.add_argument("--latency-spread", type=float, default=0.35,
+                        help="sigma of the latency's logarithm (0: every call takes the median)")
     parser.add_argument("--brains", default="local,gemini")
     parser.add_argument("--out", type=Path, default=Path("docs/robustness.png"))
     args = parser.parse_args()
     report = measure(args.task, [float(s) for s in args.sigmas.split(",")], args.episodes,
-                     args.workers, args.latency_s, args.brains.split(","))
+                     args.workers, args.latency_s, args.brains.split(","),
+                     latency_spread=args.latency_spread)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_png(args.out, chart(report))
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
