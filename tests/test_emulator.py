@@ -189,6 +189,41 @@ def test_a_429_carries_a_retry_delay_that_the_client_waits(cell_and):
     assert emulator.stats().rate_limited == 1 and emulator.stats().requests == {"point": 2}
 
 
+def test_sessions_share_one_request_budget_like_one_key(cell_and):
+    """Two episodes (sessions) of one emulator draw on one requests-per-minute budget, as bench
+    workers sharing one API key would: the second session's request is over the first's."""
+    now = [1000.0]
+    waited: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        now[0] += seconds
+
+    emulator = Emulator(settings(requests_per_minute=2), clock=lambda: now[0])
+    cells = []
+    try:
+        brains = {}
+        for name in ("a", "b"):
+            cells.append(open_workcell("sim", scenario="pick-into-bowl", seed=3,
+                                       emulator=emulator.session_url(name)))
+            brains[name] = GeminiBrain(KEY, GeminiSettings(base_url=emulator.session_url(name)),
+                                       sleep=sleep)
+        frames = {name: cell.camera.capture() for name, cell in zip("ab", cells, strict=True)}
+        brains["a"].point(frames["a"])
+        now[0] += 10
+        brains["a"].point(frames["a"])
+        now[0] += 10
+        assert not waited  # two requests: the budget is used, not exceeded
+        replies = read_points(brains["b"].point(frames["b"]))  # 429 "40s", then answered
+    finally:
+        for cell in cells:
+            cell.close()
+        emulator.close()
+    assert replies.items
+    assert waited == [40.0]
+    assert emulator.stats().rate_limited == 1 and emulator.stats().requests == {"point": 3}
+
+
 def _scene(tmp_path, *objects: tuple) -> str:
     """A scene file of (kind, colour, x_mm, y_mm[, size]) objects."""
     path = tmp_path / f"scene{len(list(tmp_path.iterdir()))}.json"
