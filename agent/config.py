@@ -33,8 +33,9 @@ from erarm.robots.files import read_input_text
 DEFAULT_MODEL = "gemini-robotics-er-2-preview"
 KNOWN_MODELS = ("gemini-robotics-er-2-preview", "gemini-robotics-er-1.6-preview",
                 "gemini-robotics-er-1.5-preview")
-QUESTION_KINDS = ("point", "detect", "trajectory", "plan", "judge")
-DEFAULT_THINKING_BUDGET = {"point": 0, "detect": 0, "trajectory": 0, "plan": 2048, "judge": 1024}
+QUESTION_KINDS = ("point", "detect", "locate", "trajectory", "plan", "judge")
+DEFAULT_THINKING_BUDGET = {"point": 0, "detect": 0, "locate": 0, "trajectory": 0, "plan": 2048,
+                           "judge": 1024}
 
 
 class SafetyCategory(StrEnum):

@@ -222,6 +222,11 @@ def response_schema(kind: str) -> dict:
         schema: dict = {"type": "array", "items": Point.model_json_schema()}
     elif kind == "detect":
         schema = {"type": "array", "items": Box.model_json_schema()}
+    elif kind == "locate":  # a point and a box per object, in one reply
+        point, box = Point.model_json_schema(), Box.model_json_schema()
+        schema = {"type": "array", "items": {
+            "type": "object", "properties": {**point["properties"], **box["properties"]},
+            "required": ["point", "box_2d", "label"]}}
     elif kind == "plan":
         schema = {"type": "object",
                   "properties": {"reasoning": {"type": "string"},

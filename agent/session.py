@@ -35,7 +35,7 @@ from erarm.agent.locate import locate_objects
 from erarm.agent.overlay import draw
 from erarm.agent.parallel import Answer, ask, together
 from erarm.agent.parse import parse_trajectory, parse_verdict
-from erarm.agent.perceive import Perception, perceive
+from erarm.agent.perceive import Perception, perceive, questions_per_look
 from erarm.agent.recording.recorder import Recorder, RecordingBrain, RecordingRobot
 from erarm.agent.recording.run_folder import RunFolder
 from erarm.agent.results import ActionRecord, Interruption, Phase, RunResult, Stop
@@ -178,7 +178,8 @@ class Session:
         if judging:
             questions.append(lambda: parse_verdict(brain.judge(judge_from, frame, task)))
         asked = ask(*questions)  # the model thinks while the frame is filed and checked
-        self.asked(2 + judging)  # points and boxes, and the judgement
+        looking = questions_per_look(brain)
+        self.asked(looking + judging)  # points and boxes, and the judgement
         if self.recorder is not None:
             self.recorder.frame(frame, f"look-{self.looks}")
         if first:
@@ -192,7 +193,7 @@ class Session:
         else:
             self.folder.write_png("final.png", frame.rgb)
         answers = asked.wait()
-        perception = self.reasked(see, 2, "points and boxes", first=answers[0])
+        perception = self.reasked(see, looking, "points and boxes", first=answers[0])
         objects = locate_objects(perception, frame)
         for warning in perception.warnings:  # malformed entries dropped, confused labels
             self.log(f"warning: {warning}")

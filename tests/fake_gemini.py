@@ -20,7 +20,7 @@ import numpy as np
 
 from erarm.agent.brains.local import LocalBrain
 from erarm.agent.brains.local.rule_planner import plan_text
-from erarm.agent.parse import parse_plan, parse_points
+from erarm.agent.parse import parse_boxes, parse_plan, parse_points
 from erarm.agent.schemas import SceneObject
 from erarm.robots.base import Frame
 from erarm.sim.camera import CameraSetup, calibration
@@ -196,6 +196,11 @@ def model_like(request) -> Reply:
     frame = Frame(rgb=request.image(), calibration=SIM_CALIBRATION)
     if "Return bounding boxes" in prompt:
         return text_reply(eyes.detect(frame))
+    if "give each one's bounding box" in prompt:  # a point and a box per object
+        boxes = {b.label: b.box_2d for b in parse_boxes(eyes.detect(frame))}
+        return text_reply(json.dumps([{**p.model_dump(), "box_2d": boxes[p.label]}
+                                      for p in parse_points(eyes.point(frame))
+                                      if p.label in boxes]))
     if "points for the trajectory" in prompt:
         count = int(re.search(r"then (\d+) points", prompt)[1])
         seen = {p.label: np.array(p.point) for p in parse_points(eyes.point(frame))}

@@ -118,7 +118,21 @@ def test_without_noise_points_land_on_the_objects(cell_and):
     assert [p.label for p in path] == [str(i) for i in range(7)]
     assert nearest_staged(cell, frame, path[0].y, path[0].x) == "blue block"
     assert nearest_staged(cell, frame, path[-1].y, path[-1].x) == "green bowl"
-    assert emulator.stats().requests == {"point": 2, "detect": 1, "trajectory": 1}
+    located = brain.locate(frame)
+    located_points, located_boxes = read_points(located), read_boxes(located)
+    assert sorted(p.label for p in located_points.items) == sorted(staged)
+    for point, box in zip(located_points.items, located_boxes.items, strict=True):
+        assert box.label == point.label and box.contains(point)  # one entry per object
+    assert emulator.stats().requests == {"point": 2, "detect": 1, "locate": 1, "trajectory": 1}
+
+
+def test_a_malformed_located_entry_loses_its_point_or_its_box_not_both(cell_and):
+    cell, _, brain = cell_and(settings(malformed_rate=1.0))
+    text = brain.locate(cell.camera.capture())
+    entries = json.loads(text)
+    points, boxes = read_points(text), read_boxes(text)
+    assert len(points.dropped) + len(boxes.dropped) == len(entries) == len(staged_labels(cell))
+    assert points.dropped and boxes.dropped  # both kinds of mistake are made
 
 
 def _exchanges(brain: GeminiBrain) -> list[dict]:

@@ -15,6 +15,7 @@ from erarm.agent.brains.base import PlanRequest
 from erarm.agent.config import DEFAULT_THINKING_BUDGET
 from erarm.agent.errors import BrainUnavailable, ReplyError
 from erarm.agent.parse import parse_boxes, parse_plan, parse_points, parse_trajectory, parse_verdict
+from erarm.agent.perceive import perceive
 from erarm.agent.schemas import Move, ReturnToOrigin, SceneObject, response_schema
 from erarm.robots.base import Frame, WorkspaceLimits
 from tests.conftest import TEST_KEY, assert_key_absent
@@ -57,10 +58,27 @@ def test_a_point_request_carries_the_image_prompt_and_settings(gemini, fake_gemi
         ("HARM_CATEGORY_HARASSMENT", "BLOCK_NONE")}
 
 
+def test_a_look_asks_for_a_point_and_a_box_per_object_in_one_request(gemini, fake_gemini, frame):
+    located = [{"point": [376, 508], "box_2d": [340, 470, 410, 550], "label": "small banana"},
+               {"point": [287, 609], "box_2d": [250, 580, 320, 640], "label": "lime"}]
+    fake_gemini.script(text_reply(json.dumps(located)))
+    perception = perceive(gemini(), frame)
+    assert [p.label for p in perception.points] == [b.label for b in perception.boxes] == [
+        "small banana", "lime"]
+    assert all(b.contains(p) for p, b in zip(perception.points, perception.boxes, strict=True))
+    (sent,) = fake_gemini.requests
+    assert "Point to no more than 25 items" in sent.prompt and "bounding box" in sent.prompt
+    schema = sent.generation_config["responseJsonSchema"]
+    assert schema == response_schema("locate")
+    assert schema["items"]["required"] == ["point", "box_2d", "label"]
+    assert perception.replies == {"locate": json.dumps(located)}
+
+
 @pytest.mark.parametrize(("model", "kind", "expected"), [
     ("gemini-robotics-er-1.5-preview", "point", {"thinkingBudget": 0}),
     ("gemini-robotics-er-1.5-preview", "plan", {"thinkingBudget": DEFAULT_THINKING_BUDGET["plan"]}),
     ("gemini-robotics-er-1.6-preview", "detect", {"thinkingBudget": 0}),
+    ("gemini-robotics-er-2-preview", "locate", {"thinkingLevel": "MINIMAL"}),
     ("gemini-robotics-er-2-preview", "plan", {"thinkingLevel": "MEDIUM"}),
     ("gemini-robotics-er-2-preview", "judge", {"thinkingLevel": "LOW"}),
 ])

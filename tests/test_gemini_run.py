@@ -49,14 +49,13 @@ def test_run_with_gemini_end_to_end(fake_gemini, tmp_path):
     assert result["success"] is True and result["verified"] is True
     assert result["model_verdict"] == {"done": True, "reason": "the block sits in the bowl"}
     kinds = [("plan" if "robotic arm" in r.prompt else "judge" if "completed" in r.prompt
-              else "detect" if "bounding boxes" in r.prompt else "point")
+              else "locate" if "bounding box" in r.prompt else "point")
              for r in fake_gemini.requests]
-    # closed loop: look (points and boxes together), plan, pick and place, look again with the
-    # judgement beside it: done, no second plan (three round trips)
-    assert sorted(kinds[:2]) == ["detect", "point"] and kinds[2] == "plan"
-    assert sorted(kinds[3:]) == ["detect", "judge", "point"]
-    assert (result["model_calls"], result["model_round_trips"]) == (6, 3)
-    plan_request = fake_gemini.requests[2]
+    # closed loop: look (a point and a box per object in one reply), plan, pick and place, look
+    # again with the judgement beside it: done, no second plan (three round trips)
+    assert kinds[:2] == ["locate", "plan"] and sorted(kinds[2:]) == ["judge", "locate"]
+    assert (result["model_calls"], result["model_round_trips"]) == (4, 3)
+    plan_request = fake_gemini.requests[1]
     assert plan_request.image().shape == (480, 640, 3)
     assert "- blue block: " in plan_request.prompt
     assert len(fake_gemini.requests[3 + kinds[3:].index("judge")].images) == 2
@@ -103,7 +102,7 @@ def test_a_plan_withheld_for_safety_moves_nothing(fake_gemini, sim_cell, tmp_pat
     fake_gemini.responder = withhold_plans
     result = _run_against(fake_gemini, sim_cell, tmp_path)
     assert "HARM_CATEGORY_DANGEROUS_CONTENT (MEDIUM)" in result.error
-    assert ["robotic arm" in r.prompt for r in fake_gemini.requests] == [False, False, True]
+    assert ["robotic arm" in r.prompt for r in fake_gemini.requests] == [False, True]
 
 
 def test_a_plan_cut_off_at_the_token_limit_moves_nothing(fake_gemini, sim_cell, tmp_path):

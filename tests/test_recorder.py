@@ -43,8 +43,7 @@ def test_a_recorded_gemini_run_keeps_everything_but_the_key(fake_gemini, tmp_pat
     assert len(frames) == 4 and len({name[:3] for name in frames}) == 4  # two looks + overlays
     exchanges = lines(record / "exchanges.jsonl")
     kinds = [e["kind"] for e in exchanges]  # look, plan, look with the judgement beside it
-    assert sorted(kinds[:2]) == ["detect", "point"] and kinds[2] == "plan"
-    assert sorted(kinds[3:]) == ["detect", "judge", "point"]
+    assert kinds[:2] == ["locate", "plan"] and sorted(kinds[2:]) == ["judge", "locate"]
     for exchange in exchanges:  # images by reference, each a frame that was kept
         assert exchange["images"] and all((record / i).is_file() for i in exchange["images"])
         (request,) = exchange["model_requests"]

@@ -2,8 +2,10 @@
 
 Brains return the model's raw text; `erarm.agent.parse` turns any brain's text into typed
 objects, so the local brain and Gemini go through the same parser and the same safety checks.
-Every brain answers `point`, `detect` and `plan`; `trajectory` and `judge` are capabilities a
-brain declares (the local brain cannot honestly draw a path or judge a task from two pictures).
+Every brain answers `point`, `detect` and `plan`; `locate`, `trajectory` and `judge` are
+capabilities a brain declares (the local brain cannot honestly draw a path or judge a task from two
+pictures; a remote model that can give a point and a box per object in one reply saves a round
+trip per look).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class PlanRequest(BaseModel):
 @runtime_checkable
 class Brain(Protocol):
     name: str
-    capabilities: frozenset[str]  # CORE plus "trajectory" and/or "judge"
+    capabilities: frozenset[str]  # CORE plus any of "locate", "trajectory", "judge"
 
     def point(self, frame: Frame, queries: Sequence[str] | None = None, limit: int = 10) -> str:
         """`[{"point": [y, x], "label": ...}]` for the named objects, or for all (up to limit)."""
@@ -39,6 +41,10 @@ class Brain(Protocol):
 
     def detect(self, frame: Frame, limit: int = 25) -> str:
         """`[{"box_2d": [ymin, xmin, ymax, xmax], "label": ...}]` with unique labels."""
+        ...
+
+    def locate(self, frame: Frame, limit: int = 25) -> str:
+        """`[{"point": [y, x], "box_2d": [ymin, xmin, ymax, xmax], "label": ...}]`: both at once."""
         ...
 
     def plan(self, request: PlanRequest, frame: Frame) -> str:

@@ -67,7 +67,7 @@ class ConsensusBrain:
             raise ValueError("consensus needs at least one answer")
         self.inner, self.k = inner, k
         self.name = inner.name
-        self.capabilities = inner.capabilities
+        self.capabilities = inner.capabilities - {"locate"}  # its points, its way
 
     def _answers(self, ask: Callable[[], str], parse: Callable[[str], list]) -> list[list]:
         """K parsed answers; a minority of unreadable ones is tolerated."""

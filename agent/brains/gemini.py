@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 Exchange = Callable[[dict], None]  # receives each request/response summary, for records
 
 MOTION_KINDS = ("plan", "trajectory")  # answers the arm follows: never used when incomplete
-WHAT_COMES_BACK = {"point": "points", "detect": "boxes", "trajectory": "path", "plan": "plan",
-                   "judge": "verdict"}
+WHAT_COMES_BACK = {"point": "points", "detect": "boxes", "locate": "points and boxes",
+                   "trajectory": "path", "plan": "plan", "judge": "verdict"}
 COMPLETE = {"STOP", "FINISH_REASON_UNSPECIFIED"}  # finish reasons of a whole reply
 # What each model family is advised to use unless told otherwise (README, "Gemini settings").
 LEVEL_MODEL_TEMPERATURE = 1.0  # Gemini 3 Developer Guide: keep Gemini 3 models at 1.0
@@ -123,7 +123,7 @@ def encode_image(frame: Frame, max_side: int, image_format: str) -> tuple[bytes,
 
 class GeminiBrain:
     name = "gemini"
-    capabilities = CORE | {"trajectory", "judge"}
+    capabilities = CORE | {"locate", "trajectory", "judge"}
 
     def __init__(self, api_key: str, settings: GeminiSettings | None = None,
                  sleep: Callable[[float], None] = time.sleep, on_exchange: Exchange | None = None):
@@ -160,6 +160,9 @@ class GeminiBrain:
 
     def detect(self, frame: Frame, limit: int = 25) -> str:
         return self.ask([frame], prompts.render("detect", limit=limit), "detect")
+
+    def locate(self, frame: Frame, limit: int = 25) -> str:
+        return self.ask([frame], prompts.render("locate", limit=limit), "locate")
 
     def plan(self, request: PlanRequest, frame: Frame) -> str:
         limits = request.limits

@@ -37,7 +37,7 @@ class ZoomBrain:
     def __init__(self, inner: Brain):
         self.inner = inner
         self.name = inner.name
-        self.capabilities = inner.capabilities
+        self.capabilities = inner.capabilities - {"locate"}  # its points, its way
 
     def point(self, frame: Frame, queries: Sequence[str] | None = None, limit: int = 10) -> str:
         width, height = frame.size

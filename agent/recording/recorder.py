@@ -109,6 +109,10 @@ class RecordingBrain:
         return self._ask("detect", [frame], f"boxes, at most {limit}",
                          lambda: self.inner.detect(frame, limit))
 
+    def locate(self, frame: Frame, limit: int = 25) -> str:
+        return self._ask("locate", [frame], f"points and boxes, at most {limit}",
+                         lambda: self.inner.locate(frame, limit))
+
     def plan(self, request: PlanRequest, frame: Frame) -> str:
         seen = "; ".join(f"{o.label} at ({o.position_mm[0]:.0f}, {o.position_mm[1]:.0f})"
                          for o in request.objects)

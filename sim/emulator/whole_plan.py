@@ -1,4 +1,4 @@
-"""The whole-plan dialect: erarm's point, detect, plan, judge and trajectory questions, each
+"""The whole-plan dialect: erarm's point, detect, locate, plan, judge and trajectory questions, each
 answered in one reply as a capable Robotics-ER model would, from the scene's truth, with the
 error model's mistakes drawn from the answer's own random stream."""
 
@@ -18,19 +18,19 @@ from erarm.sim.emulator.settings import EmulatorSettings
 from erarm.sim.emulator.truth import ObjectTruth, SceneTruth
 from erarm.sim.objects import COLOURS
 
-KINDS = ("point", "detect", "plan", "judge", "trajectory")
 MM_PER_GRID = 0.6  # the table's ~600 mm across the image's 1000: noise for an object not listed
 
 # how each prompt in prompts/ says what it asks, for requests without a response schema
 _PROMPT_MARKS = (("Has the task been completed", "judge"), ("You are a robotic arm", "plan"),
-                 ("Return bounding boxes", "detect"), ("points for the trajectory", "trajectory"))
+                 ("Return bounding boxes", "detect"), ("give each one's bounding box", "locate"),
+                 ("points for the trajectory", "trajectory"))
 
 
 def question_kind(prompt: str, schema: dict | None) -> str:
     """Which question a request asks: from its response schema when it has one (point and
     trajectory share theirs), else from the prompt's words."""
     if schema is not None:
-        for kind in ("detect", "plan", "judge"):
+        for kind in ("detect", "locate", "plan", "judge"):
             if schema == response_schema(kind):
                 return kind
     return next((kind for mark, kind in _PROMPT_MARKS if mark in prompt), "point")
@@ -86,10 +86,50 @@ def _label(obj: ObjectTruth, mistakes: Mistakes) -> str:
     return obj.label
 
 
+def _pointed(obj: ObjectTruth, mistakes: Mistakes) -> list[int]:
+    """Where the model points at an object: its visible centroid plus pointing noise."""
+    rng, sigma = mistakes.rng, mistakes.settings.pointing_sigma
+    return [_grid(obj.point[0] + rng.gauss(0, sigma)), _grid(obj.point[1] + rng.gauss(0, sigma))]
+
+
+def _boxed(obj: ObjectTruth, mistakes: Mistakes) -> list[int]:
+    """The model's box around an object: the visible box, each edge jittered."""
+    rng, jitter = mistakes.rng, mistakes.settings.box_jitter
+    ymin, xmin, ymax, xmax = (v + rng.gauss(0, jitter) for v in obj.box_2d)
+    ymin, ymax = sorted((_grid(ymin), _grid(ymax)))
+    xmin, xmax = sorted((_grid(xmin), _grid(xmax)))
+    return [ymin, xmin, max(ymax, ymin + 1), max(xmax, xmin + 1)]
+
+
+def _imagined(truth: SceneTruth, mistakes: Mistakes, point: bool, box: bool) -> list[dict]:
+    """A hallucinated entry (an absent object somewhere on the table), at the error rate."""
+    rng = mistakes.rng
+    if not mistakes.happens("hallucination", mistakes.settings.hallucination_rate):
+        return []
+    y, x = rng.randint(300, 900), rng.randint(50, 900)
+    entry: dict = {"point": [y, x]} if point else {}
+    if box:
+        entry["box_2d"] = [y - rng.randint(15, 45), x - rng.randint(15, 45),
+                           y + rng.randint(15, 45), x + rng.randint(15, 45)]
+    return [{**entry, "label": _absent_label(truth, rng)}]
+
+
+def _malformed(entries: list[dict], mistakes: Mistakes) -> list[dict]:
+    """Now and then an entry goes wrong: a point off the grid, or a box's corners swapped."""
+    rng = mistakes.rng
+    for entry in entries:
+        if mistakes.happens("malformed", mistakes.settings.malformed_rate):
+            if "box_2d" in entry and ("point" not in entry or rng.random() < 0.5):
+                ymin, xmin, ymax, xmax = entry["box_2d"]
+                entry["box_2d"] = [ymax, xmin, ymin, xmax]
+            else:
+                entry["point"][rng.randrange(2)] = 1000 + rng.randint(5, 300)
+    return entries
+
+
 def points(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> list[dict]:
     """Named queries ('Get all points matching ...') or every object, each at its visible
     centroid plus pointing noise."""
-    rng, settings = mistakes.rng, mistakes.settings
     asked = re.search(r"matching the following objects: (.*?)\. The label", prompt)
     limit = re.search(r"no more than (\d+) items", prompt)
     seen = _seen(truth, mistakes)
@@ -98,39 +138,25 @@ def points(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> list[dict]:
         seen = [o for o in seen if any(matches(q, o.label) for q in queries)]
     if limit:
         seen = seen[:int(limit[1])]
-    sigma = settings.pointing_sigma
-    entries = [{"point": [_grid(o.point[0] + rng.gauss(0, sigma)),
-                          _grid(o.point[1] + rng.gauss(0, sigma))], "label": _label(o, mistakes)}
-               for o in seen]
-    if mistakes.happens("hallucination", settings.hallucination_rate):
-        entries.append({"point": [rng.randint(300, 950), rng.randint(50, 950)],
-                        "label": _absent_label(truth, rng)})
-    for entry in entries:
-        if mistakes.happens("malformed", settings.malformed_rate):
-            entry["point"][rng.randrange(2)] = 1000 + rng.randint(5, 300)
-    return entries
+    entries = [{"point": _pointed(o, mistakes), "label": _label(o, mistakes)} for o in seen]
+    return _malformed(entries + _imagined(truth, mistakes, point=True, box=False), mistakes)
 
 
 def boxes(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> list[dict]:
     """Every visible object's box, each edge jittered."""
-    rng, settings = mistakes.rng, mistakes.settings
     limit = re.search(r"Limit to (\d+) objects", prompt)
-    entries = []
-    for obj in _seen(truth, mistakes)[:int(limit[1]) if limit else None]:
-        ymin, xmin, ymax, xmax = (v + rng.gauss(0, settings.box_jitter) for v in obj.box_2d)
-        ymin, ymax = sorted((_grid(ymin), _grid(ymax)))
-        xmin, xmax = sorted((_grid(xmin), _grid(xmax)))
-        entries.append({"box_2d": [ymin, xmin, max(ymax, ymin + 1), max(xmax, xmin + 1)],
-                        "label": _label(obj, mistakes)})
-    if mistakes.happens("hallucination", settings.hallucination_rate):
-        y, x = rng.randint(300, 900), rng.randint(50, 900)
-        entries.append({"box_2d": [y, x, y + rng.randint(30, 90), x + rng.randint(30, 90)],
-                        "label": _absent_label(truth, rng)})
-    for entry in entries:
-        if mistakes.happens("malformed", settings.malformed_rate):
-            ymin, xmin, ymax, xmax = entry["box_2d"]
-            entry["box_2d"] = [ymax, xmin, ymin, xmax]
-    return entries
+    entries = [{"box_2d": _boxed(o, mistakes), "label": _label(o, mistakes)}
+               for o in _seen(truth, mistakes)[:int(limit[1]) if limit else None]]
+    return _malformed(entries + _imagined(truth, mistakes, point=False, box=True), mistakes)
+
+
+def located(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> list[dict]:
+    """A point and a box per visible object in one reply, under one label per object."""
+    limit = re.search(r"no more than (\d+) items", prompt)
+    entries = [{"point": _pointed(o, mistakes), "box_2d": _boxed(o, mistakes),
+                "label": _label(o, mistakes)}
+               for o in _seen(truth, mistakes)[:int(limit[1]) if limit else None]]
+    return _malformed(entries + _imagined(truth, mistakes, point=True, box=True), mistakes)
 
 
 # -- plans ------------------------------------------------------------------------------------
@@ -255,6 +281,8 @@ def answer(kind: str, truth: SceneTruth, prompt: str, structured: bool,
         text = json.dumps(judge(truth, mistakes))
     elif kind == "detect":
         text = json.dumps(boxes(truth, prompt, mistakes))
+    elif kind == "locate":
+        text = json.dumps(located(truth, prompt, mistakes))
     elif kind == "trajectory":
         text = json.dumps(trajectory(truth, prompt, mistakes))
     else:
