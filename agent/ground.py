@@ -4,9 +4,11 @@ A model's point says which object is meant, not where to grasp it: with a real m
 error it lands on a block's edge, on the table beside it, or on a bowl's rim. Here the object
 around each point is segmented in depth (what stands above the table, near the point, of the
 point's colour) and measured: a block by the centre and height of its top face, a container by
-the centre of its opening (a circle through its rim) and the height of its floor. A point on bare
-table snaps to the nearest raised object its box and colour word agree with. Without depth, or
-where no object is found, the point is kept as it was located.
+the centre of its opening (a circle through its rim) and the height of its floor. Which of the two
+an object is comes from its shape when the depth shows it clearly (a rim standing above a floor
+inside it, or a flat top across its middle), else from its label's kind word: a model may call a
+bowl a block. A point on bare table snaps to the nearest raised object its box and colour word
+agree with. Without depth, or where no object is found, the point is kept as it was located.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import cv2
 import numpy as np
 
 from erarm.agent.geometry import normalized_to_pixel, unproject
-from erarm.agent.labels import COLOUR_HUES
+from erarm.agent.labels import COLOUR_HUES, is_container
 from erarm.agent.schemas import Box, Point
 from erarm.agent.surface import MAX_OBJECT_HEIGHT_M, TOP_FACE_BAND_M
 from erarm.robots.base import Frame
@@ -31,13 +33,14 @@ RIM_BAND_M = 0.008  # rim points lie this close below the container's top
 MIN_FACE_SIDE_M = 0.02  # a top face seen narrower than this is mostly hidden: keep the point
 HUE_TOLERANCE = 12  # OpenCV hue units (0-180) within which two pixels share a colour
 MIN_SATURATION = 80  # greyer than this, a pixel's hue says nothing
-CONTAINER_WORDS = ("bowl", "cup", "container", "box", "basket", "tray")
+RIM_ABOVE_FLOOR_M = 0.015  # a container's rim stands at least this above its floor (45 mm bowls)
+MIN_RIM_RADIUS_M = 0.02  # a rim narrower than this is no container's (a block's face seen askew)
+CORE_SHARE = 0.4  # an object's middle: this share of its top's radius around the top's centre
+RIM_SECTORS, MIN_RIM_SECTORS = 12, 9  # a rim is seen all round: in this many of 12 directions
+FLAT_TOP_M = 0.003  # a solid's highest points are in its middle: no rim this much higher round it
+ONE_FACE_SHARE = 0.9  # a flat top is one face: this share of the top's points connected
 BOX_MARGIN = 30.0  # normalized units (of 1000) a box is widened by against its jitter
 SAME_OBJECT_M = 0.015  # two groundings this close (and at one height) are one object
-
-
-def is_container(label: str) -> bool:
-    return any(word.rstrip("s") in CONTAINER_WORDS for word in label.lower().split())
 
 
 def circle_centre(xy: np.ndarray) -> tuple[float, float, float]:
@@ -66,6 +69,7 @@ class Grounded:
     centre: tuple[float, float, float]  # block: top-face centre; container: opening, floor z
     radius_m: float  # half its width on the table
     hue: float | None  # its colour (OpenCV hue), None when grey
+    container: bool  # measured as a container: by its shape, or its label where shape is unclear
 
 
 class DepthScene:
@@ -151,6 +155,9 @@ class DepthScene:
             reference = wanted  # the point may be on something else: a block in the bowl
         tinted = np.ones_like(raised) if reference is None else (
             coloured & same_hue(hue, reference))
+        shape = _shape(cloud, raised & tinted, tinted, seed)
+        if shape is not None:
+            container = shape
         if container:
             return _container(cloud, raised & tinted, tinted, seed, reference)
         return _block(cloud, raised & tinted, seed, reference)
@@ -169,6 +176,49 @@ def same_hue(hue: np.ndarray | float, reference: float) -> np.ndarray | bool:
 
 def _distance(cloud: np.ndarray, x: float, y: float) -> np.ndarray:
     return np.hypot(cloud[:, :, 0] - x, cloud[:, :, 1] - y)
+
+
+def _shape(cloud: np.ndarray, member: np.ndarray, tinted: np.ndarray, seed: np.ndarray
+           ) -> bool | None:
+    """Whether the raised segment nearest the seed is a container (True: its top is a rim seen
+    all round, standing clearly above the floor in its middle), a solid (False: its top is one
+    flat face across its middle), or neither clearly (None: half hidden, something inside it).
+    Only the segment's own points count: a block in a bowl or on another block is its own."""
+    count, parts = cv2.connectedComponents(member.astype(np.uint8), connectivity=8)
+    if count < 2:
+        return None
+    gap = np.full(count, np.inf)
+    np.minimum.at(gap, parts[member], _distance(cloud, seed[0], seed[1])[member])
+    segment = parts == int(np.argmin(gap[1:])) + 1
+    z = cloud[:, :, 2]
+    top = float(np.percentile(z[segment], 98))
+    band = segment & (z >= top - RIM_BAND_M)
+    if band.sum() < 10:
+        return None
+    rim = cloud[band][:, :2]
+    cx, cy, _ = circle_centre(rim)
+    spread = np.hypot(rim[:, 0] - cx, rim[:, 1] - cy)
+    radius = float(np.percentile(spread, 90))
+    middle = tinted & np.isfinite(z) & (_distance(cloud, cx, cy) <= CORE_SHARE * radius)
+    if middle.sum() < 10:
+        return None
+    low, floor, high = np.percentile(z[middle], [5, 50, 95])
+    depth = top - float(floor)
+    if depth >= RIM_ABOVE_FLOOR_M and radius >= MIN_RIM_RADIUS_M:
+        outer = spread >= 0.5 * radius
+        angles = np.arctan2(rim[outer, 1] - cy, rim[outer, 0] - cx)
+        sectors = np.unique(((angles + math.pi) / (2 * math.pi) * RIM_SECTORS).astype(int)
+                            % RIM_SECTORS)
+        # a floor with something standing on it, or a point on that, is no clear container
+        on_floor = math.hypot(seed[0] - cx, seed[1] - cy) < 0.75 * radius
+        standing = (high - low > RIM_ABOVE_FLOOR_M / 2
+                    or (on_floor and seed[2] - floor > RIM_ABOVE_FLOOR_M))
+        return True if len(sectors) >= MIN_RIM_SECTORS and not standing else None
+    if depth <= TOP_FACE_BAND_M and top - np.percentile(z[middle], 98) <= FLAT_TOP_M:
+        faces, pieces = cv2.connectedComponents(band.astype(np.uint8), connectivity=8)
+        largest = np.bincount(pieces[band], minlength=faces)[1:].max()
+        return False if largest >= ONE_FACE_SHARE * band.sum() else None
+    return None
 
 
 def _block(cloud: np.ndarray, member: np.ndarray, seed: np.ndarray,
@@ -198,7 +248,7 @@ def _block(cloud: np.ndarray, member: np.ndarray, seed: np.ndarray,
     body = cloud[member]
     radius = float(np.percentile(np.hypot(body[:, 0] - cx, body[:, 1] - cy), 95))
     return Grounded(centre=(float(cx), float(cy), float(np.median(face[:, 2]))),
-                    radius_m=max(radius, max(sides) / 2), hue=hue)
+                    radius_m=max(radius, max(sides) / 2), hue=hue, container=False)
 
 
 def _container(cloud: np.ndarray, member: np.ndarray, tinted: np.ndarray, seed: np.ndarray,
@@ -224,4 +274,4 @@ def _container(cloud: np.ndarray, member: np.ndarray, tinted: np.ndarray, seed: 
     if len(inner) < 5:
         return None
     floor = float(np.percentile(inner[:, 2], 5))
-    return Grounded(centre=(cx, cy, floor), radius_m=radius, hue=hue)
+    return Grounded(centre=(cx, cy, floor), radius_m=radius, hue=hue, container=True)

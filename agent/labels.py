@@ -1,5 +1,5 @@
-"""The small vocabulary the local brain shares between seeing and planning: colour names, object
-kinds and their synonyms, and how a spoken name matches a perceived label."""
+"""The small vocabulary shared between seeing and planning: colour names, object kinds and their
+synonyms, which kinds hold things, and how a spoken name matches a perceived label."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ COLOUR_HUES: dict[str, float] = {
     "cyan": 92, "blue": 114, "purple": 137, "pink": 164,
 }
 KIND_SYNONYMS: dict[str, str] = {"block": "block", "cube": "block", "bowl": "bowl"}
+CONTAINER_WORDS = ("bowl", "cup", "container", "box", "basket", "tray")  # kinds that hold things
 _ARTICLES = re.compile(r"\b(the|a|an)\b")
 
 
@@ -27,3 +28,27 @@ def matches(query: str, label: str) -> bool:
     wanted = canonical(query).split()
     have = canonical(label).split()
     return bool(wanted) and all(word in have for word in wanted)
+
+
+def _kind_word(word: str) -> bool:
+    return word.rstrip("s") in KIND_SYNONYMS or word.rstrip("s") in CONTAINER_WORDS
+
+
+def is_container(label: str) -> bool:
+    """Whether a label names something that holds things ('green bowl', 'cups')."""
+    return any(word.rstrip("s") in CONTAINER_WORDS for word in label.lower().split())
+
+
+def names_kind(label: str) -> bool:
+    """Whether a label says what kind of object it is ('green block'; not 'green thing')."""
+    return any(_kind_word(word) for word in label.lower().split())
+
+
+def with_kind(label: str, container: bool) -> str:
+    """The label with its kind word made a bowl's or a block's, for an object whose shape says
+    what it is: 'green block' -> 'green bowl'. A label that already agrees, or names no kind,
+    is kept."""
+    if is_container(label) == container or not names_kind(label):
+        return label
+    kind = "bowl" if container else "block"
+    return " ".join(kind if _kind_word(word.lower()) else word for word in label.split())

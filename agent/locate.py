@@ -2,9 +2,11 @@
 
 With a depth camera each point is grounded (agent/ground.py): the object around it is measured,
 so `position_mm` is a block's top-face centre at its top height, or a container's opening centre
-at its floor height, and `radius_mm` half its width on the table from the depth. A point for
-which grounding finds no object, or any point without depth, keeps where its pixel's depth (or
-the table plane) puts it, and the radius its box gives.
+at its floor height, and `radius_mm` half its width on the table from the depth. Where the
+object's shape says it is a container and its label a block (or the other way round), the shape
+wins: the label's kind word is changed (a warning says so), so planning and checking use it. A
+point for which grounding finds no object, or any point without depth, keeps where its pixel's
+depth (or the table plane) puts it, and the radius its box gives.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from erarm.agent.geometry import intersect_plane, locate, normalized_to_pixel, pixel_rays
 from erarm.agent.ground import SAME_OBJECT_M, DepthScene, Grounded, label_hue, same_hue
+from erarm.agent.labels import with_kind
 from erarm.agent.perceive import Perception
 from erarm.agent.schemas import Box, Point, SceneObject, box_for
 from erarm.robots.base import CameraCalibration, Frame
@@ -27,12 +30,12 @@ def locate_objects(perception: Perception, frame: Frame) -> list[SceneObject]:
     Two points grounded on one object (a label confused) give one object: the one whose label
     its box and colour agree with; a warning in `perception.warnings` names the other."""
     scene = DepthScene(frame) if frame.depth_m is not None else None
-    found: list[tuple[SceneObject, Grounded | None]] = []
+    found: list[tuple[SceneObject, Grounded | None, Point]] = []
     for point in perception.points:
         box = box_for(point, perception.boxes)
         grounded = scene.ground(point, box) if scene is not None else None
         if grounded is not None:
-            seen = SceneObject(label=point.label, point=point.point,
+            seen = SceneObject(label=with_kind(point.label, grounded.container), point=point.point,
                                box_2d=box.box_2d if box else None,
                                position_mm=tuple(v * 1000 for v in grounded.centre),
                                radius_mm=grounded.radius_m * 1000)
@@ -44,19 +47,27 @@ def locate_objects(perception: Perception, frame: Frame) -> list[SceneObject]:
                                box_2d=box.box_2d if box else None,
                                position_mm=tuple(float(v) * 1000 for v in position))
             seen.radius_mm = footprint_radius_mm(seen, frame.calibration)
-        twin = next((i for i, (o, _) in enumerate(found) if _same_object(o, seen)), None)
+        twin = next((i for i, (o, _, _) in enumerate(found) if _same_object(o, seen)), None)
         if twin is None:
-            found.append((seen, grounded))
+            found.append((seen, grounded, point))
             continue
-        kept, other = found[twin][0], seen
-        if _agreement(seen, grounded, perception.boxes) > _agreement(*found[twin],
-                                                                     perception.boxes):
-            found[twin], kept, other = (seen, grounded), seen, kept
+        _, first_grounded, kept = found[twin]
+        other = point
+        if (_agreement(point, grounded, perception.boxes)
+                > _agreement(kept, first_grounded, perception.boxes)):
+            found[twin], kept, other = (seen, grounded, point), point, kept
         perception.warnings.append(
             f"two '{kept.label}' points are on one object; kept one" if other.label == kept.label
             else f"the '{other.label}' point is on the same object as the '{kept.label}' point; "
             f"kept '{kept.label}'")
-    return [seen for seen, _ in found]
+    for seen, grounded, point in found:
+        if seen.label != point.label:  # the shape's kind, not the label's
+            perception.warnings.append(
+                f"the '{point.label}' looks like "
+                + ("a container (a rim around a lower floor)" if grounded.container
+                   else "a solid (a flat top across it), no container")
+                + f"; treated as the '{seen.label}'")
+    return [seen for seen, _, _ in found]
 
 
 def _same_object(a: SceneObject, b: SceneObject) -> bool:
@@ -64,12 +75,11 @@ def _same_object(a: SceneObject, b: SceneObject) -> bool:
             and abs(a.position_mm[2] - b.position_mm[2]) <= SAME_HEIGHT_MM)
 
 
-def _agreement(seen: SceneObject, grounded: Grounded | None, boxes: list[Box]) -> int:
-    """How many signs agree with an object's label: a box of that label around its point, and
-    its colour word naming the colour measured."""
-    point = Point(point=seen.point, label=seen.label)
-    score = int(any(b.label == seen.label and b.contains(point) for b in boxes))
-    wanted = label_hue(seen.label)
+def _agreement(point: Point, grounded: Grounded | None, boxes: list[Box]) -> int:
+    """How many signs agree with a point's label: a box of that label around it, and its colour
+    word naming the colour measured."""
+    score = int(any(b.label == point.label and b.contains(point) for b in boxes))
+    wanted = label_hue(point.label)
     if grounded is not None and grounded.hue is not None and wanted is not None:
         score += int(same_hue(grounded.hue, wanted))
     return score

@@ -42,6 +42,7 @@ class Outcome(StrEnum):
     blocked = "blocked"  # the arm met something on its way and stopped short
     placed = "placed"
     landed_elsewhere = "landed elsewhere"
+    carried = "carried off"  # what was let go came up with the open gripper, hanging under it
     refused = "refused"  # the plan failed validation against this look; nothing moved
     done = "done"  # the brain found nothing left to do
 

@@ -5,16 +5,25 @@ lets go over another, where the object's top should come to rest at a height the
 worked out from the surface there. So the object found at the grasp spot should now be seen near
 the release spot, at about that height: in a bowl, on a block, or on the table. This works for
 any brain's plan, with no knowledge of the task's wording.
+
+An object can also come back with the arm: open fingers caught in a bowl's rim lift bowl and
+block together, and no gripper sensor notices. Depth shows it: something hangs under the open
+gripper where it waits at home, in the air where no tabletop object can be.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from pydantic import BaseModel
 
+from erarm.agent.geometry import point_cloud
+from erarm.agent.results import Outcome, Stop
 from erarm.agent.schemas import SceneObject
+from erarm.agent.surface import MAX_OBJECT_HEIGHT_M
 from erarm.agent.validate import Transfer
+from erarm.robots.base import Frame, RobotState
 
 GRASP_MATCH_MM = 30.0  # the object a plan grasps is the one within this of the grasp spot
 RELEASE_MATCH_MM = 90.0  # what it is let go over is the nearest object within this
@@ -22,6 +31,10 @@ LANDED_MM = 35.0  # an object this close to where it was let go landed there
 COVERED_MM = 50.0  # the same, for an object something was stacked on: seen only by its sides
 TOO_LOW_MM = 30.0  # seen lower than this below its expected top: it fell (a block is ~40 mm)
 TOO_HIGH_MM = 20.0
+HANGING_REACH_M = 0.07  # something this close to the gripper's axis hangs from it (~68 mm bowls)
+HANGING_BELOW_M = 0.15  # ... from the fingertips down this far
+FINGERTIP_CLEARANCE_M = 0.005  # the fingers' own tips, just below their reported height
+HANGING_MIN_POINTS = 50  # depth points of it, more than stray pixels (~5 cm^2 seen)
 
 
 class Goal(BaseModel):
@@ -87,3 +100,26 @@ def check_goals(goals: list[Goal], after: list[SceneObject]) -> Verification:
             continue
         return Verification(verified=False, reason=reason, goals=goals)
     return Verification(verified=True, reason="; ".join(reasons), goals=goals)
+
+
+def carried_up(frame: Frame, state: RobotState, objects: list[SceneObject]) -> Stop | None:
+    """Whether what was let go came up with the open gripper: depth points under the open
+    fingers, above where any tabletop object reaches. The perceived objects seen there are named
+    (the camera sees them, but off the table)."""
+    if frame.depth_m is None or frame.calibration is None or not state.gripper_open:
+        return None
+    tool = state.tool
+    points = point_cloud(frame).reshape(-1, 3)
+    points = points[np.isfinite(points).all(axis=1)]
+    lowest = max(tool.z - HANGING_BELOW_M, frame.calibration.table_z + MAX_OBJECT_HEIGHT_M)
+    under = ((np.hypot(points[:, 0] - tool.x, points[:, 1] - tool.y) <= HANGING_REACH_M)
+             & (points[:, 2] >= lowest) & (points[:, 2] <= tool.z - FINGERTIP_CLEARANCE_M))
+    if under.sum() < HANGING_MIN_POINTS:
+        return None
+    names = [o.label for o in objects
+             if math.hypot(o.position_mm[0] / 1000 - tool.x, o.position_mm[1] / 1000 - tool.y)
+             <= HANGING_REACH_M and o.position_mm[2] / 1000 >= lowest]
+    what = "the " + " and the ".join(names) if names else "something"
+    return Stop(outcome=Outcome.carried,
+                detail=f"carried off: {what} came up with the open gripper (depth shows "
+                       f"{int(under.sum())} points hanging under the fingers)")

@@ -16,7 +16,7 @@ from erarm.agent.geometry import locate, pixel_to_normalized
 from erarm.agent.locate import locate_objects
 from erarm.agent.perceive import Perception, perceive
 from erarm.agent.schemas import Point
-from erarm.robots.base import Frame
+from erarm.robots.base import Frame, ToolPose
 
 TASK = "pick the blue block into the orange bowl"
 BLOCK_TOP_MM = 40.0
@@ -224,3 +224,70 @@ def test_zoom_keeps_a_coarse_point_when_its_second_look_is_unreadable(sim_cell):
     zoomed = json.loads(ZoomBrain(Unreadable(list, lambda b: [{"box_2d": [9, 9, 1, 1],
                                                                "label": "x"}])).point(frame))
     assert zoomed == coarse
+
+
+def _relabelled(perception: Perception, label: str, new_label: str) -> Perception:
+    """The perception with one point's label confused (its box keeps the true label, as a model
+    confuses each entry on its own)."""
+    points = [Point(point=p.point, label=new_label) if p.label == label else p
+              for p in perception.points]
+    return perception.model_copy(update={"points": points, "warnings": []})
+
+
+def test_a_bowl_called_a_block_is_grounded_as_the_bowl_its_shape_shows(sim_cell):
+    for seed in (0, 1):
+        frame, perception, truth = _looked(sim_cell, seed)
+        confused = _relabelled(perception, "orange bowl", "orange block")
+        objects = locate_objects(confused, frame)
+        assert "orange block" not in [o.label for o in objects]
+        bowl = _one(objects, "orange bowl")  # the kind follows the shape
+        assert _xy_error(bowl, truth["orange bowl"]) < 4.0, bowl.position_mm  # its opening
+        assert bowl.position_mm[2] < 12.0 and 55.0 < bowl.radius_mm < 75.0  # floor, rim
+        assert confused.warnings == ["the 'orange block' looks like a container (a rim around a "
+                                     "lower floor); treated as the 'orange bowl'"]
+        (transfer,) = transfers_for(TASK, objects)  # so the plan lets go over its centre
+        assert math.dist(transfer.spot, truth["orange bowl"][:2]) < 4.0
+
+
+def test_a_block_called_a_bowl_is_grounded_as_the_solid_its_shape_shows(sim_cell):
+    frame, perception, truth = _looked(sim_cell)
+    confused = _relabelled(perception, "blue block", "blue bowl")
+    objects = locate_objects(confused, frame)
+    block = _one(objects, "blue block")
+    assert "blue bowl" not in [o.label for o in objects]
+    assert _xy_error(block, truth["blue block"]) < 3.0 and abs(block.position_mm[2]
+                                                               - BLOCK_TOP_MM) < 3.0
+    assert confused.warnings == ["the 'blue bowl' looks like a solid (a flat top across it), no "
+                                 "container; treated as the 'blue block'"]
+
+
+def test_blocks_in_bowls_on_blocks_and_under_the_arm_keep_their_kind(sim_cell):
+    """Shapes that must not flip a label: a block standing in a bowl (of another colour, and of
+    its own), a block on another, a block the lowered arm half hides."""
+    for task, seed in ((TASK, 1), ("sort the blocks into the bowls of matching colour", 0)):
+        cell = sim_cell(task=task, seed=seed)
+        world, truth = cell.robot.world, _truth(cell)
+        blocks = sorted(k for k in truth if k.endswith("block"))
+        bowls = sorted(k for k in truth if k.endswith("bowl"))
+        inside = (blocks[0], bowls[0]) if task == TASK else (blocks[0], blocks[0][:-5] + "bowl")
+        moves = {inside[0]: truth[inside[1]][:2] + np.array([35, 0]),
+                 blocks[-1]: truth[blocks[1]][:2]}
+        for label, (x, y) in moves.items():
+            pb.resetBasePositionAndOrientation(
+                world.bodies[world.labels.index(label)],
+                (x / 1000, y / 1000, 0.03 if label == inside[0] else 0.065), (0, 0, 0, 1),
+                physicsClientId=world.client)
+        world.settle_objects()
+        staged = _truth(cell)
+        assert staged[blocks[-1]][2] > 55  # stacked on the other block
+        assert math.dist(staged[blocks[-1]][:2], staged[blocks[1]][:2]) < 15
+        hidden = staged[blocks[1]]
+        cell.robot.move_to(ToolPose(x=hidden[0] / 1000 + 0.02, y=hidden[1] / 1000, z=0.12,
+                                    yaw=0.0))
+        frame = cell.camera.capture()
+        perception = perceive(LocalBrain(), frame)
+        objects = locate_objects(perception, frame)
+        assert not [w for w in perception.warnings if "looks like" in w], perception.warnings
+        assert sorted(o.label for o in objects) == sorted(p.label for p in perception.points)
+        seen = _one(objects, inside[0])  # grounded on its own top, standing on the bowl's floor
+        assert _xy_error(seen, _truth(cell)[inside[0]]) < 4.0, seen.position_mm

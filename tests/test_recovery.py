@@ -4,6 +4,8 @@ and tries again, and a model that plans a finished move again does not cause ano
 import json
 import re
 
+import pybullet as pb
+
 from erarm.agent.brains.gemini import GeminiBrain
 from erarm.agent.brains.local import LocalBrain
 from erarm.agent.config import GeminiSettings
@@ -59,6 +61,51 @@ def test_in_the_open_loop_a_blocked_descent_still_ends_the_run(sim_cell, tmp_pat
     assert arm.blocked == 1
     assert result.exit_code == 1 and "stopped 50 mm short" in result.error
     assert len(result.attempts) == 0
+
+
+class CaughtOnRelease:
+    """The cell's arm, except that what it lets go comes home with it: after the first release
+    the blue block hangs under the open fingers, as when they stay caught in a bowl's rim (held
+    there in the air; no gripper sensor notices)."""
+
+    def __init__(self, arm):
+        self.arm = arm
+        self.name, self.limits, self.physical = arm.name, arm.limits, arm.physical
+        self.released = self.caught = False
+
+    def set_gripper(self, opened: bool):
+        report = self.arm.set_gripper(opened)
+        self.released = self.released or (opened and self.arm.state().tool.z < 0.1)
+        return report
+
+    def return_to_origin(self):
+        report = self.arm.return_to_origin()
+        if self.released and not self.caught:
+            self.caught = True
+            world, tool = self.arm.world, self.arm.state().tool
+            block = world.bodies[world.labels.index("blue block")]
+            pb.changeDynamics(block, -1, mass=0, physicsClientId=world.client)
+            pb.resetBasePositionAndOrientation(block, (tool.x, tool.y, tool.z - 0.03),
+                                               (0, 0, 0, 1), physicsClientId=world.client)
+        return report
+
+    def __getattr__(self, name):
+        return getattr(self.arm, name)
+
+
+def test_what_comes_home_under_the_open_gripper_is_a_failed_attempt_not_a_placing(sim_cell,
+                                                                                  tmp_path):
+    sim = sim_cell(task=TASK, seed=1)
+    arm = CaughtOnRelease(sim.robot)
+    cell = Workcell(robot=arm, camera=sim.camera, referee=sim.referee)
+    result = run_task(TASK, LocalBrain(), cell, tmp_path)
+    assert arm.caught
+    assert [a.outcome for a in result.attempts] == [Outcome.carried]
+    assert "came up with the open gripper" in result.attempts[0].detail
+    assert result.exit_code == 1 and "free the gripper" in result.error
+    assert result.success is False  # the referee agrees: the block is up in the air
+    truth = {o["label"]: o["position_mm"] for o in result.ground_truth.objects}
+    assert truth["blue block"][2] > 200
 
 
 def _seen(prompt: str, label: str) -> tuple[int, int]:

@@ -2,7 +2,8 @@
 every step validated before any motion.
 
 In the closed loop it executes only the plan's first pick and place, watches the gripper while
-it does, and looks again: did the gripper hold the object, did it land where it should? Then it
+it does, and looks again: did the gripper hold the object, did it land where it should, did
+nothing come back up with the open gripper (which ends the run)? Then it
 plans again from the new view, so a missed grasp is retried and a changed scene replanned,
 until the brain says the task is done or an object has failed too often. In the open loop the
 whole plan runs at once.
@@ -23,7 +24,14 @@ from erarm.agent.results import Attempt, Outcome, Stop
 from erarm.agent.schemas import Call, Move, Plan, ReturnToOrigin, SceneObject, SetGripperState
 from erarm.agent.session import Session, Sighting
 from erarm.agent.validate import Action, ValidatedPlan
-from erarm.agent.verify import GRASP_MATCH_MM, Goal, Verification, check_goals, goals_of
+from erarm.agent.verify import (
+    GRASP_MATCH_MM,
+    Goal,
+    Verification,
+    carried_up,
+    check_goals,
+    goals_of,
+)
 from erarm.robots.base import Robot
 
 
@@ -186,10 +194,13 @@ class WholePlan:
                               target=goal[0].container if goal else None,
                               outcome=Outcome.placed,
                               round_trips=result.model_round_trips - trips)
+            stop = carried_up(seen.frame, session.robot.state(), seen.objects) or stop
             judge_attempt(attempt, stop, check_goals(goal, seen.objects) if goal else None)
             result.attempts.append(attempt)
             log(f"round {round_}: {attempt.outcome}" + (f" ({attempt.detail})"
                                                         if attempt.detail else ""))
+            if attempt.outcome is Outcome.carried:  # moving on would carry it about
+                raise GaveUp(f"stopped: {attempt.detail}; free the gripper, then run again")
             if attempt.outcome is Outcome.placed:
                 if goal:
                     achieved[goal[0].item] = goal[0]
