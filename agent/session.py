@@ -180,18 +180,22 @@ class Session:
         asked = ask(*questions)  # the model thinks while the frame is filed and checked
         looking = questions_per_look(brain)
         self.asked(looking + judging)  # points and boxes, and the judgement
-        if self.recorder is not None:
-            self.recorder.frame(frame, f"look-{self.looks}")
-        if first:
-            self.folder.write_png("camera.png", frame.rgb)
-            self.folder.write_model("calibration.json", frame.calibration)
-            # a moved camera stops us here (the robot renders itself: no recorded command)
-            fit = require_fit(frame, self.cell.robot.limits, self.cell.robot)
-            if fit is not None:
-                self.result.calibration_fit = fit
-                self.log(f"calibration fits: {fit.summary()}")
-        else:
-            self.folder.write_png("final.png", frame.rgb)
+        try:
+            if self.recorder is not None:
+                self.recorder.frame(frame, f"look-{self.looks}")
+            if first:
+                self.folder.write_png("camera.png", frame.rgb)
+                self.folder.write_model("calibration.json", frame.calibration)
+                # a moved camera stops us here (the robot renders itself: no recorded command)
+                fit = require_fit(frame, self.cell.robot.limits, self.cell.robot)
+                if fit is not None:
+                    self.result.calibration_fit = fit
+                    self.log(f"calibration fits: {fit.summary()}")
+            else:
+                self.folder.write_png("final.png", frame.rgb)
+        except Exception:
+            asked.wait()  # an error ends the run: no question left running in native code
+            raise
         answers = asked.wait()
         perception = self.reasked(see, looking, "points and boxes", first=answers[0])
         objects = locate_objects(perception, frame)
