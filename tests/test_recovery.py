@@ -162,10 +162,10 @@ def test_the_judgement_rides_with_the_look_and_ends_the_run_when_both_agree(fake
     result = run_task(TASK, _gemini(fake_gemini), sim_cell(task=TASK, seed=1), tmp_path)
     assert [a.outcome for a in result.attempts] == [Outcome.placed]
     assert result.attempts[0].round_trips == 2  # the plan, then the look with the judgement
-    assert (result.model_calls, result.model_round_trips) == (6, 3)
+    assert (result.model_calls, result.model_round_trips) == (4, 3)
     assert result.verified is True and result.success is True
     judged = [r for r in fake_gemini.requests if "Has the task been completed" in r.prompt]
     assert len(judged) == 1 and len(judged[0].images) == 2
     # the judgement was asked about the same frame as the look's points and boxes
-    after = [r for r in fake_gemini.requests[3:] if not re.search("robotic arm", r.prompt)]
+    after = [r for r in fake_gemini.requests[2:] if not re.search("robotic arm", r.prompt)]
     assert len({r.images[-1][1] for r in after}) == 1
