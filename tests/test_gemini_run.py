@@ -58,7 +58,7 @@ def test_run_with_gemini_end_to_end(fake_gemini, tmp_path):
     plan_request = fake_gemini.requests[1]
     assert plan_request.image().shape == (480, 640, 3)
     assert "- blue block: " in plan_request.prompt
-    assert len(fake_gemini.requests[3 + kinds[3:].index("judge")].images) == 2
+    assert len(fake_gemini.requests[2 + kinds[2:].index("judge")].images) == 2
     assert_key_absent(done.stdout, done.stderr, folder=tmp_path)
 
 
