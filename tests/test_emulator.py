@@ -177,43 +177,45 @@ def test_each_error_kind_shows_up_at_rate_one(cell_and, error):
     assert emulator.stats().errors[error] >= 2
 
 
+class FakeClock:
+    """The rate budget's clock and the client's sleep: waiting moves time on, instantly."""
+
+    def __init__(self) -> None:
+        self.time, self.waited = 1000.0, []
+
+    def now(self) -> float:
+        return self.time
+
+    def sleep(self, seconds: float) -> None:
+        self.waited.append(seconds)
+        self.time += seconds
+
+
 def test_a_429_carries_a_retry_delay_that_the_client_waits(cell_and):
-    now = [1000.0]
-    waited: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        waited.append(seconds)
-        now[0] += seconds
-
-    emulator = Emulator(settings(requests_per_minute=1), clock=lambda: now[0])
+    clock = FakeClock()
+    emulator = Emulator(settings(requests_per_minute=1), clock=clock.now)
     try:
         cell = open_workcell("sim", scenario="pick-into-bowl", seed=3,
                              emulator=emulator.session_url("ep"))
         brain = GeminiBrain(KEY, GeminiSettings(base_url=emulator.session_url("ep")),
-                            sleep=sleep)
+                            sleep=clock.sleep)
         frame = cell.camera.capture()
         first = brain.point(frame)
-        now[0] += 15
+        clock.time += 15
         second = brain.point(frame)  # over the budget: 429, "45s", then allowed
         cell.close()
     finally:
         emulator.close()
     assert read_points(first).items and read_points(second).items
-    assert waited == [45.0]
+    assert clock.waited == [45.0]
     assert emulator.stats().rate_limited == 1 and emulator.stats().requests == {"point": 2}
 
 
 def test_sessions_share_one_request_budget_like_one_key(cell_and):
     """Two episodes (sessions) of one emulator draw on one requests-per-minute budget, as bench
     workers sharing one API key would: the second session's request is over the first's."""
-    now = [1000.0]
-    waited: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        waited.append(seconds)
-        now[0] += seconds
-
-    emulator = Emulator(settings(requests_per_minute=2), clock=lambda: now[0])
+    clock = FakeClock()
+    emulator = Emulator(settings(requests_per_minute=2), clock=clock.now)
     cells = []
     try:
         brains = {}
@@ -221,20 +223,20 @@ def test_sessions_share_one_request_budget_like_one_key(cell_and):
             cells.append(open_workcell("sim", scenario="pick-into-bowl", seed=3,
                                        emulator=emulator.session_url(name)))
             brains[name] = GeminiBrain(KEY, GeminiSettings(base_url=emulator.session_url(name)),
-                                       sleep=sleep)
+                                       sleep=clock.sleep)
         frames = {name: cell.camera.capture() for name, cell in zip("ab", cells, strict=True)}
         brains["a"].point(frames["a"])
-        now[0] += 10
+        clock.time += 10
         brains["a"].point(frames["a"])
-        now[0] += 10
-        assert not waited  # two requests: the budget is used, not exceeded
+        clock.time += 10
+        assert not clock.waited  # two requests: the budget is used, not exceeded
         replies = read_points(brains["b"].point(frames["b"]))  # 429 "40s", then answered
     finally:
         for cell in cells:
             cell.close()
         emulator.close()
     assert replies.items
-    assert waited == [40.0]
+    assert clock.waited == [40.0]
     assert emulator.stats().rate_limited == 1 and emulator.stats().requests == {"point": 3}
 
 
