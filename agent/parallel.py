@@ -27,9 +27,10 @@ class Answer:
 
 
 class Asked:
-    """Calls under way in daemon threads; `wait` collects their answers."""
+    """Calls started at once in daemon threads, so the caller can work while the model thinks;
+    `wait` collects their answers."""
 
-    def __init__(self, calls: tuple[Callable[[], Any], ...]) -> None:
+    def __init__(self, *calls: Callable[[], Any]) -> None:
         self.answers = [Answer() for _ in calls]
         self._threads = [threading.Thread(target=_answer, args=pair, daemon=True)
                          for pair in zip(calls, self.answers, strict=True)]
@@ -50,15 +51,10 @@ def _answer(call: Callable[[], Any], answer: Answer) -> None:
         answer.error = err
 
 
-def ask(*calls: Callable[[], Any]) -> Asked:
-    """Start the calls and return at once, so the caller can work while the model thinks."""
-    return Asked(calls)
-
-
 def together(*calls: Callable[[], Any]) -> list[Answer]:
     """Run the calls concurrently and wait for all of them; a single call runs in place."""
     if len(calls) == 1:
         answer = Answer()
         _answer(calls[0], answer)
         return [answer]
-    return ask(*calls).wait()
+    return Asked(*calls).wait()

@@ -33,7 +33,7 @@ from erarm.agent.execute import ExecutionReport, StepReport, Watch, execute, sto
 from erarm.agent.geometry import locate
 from erarm.agent.locate import locate_objects
 from erarm.agent.overlay import draw
-from erarm.agent.parallel import Answer, ask, together
+from erarm.agent.parallel import Answer, Asked, together
 from erarm.agent.parse import parse_trajectory, parse_verdict
 from erarm.agent.perceive import Perception, perceive, questions_per_look
 from erarm.agent.recording.recorder import Recorder, RecordingBrain, RecordingRobot
@@ -177,7 +177,7 @@ class Session:
         questions = [see]
         if judging:
             questions.append(lambda: parse_verdict(brain.judge(judge_from, frame, task)))
-        asked = ask(*questions)  # the model thinks while the frame is filed and checked
+        asked = Asked(*questions)  # the model thinks while the frame is filed and checked
         looking = questions_per_look(brain)
         self.asked(looking + judging)  # points and boxes, and the judgement
         try:
