@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from erarm.agent.brains import Brain, BrainChoice, build_brain, check_task
+from erarm.agent.config import Orchestration
 from erarm.agent.images import CalibrationSource, ImageSource, calibration_from, frame_from
 from erarm.agent.run import RunOptions, RunResult
 from erarm.agent.schemas import Box, Point
@@ -228,10 +229,12 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
              record: bool = False, log: Log | None = None, confirm: Confirm | None = None,
              model: str | None = None, base_url: str | None = None,
              config: str | Path | None = None, safety: Pairs | None = None,
-             thinking: Pairs | None = None, consensus: int = 1, zoom: bool = False
-             ) -> RunResult:
+             thinking: Pairs | None = None, consensus: int = 1, zoom: bool = False,
+             orchestration: str = "auto") -> RunResult:
     """Do `task` in the open `cell`, as `erarm run` does: look, plan, validate the whole plan,
-    then move and check (one pick and place at a time unless `closed_loop=False`).
+    then move and check (one pick and place at a time unless `closed_loop=False`); with
+    `orchestration="tools"` the model calls the robot's functions step by step instead, each
+    call checked before it runs ("auto": as the model's docs do it).
 
     `brain` is "auto" (Gemini when GEMINI_API_KEY or GOOGLE_API_KEY is set, else local),
     "local", "gemini" (settings: `model`, `base_url`, `config` file, `safety` and `thinking`
@@ -245,6 +248,7 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
     Returns the `RunResult` (`success`, `verified`, `objects`, `plan`, `actions`, `timings`,
     `out_dir`, `error`, `exit_code`); bad input raises `ConfigError` (or another `ErarmError`)
     before a run folder is made."""
+    from erarm.agent.orchestration import check_options
     from erarm.agent.run import run_task as run
 
     _check_run(task, cell, out, {"dry_run": dry_run, "closed_loop": closed_loop,
@@ -256,8 +260,15 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
     check_task(task, chosen)
     _check_cell(task, cell)
     _require_confirm(cell, confirm, dry_run)
+    try:
+        style = Orchestration(orchestration)
+    except ValueError:
+        raise ConfigError(f"orchestration must be one of auto, plan, tools, got "
+                          f"{orchestration!r}") from None
     options = RunOptions(dry_run=dry_run, strict_targets=strict_targets,
-                         trajectory_points=trajectory, closed_loop=closed_loop)
+                         trajectory_points=trajectory, closed_loop=closed_loop,
+                         orchestration=style)
+    check_options(options, chosen)
     return run(task, chosen, cell, _folder(out, task), log=log or _quiet, options=options,
                confirm=confirm, record=record)
 

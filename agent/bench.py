@@ -35,6 +35,7 @@ class EpisodeSpec(BaseModel):
     brain_options: dict = {}  # for the Gemini brain: model, base_url, config ...
     record_dir: str | None = None
     emulator: str | None = None  # a Robotics-ER emulator's URL: the model, fed the sim's truth
+    orchestration: str = "auto"  # plan, tools, or as the model's docs do it
 
 
 class EpisodeResult(BaseModel):
@@ -47,6 +48,7 @@ class EpisodeResult(BaseModel):
     sim_s: float = 0.0
     wall_s: float = 0.0
     model_round_trips: int = 0  # questions to the brain in sequence (asked together: one)
+    refused_calls: int | None = None  # a step-by-step model's calls refused; None: a plan
     failure: str | None = None
 
 
@@ -67,6 +69,7 @@ class TaskSummary(BaseModel):
     mean_sim_s: float
     mean_wall_s: float
     mean_round_trips: float = 0.0  # model round trips in sequence per episode
+    mean_refused_calls: float | None = None  # per episode, when the model called functions
     failures: dict[str, int]  # reason (numbers and colours folded) -> episodes
     failed_seeds: list[int]
     verdict: Verdict
@@ -109,7 +112,9 @@ def run_episode(spec: EpisodeSpec, wrap: Callable[[Brain], Brain] | None = None
     """One episode, in whatever process calls it; `wrap` dresses the brain (a benchmark script's
     noise, say)."""
     from erarm.agent.brains import EMULATOR_KEY, build_brain
-    from erarm.agent.run import run_task
+    from erarm.agent.config import Orchestration
+    from erarm.agent.results import CallOutcome
+    from erarm.agent.run import RunOptions, run_task
     from erarm.robots.registry import open_workcell
 
     started = time.perf_counter()
@@ -128,11 +133,15 @@ def run_episode(spec: EpisodeSpec, wrap: Callable[[Brain], Brain] | None = None
             with tempfile.TemporaryDirectory() as scratch:
                 out = Path(spec.record_dir) if spec.record_dir else Path(scratch)
                 run = run_task(result.instruction, brain, cell, out,
+                               options=RunOptions(
+                                   orchestration=Orchestration(spec.orchestration)),
                                record=spec.record_dir is not None)
         result.success = bool(run.success)
         result.attempts = len([a for a in run.attempts if a.outcome != "done"])
         result.steps, result.sim_s = run.steps_executed, run.timings.simulated_s
         result.model_round_trips = run.model_round_trips
+        if run.orchestration == "tools":
+            result.refused_calls = sum(c.outcome is CallOutcome.refused for c in run.tool_calls)
         if not run.success:
             result.failure = run.error or (run.ground_truth.reason if run.ground_truth else
                                            "no verdict")
@@ -175,6 +184,8 @@ def summarise(task: str, target: float, results: list[EpisodeResult]) -> TaskSum
         mean_sim_s=statistics.fmean(r.sim_s for r in results) if n else 0.0,
         mean_wall_s=statistics.fmean(r.wall_s for r in results) if n else 0.0,
         mean_round_trips=statistics.fmean(r.model_round_trips for r in results) if n else 0.0,
+        mean_refused_calls=statistics.fmean(refused) if (refused := [
+            r.refused_calls for r in results if r.refused_calls is not None]) else None,
         failures=dict(failures.most_common()),
         failed_seeds=sorted(r.seed for r in results if not r.success), verdict=judged,
         episodes_needed=episodes_needed(target), met=judged is Verdict.met)
@@ -183,13 +194,13 @@ def summarise(task: str, target: float, results: list[EpisodeResult]) -> TaskSum
 def bench(tasks: dict[str, float], episodes: int, seed: int, workers: int, brain: str = "local",
           brain_options: dict | None = None, record: Path | None = None,
           on_done: Callable[[EpisodeResult], None] = lambda _: None,
-          emulator: str | None = None) -> BenchReport:
+          emulator: str | None = None, orchestration: str = "auto") -> BenchReport:
     """Run `episodes` seeded episodes of each task (name -> target success rate); with
     `emulator` (a Robotics-ER emulator's URL), the Gemini brain plays against it, every worker
     sharing its requests-per-minute budget."""
     specs = [EpisodeSpec(task=task, seed=seed + i, brain=brain, brain_options=brain_options or {},
                          record_dir=str(record / f"{task}-{seed + i}") if record else None,
-                         emulator=emulator)
+                         emulator=emulator, orchestration=orchestration)
              for task in tasks for i in range(episodes)]
     started = time.perf_counter()
     results: list[EpisodeResult] = []

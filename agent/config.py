@@ -3,6 +3,7 @@
     [gemini]
     model = "gemini-robotics-er-2-preview"
     temperature = 1.0          # unset: 1.0 on ER 2 and Gemini 3, 0.5 on ER 1.x (README)
+    orchestration = "tools"    # or "plan"; unset: what the model's docs do (README)
     [gemini.thinking_budget]   # tokens per kind of question; mapped to a level on ER 2
     plan = 4096
     [gemini.safety]            # harassment, hate_speech, sexually_explicit, dangerous_content
@@ -31,11 +32,20 @@ from erarm.robots.errors import ConfigError
 from erarm.robots.files import read_input_text
 
 DEFAULT_MODEL = "gemini-robotics-er-2-preview"
-KNOWN_MODELS = ("gemini-robotics-er-2-preview", "gemini-robotics-er-1.6-preview",
-                "gemini-robotics-er-1.5-preview")
-QUESTION_KINDS = ("point", "detect", "locate", "trajectory", "plan", "judge")
+KNOWN_MODELS = ("gemini-robotics-er-2-preview", "gemini-robotics-er-1.5-preview")
+QUESTION_KINDS = ("point", "detect", "locate", "trajectory", "plan", "tools", "judge")
 DEFAULT_THINKING_BUDGET = {"point": 0, "detect": 0, "locate": 0, "trajectory": 0, "plan": 2048,
-                           "judge": 1024}
+                           "tools": 2048, "judge": 1024}
+
+
+class Orchestration(StrEnum):
+    """How the model's decisions become motion: a whole plan per request, validated before any
+    of it moves, or the robot's functions called step by step, each validated before it runs.
+    `auto` follows the model's docs (README, "Orchestration")."""
+
+    auto = "auto"
+    plan = "plan"
+    tools = "tools"
 
 
 class SafetyCategory(StrEnum):
@@ -71,7 +81,7 @@ class GeminiSettings(BaseModel):
     thinking_level: str | None = None  # overrides the budget mapping on models that take levels
     safety: dict[SafetyCategory, SafetyThreshold] = Field(default_factory=dict)
     structured_output: bool = True  # ask for JSON with a response schema
-    plan_with_tools: bool = False  # plans as native function calls instead of JSON text
+    orchestration: Orchestration = Orchestration.auto  # --orchestration wins
     timeout_s: float = Field(60.0, gt=0)  # per HTTP attempt
     attempts: int = Field(4, ge=1, le=10)
     backoff_s: float = Field(1.0, ge=0)  # first retry delay, doubling, with jitter

@@ -52,6 +52,31 @@ def _run(action: Action, robot: Robot) -> StepReport:
 Watch = Callable[[Action, StepReport], Stop | None]
 
 
+def holding_watch(robot: Robot) -> Watch:
+    """Between closing on an object and letting go, the gripper must keep holding it."""
+    holding = False
+
+    def watch(action: Action, step: StepReport) -> Stop | None:
+        nonlocal holding
+        if action.opened is False:
+            holding = bool(step.holding)
+            return None if holding else Stop(
+                outcome=Outcome.missed_grasp,
+                detail="missed grasp: the gripper closed on nothing")
+        if action.opened is True:
+            holding = False
+            if step.holding:
+                return Stop(outcome=Outcome.jammed,
+                            detail="jammed: an object stayed wedged between the open fingers")
+        elif holding and not robot.state().holding:
+            holding = False
+            return Stop(outcome=Outcome.dropped,
+                        detail="dropped: the object slipped out of the gripper")
+        return None
+
+    return watch
+
+
 def stop_arm(robot: Robot) -> None:
     """Stop the arm where it is; no signal (a second Ctrl-C) can cut the stop short."""
     with interrupts.deferred():

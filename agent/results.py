@@ -104,6 +104,27 @@ class ActionRecord(BaseModel):
                    checks=action.checks, added=action.added)
 
 
+class CallOutcome(StrEnum):
+    """What became of one function call of a model that orchestrates step by step."""
+
+    ran = "ran"  # validated and executed (or, in a dry run, validated only)
+    observed = "observed"  # an observation (a look, the gripper's state) answered
+    refused = "refused"  # failed a check or could not be read; nothing moved
+    stopped = "stopped"  # ran, and the arm met something or the gripper lost its hold
+    skipped = "skipped"  # not run: a call before it in the same turn was refused or stopped
+
+
+class ToolCallRecord(BaseModel):
+    """One function call as the record keeps it: the model's call, and what erarm answered."""
+
+    turn: int
+    id: str | None = None
+    name: str
+    args: dict
+    outcome: CallOutcome
+    response: dict
+
+
 class RunResult(BaseModel):
     task: str
     brain: str
@@ -121,6 +142,8 @@ class RunResult(BaseModel):
     reasoning: str = ""
     warnings: list[str] = []
     attempts: list[Attempt] = []
+    tool_calls: list[ToolCallRecord] = []  # a step-by-step model's calls, in order
+    orchestration: str = "plan"  # "plan" or "tools"
     steps_executed: int = 0
     model_calls: int = 0  # questions asked of the brain
     model_round_trips: int = 0  # the same, counting questions asked together once

@@ -11,10 +11,12 @@ import contextlib
 from pathlib import Path
 
 from erarm.agent.brains.base import Brain
+from erarm.agent.config import Orchestration
 from erarm.agent.errors import Crashed, Interrupted
 from erarm.agent.execute import stop_arm
-from erarm.agent.orchestration import Orchestrator
+from erarm.agent.orchestration import Orchestrator, resolved
 from erarm.agent.orchestration.given_plan import GivenPlan
+from erarm.agent.orchestration.tool_loop import ToolLoop
 from erarm.agent.orchestration.whole_plan import WholePlan
 from erarm.agent.recording.run_folder import RunFolder
 from erarm.agent.results import Interruption, Phase, RunResult
@@ -34,6 +36,13 @@ def interrupted_while_opening(task: str, brain: Brain, robot: str, folder: RunFo
                        error=Interruption.during(Phase.opening, 0).message)
     folder.write_result(result)
     return result
+
+
+def orchestrator_for(choice: Orchestration, brain: Brain) -> Orchestrator:
+    """The orchestrator asked for, `auto` resolved for the brain."""
+    if resolved(choice, brain) is Orchestration.tools:
+        return ToolLoop()
+    return WholePlan()
 
 
 def _conduct(session: Session, orchestrator: Orchestrator) -> RunResult:
@@ -65,9 +74,9 @@ def run_task(task: str, brain: Brain, cell: Workcell, out_dir: Path | RunFolder,
     """Do the task with this brain in this cell. Never raises an `ErarmError` once the run folder
     is claimed (a `ConfigError` when it belongs to another run): it is recorded in the result,
     with its exit code, instead. `record` keeps a flight record in the run folder."""
-    session = Session(task, brain, cell, _folder(out_dir), log, options or RunOptions(),
-                      confirm, record)
-    return _conduct(session, WholePlan())
+    options = options or RunOptions()
+    session = Session(task, brain, cell, _folder(out_dir), log, options, confirm, record)
+    return _conduct(session, orchestrator_for(options.orchestration, brain))
 
 
 def execute_plan(plan_text: str, task: str, brain: Brain, cell: Workcell,

@@ -129,6 +129,8 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
 }
 CALL_TYPES: dict[str, type[BaseModel]] = {
     "move": Move, "setGripperState": SetGripperState, "returnToOrigin": ReturnToOrigin}
+# Functions a model that orchestrates step by step may also call: they look, and move nothing.
+OBSERVATIONS = ("look", "gripperState")
 
 
 def _from_record(value: object) -> object:
@@ -168,6 +170,13 @@ class SceneObject(BaseModel):
         return self.model_copy(update={
             "position_mm": tuple(round(v, 1) for v in self.position_mm),
             "radius_mm": round(self.radius_mm, 1)})
+
+
+def listing(objects: list[SceneObject]) -> str:
+    """Located objects as the prompts list them: label, x, y in millimetres, top and width."""
+    return "\n".join(f"- {o.label}: {o.position_mm[0]:.0f}, {o.position_mm[1]:.0f} "
+                     f"(top {o.position_mm[2]:.0f} mm, {2 * o.radius_mm:.0f} mm across)"
+                     for o in objects) or "- (none)"
 
 
 class Verdict(BaseModel):

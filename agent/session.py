@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from erarm.agent import interrupts
 from erarm.agent.brains.base import Brain, require
 from erarm.agent.calibrate import require_fit
+from erarm.agent.config import Orchestration
 from erarm.agent.errors import (
     Declined,
     ExecutionFailed,
@@ -41,7 +42,7 @@ from erarm.agent.recording.run_folder import RunFolder
 from erarm.agent.results import ActionRecord, Interruption, Phase, RunResult, Stop
 from erarm.agent.schemas import Plan, SceneObject, Verdict
 from erarm.agent.surface import SurfaceMap
-from erarm.agent.validate import Action, Landmark, ValidatedPlan, validate_plan
+from erarm.agent.validate import Action, Landmark, StepValidator, ValidatedPlan, validate_plan
 from erarm.agent.verify import Verification
 from erarm.robots.base import Frame, ToolPose, Workcell
 from erarm.robots.errors import ConfigError, ErarmError
@@ -59,6 +60,12 @@ class RunOptions(BaseModel):
     attempts_per_object: int = 3  # a grasp or place of the same object tried at most this often
     max_rounds: int = 12  # plan-execute-look rounds, at most
     reasks: int = 2  # a reply that cannot be read (cut off, no JSON) is asked again this often
+    orchestration: Orchestration = Orchestration.auto  # auto: as the brain's model does it
+    # a model calling functions step by step stops at the first of these
+    max_turns: int = 40  # model turns in the conversation
+    max_refused_calls: int = 8  # calls refused by validation or unreadable
+    max_motions: int = 80  # calls that move the arm or the gripper
+    time_limit_s: float = 900.0  # wall time of the conversation
 
 
 @dataclass
@@ -72,7 +79,9 @@ class Sighting:
 
 
 def _step_line(action: Action, report: StepReport, total: int) -> str:
-    line = f"step {action.step}/{total} {action.label}"
+    """The step as the log shows it; "of total" only for steps of a plan known in advance."""
+    line = f"step {action.step}" + (f"/{total}" if total >= action.step else "") + \
+        f" {action.label}"
     if report.target is not None:
         t = report.target
         line += (f" -> ({t.x * 1000:.0f}, {t.y * 1000:.0f}, {t.z * 1000:.0f}) mm, "
@@ -223,6 +232,13 @@ class Session:
         located = [locate(p.y, p.x, frame) for p in path[1:-1]]
         return [(float(q[0]) * 1000, float(q[1]) * 1000) for q in located if q is not None]
 
+    def _landmarks(self, seen: Sighting) -> list[Landmark] | None:
+        """What moves down may go to, when targets are strict: the objects seen."""
+        if not self.options.strict_targets:
+            return None
+        return [Landmark(label=o.label, x_mm=o.position_mm[0], y_mm=o.position_mm[1],
+                         radius_mm=o.radius_mm) for o in seen.objects]
+
     def validate(self, plan: Plan, seen: Sighting, clock: float, round_: int = 1
                  ) -> ValidatedPlan:
         """The plan resolved against what was seen, every check passed (or `PlanRejected`),
@@ -230,21 +246,41 @@ class Session:
         self.phase = Phase.planning
         robot, limits = self.robot, self.robot.limits
         state = robot.state()
-        landmarks = None
-        if self.options.strict_targets:
-            landmarks = [Landmark(label=o.label, x_mm=o.position_mm[0], y_mm=o.position_mm[1],
-                                  radius_mm=o.radius_mm) for o in seen.objects]
         validated = validate_plan(plan, SurfaceMap(seen.frame, limits), limits,
                                   gripper_open=state.gripper_open, start_yaw=state.tool.yaw,
-                                  landmarks=landmarks, reachable=robot.reachable)
+                                  landmarks=self._landmarks(seen), reachable=robot.reachable)
+        self.file_plan(validated, plan.reasoning, seen, round_)
+        self.result.timings.planning_s += time.perf_counter() - clock
+        self.log(f"plan validated: {len(validated.actions)} steps, every check passed")
+        return validated
+
+    def step_validator(self, seen: Sighting, steps: int = 0) -> StepValidator:
+        """Checks calls one at a time against this look and the arm as it is now, numbering
+        them on from `steps`."""
+        robot, limits = self.robot, self.robot.limits
+        state = robot.state()
+        return StepValidator(SurfaceMap(seen.frame, limits), limits,
+                             gripper_open=state.gripper_open, start_yaw=state.tool.yaw,
+                             landmarks=self._landmarks(seen), reachable=robot.reachable,
+                             steps=steps)
+
+    def seen_again(self, validator: StepValidator, seen: Sighting) -> None:
+        """Later calls are checked against this look."""
+        validator.seen_again(SurfaceMap(seen.frame, self.robot.limits), self._landmarks(seen),
+                             self.robot.state().tool.yaw)
+
+    def file_plan(self, validated: ValidatedPlan, reasoning: str, seen: Sighting,
+                  round_: int = 1) -> None:
+        """Record validated steps: plan.json, the result's plan and actions, the recorder's
+        plan, and the first look's overlay with the path drawn on it."""
         result = self.result
         result.plan = [a.call for a in validated.actions]
         result.actions = [ActionRecord.of(a) for a in validated.actions]
-        result.reasoning = plan.reasoning
+        result.reasoning = reasoning
         result.warnings += [w for w in validated.warnings if w not in result.warnings]
         for warning in validated.warnings:
             self.log(f"warning: {warning}")
-        record = {"task": self.task, "reasoning": plan.reasoning,
+        record = {"task": self.task, "reasoning": reasoning,
                   "plan": [a.call.call() for a in validated.actions],
                   "actions": [a.model_dump(mode="json") for a in result.actions],
                   "warnings": validated.warnings}
@@ -256,15 +292,14 @@ class Session:
             self.folder.write_png("overlay.png", draw(seen.frame.rgb, seen.perception.points,
                                                       seen.perception.boxes, path,
                                                       seen.frame.calibration))
-        result.timings.planning_s += time.perf_counter() - clock
-        self.log(f"plan validated: {len(validated.actions)} steps, every check passed")
-        return validated
 
     def act(self, actions: list[Action], validated: ValidatedPlan, watch: Watch | None = None,
-            round_: int = 1, recover_blocked: bool = False) -> Stop | None:
+            round_: int = 1, recover_blocked: bool = False, clear_view: bool = True
+            ) -> Stop | None:
         """Execute actions (after asking, when asked to); return why `watch` stopped them (or,
         with `recover_blocked`, why a blocked motion did), after backing off to leave the arm
-        safe at home."""
+        safe at home. With `clear_view`, actions that do not end at home are followed by the
+        trip home, so the next look sees the table."""
         if self.confirm is not None:
             self.phase = Phase.confirming
             if self.confirm(validated) is not True:  # only a yes moves the arm
@@ -292,7 +327,7 @@ class Session:
                 self.recorder.context = f"round {round_}: backing off"
             with self.moving():
                 self._back_off()
-        elif actions and not actions[-1].goes_home:
+        elif clear_view and actions and not actions[-1].goes_home:
             with self.moving():
                 timings.simulated_s += robot.return_to_origin().duration_s  # clear the view
         return report.stopped

@@ -16,6 +16,7 @@ current one, so no grasp or place turns the wrist by more than 45 degrees.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 
 from erarm.agent.errors import PlanRejected
 from erarm.agent.schemas import (
+    Call,
     Move,
     Plan,
     RecordedCall,
@@ -337,6 +339,53 @@ class _Resolver:
                       why="open" if call.opened else "close")
 
 
+class StepValidator:
+    """Resolves and checks calls one at a time, carrying what the gripper holds from each to the
+    next, for a model that decides step by step: a refused call leaves the state as it was, so
+    the model can send a corrected one. `validate_plan` walks a whole plan with one."""
+
+    def __init__(self, surface: SurfaceMap, limits: WorkspaceLimits, gripper_open: bool,
+                 start_yaw: float = 0.0, policy: GraspPolicy | None = None,
+                 landmarks: list[Landmark] | None = None, reachable: Reachable | None = None,
+                 steps: int = 0):
+        self._resolver = _Resolver(surface, limits, gripper_open, start_yaw,
+                                   policy or GraspPolicy(), landmarks, reachable)
+        self.steps = steps  # calls checked so far: the next is step steps + 1
+
+    @property
+    def transfers(self) -> list[Transfer]:
+        return list(self._resolver.transfers)
+
+    @property
+    def holding(self) -> bool:
+        """Whether, by the calls so far, the gripper has closed on an object it still holds."""
+        return self._resolver.held_below is not None
+
+    def check(self, call: Call) -> Action:
+        """The call resolved to a metric action with the checks it passed, or `PlanRejected`."""
+        trial = copy.copy(self._resolver)
+        trial.transfers = list(self._resolver.transfers)
+        step = self.steps + 1
+        if isinstance(call, Move):
+            action = trial.move(step, call)
+        elif isinstance(call, SetGripperState):
+            action = trial.gripper(step, call)
+        else:
+            trial.low_at, trial.last_xy, trial.last_z = None, None, None
+            action = Action(step=step, call=call, why="home")
+        self._resolver, self.steps = trial, step
+        return action
+
+    def seen_again(self, surface: SurfaceMap, landmarks: list[Landmark] | None,
+                   yaw: float) -> None:
+        """A new look: later calls are checked against it. A held object stays held (its
+        height still lifts every move), but the spot it came from is now seen without it."""
+        resolver = self._resolver
+        resolver.surface, resolver.landmarks, resolver.yaw = surface, landmarks, yaw
+        resolver.grasp_xy = resolver.held_mark = None
+        resolver.low_at = resolver.last_xy = resolver.last_z = None
+
+
 def validate_plan(plan: Plan, surface: SurfaceMap, limits: WorkspaceLimits, gripper_open: bool,
                   start_yaw: float = 0.0, policy: GraspPolicy | None = None,
                   landmarks: list[Landmark] | None = None,
@@ -353,17 +402,11 @@ def validate_plan(plan: Plan, surface: SurfaceMap, limits: WorkspaceLimits, grip
     if not isinstance(calls[-1], ReturnToOrigin):
         calls.append(ReturnToOrigin())
         warnings.append("the plan did not end with returnToOrigin; erarm added it")
-    resolver = _Resolver(surface, limits, gripper_open, start_yaw, policy or GraspPolicy(),
-                         landmarks, reachable)
+    validator = StepValidator(surface, limits, gripper_open, start_yaw, policy, landmarks,
+                              reachable)
     actions = []
-    for step, call in enumerate(calls, 1):
-        if isinstance(call, Move):
-            action = resolver.move(step, call)
-        elif isinstance(call, SetGripperState):
-            action = resolver.gripper(step, call)
-        else:
-            resolver.low_at, resolver.last_xy, resolver.last_z = None, None, None
-            action = Action(step=step, call=call, why="home")
-        action.added = step > len(plan.calls)
+    for call in calls:
+        action = validator.check(call)
+        action.added = action.step > len(plan.calls)
         actions.append(action)
-    return ValidatedPlan(actions=actions, transfers=resolver.transfers, warnings=warnings)
+    return ValidatedPlan(actions=actions, transfers=validator.transfers, warnings=warnings)

@@ -21,10 +21,10 @@ import numpy as np
 from erarm.agent.brains.local import LocalBrain
 from erarm.agent.brains.local.rule_planner import plan_text
 from erarm.agent.parse import parse_boxes, parse_plan, parse_points
-from erarm.agent.schemas import SceneObject
+from erarm.agent.schemas import SIGNATURES, SceneObject
 from erarm.robots.base import Frame
 from erarm.sim.camera import CameraSetup, calibration
-from erarm.sim.emulator.replies import error_body, rate_limit_body, text_body
+from erarm.sim.emulator.replies import calls_body, error_body, rate_limit_body, text_body
 
 
 def _b64decode(text: str) -> bytes:
@@ -83,6 +83,22 @@ class Request:
         return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
     @property
+    def function_responses(self) -> list[dict]:
+        """The function responses of the request's last turn, as sent."""
+        contents = self.body.get("contents") or [{}]
+        return [p["functionResponse"] for p in contents[-1].get("parts", [])
+                if "functionResponse" in p]
+
+    @property
+    def model_turns(self) -> list[dict]:
+        """The model's earlier turns, as the client sent them back."""
+        return [c for c in self.body.get("contents", []) if c.get("role") == "model"]
+
+    @property
+    def declares_tools(self) -> bool:
+        return bool(self.body.get("tools"))
+
+    @property
     def generation_config(self) -> dict:
         return self.body.get("generationConfig", {})
 
@@ -94,6 +110,11 @@ class Request:
 
 def text_reply(text: str, finish: str = "STOP") -> Reply:
     return Reply(body=text_body(text, finish))
+
+
+def calls_reply(*calls: dict, text: str = "", signature: str = "c2lnbmVk") -> Reply:
+    """A model turn that calls functions: each call {"name", "args"[, "id"]}."""
+    return Reply(body=calls_body(text, list(calls), signature))
 
 
 def safety_reply(category: str, probability: str) -> Reply:
@@ -179,19 +200,37 @@ class FakeGemini:
 SIM_CALIBRATION = calibration(CameraSetup())
 
 
+def _planned(prompt: str):
+    """The local planner's plan for the task and objects a planning prompt lists."""
+    task = re.search(r"The operator's task: (.*)", prompt)[1]
+    objects = [SceneObject(label=m[1], point=(0, 0), radius_mm=float(m[5]) / 2,
+                           position_mm=(float(m[2]), float(m[3]), float(m[4])))
+               for m in re.finditer(r"^- (.+): (-?\d+), (-?\d+) \(top (-?\d+) mm, (\d+) mm "
+                                    r"across\)$", prompt, re.MULTILINE)]
+    return parse_plan(plan_text(task, objects))
+
+
+def _tool_turn(request) -> Reply:
+    """The docs' tool loop at its simplest: every call of the plan in the first turn, then a
+    sentence once their results are back."""
+    if request.model_turns:
+        return text_reply("The task is done: the block is in the bowl.")
+    calls = [{"name": c["function"], "id": f"call-{i}",
+              "args": dict(zip(SIGNATURES[c["function"]], c["args"], strict=True))}
+             for i, c in enumerate(_planned(request.prompt).as_json())]
+    return calls_reply(*calls, text="I will pick it up and put it in the bowl.")
+
+
 def model_like(request) -> Reply:
     """Answers like a Robotics-ER model would, from the request alone."""
     prompt = request.prompt
     eyes = LocalBrain()
+    if request.declares_tools:
+        return _tool_turn(request)
     if "Has the task been completed" in prompt:
         return text_reply('{"done": true, "reason": "the block sits in the bowl"}')
     if "You are a robotic arm" in prompt:
-        task = re.search(r"The operator's task: (.*)", prompt)[1]
-        objects = [SceneObject(label=m[1], point=(0, 0), radius_mm=float(m[5]) / 2,
-                               position_mm=(float(m[2]), float(m[3]), float(m[4])))
-                   for m in re.finditer(r"^- (.+): (-?\d+), (-?\d+) \(top (-?\d+) mm, (\d+) mm "
-                                        r"across\)$", prompt, re.MULTILINE)]
-        plan = parse_plan(plan_text(task, objects))
+        plan = _planned(prompt)
         return text_reply(json.dumps({"reasoning": plan.reasoning, "calls": plan.as_json()}))
     frame = Frame(rgb=request.image(), calibration=SIM_CALIBRATION)
     if "Return bounding boxes" in prompt:

@@ -35,7 +35,8 @@ def test_the_gemini_brain_without_a_key_is_still_refused_without_emulate(tmp_pat
 
 def test_a_run_against_the_emulator_needs_no_key_and_no_network(tmp_path):
     done = erarm("run", TASK, "--seed", "1", "--emulate", "--emulate-opt", "latency_median_s=0",
-                 "--emulate-opt", "max_tokens_rate=0", "--json", "--out", tmp_path / "run")
+                 "--emulate-opt", "max_tokens_rate=0", "--orchestration", "plan", "--json",
+                 "--out", tmp_path / "run")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["brain"] == "gemini" and result["success"] is True

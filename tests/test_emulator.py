@@ -397,3 +397,68 @@ def test_without_a_response_schema_the_prompt_says_the_kind(cell_and, tmp_path):
     assert read_boxes(brain.detect(frame)).items
     assert parse_verdict(brain.judge(frame, frame, task)).done is False
     assert emulator.stats().requests == {"plan": 1, "detect": 1, "judge": 1}
+
+
+# -- the tool-loop dialect ---------------------------------------------------------------------
+
+def _tool_request(brain, cell, frame):
+    """The first request of a tool-loop conversation, as erarm sends it."""
+    from erarm.agent.locate import locate_objects
+    from erarm.agent.perceive import perceive
+
+    objects = locate_objects(perceive(brain, frame), frame)
+    return brain.converse(PlanRequest(task=cell.instruction, objects=objects,
+                                      limits=cell.robot.limits), frame)
+
+
+def test_the_tool_loop_calls_the_docs_sequence_then_looks(cell_and):
+    cell, emulator, brain = cell_and(settings(tool_calls_per_turn=20))
+    conversation = _tool_request(brain, cell, cell.camera.capture())
+    turn = conversation.start()
+    assert [c.name for c in turn.calls] == ["move", "setGripperState", "move", "setGripperState",
+                                            "move", "move", "move", "setGripperState", "move",
+                                            "look"]
+    assert turn.calls[0].args["high"] is True and len({c.id for c in turn.calls}) == 10
+    block = staged_labels(cell)[next(label for label in staged_labels(cell)
+                                     if label in cell.instruction and "bowl" not in label)]
+    assert math.hypot(turn.calls[0].args["x"] - block[0], turn.calls[0].args["y"] - block[1]) < 5
+    assert emulator.stats().requests == {"locate": 1, "tools": 1}
+
+
+def test_a_history_that_lost_its_signatures_is_refused_like_gemini_3(cell_and):
+    import urllib.error
+    import urllib.request
+
+    cell, emulator, _ = cell_and(settings())
+    cell.camera.capture()  # the scene, fed to the session
+    body = {"tools": [{"functionDeclarations": [{"name": n} for n in
+                                                ("move", "setGripperState", "returnToOrigin")]}],
+            "contents": [{"role": "user", "parts": [{"text": "do it"}]},
+                         {"role": "model", "parts": [{"functionCall": {"name": "look"}}]},
+                         {"role": "user", "parts": [{"functionResponse": {
+                             "name": "look", "response": {}}}]}]}
+    request = urllib.request.Request(
+        f"{emulator.session_url('ep')}/v1beta/models/m:generateContent",
+        data=json.dumps(body).encode(), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 400
+    assert "missing a thought_signature" in json.loads(refused.value.read())["error"]["message"]
+
+
+def test_a_garbled_call_is_sent_again_correctly(cell_and, tmp_path):
+    from erarm.agent.config import Orchestration
+    from erarm.agent.results import CallOutcome
+    from erarm.agent.run import RunOptions, run_task
+
+    cell, _, brain = cell_and(settings(malformed_call_rate=1.0, tool_calls_per_turn=20))
+    cell.robot.connect()
+    result = run_task(cell.instruction, brain, cell, tmp_path / "run",
+                      options=RunOptions(orchestration=Orchestration.tools))
+    assert result.success is True, result.error
+    refused = [c for c in result.tool_calls if c.outcome is CallOutcome.refused]
+    assert refused and all("must be a number" in c.response["error"] for c in refused)
+    for bad in refused:  # the next call is the same move, said right
+        again = result.tool_calls[result.tool_calls.index(bad) + 1]
+        assert again.name == "move" and again.outcome is CallOutcome.ran
+        assert f"{again.args['x']} mm" == bad.args["x"]

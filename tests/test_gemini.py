@@ -426,21 +426,3 @@ def test_detect_asks_for_unique_labels(gemini, fake_gemini, frame):
     assert "name them according to their unique characteristic" in fake_gemini.requests[0].prompt
 
 
-def test_plans_as_native_function_calls(gemini, fake_gemini, frame):
-    fake_gemini.script(Reply(body={"candidates": [{"finishReason": "STOP", "content": {
-        "role": "model", "parts": [
-            {"text": "Reasoning: up, then home."},
-            {"functionCall": {"name": "move", "args": {"x": 412, "y": 87, "high": True}}},
-            {"functionCall": {"name": "returnToOrigin", "args": {}}}]}}]}))
-    request = PlanRequest(task="t", objects=[], limits=WorkspaceLimits())
-    plan = parse_plan(gemini(plan_with_tools=True).plan(request, frame))
-    assert plan.calls == [Move(x=412, y=87, high=True), ReturnToOrigin()]
-    assert plan.reasoning == "Reasoning: up, then home."
-    sent = fake_gemini.requests[0].body
-    declared = {d["name"]: d for d in sent["tools"][0]["functionDeclarations"]}
-    assert set(declared) == {"move", "setGripperState", "returnToOrigin"}
-    schema = declared["move"].get("parametersJsonSchema") or declared["move"][
-        "parameters_json_schema"]
-    assert schema["required"] == ["x", "y", "high"]
-    assert schema["properties"]["high"]["type"] == "boolean"
-    assert "responseJsonSchema" not in sent["generationConfig"]

@@ -42,6 +42,7 @@ def erarm(*args: str) -> subprocess.CompletedProcess:
 def test_run_with_gemini_end_to_end(fake_gemini, tmp_path):
     fake_gemini.responder = model_like
     done = erarm("run", "pick the blue block into the orange bowl", "--seed", "1", "--json",
+                 "--orchestration", "plan",
                  "--out", str(tmp_path), "--base-url", fake_gemini.url)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -65,6 +66,7 @@ def test_run_with_gemini_end_to_end(fake_gemini, tmp_path):
 def test_run_can_carry_the_object_along_the_models_path(fake_gemini, tmp_path):
     fake_gemini.responder = model_like
     done = erarm("run", "pick the blue block into the orange bowl", "--seed", "1", "--json",
+                 "--orchestration", "plan",
                  "--out", str(tmp_path), "--base-url", fake_gemini.url, "--trajectory", "6")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -79,7 +81,7 @@ def _run_against(fake_gemini, sim_cell, tmp_path, **settings):
     cell = sim_cell(seed=1)
     before = cell.robot.state().joint_positions_rad
     brain = GeminiBrain(TEST_KEY, GeminiSettings(base_url=fake_gemini.url, backoff_s=0.01,
-                                                 **settings))
+                                                 orchestration="plan", **settings))
     result = run_task("pick the blue block into the orange bowl", brain, cell, tmp_path)
     assert result.steps_executed == 0
     assert cell.robot.state().joint_positions_rad == before  # no motion after a failed call
@@ -179,6 +181,7 @@ def test_a_run_against_an_echoing_server_keeps_the_key_out_of_everything(fake_ge
 
     fake_gemini.responder = echo_in_reasoning
     done = erarm("run", "pick the blue block into the orange bowl", "--seed", "1", "--json",
+                 "--orchestration", "plan",
                  "--record", "--out", str(tmp_path / "ok"), "--base-url", fake_gemini.url)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["reasoning"].startswith("*** ")
@@ -193,6 +196,7 @@ def test_a_run_against_an_echoing_server_keeps_the_key_out_of_everything(fake_ge
 
     fake_gemini.responder = block_plans
     done = erarm("run", "pick the blue block into the orange bowl", "--seed", "1", "--json",
+                 "--orchestration", "plan",
                  "--out", str(tmp_path / "blocked"), "--base-url", fake_gemini.url)
     assert done.returncode == 2, done.stderr
     assert "blocked the prompt (***): *** (HIGH)" in json.loads(done.stdout)["error"]

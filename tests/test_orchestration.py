@@ -4,8 +4,8 @@ orchestrator can drive."""
 import pytest
 
 from erarm.agent.brains.local import LocalBrain
-from erarm.agent.execute import StepReport
-from erarm.agent.orchestration.whole_plan import first_transfer, holding_watch, judge_attempt
+from erarm.agent.execute import StepReport, holding_watch
+from erarm.agent.orchestration.whole_plan import first_transfer, judge_attempt
 from erarm.agent.recording.run_folder import RunFolder
 from erarm.agent.results import Attempt, Outcome, Stop
 from erarm.agent.run import _conduct

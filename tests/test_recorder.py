@@ -35,7 +35,7 @@ def lines(path: Path) -> list[dict]:
 def test_a_recorded_gemini_run_keeps_everything_but_the_key(fake_gemini, tmp_path):
     fake_gemini.responder = model_like
     done = erarm("run", TASK, "--seed", "1", "--record", "--out", str(tmp_path), "--base-url",
-                 fake_gemini.url, key=True)
+                 fake_gemini.url, "--orchestration", "plan", key=True)
     assert done.returncode == 0, done.stderr
     record = tmp_path / "record"
 

@@ -140,7 +140,8 @@ def _repeating_model(judged_done: bool):
 
 
 def _gemini(fake_gemini) -> GeminiBrain:
-    return GeminiBrain("test-key", GeminiSettings(base_url=fake_gemini.url, backoff_s=0.01))
+    return GeminiBrain("test-key", GeminiSettings(base_url=fake_gemini.url, backoff_s=0.01,
+                                                  orchestration="plan"))
 
 
 def test_a_model_that_plans_a_finished_move_again_does_not_pick_it_twice(fake_gemini, sim_cell,

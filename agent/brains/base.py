@@ -2,8 +2,9 @@
 
 Brains return the model's raw text; `erarm.agent.parse` turns any brain's text into typed
 objects, so the local brain and Gemini go through the same parser and the same safety checks.
-Every brain answers `point`, `detect` and `plan`; `locate`, `trajectory` and `judge` are
-capabilities a brain declares (the local brain cannot honestly draw a path or judge a task from two
+Every brain answers `point`, `detect` and `plan`; `locate`, `trajectory`, `judge` and `tools` (a
+conversation in which the model calls the robot's functions step by step) are capabilities a
+brain declares (the local brain cannot honestly draw a path or judge a task from two
 pictures; a remote model that can give a point and a box per object in one reply saves a round
 trip per look).
 """
@@ -11,9 +12,10 @@ trip per look).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from erarm.agent.errors import BrainUnavailable
 from erarm.agent.schemas import SceneObject
@@ -30,10 +32,56 @@ class PlanRequest(BaseModel):
     limits: WorkspaceLimits
 
 
+class ToolCall(BaseModel):
+    """One function call a model made, as it made it: the API's id for it (when it gives one),
+    the function's name and the arguments, not yet checked."""
+
+    id: str | None = None
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelTurn(BaseModel):
+    """One answer of a model that orchestrates step by step: what it said, what it called."""
+
+    text: str = ""
+    calls: list[ToolCall] = Field(default_factory=list)
+
+
+@dataclass
+class ToolResult:
+    """What erarm answers a call with: a result or an error (`response`), and for a look the
+    camera image."""
+
+    call: ToolCall
+    response: dict[str, Any]
+    image: Frame | None = None
+
+
+class Conversation(Protocol):
+    """A multi-turn exchange in which the model calls the robot's functions."""
+
+    def start(self) -> ModelTurn:
+        """The model's first answer to the task."""
+        ...
+
+    def reply(self, results: list[ToolResult]) -> ModelTurn:
+        """Send the results of the last turn's calls, one per call; the model's next answer."""
+        ...
+
+    def tell(self, message: str, frame: Frame) -> ModelTurn:
+        """After an answer without calls: a message and an image from erarm; the next answer."""
+        ...
+
+    def again(self) -> ModelTurn:
+        """The last request once more (its reply could not be used)."""
+        ...
+
+
 @runtime_checkable
 class Brain(Protocol):
     name: str
-    capabilities: frozenset[str]  # CORE plus any of "locate", "trajectory", "judge"
+    capabilities: frozenset[str]  # CORE plus any of "locate", "trajectory", "judge", "tools"
 
     def point(self, frame: Frame, queries: Sequence[str] | None = None, limit: int = 10) -> str:
         """`[{"point": [y, x], "label": ...}]` for the named objects, or for all (up to limit)."""
@@ -49,6 +97,10 @@ class Brain(Protocol):
 
     def plan(self, request: PlanRequest, frame: Frame) -> str:
         """Reasoning, then `[{"function": ..., "args": [...]}, ...]` in robot millimetres."""
+        ...
+
+    def converse(self, request: PlanRequest, frame: Frame) -> Conversation:
+        """A conversation in which the model does the task by calling the robot's functions."""
         ...
 
     def trajectory(self, frame: Frame, instruction: str, points: int = 15) -> str:

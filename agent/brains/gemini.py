@@ -14,7 +14,6 @@ SDK warn is redacted (`erarm.agent.redaction`).
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import random
 import re
@@ -22,7 +21,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import cv2
 from google import genai
@@ -32,20 +31,25 @@ from google.genai import types
 from erarm import prompts
 from erarm.agent.brains import api_key_from_env
 from erarm.agent.brains.base import CORE, PlanRequest
-from erarm.agent.config import KNOWN_MODELS, GeminiSettings
+from erarm.agent.config import KNOWN_MODELS, GeminiSettings, Orchestration
 from erarm.agent.errors import BrainUnavailable, ReplyError, WithheldReply
 from erarm.agent.redaction import guard, redact
-from erarm.agent.schemas import CALL_TYPES, SIGNATURES, response_schema
+from erarm.agent.schemas import CALL_TYPES, OBSERVATIONS, SIGNATURES, listing, response_schema
 from erarm.robots.base import Frame
 from erarm.robots.errors import ErarmError
 
+if TYPE_CHECKING:
+    from erarm.agent.brains.gemini_conversation import GeminiConversation
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Exchange = Callable[[dict], None]  # receives each request/response summary, for records
 
-MOTION_KINDS = ("plan", "trajectory")  # answers the arm follows: never used when incomplete
+MOTION_KINDS = ("plan", "trajectory", "tools")  # what the arm follows: never used incomplete
 WHAT_COMES_BACK = {"point": "points", "detect": "boxes", "locate": "points and boxes",
-                   "trajectory": "path", "plan": "plan", "judge": "verdict"}
+                   "trajectory": "path", "plan": "plan", "judge": "verdict",
+                   "tools": "function calls"}
 COMPLETE = {"STOP", "FINISH_REASON_UNSPECIFIED"}  # finish reasons of a whole reply
 # What each model family is advised to use unless told otherwise (README, "Gemini settings").
 LEVEL_MODEL_TEMPERATURE = 1.0  # Gemini 3 Developer Guide: keep Gemini 3 models at 1.0
@@ -62,6 +66,11 @@ def uses_thinking_level(model: str) -> bool:
 def default_temperature(model: str) -> float:
     """The temperature the model's own docs advise (README, "Gemini settings")."""
     return LEVEL_MODEL_TEMPERATURE if uses_thinking_level(model) else BUDGET_MODEL_TEMPERATURE
+
+
+def default_orchestration(model: str) -> Orchestration:
+    """Robotics-ER 2's docs orchestrate by function calling; ER 1.x's ask for a whole plan."""
+    return Orchestration.tools if uses_thinking_level(model) else Orchestration.plan
 
 
 def thinking_level_for(budget: int) -> str:
@@ -88,7 +97,8 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 def robot_tools() -> types.Tool:
     """The robot API as Gemini function declarations, typed from the same models the parser
-    validates with and described by `prompts/robot_functions.json`."""
+    validates with and described by `prompts/robot_functions.json`, then the observations a
+    model may call between motions."""
     described = prompts.data("robot_functions.json")
     declarations = []
     for name, params in SIGNATURES.items():
@@ -99,7 +109,19 @@ def robot_tools() -> types.Tool:
             name=name, description=described[name]["description"],
             parameters_json_schema={"type": "object", "properties": properties,
                                     "required": list(params)}))
+    declarations += [types.FunctionDeclaration(
+        name=name, description=described[name]["description"],
+        parameters_json_schema={"type": "object", "properties": {}}) for name in OBSERVATIONS]
     return types.Tool(function_declarations=declarations)
+
+
+def task_prompt(template: str, request: PlanRequest) -> str:
+    """A planning prompt: the task, the workspace and what was located where (millimetres)."""
+    limits = request.limits
+    return prompts.render(
+        template, task=request.task, objects=listing(request.objects),
+        x_min=round(limits.x_min * 1000), x_max=round(limits.x_max * 1000),
+        y_min=round(limits.y_min * 1000), y_max=round(limits.y_max * 1000))
 
 
 def encode_image(frame: Frame, max_side: int, image_format: str) -> tuple[bytes, str]:
@@ -123,7 +145,7 @@ def encode_image(frame: Frame, max_side: int, image_format: str) -> tuple[bytes,
 
 class GeminiBrain:
     name = "gemini"
-    capabilities = CORE | {"locate", "trajectory", "judge"}
+    capabilities = CORE | {"locate", "trajectory", "judge", "tools"}
 
     def __init__(self, api_key: str, settings: GeminiSettings | None = None,
                  sleep: Callable[[float], None] = time.sleep, on_exchange: Exchange | None = None):
@@ -143,6 +165,13 @@ class GeminiBrain:
             log.warning("temperature %g is below 1.0, which Google advises against for Gemini 3 "
                         "models such as %s (looping, degraded reasoning)", self.temperature,
                         self.settings.model)
+
+    @property
+    def orchestration(self) -> Orchestration:
+        """How this model orchestrates unless the run says otherwise."""
+        chosen = self.settings.orchestration
+        return default_orchestration(self.settings.model) if chosen is Orchestration.auto \
+            else chosen
 
     @classmethod
     def from_env(cls, settings: GeminiSettings | None = None) -> GeminiBrain:
@@ -165,15 +194,12 @@ class GeminiBrain:
         return self.ask([frame], prompts.render("locate", limit=limit), "locate")
 
     def plan(self, request: PlanRequest, frame: Frame) -> str:
-        limits = request.limits
-        objects = "\n".join(f"- {o.label}: {o.position_mm[0]:.0f}, {o.position_mm[1]:.0f} "
-                            f"(top {o.position_mm[2]:.0f} mm, {2 * o.radius_mm:.0f} mm across)"
-                            for o in request.objects) or "- (none)"
-        prompt = prompts.render(
-            "plan", task=request.task, objects=objects,
-            x_min=round(limits.x_min * 1000), x_max=round(limits.x_max * 1000),
-            y_min=round(limits.y_min * 1000), y_max=round(limits.y_max * 1000))
-        return self.ask([frame], prompt, "plan")
+        return self.ask([frame], task_prompt("plan", request), "plan")
+
+    def converse(self, request: PlanRequest, frame: Frame) -> GeminiConversation:
+        from erarm.agent.brains.gemini_conversation import GeminiConversation
+
+        return GeminiConversation(self, request, frame)
 
     def trajectory(self, frame: Frame, instruction: str, points: int = 15) -> str:
         return self.ask([frame], prompts.render("trajectory", instruction=instruction,
@@ -195,7 +221,7 @@ class GeminiBrain:
             temperature=self.temperature, thinking_config=thinking,
             safety_settings=[types.SafetySetting(category=c.value, threshold=t.value)
                              for c, t in settings.safety.items()] or None)
-        if kind == "plan" and settings.plan_with_tools:
+        if kind == "tools":  # erarm runs each call itself, after checking it
             config.tools = [robot_tools()]
             config.automatic_function_calling = types.AutomaticFunctionCallingConfig(disable=True)
         elif settings.structured_output:
@@ -203,28 +229,38 @@ class GeminiBrain:
             config.response_json_schema = response_schema(kind)
         return config
 
+    def image_part(self, frame: Frame) -> types.Part:
+        data, mime = encode_image(frame, self.settings.image_max_side, self.settings.image_format)
+        return types.Part.from_bytes(data=data, mime_type=mime)
+
     def ask(self, frames: Sequence[Frame], prompt: str, kind: str) -> str:
         """Send the frames and the prompt; return the reply's text or raise a one-line error."""
-        parts, sizes = [], []
-        for frame in frames:
-            data, mime = encode_image(frame, self.settings.image_max_side,
-                                      self.settings.image_format)
-            parts.append(types.Part.from_bytes(data=data, mime_type=mime))
-            sizes.append(len(data))
-        started = time.perf_counter()
+        parts = [self.image_part(frame) for frame in frames]
         record = {"kind": kind, "model": self.settings.model, "prompt": prompt,
-                  "image_bytes": sizes}
-        try:
-            response = self._generate([*parts, prompt], self.config(kind))
+                  "image_bytes": [len(p.inline_data.data) for p in parts]}
+
+        def read(response: Any) -> tuple[str, dict]:
             text, finish = self._text_of(response, kind)
+            return text, {"reply": text, "finish_reason": finish}
+
+        return self.exchange([*parts, prompt], kind, record, read)
+
+    def exchange(self, contents: list, kind: str, record: dict,
+                 read: Callable[[Any], tuple[T, dict]]) -> T:
+        """One request: what `read` makes of the response, and the record of both (with what
+        `read` says of it, or the error) sent to `on_exchange`. Errors leave as one-line
+        `ErarmError`s with the key redacted."""
+        started = time.perf_counter()
+        try:
+            value, summary = read(self._generate(contents, self.config(kind)))
         except ErarmError as err:
             message = redact(str(err))
             record.update(error=message, seconds=time.perf_counter() - started)
             self._emit(record)
             raise type(err)(message) from None  # the SDK's exception, key and all, stays behind
-        record.update(reply=text, finish_reason=finish, seconds=time.perf_counter() - started)
+        record.update(summary, seconds=time.perf_counter() - started)
         self._emit(record)
-        return text
+        return value
 
     def _emit(self, record: dict) -> None:
         if self.on_exchange:
@@ -278,7 +314,16 @@ class GeminiBrain:
         return f"the Gemini API failed ({err.code} {err.status}): {message}"
 
     def _text_of(self, response: Any, kind: str) -> tuple[str, str]:
-        """The reply's text (native function calls appended as JSON) and its finish reason."""
+        """The reply's text and its finish reason."""
+        parts, reason = self.reply_parts(response, kind)
+        text = "".join(p.text for p in parts if p.text and not p.thought)
+        if not text.strip():
+            raise ReplyError(f"the Gemini API returned an empty reply (finish reason {reason})")
+        return redact(text), reason
+
+    def reply_parts(self, response: Any, kind: str) -> tuple[list, str]:
+        """The reply's parts and its finish reason, or a one-line error for a prompt or reply
+        withheld, no candidate, or (for what moves the arm) a reply that stopped early."""
         feedback = getattr(response, "prompt_feedback", None)
         if feedback is not None and feedback.block_reason:
             raise WithheldReply("the Gemini API blocked the prompt "
@@ -293,23 +338,16 @@ class GeminiBrain:
             raise WithheldReply("the Gemini API withheld the reply for safety"
                                 f"{_ratings(candidate.safety_ratings)}")
         parts = candidate.content.parts if candidate.content and candidate.content.parts else []
-        text = "".join(p.text for p in parts if p.text and not p.thought)
-        calls = [p.function_call for p in parts if p.function_call]
-        if calls:  # native function calls, in the form the parser reads
-            text += "\n" + json.dumps([{"functionCall": {"name": c.name, "args": c.args or {}}}
-                                       for c in calls])
         early = "" if reason in COMPLETE else (
             "was cut off at its output token limit (MAX_TOKENS)" if reason == "MAX_TOKENS"
             else f"stopped early (finish reason {reason})")
-        if not text.strip():
-            raise ReplyError(f"the Gemini API returned an empty reply (finish reason {reason})")
         if early and kind in MOTION_KINDS:
             raise ReplyError(f"the Gemini reply {early}, so its {WHAT_COMES_BACK[kind]} may be "
                              "incomplete and is not used; nothing moved")
         if early:
             log.warning("the Gemini reply %s: the %s may be incomplete", early,
                         WHAT_COMES_BACK[kind])
-        return redact(text), reason
+        return list(parts), reason
 
 
 @contextmanager

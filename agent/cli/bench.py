@@ -20,6 +20,7 @@ from erarm.agent.cli.common import (
     EmulateOptions,
     JsonOpt,
     ModelOpt,
+    OrchestrationOpt,
     app,
     emulator,
     err_console,
@@ -28,6 +29,7 @@ from erarm.agent.cli.common import (
     refuse_emulate_with,
     say,
 )
+from erarm.agent.config import Orchestration
 from erarm.robots.errors import ConfigError
 
 
@@ -53,6 +55,7 @@ def bench_command(
         "--record", help="Keep every episode's flight record under OUT/episodes/.")] = False,
     json_output: JsonOpt = False,
     model: ModelOpt = None, base_url: BaseUrlOpt = None, config: ConfigOpt = None,
+    orchestration: OrchestrationOpt = Orchestration.auto,
     emulate: EmulateOpt = False, emulate_opt: EmulateOptions = None,
 ) -> None:
     """Run seeded episodes of each task in parallel and report success rates (with 95%
@@ -103,7 +106,8 @@ def bench_command(
 
                 report = bench(targets, episodes, seed, workers, brain.value, options,
                                out / "episodes" if record else None, on_done=done,
-                               emulator=model_emulator.url if model_emulator else None)
+                               emulator=model_emulator.url if model_emulator else None,
+                               orchestration=orchestration.value)
         except KeyboardInterrupt:  # the workers are gone; report how far it got
             interrupts.announce(f"erarm: interrupted after {finished} of {total} episodes; no "
                                 "report written")
@@ -121,8 +125,10 @@ def bench_command(
 def _print(report, out: Path) -> None:
     from erarm.agent.bench import Verdict
 
-    table = Table("task", "success", "95% CI", "target", "attempts", "round trips", "sim s",
-                  "wall s", "failures", box=None, pad_edge=False)
+    calling = any(t.mean_refused_calls is not None for t in report.tasks)
+    table = Table("task", "success", "95% CI", "target", "attempts", "round trips",
+                  *(["refused calls"] if calling else []), "sim s", "wall s", "failures",
+                  box=None, pad_edge=False)
     for t in report.tasks:
         mark = {Verdict.met: "[green]", Verdict.not_met: "[red]",
                 Verdict.too_few: "[yellow]"}[t.verdict]
@@ -130,6 +136,7 @@ def _print(report, out: Path) -> None:
         table.add_row(t.task, f"{mark}{t.successes}/{t.episodes} {t.success_rate:.0%}",
                       f"{t.ci95[0]:.0%}-{t.ci95[1]:.0%}", f"{t.target:.0%}",
                       f"{t.mean_attempts:.2f}", f"{t.mean_round_trips:.1f}",
+                      *([f"{t.mean_refused_calls or 0:.2f}"] if calling else []),
                       f"{t.mean_sim_s:.1f}", f"{t.mean_wall_s:.2f}",
                       failures or "-")
     console = out_console()

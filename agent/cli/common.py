@@ -18,6 +18,7 @@ import typer.rich_utils
 from rich.console import Console
 
 from erarm.agent.brains import BrainChoice
+from erarm.agent.config import Orchestration
 from erarm.agent.redaction import redact
 from erarm.robots.base import CameraCalibration
 from erarm.robots.errors import ConfigError
@@ -119,7 +120,13 @@ VersionOpt = Annotated[bool, typer.Option(
 BrainOpt = Annotated[BrainChoice, typer.Option(
     help="auto: Gemini when GEMINI_API_KEY or GOOGLE_API_KEY is set, else local (offline).")]
 ModelOpt = Annotated[str | None, typer.Option(
-    help="Gemini model id [default: gemini-robotics-er-2-preview; also -1.6-, -1.5-preview].")]
+    help="Gemini model id [default: gemini-robotics-er-2-preview; also "
+         "gemini-robotics-er-1.5-preview].")]
+OrchestrationOpt = Annotated[Orchestration, typer.Option(
+    case_sensitive=False,
+    help="plan: one request, a whole plan validated before any motion; tools: the model calls "
+         "the robot's functions step by step, each validated before it runs; auto: as the "
+         "model's docs do it (tools on Robotics-ER 2, plan on ER 1.5 and the local brain).")]
 BaseUrlOpt = Annotated[str | None, typer.Option(
     help="Gemini API endpoint, for gateways and tests [default: Google's, or "
          "GOOGLE_GEMINI_BASE_URL].")]

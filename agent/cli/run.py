@@ -25,6 +25,7 @@ from erarm.agent.cli.common import (
     EmulateOptions,
     JsonOpt,
     ModelOpt,
+    OrchestrationOpt,
     RobotOpt,
     RobotOptions,
     SafetyOpt,
@@ -40,6 +41,7 @@ from erarm.agent.cli.common import (
     refuse_emulate_with,
     say,
 )
+from erarm.agent.config import Orchestration
 from erarm.agent.results import ActionRecord
 from erarm.agent.schemas import describe
 from erarm.robots.errors import ConfigError
@@ -219,11 +221,15 @@ def run(
     open_loop: Annotated[bool, typer.Option(
         "--open-loop", help="Run the whole plan at once instead of one pick and place at a "
                             "time with a look after each.")] = False,
+    orchestration: OrchestrationOpt = Orchestration.auto,
     emulate: EmulateOpt = False, emulate_opt: EmulateOptions = None,
 ) -> None:
-    """Do a task with the arm: look, plan, validate the whole plan, then move and check; one
-    pick and place at a time, looking again after each, retrying what failed."""
+    """Do a task with the arm: look, plan, validate, then move and check. With a whole plan,
+    one pick and place at a time, looking again after each, retrying what failed; with tools,
+    the model calls the robot's functions and erarm checks each call before it runs."""
     from erarm.agent.api import run_task
+    from erarm.agent.orchestration import check_options
+    from erarm.agent.session import RunOptions
 
     if emulate:
         refuse_emulate_with(brain, base_url)
@@ -237,11 +243,14 @@ def run(
                              zoom=zoom, trajectory=trajectory,
                              api_key=EMULATOR_KEY if session else None)
         check_task(task, chosen)  # before the workcell opens and a run folder is made
+        check_options(RunOptions(trajectory_points=trajectory, closed_loop=not open_loop,
+                                 orchestration=orchestration), chosen)
 
         def go(cell, folder, asking):
             return run_task(task, cell, brain=chosen, out=folder, dry_run=dry_run,
                             strict_targets=strict_targets, trajectory=trajectory,
-                            closed_loop=not open_loop, record=record, log=say, confirm=asking)
+                            closed_loop=not open_loop, record=record, log=say, confirm=asking,
+                            orchestration=orchestration)
 
         simulator = dict(task=task, seed=seed, scene=scene, gui=gui, realtime=realtime)
         if session:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from erarm.agent.session import Session
+from erarm.agent.brains.base import Brain
+from erarm.agent.config import Orchestration
+from erarm.agent.session import RunOptions, Session
+from erarm.robots.errors import ConfigError
 
 
 class Orchestrator(Protocol):
@@ -19,3 +22,24 @@ class Orchestrator(Protocol):
         """Do the session's task, filling in its result; raise an `ErarmError` when it cannot
         (the caller records it), and leave the arm at rest."""
         ...
+
+
+def resolved(choice: Orchestration, brain: Brain) -> Orchestration:
+    """`auto` made concrete: as the brain's model is documented (the tool loop for
+    Robotics-ER 2, a whole plan for ER 1.x and the local brain)."""
+    if choice is Orchestration.auto:
+        return getattr(brain, "orchestration", Orchestration.plan)
+    return choice
+
+
+def check_options(options: RunOptions, brain: Brain) -> None:
+    """Refuse, before a run starts, a brain that cannot call functions and options that shape
+    a whole plan, when the model is to call functions."""
+    if resolved(options.orchestration, brain) is not Orchestration.tools:
+        return
+    if "tools" not in brain.capabilities:
+        raise ConfigError(f"the {brain.name} brain cannot call the robot's functions step by "
+                          "step: use --orchestration plan, or --brain gemini")
+    if options.trajectory_points or not options.closed_loop:
+        flag = "--trajectory" if options.trajectory_points else "--open-loop"
+        raise ConfigError(f"{flag} shapes a whole plan: use it with --orchestration plan")

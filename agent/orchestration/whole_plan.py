@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from erarm.agent.errors import GaveUp, PlanRejected
-from erarm.agent.execute import StepReport, Watch
+from erarm.agent.execute import holding_watch
 from erarm.agent.plan import carry_along, make_plan
 from erarm.agent.results import Attempt, Outcome, Stop
 from erarm.agent.schemas import Call, Move, Plan, ReturnToOrigin, SceneObject, SetGripperState
@@ -32,7 +32,6 @@ from erarm.agent.verify import (
     check_goals,
     goals_of,
 )
-from erarm.robots.base import Robot
 
 
 def transfer_ends(calls: Sequence[Call | None]) -> list[int]:
@@ -84,31 +83,6 @@ def without_repeats(plan: Plan, achieved: dict[str, Goal], objects: list[SceneOb
     if not repeated:
         return None
     return Plan(reasoning=plan.reasoning, calls=keep + calls[start:], notes=plan.notes), repeated
-
-
-def holding_watch(robot: Robot) -> Watch:
-    """Between closing on an object and letting go, the gripper must keep holding it."""
-    holding = False
-
-    def watch(action: Action, step: StepReport) -> Stop | None:
-        nonlocal holding
-        if action.opened is False:
-            holding = bool(step.holding)
-            return None if holding else Stop(
-                outcome=Outcome.missed_grasp,
-                detail="missed grasp: the gripper closed on nothing")
-        if action.opened is True:
-            holding = False
-            if step.holding:
-                return Stop(outcome=Outcome.jammed,
-                            detail="jammed: an object stayed wedged between the open fingers")
-        elif holding and not robot.state().holding:
-            holding = False
-            return Stop(outcome=Outcome.dropped,
-                        detail="dropped: the object slipped out of the gripper")
-        return None
-
-    return watch
 
 
 def judge_attempt(attempt: Attempt, stop: Stop | None, landed: Verification | None) -> None:

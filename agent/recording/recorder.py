@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from erarm.agent.brains.base import Brain, PlanRequest
+from erarm.agent.brains.base import Brain, Conversation, ModelTurn, PlanRequest, ToolResult
 from erarm.agent.recording.run_folder import RECORD, RunFolder
 from erarm.robots.base import Frame, GripperReport, MoveReport, Robot, RobotState, ToolPose
 
@@ -89,7 +89,8 @@ class RecordingBrain:
         if reporting is not None:
             reporting.on_exchange = lambda request: self._asking.requests.append(request)
 
-    def _ask(self, kind: str, frames: Sequence[Frame], question: str, call) -> str:
+    def _ask(self, kind: str, frames: Sequence[Frame], question: str, call):
+        """The call's reply (text, or a model's turn), recorded with the question."""
         images = [self.recorder.frame(frame, "seen") for frame in frames]
         requests = self._asking.requests = []
         record = {"kind": kind, "brain": self.name, "question": question, "images": images}
@@ -98,7 +99,8 @@ class RecordingBrain:
         except Exception as err:
             self.recorder.exchange({**record, "error": str(err), "model_requests": requests})
             raise
-        self.recorder.exchange({**record, "reply": reply, "model_requests": requests})
+        kept = reply if isinstance(reply, str) else reply.model_dump()
+        self.recorder.exchange({**record, "reply": kept, "model_requests": requests})
         return reply
 
     def point(self, frame: Frame, queries: Sequence[str] | None = None, limit: int = 10) -> str:
@@ -119,6 +121,9 @@ class RecordingBrain:
         return self._ask("plan", [frame], f"plan: {request.task} | seen: {seen}",
                          lambda: self.inner.plan(request, frame))
 
+    def converse(self, request: PlanRequest, frame: Frame) -> RecordingConversation:
+        return RecordingConversation(self, self.inner.converse(request, frame), request, frame)
+
     def trajectory(self, frame: Frame, instruction: str, points: int = 15) -> str:
         return self._ask("trajectory", [frame], f"{points}-point path: {instruction}",
                          lambda: self.inner.trajectory(frame, instruction, points))
@@ -126,6 +131,30 @@ class RecordingBrain:
     def judge(self, before: Frame, after: Frame, task: str) -> str:
         return self._ask("judge", [before, after], f"done? {task}",
                          lambda: self.inner.judge(before, after, task))
+
+
+class RecordingConversation:
+    """Wraps a conversation: records each of the model's turns with what was sent for it."""
+
+    def __init__(self, brain: RecordingBrain, inner: Conversation, request: PlanRequest,
+                 frame: Frame):
+        self.brain, self.inner, self.request, self.frame = brain, inner, request, frame
+
+    def start(self) -> ModelTurn:
+        return self.brain._ask("tools", [self.frame], f"tools: {self.request.task}",
+                               self.inner.start)
+
+    def reply(self, results: list[ToolResult]) -> ModelTurn:
+        sent = "; ".join(f"{r.call.name} -> {r.response}" for r in results)
+        return self.brain._ask("tools", [r.image for r in results if r.image is not None],
+                               f"results: {sent}", lambda: self.inner.reply(results))
+
+    def tell(self, message: str, frame: Frame) -> ModelTurn:
+        return self.brain._ask("tools", [frame], f"told: {message}",
+                               lambda: self.inner.tell(message, frame))
+
+    def again(self) -> ModelTurn:
+        return self.brain._ask("tools", [], "the same again", self.inner.again)
 
 
 class RecordingRobot:

@@ -12,6 +12,19 @@ def text_body(text: str, finish: str = "STOP") -> dict:
                             "finishReason": finish}]}
 
 
+def calls_body(text: str, calls: list[dict], signature: str) -> dict:
+    """A model turn: its words, then its function calls, the first carrying the turn's thought
+    signature (as Gemini 3 models sign their calls)."""
+    parts = [{"text": text}] if text else []
+    for index, call in enumerate(calls):
+        part: dict = {"functionCall": call}
+        if index == 0:
+            part["thoughtSignature"] = signature
+        parts.append(part)
+    return {"candidates": [{"content": {"role": "model", "parts": parts},
+                            "finishReason": "STOP"}]}
+
+
 def error_body(status: int, message: str, state: str = "") -> dict:
     return {"error": {"code": status, "message": message,
                       "status": state or STATES.get(status, "UNKNOWN")}}

@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from erarm.sim.emulator import whole_plan
-from erarm.sim.emulator.replies import error_body, rate_limit_body, text_body
+from erarm.sim.emulator import tool_loop, whole_plan
+from erarm.sim.emulator.replies import calls_body, error_body, rate_limit_body, text_body
 from erarm.sim.emulator.settings import EmulatorSettings
 from erarm.sim.emulator.truth import SceneTruth
 
@@ -128,7 +128,8 @@ class Emulator:
         prompt = "\n".join(part["text"] for content in body.get("contents", [])
                            for part in content.get("parts", []) if "text" in part)
         schema = config.get("responseJsonSchema")
-        kind = whole_plan.question_kind(prompt, schema)
+        calling = tool_loop.declares_robot(body)
+        kind = "tools" if calling else whole_plan.question_kind(prompt, schema)
         with self._lock:
             wait_s = self._over_budget()
             if wait_s is not None:
@@ -139,22 +140,33 @@ class Emulator:
                 return 409, error_body(409, f"the emulator has no scene for session "
                                             f"{session_name!r} yet: open the simulator with "
                                             f"emulator={self.url}/s/{session_name}")
-            if body.get("tools"):
-                return 400, error_body(400, "the emulator answers the whole-plan dialect only "
-                                            "(no function-calling tools yet)")
+            if body.get("tools") and not calling:
+                return 400, error_body(400, "the emulator's tools are the robot's functions "
+                                            "(move, setGripperState, returnToOrigin)")
             count = session.asked[kind]
             session.asked[kind] += 1
             truth = session.truth
         rng = random.Random(f"{self.settings.seed}/{session_name}/{kind}/{count}")
         mistakes = whole_plan.Mistakes(rng, self.settings)
-        reply = whole_plan.answer(kind, truth, prompt, schema is not None, mistakes)
+        if calling:
+            try:
+                turn = tool_loop.answer(truth, body, mistakes)
+            except tool_loop.HistoryError as err:
+                return 400, error_body(400, str(err))
+            document = calls_body(turn.text, turn.calls, turn.signature)
+            if mistakes.happens("max_tokens", self.settings.max_tokens_rate):
+                cut = turn.text[:max(1, len(turn.text) // 2)] or "I will"
+                document = text_body(cut, "MAX_TOKENS")
+        else:
+            reply = whole_plan.answer(kind, truth, prompt, schema is not None, mistakes)
+            document = text_body(reply.text, reply.finish)
         latency_s = self._latency_s(rng)
         with self._lock:
             self._requests[kind] += 1
             self._errors.update(mistakes.made)
         if latency_s > 0:
             self._sleep(latency_s)
-        return 200, text_body(reply.text, reply.finish)
+        return 200, document
 
     def _latency_s(self, rng: random.Random) -> float:
         median = self.settings.latency_median_s

@@ -34,6 +34,12 @@ class EmulatorSettings(BaseModel):
                                       "MAX_TOKENS)")
     judge_error_rate: float = Field(
         0.05, ge=0, le=1, description="chance per judgement of the wrong verdict")
+    tool_calls_per_turn: int = Field(
+        10, ge=1, le=20, description="most function calls in one turn of the tool loop (each "
+                                     "turn makes 1 to this many, a look always last)")
+    malformed_call_rate: float = Field(
+        0.02, ge=0, le=1, description="chance per move call in the tool loop of a garbled "
+                                      "argument (a string where a number belongs)")
     latency_median_s: float = Field(
         1.5, ge=0, description="median seconds per answer (lognormal); 0: answer at once")
     latency_spread: float = Field(

@@ -206,38 +206,72 @@ def _release_spot(truth: SceneTruth, target: int, where: list[tuple[float, float
     return max(slots, key=lambda s: min(math.hypot(s[0] - t[0], s[1] - t[1]) for t in taken))
 
 
-def plan(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> tuple[str, list[dict]]:
-    """Reasoning and the robot-API calls for the goals not yet done; a goal whose target is
-    itself still to be moved waits (a tower goes up from the bottom)."""
+@dataclass
+class Transfer:
+    """One pick and place the model means to do, in millimetres as it would call them."""
+
+    item: str
+    target: str
+    relation: str
+    pick: tuple[int, int]
+    place: tuple[int, int]
+
+    def calls(self) -> list[dict]:
+        return [call.call() for call in pick_and_place_calls(self.pick, self.place)]
+
+    def reads(self) -> str:
+        return f"the {self.item} at {self.pick} mm {self.goes()}"
+
+    def goes(self) -> str:
+        where_to = "into" if self.relation == "inside" else "onto"
+        return f"{where_to} the {self.target} at {self.place} mm"
+
+
+def transfers(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> list[Transfer]:
+    """The picks and places still to do, where the model sees things (`prompt`'s list of
+    located objects); a goal whose target is itself still to be moved waits (a tower goes up
+    from the bottom)."""
     pending = [g for g in truth.goals if not g.done]
-    if not truth.goals:
-        return "I cannot tell what the task asks of these objects, so I plan nothing.", []
-    if not pending:
-        return "Everything the task asks for is already done: " + "; ".join(
-            g.reason for g in truth.goals) + ".", []
     moving = {g.item for g in pending}
     ready = [g for g in pending if g.target not in moving] or pending[:1]
     where = _positions_mm(truth, prompt, mistakes)
-    calls, steps = [], []
     taken = {g.target: [tuple(truth.objects[d.item].position_mm[:2]) for d in truth.goals
                         if d.done and d.target == g.target] for g in ready}
+    found = []
     for goal in ready:
-        item, target = truth.objects[goal.item], truth.objects[goal.target]
         if goal.relation == "inside":
             spot = _release_spot(truth, goal.target, where, taken[goal.target])
             taken[goal.target].append(spot)
         else:
             spot = where[goal.target]
-        pick = tuple(round(v) for v in where[goal.item])
-        place = tuple(round(v) for v in spot)
-        calls += pick_and_place_calls(pick, place)
-        where_to = "into" if goal.relation == "inside" else "onto"
-        steps.append(f"the {item.label} at {pick} mm {where_to} the {target.label} at {place} mm")
-    calls.append(ReturnToOrigin())
-    reasoning = ("I will move " + "; then ".join(steps) + ", each time moving above it high, "
-                 "opening the gripper, lowering, closing, lifting, carrying it over, lowering and "
-                 "letting go; then I return to the origin.")
-    return reasoning, [call.call() for call in calls]
+        found.append(Transfer(
+            item=truth.objects[goal.item].label, target=truth.objects[goal.target].label,
+            relation=goal.relation, pick=tuple(round(v) for v in where[goal.item]),
+            place=tuple(round(v) for v in spot)))
+    return found
+
+
+def nothing_to_do(truth: SceneTruth) -> str | None:
+    """What the model says when it plans nothing, or None when there is something to do."""
+    if not truth.goals:
+        return "I cannot tell what the task asks of these objects, so I plan nothing."
+    if all(g.done for g in truth.goals):
+        return "Everything the task asks for is already done: " + "; ".join(
+            g.reason for g in truth.goals) + "."
+    return None
+
+
+def plan(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> tuple[str, list[dict]]:
+    """Reasoning and the robot-API calls for the goals not yet done."""
+    done = nothing_to_do(truth)
+    if done is not None:
+        return done, []
+    moves = transfers(truth, prompt, mistakes)
+    calls = [call for move in moves for call in move.calls()] + [ReturnToOrigin().call()]
+    reasoning = ("I will move " + "; then ".join(m.reads() for m in moves) + ", each time "
+                 "moving above it high, opening the gripper, lowering, closing, lifting, carrying "
+                 "it over, lowering and letting go; then I return to the origin.")
+    return reasoning, calls
 
 
 def judge(truth: SceneTruth, mistakes: Mistakes) -> dict:
