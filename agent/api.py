@@ -268,7 +268,7 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
     options = RunOptions(dry_run=dry_run, strict_targets=strict_targets,
                          trajectory_points=trajectory, closed_loop=closed_loop,
                          orchestration=style)
-    check_options(options, chosen)
+    check_options(options, chosen, cell.robot.physical)
     return run(task, chosen, cell, _folder(out, task), log=log or _quiet, options=options,
                confirm=confirm, record=record)
 

@@ -38,9 +38,9 @@ def interrupted_while_opening(task: str, brain: Brain, robot: str, folder: RunFo
     return result
 
 
-def orchestrator_for(choice: Orchestration, brain: Brain) -> Orchestrator:
-    """The orchestrator asked for, `auto` resolved for the brain."""
-    if resolved(choice, brain) is Orchestration.tools:
+def orchestrator_for(choice: Orchestration, brain: Brain, physical: bool) -> Orchestrator:
+    """The orchestrator asked for, `auto` resolved for the brain and the arm."""
+    if resolved(choice, brain, physical) is Orchestration.tools:
         return ToolLoop()
     return WholePlan()
 
@@ -76,7 +76,8 @@ def run_task(task: str, brain: Brain, cell: Workcell, out_dir: Path | RunFolder,
     with its exit code, instead. `record` keeps a flight record in the run folder."""
     options = options or RunOptions()
     session = Session(task, brain, cell, _folder(out_dir), log, options, confirm, record)
-    return _conduct(session, orchestrator_for(options.orchestration, brain))
+    return _conduct(session, orchestrator_for(options.orchestration, brain,
+                                              cell.robot.physical))
 
 
 def execute_plan(plan_text: str, task: str, brain: Brain, cell: Workcell,

@@ -184,6 +184,8 @@ class Verdict(BaseModel):
 
     done: StrictBool
     reason: str
+    # how much of the task is done, in percent (Robotics-ER 2's progress understanding)
+    progress: Annotated[int, Field(ge=0, le=100)] | None = None
 
 
 # -- Structured output ---------------------------------------------------------------------

@@ -360,7 +360,9 @@ class Session:
                 result.verified = verdict.done and (pointing.verified or not pointing.goals)
                 result.verification = (f"{pointing.reason}; the model says "
                                        f"{'done' if verdict.done else 'not done'}: "
-                                       f"{verdict.reason}")
+                                       f"{verdict.reason}"
+                                       + (f" ({verdict.progress}% done)"
+                                          if verdict.progress is not None else ""))
         result.timings.verification_s += time.perf_counter() - clock
 
     def _ask_judge(self, before: Frame, after: Sighting) -> Verdict:

@@ -293,12 +293,29 @@ def test_the_judge_flips_at_error_rate_one(cell_and, tmp_path):
                                      scene=_scene(tmp_path, ("block", "green", 400, 100),
                                                   ("bowl", "yellow", 420, -120)))
     frame = cell.camera.capture()
-    assert parse_verdict(brain.judge(frame, frame, task)).done  # not done, judged done
+    wrong = parse_verdict(brain.judge(frame, frame, task))
+    assert wrong.done and wrong.progress == 100  # not done, judged done
     _drop_into_bowl(cell, "green block", "yellow bowl")
     assert cell.referee.judge().success
     frame = cell.camera.capture()
-    assert not parse_verdict(brain.judge(frame, frame, task)).done
+    wrong = parse_verdict(brain.judge(frame, frame, task))
+    assert not wrong.done and wrong.progress == 0
     assert emulator.stats().errors == {"judge": 2}
+
+
+def test_progress_is_the_share_of_the_task_done(cell_and, tmp_path):
+    task = "sort the blocks into the bowls of matching colour"
+    cell, _, brain = cell_and(settings(), scenario=None, task=task,
+                              scene=_scene(tmp_path, ("block", "green", 400, 100),
+                                           ("bowl", "green", 420, -120),
+                                           ("block", "red", 330, 160),
+                                           ("bowl", "red", 480, 40)))
+    frame = cell.camera.capture()
+    assert parse_verdict(brain.judge(frame, frame, task)).progress == 0
+    _drop_into_bowl(cell, "green block", "green bowl")
+    frame = cell.camera.capture()
+    half = parse_verdict(brain.judge(frame, frame, task))
+    assert (half.done, half.progress) == (False, 50)
 
 
 def test_put_all_releases_at_distinct_spots_in_the_bowl(cell_and, tmp_path):

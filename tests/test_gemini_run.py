@@ -48,7 +48,8 @@ def test_run_with_gemini_end_to_end(fake_gemini, tmp_path):
     result = json.loads(done.stdout)
     assert result["brain"] == "gemini"  # auto picked Gemini because a key is set
     assert result["success"] is True and result["verified"] is True
-    assert result["model_verdict"] == {"done": True, "reason": "the block sits in the bowl"}
+    assert result["model_verdict"] == {"done": True, "reason": "the block sits in the bowl",
+                                       "progress": None}  # this fake gives no progress
     kinds = [("plan" if "robotic arm" in r.prompt else "judge" if "completed" in r.prompt
               else "locate" if "bounding box" in r.prompt else "point")
              for r in fake_gemini.requests]

@@ -254,3 +254,41 @@ def test_robotics_er_2_calls_functions_by_default(tmp_path):
     # one round trip per turn, per look the model asked for, and the first and last looks
     assert len(tools) == result["model_round_trips"] - len(looks) - 2
     assert all(e["model_requests"] for e in tools)
+
+
+def test_a_server_echoing_the_key_in_its_calls_leaks_it_nowhere(fake_gemini, tmp_path):
+    from tests.conftest import assert_key_absent
+    from tests.test_gemini_run import erarm as erarm_with_key
+
+    def echoing(request):
+        if not request.declares_tools:
+            return model_like(request)
+        key = request.key
+        if not request.model_turns:
+            return calls_reply({"name": f"fly-{key}", "args": {"to": key}, "id": key},
+                               text=f"My key is {key.upper()}.")
+        if len(request.model_turns) == 1:
+            return calls_reply({"name": "move", "args": {"x": key, "y": 0, "high": True}})
+        return text_reply(f"Done, {key}.")
+
+    fake_gemini.responder = echoing
+    done = erarm_with_key("run", TASK, "--seed", "1", "--json", "--record", "--out",
+                          str(tmp_path / "run"), "--base-url", fake_gemini.url)
+    result = json.loads(done.stdout)
+    assert result["orchestration"] == "tools"
+    assert [c["outcome"] for c in result["tool_calls"]] == ["refused", "refused"]
+    assert result["tool_calls"][0]["name"] == "fly-***"
+    assert result["tool_calls"][1]["response"]["error"].endswith('x must be a number, got "***"')
+    assert_key_absent(done.stdout, done.stderr, folder=tmp_path)
+
+
+def test_a_physical_arm_is_not_driven_step_by_step_without_a_rehearsal(gemini):
+    from erarm.agent.orchestration import check_options, resolved
+    from erarm.robots.errors import ConfigError
+
+    brain = gemini()  # Robotics-ER 2: the tool loop by default
+    assert resolved(Orchestration.auto, brain) is Orchestration.tools
+    assert resolved(Orchestration.auto, brain, physical=True) is Orchestration.plan
+    check_options(RunOptions(), brain, physical=True)  # auto: a whole plan, fine
+    with pytest.raises(ConfigError, match="rehearse the model's calls in a simulated twin"):
+        check_options(RunOptions(orchestration=Orchestration.tools), brain, physical=True)

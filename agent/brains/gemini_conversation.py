@@ -10,6 +10,7 @@ function responses (Gemini 3, Robotics-ER 2), else as an image part after the re
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from google.genai import types
@@ -74,8 +75,9 @@ class GeminiConversation:
         def read(response: Any) -> tuple[ModelTurn, dict]:
             parts, finish = brain.reply_parts(response, "tools")
             text = redact("".join(p.text for p in parts if p.text and not p.thought))
-            calls = [ToolCall(id=p.function_call.id, name=p.function_call.name or "",
-                              args=dict(p.function_call.args or {}))
+            calls = [ToolCall(id=p.function_call.id and redact(p.function_call.id),
+                              name=redact(p.function_call.name or ""),
+                              args=_redacted(dict(p.function_call.args or {})))
                      for p in parts if p.function_call is not None]
             if not calls and not text.strip():
                 raise ReplyError(f"the Gemini API returned an empty reply (finish reason "
@@ -86,3 +88,8 @@ class GeminiConversation:
                           "finish_reason": finish}
 
         return brain.exchange(self._history, "tools", record, read)
+
+
+def _redacted(args: dict[str, Any]) -> dict[str, Any]:
+    """A call's arguments with any secret in them masked (a server may echo the key back)."""
+    return json.loads(redact(json.dumps(args)))

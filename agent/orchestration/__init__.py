@@ -24,19 +24,25 @@ class Orchestrator(Protocol):
         ...
 
 
-def resolved(choice: Orchestration, brain: Brain) -> Orchestration:
+def resolved(choice: Orchestration, brain: Brain, physical: bool = False) -> Orchestration:
     """`auto` made concrete: as the brain's model is documented (the tool loop for
-    Robotics-ER 2, a whole plan for ER 1.x and the local brain)."""
+    Robotics-ER 2, a whole plan for ER 1.x and the local brain), and a whole plan on a physical
+    arm, which must not follow a model step by step before rehearsing it in a twin."""
     if choice is Orchestration.auto:
-        return getattr(brain, "orchestration", Orchestration.plan)
+        return Orchestration.plan if physical else getattr(brain, "orchestration",
+                                                           Orchestration.plan)
     return choice
 
 
-def check_options(options: RunOptions, brain: Brain) -> None:
-    """Refuse, before a run starts, a brain that cannot call functions and options that shape
-    a whole plan, when the model is to call functions."""
-    if resolved(options.orchestration, brain) is not Orchestration.tools:
+def check_options(options: RunOptions, brain: Brain, physical: bool = False) -> None:
+    """Refuse, before a run starts, a brain that cannot call functions, a physical arm, and
+    options that shape a whole plan, when the model is to call functions."""
+    if resolved(options.orchestration, brain, physical) is not Orchestration.tools:
         return
+    if physical:
+        raise ConfigError("--orchestration tools drives the simulator only for now: a physical "
+                          "arm must first rehearse the model's calls in a simulated twin, which "
+                          "erarm cannot do yet; use --orchestration plan")
     if "tools" not in brain.capabilities:
         raise ConfigError(f"the {brain.name} brain cannot call the robot's functions step by "
                           "step: use --orchestration plan, or --brain gemini")

@@ -9,7 +9,8 @@ error, so it can correct itself. A motion that meets something, or a grasp that 
 stops the arm, backs off (open, up, home) and tells the model so. The loop ends when the model
 answers without a call, or at the first of the run's limits (turns, refused calls, motions, wall
 time), with the arm sent home. Then erarm looks once more and checks what was moved, with the
-model's own judgement beside its check, as the whole-plan orchestrator does.
+model's own judgement beside its check, as the whole-plan orchestrator does; when either finds
+the task not done, the model is told so with a fresh image, and goes on.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def objects_seen(objects: list[SceneObject]) -> list[dict]:
             for o in objects]
 
 
+FAILED = (CallOutcome.refused, CallOutcome.stopped, CallOutcome.skipped)
+
+
 class _Loop:
     """One conversation's state: the latest look, the checks, what ran, what was refused."""
 
@@ -67,8 +71,9 @@ class _Loop:
         """Every call of a turn answered in order; after one that was refused or stopped the
         rest are not run (the model planned them on what did not happen)."""
         results: list[ToolResult] = []
+        records = self.session.result.tool_calls
         for call in calls:
-            if results and "error" in results[-1].response:
+            if results and records[-1].outcome in FAILED:
                 results.append(self._record(call, CallOutcome.skipped, {
                     "error": "not run: a call before it in this turn failed"}))
             else:
@@ -182,7 +187,8 @@ class _Loop:
         self.actions.append(action)
         if not self.session.options.dry_run:
             self.session.act([action], ValidatedPlan(actions=[action], transfers=[],
-                                                     warnings=[]), clear_view=False)
+                                                     warnings=[]), round_=self.turn,
+                             clear_view=False)
         self.away = False
 
     def give_up(self, reason: str) -> None:
@@ -210,7 +216,8 @@ class ToolLoop:
 
     def run(self, session: Session) -> None:
         brain, options, result = session.brain, session.options, session.result
-        check_options(options.model_copy(update={"orchestration": Orchestration.tools}), brain)
+        check_options(options.model_copy(update={"orchestration": Orchestration.tools}), brain,
+                      session.robot.physical)
         result.orchestration = "tools"
         start = session.look()
         loop = _Loop(session, start)

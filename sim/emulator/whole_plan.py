@@ -275,11 +275,16 @@ def plan(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> tuple[str, list[
 
 
 def judge(truth: SceneTruth, mistakes: Mistakes) -> dict:
+    """Done or not, why, and how far (the share of goals done); a wrong verdict claims all or
+    nothing."""
     done = bool(truth.goals) and all(g.done for g in truth.goals)
     reason = "; ".join(g.reason for g in truth.goals) or "I cannot tell"
+    progress = round(100 * sum(g.done for g in truth.goals) / len(truth.goals)) if truth.goals \
+        else 0
     if mistakes.happens("judge", mistakes.settings.judge_error_rate):
         done = not done
-    return {"done": done, "reason": reason}
+        progress = 100 if done else 0
+    return {"done": done, "reason": reason, "progress": progress}
 
 
 def trajectory(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> list[dict]:
