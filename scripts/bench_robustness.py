@@ -64,7 +64,8 @@ def _play(job: tuple[EpisodeSpec, float | None]) -> tuple[float, EpisodeResult]:
 
 
 def measure(task: str, sigmas: list[float], episodes: int, workers: int, latency_s: float,
-            brains: list[str], seed: int = 0, latency_spread: float = 0.35) -> dict:
+            brains: list[str], seed: int = 0, latency_spread: float = 0.35,
+            orchestration: str = "auto") -> dict:
     rows = []
     for sigma in sigmas:
         for brain in brains:
@@ -73,7 +74,9 @@ def measure(task: str, sigmas: list[float], episodes: int, workers: int, latency
                                         latency_spread=latency_spread)
             with Emulator(settings) as emulator:
                 specs = [EpisodeSpec(task=task, seed=seed + i, brain=brain,
-                                     emulator=emulator.url if brain == "gemini" else None)
+                                     emulator=emulator.url if brain == "gemini" else None,
+                                     orchestration=orchestration if brain == "gemini"
+                                     else "auto")
                          for i in range(episodes)]
                 with multiprocessing.Pool(workers) as pool:
                     results = [r for _, r in pool.imap_unordered(
@@ -148,11 +151,13 @@ def main() -> None:
     parser.add_argument("--latency-spread", type=float, default=0.35,
                         help="sigma of the latency's logarithm (0: every call takes the median)")
     parser.add_argument("--brains", default="local,gemini")
+    parser.add_argument("--orchestration", default="auto", choices=("auto", "plan", "tools"),
+                        help="how the Gemini brain orchestrates (auto: as ER 2's docs, tools)")
     parser.add_argument("--out", type=Path, default=Path("docs/robustness.png"))
     args = parser.parse_args()
     report = measure(args.task, [float(s) for s in args.sigmas.split(",")], args.episodes,
                      args.workers, args.latency_s, args.brains.split(","),
-                     latency_spread=args.latency_spread)
+                     latency_spread=args.latency_spread, orchestration=args.orchestration)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_png(args.out, chart(report))
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
