@@ -479,3 +479,34 @@ def test_a_garbled_call_is_sent_again_correctly(cell_and, tmp_path):
         again = result.tool_calls[result.tool_calls.index(bad) + 1]
         assert again.name == "move" and again.outcome is CallOutcome.ran
         assert f"{again.args['x']} mm" == bad.args["x"]
+
+
+def test_a_garbled_call_after_a_refused_one_looks_again_rather_than_repeat_it():
+    import random
+
+    from erarm.sim.camera import CameraSetup, calibration
+    from erarm.sim.emulator import tool_loop
+    from erarm.sim.emulator.truth import SceneTruth
+    from erarm.sim.emulator.whole_plan import Mistakes
+
+    garbled = {"name": "move", "args": {"x": 374, "y": -108, "high": True}}
+    intent = tool_loop.Intent(queue=[{"name": "look", "args": {}}], garbled=garbled)
+    truth = SceneTruth(task="t", objects=[], goals=[], calibration=calibration(CameraSetup()))
+
+    def body(*errors: bool) -> dict:
+        calls = [{"functionCall": {"name": "move", "id": str(i)}} for i in range(len(errors))]
+        calls[0]["thoughtSignature"] = intent.signature()
+        return {"contents": [
+            {"role": "user", "parts": [{"text": "the task"}]},
+            {"role": "model", "parts": calls},
+            {"role": "user", "parts": [{"functionResponse": {
+                "name": "move", "id": str(i), "response": {"error": "no"} if bad else {}}}
+                for i, bad in enumerate(errors)]}]}
+
+    def first_call(*errors: bool) -> dict:
+        mistakes = Mistakes(random.Random(0), EmulatorSettings(**EXACT))
+        call = tool_loop.answer(truth, body(*errors), mistakes).calls[0]
+        return {"name": call["name"], "args": call["args"]}
+
+    assert first_call(False, True) == garbled  # only the garbled call failed: said right
+    assert first_call(True, True) == {"name": "look", "args": {}}  # an earlier one failed

@@ -137,6 +137,10 @@ def _replan(truth: SceneTruth, listing: str, mistakes: Mistakes, judging: bool,
             [_keyword(c) for c in move.calls()] + [LOOK])
 
 
+def _failed(response: dict) -> bool:
+    return "error" in (response.get("response") or {})
+
+
 def answer(truth: SceneTruth, body: dict, mistakes: Mistakes) -> Turn:
     """The model's next turn for this conversation."""
     contents = body.get("contents") or []
@@ -147,11 +151,12 @@ def answer(truth: SceneTruth, body: dict, mistakes: Mistakes) -> Turn:
                            if "text" in p)
         intent = Intent()
         text, intent.queue = _replan(truth, prompt, mistakes, judging=False)
-    elif intent.garbled is not None and any("error" in r.get("response", {})
-                                            for r in responses):
-        intent.queue.insert(0, intent.garbled)  # the model sees its slip and says it right
+    elif intent.garbled is not None and [_failed(r) for r in responses][-1:] == [True] \
+            and not any(_failed(r) for r in responses[:-1]):
+        # the garbled call (always its turn's last) is all that failed: say it right
+        intent.queue.insert(0, intent.garbled)
         correcting = True
-    elif any("error" in r.get("response", {}) for r in responses):
+    elif any(_failed(r) for r in responses):
         text, intent.queue = "That did not work; I will look again.", [LOOK]
     elif not responses:  # told after a last answer: plan again from what it is told
         told = "\n".join(p["text"] for p in contents[-1].get("parts") or [] if "text" in p)
