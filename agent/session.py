@@ -294,12 +294,13 @@ class Session:
                                                       seen.frame.calibration))
 
     def act(self, actions: list[Action], validated: ValidatedPlan, watch: Watch | None = None,
-            round_: int = 1, recover_blocked: bool = False, clear_view: bool = True
-            ) -> Stop | None:
+            round_: int = 1, recover_blocked: bool = False, clear_view: bool = True,
+            context: str = "") -> Stop | None:
         """Execute actions (after asking, when asked to); return why `watch` stopped them (or,
         with `recover_blocked`, why a blocked motion did), after backing off to leave the arm
         safe at home. With `clear_view`, actions that do not end at home are followed by the
-        trip home, so the next look sees the table."""
+        trip home, so the next look sees the table. `context` says in the record what the
+        actions belong to (default: the round)."""
         if self.confirm is not None:
             self.phase = Phase.confirming
             if self.confirm(validated) is not True:  # only a yes moves the arm
@@ -309,7 +310,7 @@ class Session:
         timings, total = self.result.timings, len(validated.actions)
         robot = self.robot
         if self.recorder is not None:
-            self.recorder.context = f"round {round_}"
+            self.recorder.context = context = context or f"round {round_}"
         try:
             report = execute(actions, robot, on_step=lambda a, r: self.log(_step_line(a, r, total)),
                              watch=watch, recover_blocked=recover_blocked)
@@ -324,7 +325,7 @@ class Session:
         if report.stopped:
             self.log(f"{report.stopped.detail}; backing off to try again")
             if self.recorder is not None:
-                self.recorder.context = f"round {round_}: backing off"
+                self.recorder.context = f"{context}: backing off"
             with self.moving():
                 self._back_off()
         elif clear_view and actions and not actions[-1].goes_home:

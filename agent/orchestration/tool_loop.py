@@ -142,8 +142,8 @@ class _Loop:
             return self._record(call, CallOutcome.ran, {"result": {
                 "note": "dry run: validated, not moved", **_planned(action)}})
         step = ValidatedPlan(actions=[action], transfers=[], warnings=[])
-        stop = session.act([action], step, self.watch, round_=self.turn, recover_blocked=True,
-                           clear_view=False)
+        stop = session.act([action], step, self.watch, recover_blocked=True, clear_view=False,
+                           context=f"turn {self.turn}")
         state = session.robot.state()
         attempts = session.result.attempts
         attempts += [Attempt(round=self.turn, item=g.item, target=g.container,
@@ -186,9 +186,8 @@ class _Loop:
         action.added = True
         self.actions.append(action)
         if not self.session.options.dry_run:
-            self.session.act([action], ValidatedPlan(actions=[action], transfers=[],
-                                                     warnings=[]), round_=self.turn,
-                             clear_view=False)
+            home = ValidatedPlan(actions=[action], transfers=[], warnings=[])
+            self.session.act([action], home, clear_view=False, context=f"turn {self.turn}")
         self.away = False
 
     def give_up(self, reason: str) -> None:
