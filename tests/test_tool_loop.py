@@ -292,3 +292,15 @@ def test_a_physical_arm_is_not_driven_step_by_step_without_a_rehearsal(gemini):
     check_options(RunOptions(), brain, physical=True)  # auto: a whole plan, fine
     with pytest.raises(ConfigError, match="rehearse the model's calls in a simulated twin"):
         check_options(RunOptions(orchestration=Orchestration.tools), brain, physical=True)
+
+
+def test_the_summary_counts_the_models_calls(tmp_path):
+    from tests.test_bad_input import erarm
+
+    done = erarm("run", TASK, "--seed", "2", "--emulate", "--emulate-opt", "latency_median_s=0",
+                 "--out", tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    ran = sum(c["outcome"] == "ran" for c in result["tool_calls"])
+    assert (f"the model made {len(result['tool_calls'])} function calls in "
+            f"{result['model_round_trips']} round trips: {ran} ran") in done.stdout
