@@ -140,7 +140,7 @@ def run_episode(spec: EpisodeSpec, wrap: Callable[[Brain], Brain] | None = None
         result.attempts = len([a for a in run.attempts if a.outcome != "done"])
         result.steps, result.sim_s = run.steps_executed, run.timings.simulated_s
         result.model_round_trips = run.model_round_trips
-        if run.orchestration == "tools":
+        if run.orchestration is Orchestration.tools:
             result.refused_calls = sum(c.outcome is CallOutcome.refused for c in run.tool_calls)
         if not run.success:
             result.failure = run.error or (run.ground_truth.reason if run.ground_truth else

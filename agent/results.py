@@ -13,6 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from erarm.agent.calibrate import FitReport
+from erarm.agent.config import Orchestration
 from erarm.agent.schemas import RecordedCall, SceneObject, Verdict
 from erarm.agent.validate import Action
 from erarm.robots.base import GroundTruth
@@ -143,7 +144,7 @@ class RunResult(BaseModel):
     warnings: list[str] = []
     attempts: list[Attempt] = []
     tool_calls: list[ToolCallRecord] = []  # a step-by-step model's calls, in order
-    orchestration: str = "plan"  # "plan" or "tools"
+    orchestration: Orchestration = Orchestration.plan  # how it ran: plan or tools
     steps_executed: int = 0
     model_calls: int = 0  # questions asked of the brain
     model_round_trips: int = 0  # the same, counting questions asked together once

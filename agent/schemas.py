@@ -129,6 +129,11 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
 }
 CALL_TYPES: dict[str, type[BaseModel]] = {
     "move": Move, "setGripperState": SetGripperState, "returnToOrigin": ReturnToOrigin}
+def function_call(call: Call) -> dict:
+    """A call as a model's function call makes it: `{"name", "args"}`, arguments by name."""
+    return {"name": call.function, "args": call.model_dump(exclude={"function"})}
+
+
 # Functions a model that orchestrates step by step may also call: they look, and move nothing.
 OBSERVATIONS = ("look", "gripperState")
 

@@ -21,7 +21,7 @@ import numpy as np
 from erarm.agent.brains.local import LocalBrain
 from erarm.agent.brains.local.rule_planner import plan_text
 from erarm.agent.parse import parse_boxes, parse_plan, parse_points
-from erarm.agent.schemas import SIGNATURES, SceneObject
+from erarm.agent.schemas import SceneObject, function_call
 from erarm.robots.base import Frame
 from erarm.sim.camera import CameraSetup, calibration
 from erarm.sim.emulator.replies import calls_body, error_body, rate_limit_body, text_body
@@ -215,9 +215,8 @@ def _tool_turn(request) -> Reply:
     sentence once their results are back."""
     if request.model_turns:
         return text_reply("The task is done: the block is in the bowl.")
-    calls = [{"name": c["function"], "id": f"call-{i}",
-              "args": dict(zip(SIGNATURES[c["function"]], c["args"], strict=True))}
-             for i, c in enumerate(_planned(request.prompt).as_json())]
+    calls = [{**function_call(c), "id": f"call-{i}"}
+             for i, c in enumerate(_planned(request.prompt).calls)]
     return calls_reply(*calls, text="I will pick it up and put it in the bowl.")
 
 

@@ -10,6 +10,7 @@ import pytest
 from erarm.agent.config import Orchestration
 from erarm.agent.results import CallOutcome
 from erarm.agent.run import RunOptions, run_task
+from erarm.agent.schemas import function_call
 from tests.fake_gemini import Reply, _planned, calls_reply, model_like, text_reply
 
 TASK = "pick the blue block into the orange bowl"
@@ -23,10 +24,7 @@ def _run(gemini, sim_cell, tmp_path, responder, dry_run=False, **options):
 
 def _plan_calls(request) -> list[dict]:
     """The calls a capable model would make for the task the first request lists."""
-    return [{"name": c["function"], "args": dict(zip(
-        {"move": ("x", "y", "high"), "setGripperState": ("opened",),
-         "returnToOrigin": ()}[c["function"]], c["args"], strict=True))}
-        for c in _planned(request.prompt).as_json()]
+    return [function_call(c) for c in _planned(request.prompt).calls]
 
 
 class OneCallPerTurn:

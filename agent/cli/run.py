@@ -135,7 +135,7 @@ def _print_summary(result) -> None:  # result: erarm.agent.run.RunResult
                   f"perception {t.perception_s:.2f} s · planning {t.planning_s:.2f} s · "
                   f"execution {t.execution_s:.2f} s ({t.simulated_s:.1f} s robot time) · "
                   f"total {t.total_s:.2f} s")
-    if result.orchestration == "tools":
+    if result.orchestration is Orchestration.tools:
         counts = Counter(call.outcome.value for call in result.tool_calls)
         console.print(f"  the model made {len(result.tool_calls)} function calls in "
                       f"{result.model_round_trips} round trips: "

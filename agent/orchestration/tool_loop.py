@@ -217,7 +217,7 @@ class ToolLoop:
         brain, options, result = session.brain, session.options, session.result
         check_options(options.model_copy(update={"orchestration": Orchestration.tools}), brain,
                       session.robot.physical)
-        result.orchestration = "tools"
+        result.orchestration = Orchestration.tools
         start = session.look()
         loop = _Loop(session, start)
         session.log(f"asking the {brain.name} brain to do the task by calling the robot's "

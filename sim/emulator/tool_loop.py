@@ -18,7 +18,7 @@ import binascii
 import json
 from dataclasses import asdict, dataclass, field
 
-from erarm.agent.schemas import SIGNATURES
+from erarm.agent.schemas import SIGNATURES, function_call
 from erarm.sim.emulator.truth import SceneTruth
 from erarm.sim.emulator.whole_plan import Mistakes, nothing_to_do, transfers
 
@@ -53,12 +53,6 @@ def declares_robot(body: dict) -> bool:
     names = {d.get("name") for tool in body.get("tools") or []
              for d in tool.get("functionDeclarations") or tool.get("function_declarations") or []}
     return set(SIGNATURES) <= names
-
-
-def _keyword(call: dict) -> dict:
-    """A whole-plan call ({"function", "args": [...]}) as a function call's name and args."""
-    return {"name": call["function"],
-            "args": dict(zip(SIGNATURES[call["function"]], call["args"], strict=True))}
 
 
 def _listing(objects: list) -> str:
@@ -131,10 +125,10 @@ def _replan(truth: SceneTruth, listing: str, mistakes: Mistakes, judging: bool,
         move = next((m for m in moves if m.item == held), moves[0])
         return (f"I am holding the {move.item}; I will put it {move.goes()}, then look at the "
                 "result.",
-                [_keyword(c) for c in move.calls()[PICK_CALLS:]] + [LOOK])
+                [function_call(c) for c in move.calls()[PICK_CALLS:]] + [LOOK])
     move = moves[0]
     return (f"I will move {move.reads()}, then look at the result.",
-            [_keyword(c) for c in move.calls()] + [LOOK])
+            [function_call(c) for c in move.calls()] + [LOOK])
 
 
 def _failed(response: dict) -> bool:

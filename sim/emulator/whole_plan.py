@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from erarm.agent.brains.local.rule_planner import SLOT_RADIUS_MM, pick_and_place_calls
 from erarm.agent.labels import matches
-from erarm.agent.schemas import ReturnToOrigin, response_schema
+from erarm.agent.schemas import Move, ReturnToOrigin, SetGripperState, response_schema
 from erarm.sim.emulator.settings import EmulatorSettings
 from erarm.sim.emulator.truth import ObjectTruth, SceneTruth
 from erarm.sim.objects import COLOURS
@@ -216,8 +216,8 @@ class Transfer:
     pick: tuple[int, int]
     place: tuple[int, int]
 
-    def calls(self) -> list[dict]:
-        return [call.call() for call in pick_and_place_calls(self.pick, self.place)]
+    def calls(self) -> list[Move | SetGripperState]:
+        return pick_and_place_calls(self.pick, self.place)
 
     def reads(self) -> str:
         return f"the {self.item} at {self.pick} mm {self.goes()}"
@@ -267,7 +267,7 @@ def plan(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> tuple[str, list[
     if done is not None:
         return done, []
     moves = transfers(truth, prompt, mistakes)
-    calls = [call for move in moves for call in move.calls()] + [ReturnToOrigin().call()]
+    calls = [call.call() for move in moves for call in move.calls()] + [ReturnToOrigin().call()]
     reasoning = ("I will move " + "; then ".join(m.reads() for m in moves) + ", each time "
                  "moving above it high, opening the gripper, lowering, closing, lifting, carrying "
                  "it over, lowering and letting go; then I return to the origin.")
