@@ -230,11 +230,14 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
              model: str | None = None, base_url: str | None = None,
              config: str | Path | None = None, safety: Pairs | None = None,
              thinking: Pairs | None = None, consensus: int = 1, zoom: bool = False,
-             orchestration: str = "auto") -> RunResult:
+             orchestration: str = "auto", rehearse: bool = False,
+             resume_live: bool = False) -> RunResult:
     """Do `task` in the open `cell`, as `erarm run` does: look, plan, validate the whole plan,
     then move and check (one pick and place at a time unless `closed_loop=False`); with
     `orchestration="tools"` the model calls the robot's functions step by step instead, each
-    call checked before it runs ("auto": as the model's docs do it).
+    call checked before it runs ("auto": as the model's docs do it); `rehearse` (always on a
+    physical arm) lets it do the task in a simulated twin first and moves the arm through its
+    calls as one validated plan, going on live after a divergence only with `resume_live`.
 
     `brain` is "auto" (Gemini when GEMINI_API_KEY or GOOGLE_API_KEY is set, else local),
     "local", "gemini" (settings: `model`, `base_url`, `config` file, `safety` and `thinking`
@@ -267,8 +270,8 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
                           f"{orchestration!r}") from None
     options = RunOptions(dry_run=dry_run, strict_targets=strict_targets,
                          trajectory_points=trajectory, closed_loop=closed_loop,
-                         orchestration=style)
-    check_options(options, chosen, cell.robot.physical)
+                         orchestration=style, rehearse=rehearse, resume_live=resume_live)
+    check_options(options, chosen)
     return run(task, chosen, cell, _folder(out, task), log=log or _quiet, options=options,
                confirm=confirm, record=record)
 

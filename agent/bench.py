@@ -36,6 +36,7 @@ class EpisodeSpec(BaseModel):
     record_dir: str | None = None
     emulator: str | None = None  # a Robotics-ER emulator's URL: the model, fed the sim's truth
     orchestration: str = "auto"  # plan, tools, or as the model's docs do it
+    rehearse: bool = False  # with tools: in a twin of the perceived scene first
 
 
 class EpisodeResult(BaseModel):
@@ -49,6 +50,7 @@ class EpisodeResult(BaseModel):
     wall_s: float = 0.0
     model_round_trips: int = 0  # questions to the brain in sequence (asked together: one)
     refused_calls: int | None = None  # a step-by-step model's calls refused; None: a plan
+    collisions_caught: int | None = None  # motions that met something in a rehearsal's twin
     failure: str | None = None
 
 
@@ -70,6 +72,7 @@ class TaskSummary(BaseModel):
     mean_wall_s: float
     mean_round_trips: float = 0.0  # model round trips in sequence per episode
     mean_refused_calls: float | None = None  # per episode, when the model called functions
+    collisions_caught: int | None = None  # over all episodes, when rehearsed in a twin
     failures: dict[str, int]  # reason (numbers and colours folded) -> episodes
     failed_seeds: list[int]
     verdict: Verdict
@@ -134,7 +137,8 @@ def run_episode(spec: EpisodeSpec, wrap: Callable[[Brain], Brain] | None = None
                 out = Path(spec.record_dir) if spec.record_dir else Path(scratch)
                 run = run_task(result.instruction, brain, cell, out,
                                options=RunOptions(
-                                   orchestration=Orchestration(spec.orchestration)),
+                                   orchestration=Orchestration(spec.orchestration),
+                                   rehearse=spec.rehearse),
                                record=spec.record_dir is not None)
         result.success = bool(run.success)
         result.attempts = len([a for a in run.attempts if a.outcome != "done"])
@@ -142,6 +146,9 @@ def run_episode(spec: EpisodeSpec, wrap: Callable[[Brain], Brain] | None = None
         result.model_round_trips = run.model_round_trips
         if run.orchestration is Orchestration.tools:
             result.refused_calls = sum(c.outcome is CallOutcome.refused for c in run.tool_calls)
+        if run.rehearsal is not None:
+            result.refused_calls += run.rehearsal.refused
+            result.collisions_caught = run.rehearsal.collisions
         if not run.success:
             result.failure = run.error or (run.ground_truth.reason if run.ground_truth else
                                            "no verdict")
@@ -186,6 +193,8 @@ def summarise(task: str, target: float, results: list[EpisodeResult]) -> TaskSum
         mean_round_trips=statistics.fmean(r.model_round_trips for r in results) if n else 0.0,
         mean_refused_calls=statistics.fmean(refused) if (refused := [
             r.refused_calls for r in results if r.refused_calls is not None]) else None,
+        collisions_caught=sum(caught) if (caught := [
+            r.collisions_caught for r in results if r.collisions_caught is not None]) else None,
         failures=dict(failures.most_common()),
         failed_seeds=sorted(r.seed for r in results if not r.success), verdict=judged,
         episodes_needed=episodes_needed(target), met=judged is Verdict.met)
@@ -194,13 +203,14 @@ def summarise(task: str, target: float, results: list[EpisodeResult]) -> TaskSum
 def bench(tasks: dict[str, float], episodes: int, seed: int, workers: int, brain: str = "local",
           brain_options: dict | None = None, record: Path | None = None,
           on_done: Callable[[EpisodeResult], None] = lambda _: None,
-          emulator: str | None = None, orchestration: str = "auto") -> BenchReport:
+          emulator: str | None = None, orchestration: str = "auto",
+          rehearse: bool = False) -> BenchReport:
     """Run `episodes` seeded episodes of each task (name -> target success rate); with
     `emulator` (a Robotics-ER emulator's URL), the Gemini brain plays against it, every worker
     sharing its requests-per-minute budget."""
     specs = [EpisodeSpec(task=task, seed=seed + i, brain=brain, brain_options=brain_options or {},
                          record_dir=str(record / f"{task}-{seed + i}") if record else None,
-                         emulator=emulator, orchestration=orchestration)
+                         emulator=emulator, orchestration=orchestration, rehearse=rehearse)
              for task in tasks for i in range(episodes)]
     started = time.perf_counter()
     results: list[EpisodeResult] = []

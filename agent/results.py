@@ -26,6 +26,7 @@ class Phase(StrEnum):
     starting = "starting the run folder, recorder and video"
     looking = "looking"
     planning = "planning"
+    rehearsing = "rehearsing in a simulated twin"
     confirming = "asking the operator"
     moving = "moving"
     verifying = "verifying"
@@ -44,6 +45,7 @@ class Outcome(StrEnum):
     placed = "placed"
     landed_elsewhere = "landed elsewhere"
     carried = "carried off"  # what was let go came up with the open gripper, hanging under it
+    diverged = "diverged"  # the real arm or camera parted from what the rehearsal showed
     refused = "refused"  # the plan failed validation against this look; nothing moved
     done = "done"  # the brain found nothing left to do
 
@@ -62,6 +64,7 @@ class Timings(BaseModel):
     verification_s: float = 0.0
     total_s: float = 0.0
     simulated_s: float = 0.0  # robot time spent moving (simulated seconds in the simulator)
+    rehearsal_s: float = 0.0  # wall time of the rehearsals in a twin
 
 
 class Attempt(BaseModel):
@@ -126,6 +129,22 @@ class ToolCallRecord(BaseModel):
     response: dict
 
 
+class RehearsalRecord(BaseModel):
+    """A step-by-step model rehearsed in a simulated twin of the perceived scene, then its calls
+    replayed on the real arm as one validated plan."""
+
+    attempts: int = 0  # rehearsals run (a failed one is tried again from a fresh twin)
+    calls: int = 0  # function calls the model made in the twins
+    refused: int = 0  # of those, refused by erarm's checks
+    collisions: int = 0  # motions that met something in a twin: caught before the real arm moved
+    verified: bool = False  # the last rehearsal finished the task, by erarm's check and the model's
+    reason: str = ""  # why the last rehearsal was or was not taken
+    steps: int = 0  # steps of the rehearsed plan validated against the real look
+    diverged: str | None = None  # where the real run parted from the rehearsal
+    resumed_live: bool = False  # after that, the model went on live (--resume-live)
+    folders: list[str] = []  # each rehearsal's own run folder
+
+
 class RunResult(BaseModel):
     task: str
     brain: str
@@ -145,6 +164,7 @@ class RunResult(BaseModel):
     attempts: list[Attempt] = []
     tool_calls: list[ToolCallRecord] = []  # a step-by-step model's calls, in order
     orchestration: Orchestration = Orchestration.plan  # how it ran: plan or tools
+    rehearsal: RehearsalRecord | None = None  # the tool loop rehearsed in a twin first
     steps_executed: int = 0
     model_calls: int = 0  # questions asked of the brain
     model_round_trips: int = 0  # the same, counting questions asked together once

@@ -14,8 +14,9 @@ from erarm.agent.brains.base import Brain
 from erarm.agent.config import Orchestration
 from erarm.agent.errors import Crashed, Interrupted
 from erarm.agent.execute import stop_arm
-from erarm.agent.orchestration import Orchestrator, resolved
+from erarm.agent.orchestration import Orchestrator, rehearsing, resolved
 from erarm.agent.orchestration.given_plan import GivenPlan
+from erarm.agent.orchestration.rehearsal import Rehearsed
 from erarm.agent.orchestration.tool_loop import ToolLoop
 from erarm.agent.orchestration.whole_plan import WholePlan
 from erarm.agent.recording.run_folder import RunFolder
@@ -38,9 +39,12 @@ def interrupted_while_opening(task: str, brain: Brain, robot: str, folder: RunFo
     return result
 
 
-def orchestrator_for(choice: Orchestration, brain: Brain, physical: bool) -> Orchestrator:
-    """The orchestrator asked for, `auto` resolved for the brain and the arm."""
-    if resolved(choice, brain, physical) is Orchestration.tools:
+def orchestrator_for(options: RunOptions, brain: Brain, physical: bool) -> Orchestrator:
+    """The orchestrator asked for, `auto` resolved for the brain, rehearsed in a twin first
+    when asked and on a physical arm."""
+    if rehearsing(options, brain, physical):
+        return Rehearsed()
+    if resolved(options.orchestration, brain) is Orchestration.tools:
         return ToolLoop()
     return WholePlan()
 
@@ -76,8 +80,7 @@ def run_task(task: str, brain: Brain, cell: Workcell, out_dir: Path | RunFolder,
     with its exit code, instead. `record` keeps a flight record in the run folder."""
     options = options or RunOptions()
     session = Session(task, brain, cell, _folder(out_dir), log, options, confirm, record)
-    return _conduct(session, orchestrator_for(options.orchestration, brain,
-                                              cell.robot.physical))
+    return _conduct(session, orchestrator_for(options, brain, cell.robot.physical))
 
 
 def execute_plan(plan_text: str, task: str, brain: Brain, cell: Workcell,

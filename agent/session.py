@@ -66,6 +66,11 @@ class RunOptions(BaseModel):
     max_refused_calls: int = 8  # calls refused by validation or unreadable
     max_motions: int = 80  # calls that move the arm or the gripper
     time_limit_s: float = 900.0  # wall time of the conversation
+    # rehearsal (always, on a physical arm): the loop runs in a twin first, then the real arm
+    # replays its calls as one validated plan
+    rehearse: bool = False
+    max_rehearsals: int = 2  # a rehearsal that met something or did not finish is tried again
+    resume_live: bool = False  # when the real run parts from the rehearsal, go on live
 
 
 @dataclass
@@ -295,16 +300,14 @@ class Session:
 
     def act(self, actions: list[Action], validated: ValidatedPlan, watch: Watch | None = None,
             round_: int = 1, recover_blocked: bool = False, clear_view: bool = True,
-            context: str = "") -> Stop | None:
-        """Execute actions (after asking, when asked to); return why `watch` stopped them (or,
-        with `recover_blocked`, why a blocked motion did), after backing off to leave the arm
-        safe at home. With `clear_view`, actions that do not end at home are followed by the
-        trip home, so the next look sees the table. `context` says in the record what the
-        actions belong to (default: the round)."""
-        if self.confirm is not None:
-            self.phase = Phase.confirming
-            if self.confirm(validated) is not True:  # only a yes moves the arm
-                raise Declined("the operator declined the plan; nothing moved")
+            context: str = "", confirmed: bool = False) -> Stop | None:
+        """Execute actions (after asking, when asked to, unless `confirmed` already); return
+        why `watch` stopped them (or, with `recover_blocked`, why a blocked motion did), after
+        backing off to leave the arm safe at home. With `clear_view`, actions that do not end at
+        home are followed by the trip home, so the next look sees the table. `context` says in
+        the record what the actions belong to (default: the round)."""
+        if not confirmed:
+            self.confirm_plan(validated)
         self.phase = Phase.moving
         clock = time.perf_counter()
         timings, total = self.result.timings, len(validated.actions)
@@ -332,6 +335,13 @@ class Session:
             with self.moving():
                 timings.simulated_s += robot.return_to_origin().duration_s  # clear the view
         return report.stopped
+
+    def confirm_plan(self, validated: ValidatedPlan) -> None:
+        """Ask the operator, when asked to; only a yes goes on."""
+        if self.confirm is not None:
+            self.phase = Phase.confirming
+            if self.confirm(validated) is not True:
+                raise Declined("the operator declined the plan; nothing moved")
 
     def _back_off(self) -> None:
         """After a missed grasp or a drop: open, rise straight up, go home."""

@@ -48,6 +48,14 @@ class SurfaceMap:
             return self.table_z
         return max(self.table_z, float(np.percentile(near[:, 2], 90)))
 
+    def top_z(self, x: float, y: float, radius: float) -> float:
+        """Height of the highest of what stands within `radius` of (x, y) (a bowl's rim, not
+        its floor), robust to a few stray points."""
+        near = self._near(x, y, radius)
+        if len(near) < 3:
+            return self.table_z
+        return max(self.table_z, float(np.percentile(near[:, 2], 98)))
+
     def support_z(self, x: float, y: float, inner: float = 0.035, outer: float = 0.06) -> float:
         """Height of what surrounds (x, y): what an object standing there rests on."""
         d2 = (self._points[:, 0] - x) ** 2 + (self._points[:, 1] - y) ** 2

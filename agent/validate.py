@@ -104,6 +104,7 @@ class Transfer(BaseModel):
     grasp_mm: tuple[float, float]
     release_mm: tuple[float, float]
     expected_top_mm: float
+    released_at: int = 0  # the step that lets go
 
 
 class ValidatedPlan(BaseModel):
@@ -320,7 +321,8 @@ class _Resolver:
                 resting = self.surface.surface_z(*here) + self.held_height
                 self.transfers.append(Transfer(
                     grasp_mm=(self.grasp_xy[0] * 1000, self.grasp_xy[1] * 1000),
-                    release_mm=(here[0] * 1000, here[1] * 1000), expected_top_mm=resting * 1000))
+                    release_mm=(here[0] * 1000, here[1] * 1000), expected_top_mm=resting * 1000,
+                    released_at=step))
             self.held_below, self.grasp_xy, self.held_mark = None, None, None
         elif self.gripper_open and self.low_at is not None:
             x, y = self.low_at

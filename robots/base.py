@@ -373,6 +373,8 @@ class Workcell:
     records: dict[str, dict] = field(default_factory=dict)  # files for every run folder
     instruction: str | None = None  # a benchmark scenario's task, as an operator would type it
     video: Video | None = None
+    # what a simulated twin of this cell is opened with besides the scene (`erarm.robots.twin`)
+    twin_options: dict[str, object] = field(default_factory=dict)
 
     def __enter__(self) -> Workcell:
         self.robot.connect()

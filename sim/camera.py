@@ -34,10 +34,21 @@ class CameraSetup(BaseModel):
     light_direction: tuple[float, float, float] = (0.4, 0.3, 1.0)
     ambient: float = 0.55
     diffuse: float = 0.5
+    pose: list[list[float]] | None = None  # 4x4 camera-to-base: where eye and target give none
+
+    @classmethod
+    def like(cls, real: CameraCalibration) -> CameraSetup:
+        """A camera where a calibrated one is, of its size and vertical field of view (a twin's
+        camera: it sees the twin as the real one would)."""
+        fov = math.degrees(2 * math.atan(real.height / 2 / real.fy))
+        return cls(width=real.width, height=real.height, fov_y_deg=fov,
+                   pose=real.camera_to_base)
 
 
 def camera_to_base(setup: CameraSetup) -> np.ndarray:
     """4x4 pose of the camera (OpenCV axes) in the robot base frame."""
+    if setup.pose is not None:
+        return np.asarray(setup.pose, float)
     eye, target = np.asarray(setup.eye, float), np.asarray(setup.target, float)
     forward = (target - eye) / np.linalg.norm(target - eye)
     right = np.cross(forward, [0.0, 0.0, 1.0])

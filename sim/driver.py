@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from erarm.robots.base import Camera, Workcell
 from erarm.robots.errors import ConfigError
 from erarm.robots.registry import check_options
+from erarm.robots.twin import TwinScene
 
 
 class SimCameraOptions(BaseModel):
@@ -31,6 +32,8 @@ class SimCameraOptions(BaseModel):
         (0.0, 0.0, 0.0), description="and turn it about its own x, y, z axes")
     emulator: str = Field("", description="an emulator session's URL (erarm emulate): every "
                                           "capture sends it the scene's ground truth")
+    twin: TwinScene | None = Field(None, description="a twin of a perceived scene (what a "
+                                                     "rehearsal stages; set by erarm)")
 
 
 class SimOptions(SimCameraOptions):
@@ -60,12 +63,19 @@ def _staged(settings: SimOptions):
             raise ConfigError(f"unknown scenario {settings.scenario!r} (known: "
                               f"{', '.join(SCENARIOS)})")
         task, layout = SCENARIOS[settings.scenario].episode(settings.seed)
+    elif settings.twin is not None:
+        from erarm.sim.twin import twin_layout
+
+        layout = twin_layout(settings.twin)
     elif settings.scene:
         layout = load_scene(settings.scene)
     else:
         layout = stage(task, settings.seed)
     world = World(layout, gui=settings.gui, realtime=settings.realtime)
     look = layout.render or RenderConditions()
+    real = settings.twin.calibration if settings.twin is not None else None
+    if real is not None and real.camera_to_base is not None:  # where the real camera is
+        return task, layout, world, CameraSetup.like(real)
     setup = CameraSetup(
         offset_m=tuple(a / 1000 + b for a, b in zip(settings.camera_offset_mm,
                                                     look.camera_offset_m, strict=True)),
@@ -106,11 +116,13 @@ def open_sim_workcell(**options: object) -> Workcell:
         raise
     referee = SimReferee(world, task, setup)
     camera = SimCamera(world.client, setup, on_capture=_truth_feed(settings, world, referee))
+    records = ({"twin.json": settings.twin.model_dump(mode="json")} if settings.twin else
+               {"scene.json": scene_document(layout)})  # replay with --scene
     return Workcell(robot=arm, camera=camera, referee=referee, instruction=task or None,
                     video=SimVideo(world, setup),
                     stage=SimStage(world.client, setup, BoardSpec(), seed=settings.seed),
-                    on_close=[world.close],
-                    records={"scene.json": scene_document(layout)})  # replay with --scene
+                    on_close=[world.close], records=records,
+                    twin_options={"emulator": settings.emulator} if settings.emulator else {})
 
 
 def open_sim_camera(**options: object) -> Camera:

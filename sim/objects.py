@@ -53,12 +53,12 @@ def _rgba(colour: str) -> list[float]:
 
 
 def spawn_block(client: int, colour: str, x: float, y: float, yaw: float,
-                scale: float = 1.0) -> int:
+                scale: float = 1.0, z: float = 0.0) -> int:
     half = [BLOCK_SIZE_M * scale / 2] * 3
     shape = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=half, physicsClientId=client)
     visual = pb.createVisualShape(pb.GEOM_BOX, halfExtents=half, rgbaColor=_rgba(colour),
                                   specularColor=[0.1, 0.1, 0.1], physicsClientId=client)
-    body = pb.createMultiBody(BLOCK_MASS_KG * scale ** 3, shape, visual, [x, y, half[2]],
+    body = pb.createMultiBody(BLOCK_MASS_KG * scale ** 3, shape, visual, [x, y, z + half[2]],
                               pb.getQuaternionFromEuler([0, 0, yaw]), physicsClientId=client)
     pb.changeDynamics(body, -1, lateralFriction=FRICTION, spinningFriction=0.001,
                       rollingFriction=0.0001, frictionAnchor=1, physicsClientId=client)
@@ -93,7 +93,7 @@ def _bowl_parts(scale: float = 1.0) -> dict[str, list]:
 
 
 def spawn_bowl(client: int, colour: str, x: float, y: float, yaw: float,
-               scale: float = 1.0) -> int:
+               scale: float = 1.0, z: float = 0.0) -> int:
     parts = _bowl_parts(scale)
     count = len(parts["shapeTypes"])
     common = {key: parts[key] for key in ("shapeTypes", "radii", "lengths", "halfExtents")}
@@ -104,10 +104,26 @@ def spawn_bowl(client: int, colour: str, x: float, y: float, yaw: float,
         **common, visualFramePositions=parts["positions"],
         visualFrameOrientations=parts["orientations"], rgbaColors=[_rgba(colour)] * count,
         physicsClientId=client)
-    body = pb.createMultiBody(BOWL_MASS_KG * scale ** 2, shape, visual, [x, y, 0.0],
+    body = pb.createMultiBody(BOWL_MASS_KG * scale ** 2, shape, visual, [x, y, z],
                               pb.getQuaternionFromEuler([0, 0, yaw]), physicsClientId=client)
     pb.changeDynamics(body, -1, lateralFriction=FRICTION, physicsClientId=client)
     return body
 
 
 SPAWNERS = {"block": spawn_block, "bowl": spawn_bowl}
+
+SOLID_DENSITY_KG_M3 = 600.0  # about a wooden toy's
+
+
+def spawn_solid(client: int, rgb: tuple[float, float, float], x: float, y: float, z: float,
+                across: float, height: float) -> int:
+    """A box standing in for something the simulator has no model of."""
+    half = [across / 2, across / 2, height / 2]
+    shape = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=half, physicsClientId=client)
+    visual = pb.createVisualShape(pb.GEOM_BOX, halfExtents=half, rgbaColor=[*rgb, 1.0],
+                                  specularColor=[0.1, 0.1, 0.1], physicsClientId=client)
+    mass = SOLID_DENSITY_KG_M3 * across * across * height
+    body = pb.createMultiBody(mass, shape, visual, [x, y, z + half[2]], physicsClientId=client)
+    pb.changeDynamics(body, -1, lateralFriction=FRICTION, frictionAnchor=1,
+                      physicsClientId=client)
+    return body

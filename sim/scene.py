@@ -43,10 +43,25 @@ class SceneObject(BaseModel):
     y: float = Field(description="metres in the robot base frame")
     yaw_deg: float = 0.0
     size: float = Field(1.0, ge=0.7, le=1.3, description="scale of the standard object")
+    z: float = Field(0.0, ge=0.0, description="metres above the table its base starts at (a "
+                                              "twin's object seen resting on another)")
 
     @property
     def label(self) -> str:
         return f"{self.colour} {self.kind}"
+
+
+class Solid(BaseModel):
+    """A stand-in for a thing the simulator has no model of: a box of its measured footprint and
+    height, in the colour it was seen in (a twin of a perceived scene)."""
+
+    label: str
+    x: float = Field(description="metres in the robot base frame")
+    y: float = Field(description="metres in the robot base frame")
+    z: float = Field(0.0, ge=0.0, description="metres above the table its base starts at")
+    across: float = Field(gt=0, description="metres, its width on the table")
+    height: float = Field(gt=0, description="metres")
+    rgb: tuple[float, float, float] = (0.5, 0.5, 0.5)  # 0..1
 
 
 class RenderConditions(BaseModel):
@@ -69,6 +84,7 @@ class RenderConditions(BaseModel):
 
 class SceneSpec(BaseModel):
     objects: list[SceneObject]
+    solids: list[Solid] = []  # stand-ins the referee and the emulator do not know
     render: RenderConditions | None = None  # None: the standard light and camera
 
 

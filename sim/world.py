@@ -16,7 +16,7 @@ import pybullet as pb
 
 from erarm.robots.errors import ConfigError
 from erarm.sim.arm_model import arm_urdf_path
-from erarm.sim.objects import SPAWNERS
+from erarm.sim.objects import SPAWNERS, spawn_solid
 from erarm.sim.scene import SceneSpec
 
 STEP_HZ = 240
@@ -53,8 +53,10 @@ class World:
         self.objects = list(scene.objects)
         self.labels = [obj.label for obj in scene.objects]
         self.bodies = [SPAWNERS[obj.kind](self.client, obj.colour, obj.x, obj.y,
-                                          math.radians(obj.yaw_deg), obj.size)
+                                          math.radians(obj.yaw_deg), obj.size, obj.z)
                        for obj in scene.objects]
+        self.solids = [spawn_solid(self.client, s.rgb, s.x, s.y, s.z, s.across, s.height)
+                       for s in scene.solids]
         self.settle_objects()
 
     def _add_table(self) -> int:
@@ -93,7 +95,7 @@ class World:
         """Step until every object is at rest (objects spawn a hair above their resting pose)."""
         for _ in range(max_steps // 10):
             self.step(10)
-            if all(self._speed(body) < 1e-3 for body in self.bodies):
+            if all(self._speed(body) < 1e-3 for body in [*self.bodies, *self.solids]):
                 return
 
     def _speed(self, body: int) -> float:

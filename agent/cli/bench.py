@@ -56,6 +56,9 @@ def bench_command(
     json_output: JsonOpt = False,
     model: ModelOpt = None, base_url: BaseUrlOpt = None, config: ConfigOpt = None,
     orchestration: OrchestrationOpt = Orchestration.auto,
+    rehearse: Annotated[bool, typer.Option(
+        "--rehearse", help="With tools: each episode's model does the task in a twin of the "
+                           "perceived scene first; counts the collisions caught there.")] = False,
     emulate: EmulateOpt = False, emulate_opt: EmulateOptions = None,
 ) -> None:
     """Run seeded episodes of each task in parallel and report success rates (with 95%
@@ -107,7 +110,7 @@ def bench_command(
                 report = bench(targets, episodes, seed, workers, brain.value, options,
                                out / "episodes" if record else None, on_done=done,
                                emulator=model_emulator.url if model_emulator else None,
-                               orchestration=orchestration.value)
+                               orchestration=orchestration.value, rehearse=rehearse)
         except KeyboardInterrupt:  # the workers are gone; report how far it got
             interrupts.announce(f"erarm: interrupted after {finished} of {total} episodes; no "
                                 "report written")
@@ -126,8 +129,10 @@ def _print(report, out: Path) -> None:
     from erarm.agent.bench import Verdict
 
     calling = any(t.mean_refused_calls is not None for t in report.tasks)
+    rehearsed = any(t.collisions_caught is not None for t in report.tasks)
     table = Table("task", "success", "95% CI", "target", "attempts", "round trips",
-                  *(["refused calls"] if calling else []), "sim s", "wall s", "failures",
+                  *(["refused calls"] if calling else []),
+                  *(["collisions caught"] if rehearsed else []), "sim s", "wall s", "failures",
                   box=None, pad_edge=False)
     for t in report.tasks:
         mark = {Verdict.met: "[green]", Verdict.not_met: "[red]",
@@ -137,6 +142,7 @@ def _print(report, out: Path) -> None:
                       f"{t.ci95[0]:.0%}-{t.ci95[1]:.0%}", f"{t.target:.0%}",
                       f"{t.mean_attempts:.2f}", f"{t.mean_round_trips:.1f}",
                       *([f"{t.mean_refused_calls or 0:.2f}"] if calling else []),
+                      *([str(t.collisions_caught or 0)] if rehearsed else []),
                       f"{t.mean_sim_s:.1f}", f"{t.mean_wall_s:.2f}",
                       failures or "-")
     console = out_console()

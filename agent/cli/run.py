@@ -135,11 +135,18 @@ def _print_summary(result) -> None:  # result: erarm.agent.run.RunResult
                   f"perception {t.perception_s:.2f} s · planning {t.planning_s:.2f} s · "
                   f"execution {t.execution_s:.2f} s ({t.simulated_s:.1f} s robot time) · "
                   f"total {t.total_s:.2f} s")
-    if result.orchestration is Orchestration.tools:
+    rehearsal = result.rehearsal
+    if result.orchestration is Orchestration.tools and (result.tool_calls or rehearsal is None):
         counts = Counter(call.outcome.value for call in result.tool_calls)
         console.print(f"  the model made {len(result.tool_calls)} function calls in "
                       f"{result.model_round_trips} round trips: "
                       + (", ".join(f"{n} {outcome}" for outcome, n in counts.items()) or "none"))
+    if rehearsal is not None:
+        console.print(f"  rehearsed in a simulated twin {rehearsal.attempts}x: "
+                      f"{rehearsal.calls} calls, {rehearsal.refused} refused, "
+                      f"{rehearsal.collisions} collisions caught; {rehearsal.steps} steps "
+                      "validated as one plan"
+                      + (f"; parted from it: {rehearsal.diverged}" if rehearsal.diverged else ""))
     console.print(f"  pictures and records: {result.out_dir}/")
 
 
@@ -228,11 +235,19 @@ def run(
         "--open-loop", help="Run the whole plan at once instead of one pick and place at a "
                             "time with a look after each.")] = False,
     orchestration: OrchestrationOpt = Orchestration.auto,
+    rehearse: Annotated[bool, typer.Option(
+        "--rehearse", help="With tools: let the model do the task in a simulated twin of the "
+                           "perceived scene first, then move the arm through its calls as one "
+                           "validated plan [always on physical robots].")] = False,
+    resume_live: Annotated[bool, typer.Option(
+        "--resume-live", help="When the arm or camera parts from the rehearsal, let the model "
+                              "go on live, each call checked (default: stop there).")] = False,
     emulate: EmulateOpt = False, emulate_opt: EmulateOptions = None,
 ) -> None:
     """Do a task with the arm: look, plan, validate, then move and check. With a whole plan,
     one pick and place at a time, looking again after each, retrying what failed; with tools,
-    the model calls the robot's functions and erarm checks each call before it runs."""
+    the model calls the robot's functions and erarm checks each call before it runs (on a
+    physical arm, rehearsed in a simulated twin first)."""
     from erarm.agent.api import run_task
     from erarm.agent.orchestration import check_options
     from erarm.agent.session import RunOptions
@@ -250,13 +265,14 @@ def run(
                              api_key=EMULATOR_KEY if session else None)
         check_task(task, chosen)  # before the workcell opens and a run folder is made
         check_options(RunOptions(trajectory_points=trajectory, closed_loop=not open_loop,
-                                 orchestration=orchestration), chosen)
+                                 orchestration=orchestration, rehearse=rehearse), chosen)
 
         def go(cell, folder, asking):
             return run_task(task, cell, brain=chosen, out=folder, dry_run=dry_run,
                             strict_targets=strict_targets, trajectory=trajectory,
                             closed_loop=not open_loop, record=record, log=say, confirm=asking,
-                            orchestration=orchestration)
+                            orchestration=orchestration, rehearse=rehearse,
+                            resume_live=resume_live)
 
         simulator = dict(task=task, seed=seed, scene=scene, gui=gui, realtime=realtime)
         if session:

@@ -2,8 +2,9 @@
 
 `WholePlan` asks the brain for a whole plan, validates all of it before any motion, and (in the
 closed loop) executes one pick and place at a time, looking again after each; `GivenPlan` runs a
-plan file as written, after the same checks. Other styles (a model that calls the robot's
-functions one at a time, a live session) are further orchestrators on the same session,
+plan file as written, after the same checks; `ToolLoop` lets a model call the robot's functions
+one at a time, each checked before it runs; `Rehearsed` runs that loop in a simulated twin first
+and moves the real arm through the twin's calls as one validated plan. All share the session,
 envelope, recorder and verification.
 """
 
@@ -24,25 +25,30 @@ class Orchestrator(Protocol):
         ...
 
 
-def resolved(choice: Orchestration, brain: Brain, physical: bool = False) -> Orchestration:
-    """`auto` made concrete: as the brain's model is documented (the tool loop for
-    Robotics-ER 2, a whole plan for ER 1.x and the local brain), and a whole plan on a physical
-    arm, which must not follow a model step by step before rehearsing it in a twin."""
+def resolved(choice: Orchestration, brain: Brain) -> Orchestration:
+    """`auto` made concrete, as the brain's model is documented: the tool loop for
+    Robotics-ER 2, a whole plan for ER 1.x and the local brain."""
     if choice is Orchestration.auto:
-        return Orchestration.plan if physical else getattr(brain, "orchestration",
-                                                           Orchestration.plan)
+        return getattr(brain, "orchestration", Orchestration.plan)
     return choice
 
 
-def check_options(options: RunOptions, brain: Brain, physical: bool = False) -> None:
-    """Refuse, before a run starts, a brain that cannot call functions, a physical arm, and
-    options that shape a whole plan, when the model is to call functions."""
-    if resolved(options.orchestration, brain, physical) is not Orchestration.tools:
+def rehearsing(options: RunOptions, brain: Brain, physical: bool) -> bool:
+    """Whether the model's calls are rehearsed in a twin first: asked for, and always before a
+    physical arm follows a model step by step."""
+    tools = resolved(options.orchestration, brain) is Orchestration.tools
+    return tools and (options.rehearse or physical)
+
+
+def check_options(options: RunOptions, brain: Brain) -> None:
+    """Refuse, before a run starts, a brain that cannot call functions, and options that shape
+    a whole plan, when the model is to call functions; a rehearsal without them."""
+    if resolved(options.orchestration, brain) is not Orchestration.tools:
+        if options.rehearse:
+            raise ConfigError("--rehearse rehearses a model's function calls: use it with "
+                              "--orchestration tools (a whole plan is validated before any "
+                              "motion already)")
         return
-    if physical:
-        raise ConfigError("--orchestration tools drives the simulator only for now: a physical "
-                          "arm must first rehearse the model's calls in a simulated twin, which "
-                          "erarm cannot do yet; use --orchestration plan")
     if "tools" not in brain.capabilities:
         raise ConfigError(f"the {brain.name} brain cannot call the robot's functions step by "
                           "step: use --orchestration plan, or --brain gemini")

@@ -215,8 +215,7 @@ class ToolLoop:
 
     def run(self, session: Session) -> None:
         brain, options, result = session.brain, session.options, session.result
-        check_options(options.model_copy(update={"orchestration": Orchestration.tools}), brain,
-                      session.robot.physical)
+        check_options(options.model_copy(update={"orchestration": Orchestration.tools}), brain)
         result.orchestration = Orchestration.tools
         start = session.look()
         loop = _Loop(session, start)
@@ -233,7 +232,7 @@ class ToolLoop:
             for check in range(options.reasks + 1):
                 after = session.look(judge_from=start.frame) if loop.actions else start
                 pointing = _pointing(loop, after)
-                not_done = _not_done(pointing, after)
+                not_done = not_done_reason(pointing, after)
                 if not_done is None or not loop.actions or check == options.reasks:
                     break
                 session.log(f"erarm's check: {not_done}; telling the model")
@@ -290,7 +289,7 @@ def _pointing(loop: _Loop, after: Sighting) -> Verification:
                         "the calls moved no perceived object")
 
 
-def _not_done(pointing: Verification, after: Sighting) -> str | None:
+def not_done_reason(pointing: Verification, after: Sighting) -> str | None:
     """Why erarm's check or the model's judgement finds the task not done; None if neither."""
     if not pointing.verified:
         return pointing.reason
