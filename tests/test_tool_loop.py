@@ -280,18 +280,6 @@ def test_a_server_echoing_the_key_in_its_calls_leaks_it_nowhere(fake_gemini, tmp
     assert_key_absent(done.stdout, done.stderr, folder=tmp_path)
 
 
-def test_a_physical_arm_is_not_driven_step_by_step_without_a_rehearsal(gemini):
-    from erarm.agent.orchestration import check_options, resolved
-    from erarm.robots.errors import ConfigError
-
-    brain = gemini()  # Robotics-ER 2: the tool loop by default
-    assert resolved(Orchestration.auto, brain) is Orchestration.tools
-    assert resolved(Orchestration.auto, brain, physical=True) is Orchestration.plan
-    check_options(RunOptions(), brain, physical=True)  # auto: a whole plan, fine
-    with pytest.raises(ConfigError, match="rehearse the model's calls in a simulated twin"):
-        check_options(RunOptions(orchestration=Orchestration.tools), brain, physical=True)
-
-
 def test_the_summary_counts_the_models_calls(tmp_path):
     from tests.test_bad_input import erarm
 

@@ -118,9 +118,9 @@ def _twin_watch(script: Script, robot) -> Watch:
         expected = None if action.added else script.holding.get(action.step)
         if expected is not None and step.holding is not None and bool(step.holding) != expected:
             return Stop(outcome=Outcome.diverged, detail=(
-                f"step {action.step} {action.label}: the gripper "
-                f"{'holds something' if step.holding else 'holds nothing'}, as it "
-                f"{'did not' if step.holding else 'did'} in the twin"))
+                f"step {action.step} {action.label}: the gripper holds "
+                f"{'something' if step.holding else 'nothing'}; in the twin it held "
+                f"{'nothing' if step.holding else 'something'}"))
         return carrying(action, step)
 
     return watch
