@@ -1,6 +1,7 @@
 """The simulator's side of a twin (`erarm.robots.twin`): each perceived object stood in as the
-simulator's own model of it when its label names one ("blue bowl": a bowl scaled to the measured
-footprint), else as a solid box of its footprint and height in the colour it was seen in."""
+simulator's own model of it when its label names a kind it has ("... bowl": a bowl scaled to the
+measured height, in the named colour nearest the one seen), else as a solid box of its footprint
+and height in the colour it was seen in."""
 
 from __future__ import annotations
 
@@ -14,11 +15,25 @@ STANDARD = {"block": (BLOCK_SIZE_M, BLOCK_SIZE_M),
 RESTING_ON_M = 0.01  # an object whose base is higher than this rests on another
 
 
+def _chroma(rgb: tuple[float, float, float]) -> tuple[float, ...]:
+    """A colour with its brightness divided out: shade does not change it."""
+    top = max(max(rgb), 1e-6)
+    return tuple(c / top for c in rgb)
+
+
+def _nearest_colour(rgb: tuple[int, int, int]) -> str:
+    seen = _chroma(rgb)
+    return min(COLOURS, key=lambda name: sum((a - b) ** 2 for a, b in
+                                             zip(seen, _chroma(COLOURS[name]), strict=True)))
+
+
 def _known(obj: TwinObject) -> SceneObject | None:
-    words = obj.label.split()
-    if len(words) != 2 or words[0] not in COLOURS or words[1] not in STANDARD:
+    """The simulator's model of the kind the label names, in the named colour nearest the one
+    seen (not the label's: the twin shows what the camera saw, a misread label included)."""
+    kind = obj.label.split()[-1] if obj.label.split() else ""
+    if kind not in STANDARD:
         return None
-    colour, kind = words
+    colour = _nearest_colour(obj.rgb)
     across, height = STANDARD[kind]
     # the scale from its top, which the depth camera measures well; a block resting on
     # something reaches higher than its own height, and its width (which a box seen at a slant

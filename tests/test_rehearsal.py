@@ -104,16 +104,20 @@ def test_a_grasp_that_holds_nothing_unlike_the_twin_stops_the_arm(gemini, fake_g
         assert result.success is True, result.error
 
 
-def test_a_twin_stands_in_what_it_knows_and_boxes_what_it_does_not(tmp_path, sim_cell):
+def test_a_twin_stands_in_what_it_knows_as_seen_and_boxes_what_it_does_not(tmp_path, sim_cell):
     real = sim_cell(TASK, seed=1).camera.capture().calibration
     twin = TwinScene(calibration=real, objects=[
         TwinObject(label="orange bowl", x_mm=450, y_mm=-100, top_mm=45, across_mm=130,
                    rgb=(250, 120, 10)),
         TwinObject(label="coffee mug", x_mm=420, y_mm=120, top_mm=90, across_mm=80,
-                   rgb=(30, 30, 30))])
+                   rgb=(30, 30, 30)),
+        # misread as green, seen red (and in shade): the twin shows what the camera saw
+        TwinObject(label="green block", x_mm=350, y_mm=-150, top_mm=40, across_mm=52,
+                   rgb=(110, 14, 12))])
     with open_workcell("sim", task=TASK, twin=twin) as cell:
         world = cell.robot.world
-        assert world.labels == ["orange bowl"] and len(world.solids) == 1
+        assert world.labels == ["orange bowl", "red block"] and len(world.solids) == 1
+        assert [o.size for o in world.objects] == pytest.approx([1.0, 1.0], abs=0.05)
         frame = cell.camera.capture()
         assert np.allclose(frame.calibration.camera_to_base, real.camera_to_base)
         low, high = pb.getAABB(world.solids[0], physicsClientId=world.client)
@@ -148,3 +152,36 @@ def test_erarm_run_rehearse_with_the_emulator(tmp_path):
     assert "rehearsed in a simulated twin 1x" in done.stdout
     assert "the model made" not in done.stdout  # no call was made live
     assert (tmp_path / "run" / "rehearsal-1" / "twin.json").is_file()
+
+
+class InterruptedWhileRehearsing:
+    """A brain whose conversation is cut by Ctrl-C on its second turn (in the twin)."""
+
+    def __init__(self, brain):
+        self.brain = brain
+
+    def __getattr__(self, name):
+        return getattr(self.brain, name)
+
+    def converse(self, request, frame):
+        conversation = self.brain.converse(request, frame)
+
+        def reply(results):
+            raise KeyboardInterrupt
+
+        conversation.reply = reply
+        return conversation
+
+
+def test_ctrl_c_while_rehearsing_moves_nothing_and_says_so(gemini, fake_gemini, sim_cell,
+                                                          tmp_path):
+    fake_gemini.responder = model_like
+    cell = sim_cell(TASK, seed=1)
+    joints = cell.robot.state().joint_positions_rad
+    result = run_task(TASK, InterruptedWhileRehearsing(gemini()), cell, tmp_path / "run",
+                      options=RunOptions(orchestration=Orchestration.tools, rehearse=True))
+    assert result.exit_code == 130 and result.interrupted == "rehearsing in a simulated twin"
+    assert "before the arm moved" in result.error and result.steps_executed == 0
+    assert cell.robot.state().joint_positions_rad == joints
+    twin = json.loads((tmp_path / "run" / "rehearsal-1" / "result.json").read_text())
+    assert twin["exit_code"] == 130

@@ -39,7 +39,7 @@ from erarm.agent.results import (
     Stop,
     ToolCallRecord,
 )
-from erarm.agent.schemas import SIGNATURES, Call, Plan, ReturnToOrigin
+from erarm.agent.schemas import SIGNATURES, Call, Plan, ReturnToOrigin, SceneObject
 from erarm.agent.session import Session, Sighting
 from erarm.agent.surface import SurfaceMap
 from erarm.agent.validate import Action, ValidatedPlan
@@ -52,16 +52,30 @@ from erarm.robots.twin import TwinObject, TwinScene
 TWIN_DRIVER = "sim"
 UNKNOWN_ACROSS_MM = 40.0  # an object whose width was not measured stands in this wide
 PARTED_MM = 80.0  # an object seen this far from where it was let go is elsewhere, not noise
-COLOUR_WINDOW_PX = 2  # the colour an object was seen in: the median of (2n+1)^2 pixels
+POINT_WINDOW = 15  # normalized units about an object's point, when it has no box
+VIVID_PERCENTILE = 75  # an object's colour: its pixels this saturated or more
 
 
-def _colour_at(frame: Frame, point: tuple[float, float]) -> tuple[int, int, int]:
+def _colour_of(frame: Frame, obj: SceneObject) -> tuple[int, int, int]:
+    """The colour an object was seen in: within its box (or around its point), the median of
+    its most saturated pixels, so the table around it and its shadow do not grey it."""
     height, width = frame.rgb.shape[:2]
-    u, v = normalized_to_pixel(point[0], point[1], width, height)
-    col, row = round(min(max(u, 0), width - 1)), round(min(max(v, 0), height - 1))
-    n = COLOUR_WINDOW_PX
-    patch = frame.rgb[max(row - n, 0):row + n + 1, max(col - n, 0):col + n + 1]
-    return tuple(int(c) for c in np.median(patch.reshape(-1, 3), axis=0))
+    if obj.box_2d is not None:
+        ymin, xmin, ymax, xmax = obj.box_2d
+    else:
+        y, x = obj.point
+        ymin, xmin, ymax, xmax = y - POINT_WINDOW, x - POINT_WINDOW, y + POINT_WINDOW, \
+            x + POINT_WINDOW
+    u0, v0 = normalized_to_pixel(ymin, xmin, width, height)
+    u1, v1 = normalized_to_pixel(ymax, xmax, width, height)
+    cols = slice(max(round(u0), 0), min(max(round(u1), round(u0) + 1), width))
+    rows = slice(max(round(v0), 0), min(max(round(v1), round(v0) + 1), height))
+    pixels = frame.rgb[rows, cols].reshape(-1, 3).astype(float)
+    if len(pixels) == 0:
+        return (128, 128, 128)
+    saturation = (pixels.max(axis=1) - pixels.min(axis=1)) / np.maximum(pixels.max(axis=1), 1)
+    vivid = pixels[saturation >= np.percentile(saturation, VIVID_PERCENTILE)]
+    return tuple(int(c) for c in np.median(vivid, axis=0))
 
 
 def twin_of(seen: Sighting, limits: WorkspaceLimits) -> TwinScene:
@@ -76,7 +90,7 @@ def twin_of(seen: Sighting, limits: WorkspaceLimits) -> TwinScene:
         top = max(top, surface.top_z(x, y, across / 2000))
         objects.append(TwinObject(label=o.label, x_mm=o.position_mm[0], y_mm=o.position_mm[1],
                                   top_mm=max(0.0, (top - limits.table_z) * 1000),
-                                  across_mm=across, rgb=_colour_at(frame, o.point)))
+                                  across_mm=across, rgb=_colour_of(frame, o)))
     return TwinScene(calibration=frame.calibration, objects=objects)
 
 
@@ -139,7 +153,7 @@ class Rehearsed:
         start = seen = session.look()
         goals: dict[str, Goal] = {}  # per object moved: where it was last let go
         for round_ in range(1, options.reasks + 2):
-            twin = self._rehearse(session, seen, record)
+            twin, seen = self._rehearse(session, seen, record)
             script = Script.of(twin.tool_calls)
             if not script.calls:
                 session.log("the model found nothing to do in the twin")
@@ -182,13 +196,16 @@ class Rehearsed:
         ToolLoop().run(session)
 
     # -- in the twin ------------------------------------------------------------------------
-    def _rehearse(self, session: Session, start: Sighting, record: RehearsalRecord
-                  ) -> RunResult:
-        """Rehearsals from fresh twins until one finishes the task without meeting anything;
-        `GaveUp` (nothing moved) when none does."""
+    def _rehearse(self, session: Session, seen: Sighting, record: RehearsalRecord
+                  ) -> tuple[RunResult, Sighting]:
+        """Rehearsals until one finishes the task without meeting anything, each after the
+        first from a fresh look (the last may have missed what the task needs): the rehearsal,
+        and the look its twin was made from; `GaveUp` (nothing moved) when none does."""
         limit = session.options.max_rehearsals
         for attempt in range(1, limit + 1):
-            twin = self._once(session, start)
+            if attempt > 1:
+                seen = session.look()
+            twin = self._once(session, seen)
             record.attempts += 1
             record.calls += len(twin.tool_calls)
             record.refused += sum(c.outcome is CallOutcome.refused for c in twin.tool_calls)
@@ -203,7 +220,7 @@ class Rehearsed:
             if record.verified:
                 session.log(f"rehearsal {attempt}: the task is done in the twin "
                             f"({len(twin.tool_calls)} calls)")
-                return twin
+                return twin, seen
             session.log(f"warning: rehearsal {attempt} failed: {record.reason}")
         raise GaveUp(f"no rehearsal in the twin finished the task ({limit} tried; the last: "
                      f"{record.reason}); nothing moved")
