@@ -57,7 +57,7 @@ class GraspPolicy(BaseModel):
     object_min_height_m: float = 0.01  # closing on less than this is closing on nothing
     near_mm: float = 40.0  # a move down within this of a perceived object goes to that object
     held_radius_m: float = 0.03  # a held object covers at least this around where it was taken
-    max_drop_m: float = 0.02  # a held object is let go of at most this above what is under it
+    max_drop_m: float = 0.03  # a held object is let go of at most this above what is under it
     clearance_gain_m: float = 0.005  # turn the wrist a quarter for fingers this much lower
 
 
@@ -217,17 +217,19 @@ class _Resolver:
         """A square top can be taken two ways: the one nearest the wrist's yaw now, or a
         quarter turn on when its open fingers come down on clearly lower ground, clear of a
         neighbour."""
-        def fingers_land_on(yaw: float) -> float:
-            dx, dy = math.sin(yaw), -math.cos(yaw)  # the jaws close along the tool's y axis
-            spread = self.policy.finger_spread_m
-            return max(self.surface.surface_z(x + side * spread * dx, y + side * spread * dy,
-                                              radius=0.01) for side in (-1, 1))
-
         near = nearest_equivalent_yaw(face_yaw, self.yaw, SQUARE_SYMMETRY_RAD)
         turned = near + math.copysign(math.pi / 2, self.yaw - near)
-        if fingers_land_on(turned) < fingers_land_on(near) - self.policy.clearance_gain_m:
+        if (self._under_open_fingers(x, y, turned)
+                < self._under_open_fingers(x, y, near) - self.policy.clearance_gain_m):
             return turned
         return near
+
+    def _under_open_fingers(self, x: float, y: float, yaw: float) -> float:
+        """Height of the highest ground under either open finger with the tool at (x, y, yaw)."""
+        dx, dy = math.sin(yaw), -math.cos(yaw)  # the jaws close along the tool's y axis
+        spread = self.policy.finger_spread_m
+        return max(self.surface.surface_z(x + side * spread * dx, y + side * spread * dy,
+                                          radius=0.01) for side in (-1, 1))
 
     def _travel_z(self, pose: ToolPose, lowest: float) -> float:
         """The travel height, or a lower one (still clearing `lowest`) where the arm cannot
@@ -259,9 +261,7 @@ class _Resolver:
                 checks.append(_check_target(where, x, y, held is not None, self.landmarks,
                                             self.surface, policy))
             if held is not None:
-                z = top + held + policy.release_clearance_m
-                why = (f"set down: the held object {policy.release_clearance_m * 1000:.0f} mm "
-                       f"above the surface at {top * 1000:.0f} mm")
+                z, why = self._set_down_z(x, y, top, held)
             elif self.gripper_open:
                 z = max(top - policy.grasp_depth_m, self.limits.table_z + policy.table_clearance_m)
                 why = f"grasp: fingertips at {z * 1000:.0f} mm around a top at {top * 1000:.0f} mm"
@@ -273,6 +273,22 @@ class _Resolver:
         self.low_at = None if call.high else (x, y)
         self.last_xy, self.last_z = (x, y), z
         return Action(step=step, call=call, pose=pose, why=why, checks=checks)
+
+    def _set_down_z(self, x: float, y: float, top: float, held: float) -> tuple[float, str]:
+        """Where to let go: the held object just above the surface, or higher, up to the
+        largest drop allowed, where the opening fingers would otherwise strike what stands
+        beside it (a bowl's wall when the object goes in off its centre) and wedge it."""
+        policy = self.policy
+        z = top + held + policy.release_clearance_m
+        why = (f"set down: the held object {policy.release_clearance_m * 1000:.0f} mm "
+               f"above the surface at {top * 1000:.0f} mm")
+        beside = self._under_open_fingers(x, y, self.yaw) + policy.release_clearance_m
+        if beside > z:
+            z = min(beside, top + held + policy.max_drop_m)
+            why = (f"set down: the held object {(z - held - top) * 1000:.0f} mm above the "
+                   f"surface at {top * 1000:.0f} mm, the fingertips clear of the ground at "
+                   f"{(beside - policy.release_clearance_m) * 1000:.0f} mm beside it")
+        return z, why
 
     def _yaw_over(self, x: float, y: float) -> float:
         """The yaw to arrive over (x, y) with: square on a square top seen there (the grasp's
@@ -308,7 +324,7 @@ class _Resolver:
             return
         bottom = self.last_z - self.held_below
         drop = bottom - self.surface.surface_z(*self.last_xy)
-        if drop > self.policy.max_drop_m:
+        if drop > self.policy.max_drop_m + 1e-6:
             raise PlanRejected(f"{where} would drop the held object from {drop * 1000:.0f} mm "
                                "above what is under it; set it down with a move whose high is "
                                "false before opening the gripper")

@@ -325,3 +325,25 @@ def test_execute_refuses_a_plan_that_stacks_a_block_on_itself_before_any_motion(
         assert "down on itself: it was picked up there at step 4" in last
         result = json.loads((tmp_path / strict / "result.json").read_text())
         assert result["steps_executed"] == 0
+
+
+@pytest.mark.parametrize("rim_m, release_z_m", [(0.03, 0.036), (0.06, 0.056)])
+def test_a_release_beside_a_wall_keeps_the_opening_fingers_above_it(rim_m, release_z_m):
+    """Let go of a block off a bowl's centre and the opening fingers come down on the bowl's wall:
+    the release rises until they clear it, but never further than the largest drop allowed."""
+    x, y = FLOOR[:2]
+    walls = [(x + dx, y + dy, 0.008, rim_m) for dx, dy in
+             ((0.047, 0), (-0.047, 0), (0, 0.047), (0, -0.047))]
+    calibration = synthetic_calibration(eye=(0.95, 0.0, 0.7), target=(0.45, 0.0, 0.0))
+    bowl = SurfaceMap(raycast_frame(calibration, [BLOCK, FLOOR, *walls]), LIMITS)
+    policy = GraspPolicy()
+    plan = validate_plan(pick_and_place(), bowl, LIMITS, gripper_open=False, policy=policy)
+    release = next(a for a in plan.actions if a.step == 7)
+    assert release.pose.z == pytest.approx(release_z_m, abs=1.5e-3)
+    assert "clear of the ground" in release.why
+    held_below = 0.04 - policy.grasp_depth_m
+    drop = release.pose.z - held_below - FLOOR[3]
+    assert drop <= policy.max_drop_m + 1e-6
+    plain = validate_plan(pick_and_place(), surface=SurfaceMap(
+        raycast_frame(calibration, [BLOCK, FLOOR]), LIMITS), limits=LIMITS, gripper_open=False)
+    assert next(a for a in plain.actions if a.step == 7).pose.z < release.pose.z
