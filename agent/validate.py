@@ -6,7 +6,9 @@ gripper holds at that point of the plan. Each pose must lie in the workspace, wi
 within the arm's joint limits, and (by default) a move down must go to something perceived: an
 empty hand only to a perceived object, a full one to an object or to visibly free table. A held
 object is let go of only just above what it is set down on, and never over the spot it was picked
-up from (the camera's view there, from before the pick, still shows it). One failed check rejects
+up from (the camera's view there, from before the pick, still shows it). What the plan has set down
+stands where it was let go until the next look: a held object goes down on top of it, an empty
+hand does not reach down to it (the camera has not seen it there). One failed check rejects
 the whole plan, so a robot never starts a motion it cannot finish.
 
 The wrist turns only where it must: a move straight up or down keeps the yaw, and a square top
@@ -19,6 +21,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 from pydantic import BaseModel
 
@@ -105,6 +108,17 @@ class Transfer(BaseModel):
     release_mm: tuple[float, float]
     expected_top_mm: float
     released_at: int = 0  # the step that lets go
+
+
+class SetDown(NamedTuple):
+    """An object the plan let go of since the last look: the camera has not seen it there."""
+
+    x: float
+    y: float
+    radius: float  # metres around (x, y) it covers
+    top_z: float  # where its top should rest, metres
+    label: str
+    step: int
 
 
 class ValidatedPlan(BaseModel):
@@ -212,6 +226,18 @@ class _Resolver:
         self.last_xy: tuple[float, float] | None = None
         self.last_z: float | None = None
         self.transfers: list[Transfer] = []
+        self.set_down: list[SetDown] = []
+
+    def _set_down_at(self, x: float, y: float) -> SetDown | None:
+        """The object the plan set down since the last look that covers (x, y), if any."""
+        return max((s for s in self.set_down
+                    if math.dist((s.x, s.y), (x, y)) <= s.radius + HEIGHT_READ_RADIUS_M),
+                   key=lambda s: s.top_z, default=None)
+
+    def _top(self, x: float, y: float) -> float:
+        """The surface's height at (x, y), metres, or the top of what the plan set down there."""
+        placed = self._set_down_at(x, y)
+        return max(self.surface.surface_z(x, y), placed.top_z if placed else -math.inf)
 
     def _grasp_yaw(self, x: float, y: float, face_yaw: float) -> float:
         """A square top can be taken two ways: the one nearest the wrist's yaw now, or a
@@ -245,8 +271,12 @@ class _Resolver:
         x, y = call.x / 1000, call.y / 1000
         where = f"step {step} {describe(call.call())}"
         checks = _check_spot(where, x, y, self.limits)
-        top = self.surface.surface_z(x, y)
+        top = self._top(x, y)
         policy, held = self.policy, self.held_below
+        if held is None and not call.high and (placed := self._set_down_at(x, y)) is not None:
+            raise PlanRejected(
+                f"{where} reaches down to the {placed.label} that step {placed.step} set down "
+                "there, which the camera has not seen yet; look again first")
         straight = self.last_xy is not None and math.dist(self.last_xy, (x, y)) <= SAME_SPOT_M
         if not straight:  # up and down keep the yaw: the fingers may be around something
             self.yaw = self._yaw_over(x, y)
@@ -323,7 +353,7 @@ class _Resolver:
         if self.held_below is None or self.last_z is None or self.last_xy is None:
             return
         bottom = self.last_z - self.held_below
-        drop = bottom - self.surface.surface_z(*self.last_xy)
+        drop = bottom - self._top(*self.last_xy)
         if drop > self.policy.max_drop_m + 1e-6:
             raise PlanRejected(f"{where} would drop the held object from {drop * 1000:.0f} mm "
                                "above what is under it; set it down with a move whose high is "
@@ -334,7 +364,9 @@ class _Resolver:
             self._check_release(f"step {step} {describe(call.call())}")
             if self.held_below is not None and self.grasp_xy is not None:
                 here = self.low_at or self.last_xy or self.grasp_xy
-                resting = self.surface.surface_z(*here) + self.held_height
+                resting = self._top(*here) + self.held_height
+                label = self.held_mark.label if self.held_mark else "held object"
+                self.set_down.append(SetDown(*here, self.held_radius, resting, label, step))
                 self.transfers.append(Transfer(
                     grasp_mm=(self.grasp_xy[0] * 1000, self.grasp_xy[1] * 1000),
                     release_mm=(here[0] * 1000, here[1] * 1000), expected_top_mm=resting * 1000,
@@ -383,6 +415,7 @@ class StepValidator:
         """The call resolved to a metric action with the checks it passed, or `PlanRejected`."""
         trial = copy.copy(self._resolver)
         trial.transfers = list(self._resolver.transfers)
+        trial.set_down = list(self._resolver.set_down)
         step = self.steps + 1
         if isinstance(call, Move):
             action = trial.move(step, call)
@@ -397,8 +430,10 @@ class StepValidator:
     def seen_again(self, surface: SurfaceMap, landmarks: list[Landmark] | None,
                    yaw: float) -> None:
         """A new look: later calls are checked against it. A held object stays held (its
-        height still lifts every move), but the spot it came from is now seen without it."""
+        height still lifts every move), but the spot it came from is now seen without it, and
+        what the plan set down is seen where it landed."""
         resolver = self._resolver
+        resolver.set_down = []
         resolver.surface, resolver.landmarks, resolver.yaw = surface, landmarks, yaw
         resolver.grasp_xy = resolver.held_mark = None
         resolver.low_at = resolver.last_xy = resolver.last_z = None

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from erarm.agent.errors import PlanRejected
 from erarm.agent.schemas import Move, Plan, ReturnToOrigin, SetGripperState
 from erarm.agent.surface import SurfaceMap
-from erarm.agent.validate import GraspPolicy, Landmark, check_pose, validate_plan
+from erarm.agent.validate import (
+    GraspPolicy,
+    Landmark,
+    StepValidator,
+    check_pose,
+    validate_plan,
+)
 from erarm.robots.base import EnvelopeBreach, ToolPose, WorkspaceLimits
 from tests.conftest import raycast_frame, synthetic_calibration
 
@@ -347,3 +353,36 @@ def test_a_release_beside_a_wall_keeps_the_opening_fingers_above_it(rim_m, relea
     plain = validate_plan(pick_and_place(), surface=SurfaceMap(
         raycast_frame(calibration, [BLOCK, FLOOR]), LIMITS), limits=LIMITS, gripper_open=False)
     assert next(a for a in plain.actions if a.step == 7).pose.z < release.pose.z
+
+
+def test_an_empty_hand_does_not_reach_for_what_the_plan_set_down_before_a_look(surface):
+    """The camera has not seen the block in the bowl yet: open fingers sent down there would come
+    down on it (its height unknown to the view) and wedge it, so the call is refused until a look
+    shows it."""
+    marks = [Landmark(label="blue block", x_mm=420, y_mm=50, radius_mm=25),
+             Landmark(label="orange bowl", x_mm=500, y_mm=-150, radius_mm=60)]
+    validator = StepValidator(surface, LIMITS, gripper_open=False, landmarks=marks)
+    for call in pick_and_place(end_home=False).calls:
+        validator.check(call)
+    again = Move(x=500, y=-150, high=False)
+    with pytest.raises(PlanRejected, match=r"^step 10 move\(500, -150, false\) reaches down to "
+                                           r"the blue block that step 8 set down there, which "
+                                           r"the camera has not seen yet; look again first$"):
+        validator.check(again)
+    validator.seen_again(surface, marks, yaw=0.0)
+    assert validator.check(again).pose.z < 0.03  # a new look: it may go down there again
+
+
+def test_a_second_object_let_go_over_the_first_is_set_down_on_top_of_it():
+    """Two blocks into one bowl in one plan: the second is let go of above the first, where the
+    validator knows it stands, rather than at the bowl's floor the camera saw."""
+    second = (0.42, 0.15, 0.02, 0.04)
+    frame = raycast_frame(synthetic_calibration(eye=(0.95, 0.0, 0.7), target=(0.45, 0.0, 0.0)),
+                          [BLOCK, second, FLOOR])
+    both = SurfaceMap(frame, LIMITS)
+    plan = validate_plan(Plan(calls=[*pick_and_place(end_home=False).calls,
+                                     *_carry((420, 150), (500, -150)).calls]),
+                         both, LIMITS, gripper_open=False)
+    first, then = (a.pose.z for a in plan.actions if a.step in (7, 16))
+    assert then - first == pytest.approx(0.04, abs=2e-3)
+    assert [round(t.expected_top_mm) for t in plan.transfers] == [48, 88]
