@@ -510,3 +510,43 @@ def test_a_garbled_call_after_a_refused_one_looks_again_rather_than_repeat_it():
 
     assert first_call(False, True) == garbled  # only the garbled call failed: said right
     assert first_call(True, True) == {"name": "look", "args": {}}  # an earlier one failed
+
+
+def test_a_garbled_call_leaves_only_the_calls_after_it_to_be_made():
+    """A turn that moves above a bowl, opens, and moves above it again, the second move garbled:
+    the corrected move and then the look are all that is left, not the calls after the first of
+    the two identical moves."""
+    import random
+
+    from erarm.sim.camera import CameraSetup, calibration
+    from erarm.sim.emulator import tool_loop
+    from erarm.sim.emulator.truth import SceneTruth
+    from erarm.sim.emulator.whole_plan import Mistakes
+
+    class SecondMoveGarbled(Mistakes):
+        asked = 0
+
+        def happens(self, kind: str, rate: float) -> bool:
+            self.asked += kind == "malformed_call"
+            return kind == "malformed_call" and self.asked == 2
+
+    class MostCalls(random.Random):
+        def randint(self, a: int, b: int) -> int:
+            return b
+
+    above = {"name": "move", "args": {"x": 536, "y": 157, "high": True}}
+    look = {"name": "look", "args": {}}
+    intent = tool_loop.Intent(queue=[above, {"name": "setGripperState",
+                                             "args": {"opened": True}}, above, look])
+    truth = SceneTruth(task="t", objects=[], goals=[], calibration=calibration(CameraSetup()))
+    body = {"contents": [
+        {"role": "user", "parts": [{"text": "the task"}]},
+        {"role": "model", "parts": [{"functionCall": {"name": "move", "args": {}},
+                                     "thoughtSignature": intent.signature()}]},
+        {"role": "user", "parts": [{"functionResponse": {"name": "move", "response": {}}}]}]}
+    mistakes = SecondMoveGarbled(MostCalls(0), EmulatorSettings(**EXACT))
+    turn = tool_loop.answer(truth, body, mistakes)
+    assert [c["name"] for c in turn.calls] == ["move", "setGripperState", "move"]
+    assert turn.calls[2]["args"]["x"] == "536 mm"
+    left = tool_loop.Intent.of(turn.signature)
+    assert left.queue == [look] and left.garbled == above

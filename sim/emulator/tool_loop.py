@@ -171,7 +171,7 @@ def answer(truth: SceneTruth, body: dict, mistakes: Mistakes) -> Turn:
         if call["name"] == "look":
             break  # what it sees decides what comes next
     sent = []
-    for call in calls:
+    for index, call in enumerate(calls):
         intent.calls_made += 1
         made = {**call, "id": f"call-{intent.calls_made}"}
         if correcting:
@@ -182,6 +182,6 @@ def answer(truth: SceneTruth, body: dict, mistakes: Mistakes) -> Turn:
             made["args"] = {**call["args"], "x": f"{call['args']['x']} mm"}
         sent.append(made)
         if intent.garbled is not None:
-            intent.queue = [c for c in calls[calls.index(call) + 1:]] + intent.queue
+            intent.queue = calls[index + 1:] + intent.queue
             break  # wait for the answer to the garbled call
     return Turn(text=text, calls=sent, signature=intent.signature())
