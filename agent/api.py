@@ -246,7 +246,9 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
     is taken as it is). `dry_run` validates and moves nothing; `trajectory` carries objects
     along a path of that many points (Gemini); `record` keeps a flight record;
     `confirm(validated_plan)` is asked before any motion and moves the arm only when it
-    returns True (None: no question, which a physical arm refuses unless `dry_run`).
+    returns True (None: no question, which a physical arm refuses unless `dry_run`); a
+    `confirm` with a `go_on_live(divergence)` method (`AsksToGoOnLive`) is also asked whether a
+    rehearsed run that parted from its rehearsal goes on live, when `resume_live` is False.
 
     Returns the `RunResult` (`success`, `verified`, `objects`, `plan`, `actions`, `timings`,
     `out_dir`, `error`, `exit_code`); bad input raises `ConfigError` (or another `ErarmError`)

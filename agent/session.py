@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -50,6 +50,17 @@ from erarm.robots.errors import ConfigError, ErarmError
 T = TypeVar("T")
 Log = Callable[[str], None]
 Confirm = Callable[[ValidatedPlan], bool]
+
+
+@runtime_checkable
+class AsksToGoOnLive(Protocol):
+    """A `Confirm` the operator answers, who can also be asked, when a rehearsed run parts from
+    its rehearsal (the arm stopped and home), whether the model may go on live: True to go on,
+    each call checked, False to stop there."""
+
+    def __call__(self, validated: ValidatedPlan) -> bool: ...
+
+    def go_on_live(self, divergence: str) -> bool: ...
 
 
 class RunOptions(BaseModel):

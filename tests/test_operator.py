@@ -69,6 +69,25 @@ def test_confirm_asks_before_any_motion(tmp_path, answer, code, executed):
             done.stderr.splitlines()
 
 
+@pytest.mark.parametrize(("answer", "going_on"), [("y\n", True), ("no\n", False), ("", False)])
+def test_the_operator_is_asked_whether_a_run_that_parted_from_its_rehearsal_goes_on(
+        monkeypatch, answer, going_on):
+    import io
+
+    from rich.console import Console
+
+    from erarm.agent.cli.run import _OperatorPrompt
+    from erarm.agent.session import AsksToGoOnLive
+
+    told = io.StringIO()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(answer))
+    prompt = _OperatorPrompt(Console(file=told, width=200))
+    assert isinstance(prompt, AsksToGoOnLive)  # what the rehearsal asks
+    assert prompt.go_on_live("step 4 holds nothing") is going_on
+    assert "parted from its rehearsal: step 4 holds nothing" in told.getvalue()
+    assert "Let the model go on live, each call checked? [y/N]: " in told.getvalue()
+
+
 def test_an_interrupt_mid_motion_stops_the_arm_where_it_is(sim_cell):
     cell = sim_cell(seed=1)
     arm, world = cell.robot, cell.robot.world

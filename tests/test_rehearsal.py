@@ -80,21 +80,44 @@ class TakenAway:
         self.camera.close()
 
 
-@pytest.mark.parametrize("resume_live", [False, True])
+class Operator:
+    """Confirms every plan, and answers `going_on` when asked whether to go on live."""
+
+    def __init__(self, going_on: bool):
+        self.going_on, self.asked = going_on, []
+
+    def __call__(self, validated) -> bool:
+        return True
+
+    def go_on_live(self, divergence: str) -> bool:
+        self.asked.append(divergence)
+        return self.going_on
+
+
+@pytest.mark.parametrize(("resume_live", "operator"), [
+    (False, None), (True, None), (False, Operator(going_on=False)),
+    (False, Operator(going_on=True))], ids=["stop", "flag", "operator-no", "operator-yes"])
 def test_a_grasp_that_holds_nothing_unlike_the_twin_stops_the_arm(gemini, fake_gemini, sim_cell,
-                                                                  tmp_path, resume_live):
+                                                                  tmp_path, resume_live,
+                                                                  operator):
+    """The arm stops and goes home; the model goes on live only with --resume-live or the
+    operator's yes when asked then."""
     fake_gemini.responder = model_like
     cell = sim_cell(TASK, seed=1)
     cell.camera = TakenAway(cell)
-    result = _rehearsed(gemini, cell, tmp_path, resume_live=resume_live)
+    result = run_task(TASK, gemini(), cell, tmp_path / "run", confirm=operator,
+                      options=RunOptions(orchestration=Orchestration.tools, rehearse=True,
+                                         resume_live=resume_live))
     rehearsal = result.rehearsal
     assert "holds nothing; in the twin it held something" in rehearsal.diverged
+    if operator is not None:
+        assert operator.asked == [rehearsal.diverged]
     close = next(a.step for a in result.actions if a.call.call() == {
         "function": "setGripperState", "args": [False]})
-    if not resume_live:
+    if not (resume_live or (operator and operator.going_on)):
         assert result.exit_code == 1 and "parted from its rehearsal" in result.error
         assert result.steps_executed == close  # nothing after the empty grasp but backing off
-        assert result.tool_calls == []
+        assert result.tool_calls == [] and not rehearsal.resumed_live
         state = cell.robot.state()
         assert state.gripper_open and abs(state.tool.z - cell.robot.limits.z_max) < 0.2
     else:  # the model goes on live from a new look, and finds the block where it is now

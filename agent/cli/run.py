@@ -89,13 +89,26 @@ def _actions_table(actions: list[ActionRecord]) -> Table:
     return table
 
 
-def _confirm_with_operator(console: Console) -> Callable:
-    """The plan on stderr, then a yes/no question there (stdout stays for the result); only "y"
-    or "yes" moves the arm, and end of input is a no."""
-    def confirm(validated) -> bool:
-        console.print(_actions_table([ActionRecord.of(a) for a in validated.actions]))
-        console.file.write(f"Move the arm through these {len(validated.actions)} steps? "
-                           "[y/N]: ")
+class _OperatorPrompt:
+    """Questions for the operator on stderr (stdout stays for the result): the plan before any
+    motion, and whether to go on live when a rehearsed run parts from its rehearsal. Only "y" or
+    "yes" is a yes, and end of input is a no."""
+
+    def __init__(self, console: Console):
+        self.console = console
+
+    def __call__(self, validated) -> bool:
+        self.console.print(_actions_table([ActionRecord.of(a) for a in validated.actions]))
+        return self._ask(f"Move the arm through these {len(validated.actions)} steps?")
+
+    def go_on_live(self, divergence: str) -> bool:
+        self.console.print(f"The arm stopped and went home: the real run parted from its "
+                           f"rehearsal: {divergence}", markup=False)
+        return self._ask("Let the model go on live, each call checked?")
+
+    def _ask(self, question: str) -> bool:
+        console = self.console
+        console.file.write(f"{question} [y/N]: ")
         console.file.flush()
         try:
             answer = sys.stdin.readline()
@@ -107,8 +120,6 @@ def _confirm_with_operator(console: Console) -> Callable:
         if not answer:
             console.print("no answer (end of input): taken as no")
         return answer.strip().lower() in ("y", "yes")
-
-    return confirm
 
 
 def _without_asking(_validated) -> bool:
@@ -190,7 +201,7 @@ def _in_workcell(go: Callable, *, task: str, brain: Brain, out: Path | None, nam
         result = None
         try:
             asking = cell.robot.physical if confirm is None else confirm
-            ask = _confirm_with_operator(err_console) if asking else _without_asking
+            ask = _OperatorPrompt(err_console) if asking else _without_asking
             result = go(cell, folder, ask)
         finally:
             with interrupts.deferred():
@@ -241,7 +252,8 @@ def run(
                            "validated plan [always on physical robots].")] = False,
     resume_live: Annotated[bool, typer.Option(
         "--resume-live", help="When the arm or camera parts from the rehearsal, let the model "
-                              "go on live, each call checked (default: stop there).")] = False,
+                              "go on live, each call checked (default: ask the operator when "
+                              "the plan is confirmed, else stop there).")] = False,
     emulate: EmulateOpt = False, emulate_opt: EmulateOptions = None,
 ) -> None:
     """Do a task with the arm: look, plan, validate, then move and check. With a whole plan,

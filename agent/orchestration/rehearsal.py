@@ -11,7 +11,8 @@ that did not finish the task is tried again from a fresh twin, at most `max_rehe
 On the real arm, each gripper step must hold what it held in the twin, and where the model looked
 in the twin the real camera looks too and must see what was moved where the twin put it. When
 they part, the arm stops and backs off; the model goes on live (each call checked, as in the tool
-loop) only with `resume_live`, the operator's permission.
+loop) only with the operator's permission: `resume_live` given in advance, or a yes when the
+operator confirming the run is asked there.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from erarm.agent.results import (
     ToolCallRecord,
 )
 from erarm.agent.schemas import SIGNATURES, Call, Plan, ReturnToOrigin, SceneObject
-from erarm.agent.session import Session, Sighting
+from erarm.agent.session import AsksToGoOnLive, Session, Sighting
 from erarm.agent.surface import SurfaceMap
 from erarm.agent.validate import Action, ValidatedPlan
 from erarm.agent.verify import Goal, Verification, carried_up, check_goals, goals_of
@@ -186,9 +187,12 @@ class Rehearsed:
 
     @staticmethod
     def _diverged(session: Session, record: RehearsalRecord, diverged: str) -> None:
-        """The arm has stopped and backed off: stop there, or go on live when allowed."""
+        """The arm has stopped and backed off: stop there, or go on live when allowed (by
+        `resume_live`, or by the operator when asked)."""
         record.diverged = diverged
-        if not session.options.resume_live:
+        operator = session.confirm
+        if not session.options.resume_live and not (
+                isinstance(operator, AsksToGoOnLive) and operator.go_on_live(diverged)):
             raise GaveUp(f"the real run parted from its rehearsal: {diverged}; the arm "
                          "stopped and went home (--resume-live lets the model go on live)")
         session.log(f"the real run parted from its rehearsal: {diverged}; going on live")
