@@ -6,11 +6,16 @@ short (stopping the arm, writing the record, closing the workcell) runs to its e
 is honoured after it. Once an interrupt has been raised the process is winding down to exit 130,
 so later signals (a second Ctrl-C while the arm is being stopped) are noted and change nothing.
 
+`halt_main()` lets another thread (a live session's connection, a typed "stop") stop the main
+thread the same way, wherever it is, without winding the process down: it raises `Halt`, a
+`KeyboardInterrupt`, so every path that stops the arm on Ctrl-C stops it for a halt too.
+
 Standard library only: it is imported before anything else.
 """
 
 from __future__ import annotations
 
+import _thread
 import signal
 import sys
 from collections.abc import Iterator
@@ -20,6 +25,12 @@ _deferring = 0  # nesting depth of deferred() blocks
 _pending = False  # a signal arrived inside a deferred() block and waits
 _winding_down = False  # an interrupt was raised: the process is on its way to exit 130
 _announced = False  # the one line saying so has been printed
+_halt_asked = False  # halt_main() sent the signal: the next one is a halt, not an interrupt
+_halt_pending = False  # a halt arrived inside a deferred() block and waits
+
+
+class Halt(KeyboardInterrupt):
+    """Stop where you are, as for Ctrl-C, but the process goes on (see `halt_main`)."""
 
 
 def _interrupt() -> None:
@@ -29,7 +40,13 @@ def _interrupt() -> None:
 
 
 def _on_signal(signum: int, frame: object) -> None:
-    global _pending
+    global _pending, _halt_asked, _halt_pending
+    if _halt_asked:
+        _halt_asked = False
+        if _deferring:
+            _halt_pending = True
+            return
+        raise Halt
     if _winding_down:
         return
     if _deferring:
@@ -42,6 +59,15 @@ def install() -> None:
     """SIGINT and SIGTERM take the same path from here on."""
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+
+
+def halt_main() -> None:
+    """From another thread: raise `Halt` in the main thread as soon as it runs Python code (at
+    the end of a deferred block when it is in one). Needs `install()`; without it the main
+    thread gets Python's plain `KeyboardInterrupt`."""
+    global _halt_asked
+    _halt_asked = signal.getsignal(signal.SIGINT) is _on_signal
+    _thread.interrupt_main(signal.SIGINT)
 
 
 def interrupted() -> bool:
@@ -62,7 +88,7 @@ def take() -> bool:
 def deferred() -> Iterator[None]:
     """Run the block to its end whatever signal arrives; an interrupt that arrived in it is raised
     when the outermost block ends (unless `take()` claimed it, or an error is on its way)."""
-    global _deferring
+    global _deferring, _halt_pending
     _deferring += 1
     try:
         yield
@@ -70,6 +96,9 @@ def deferred() -> Iterator[None]:
         _deferring -= 1
     if not _deferring and take():
         raise KeyboardInterrupt
+    if not _deferring and _halt_pending:
+        _halt_pending = False
+        raise Halt
 
 
 def announce(line: str) -> None:

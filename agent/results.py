@@ -145,6 +145,30 @@ class RehearsalRecord(BaseModel):
     folders: list[str] = []  # each rehearsal's own run folder
 
 
+class SessionEnd(StrEnum):
+    """How a live session ended."""
+
+    commands_done = "commands_done"  # the last command was answered (and watched, if asked)
+    operator_stop = "operator_stop"  # a typed or spoken "stop": the arm halted, then the end
+    go_away = "go_away"  # the server announced it would close the session: the arm halted
+    dropped = "dropped"  # the connection ended unasked: the arm halted
+    interrupted = "interrupted"  # Ctrl-C or SIGTERM
+    failed = "failed"  # an error ended it (a limit, the robot)
+
+
+class LiveRecord(BaseModel):
+    """A streaming session with a model on the Live API: what went each way, and how it ended."""
+
+    model: str = ""
+    frames_sent: int = 0  # camera frames streamed (JPEG)
+    frames_per_s: float = 0.0  # their rate over the session
+    audio_s: float = 0.0  # seconds of 16 kHz PCM sent
+    commands: list[str] = []  # what the operator typed, read from a file or said (as text)
+    said: list[str] = []  # what the model said, turn by turn
+    ended: SessionEnd | None = None
+    reason: str = ""  # why, in words
+
+
 class RunResult(BaseModel):
     task: str
     brain: str
@@ -165,6 +189,7 @@ class RunResult(BaseModel):
     tool_calls: list[ToolCallRecord] = []  # a step-by-step model's calls, in order
     orchestration: Orchestration = Orchestration.plan  # how it ran: plan or tools
     rehearsal: RehearsalRecord | None = None  # the tool loop rehearsed in a twin first
+    live: LiveRecord | None = None  # a streaming session (erarm live) instead of one task
     steps_executed: int = 0
     model_calls: int = 0  # questions asked of the brain
     model_round_trips: int = 0  # the same, counting questions asked together once

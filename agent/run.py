@@ -14,8 +14,10 @@ from erarm.agent.brains.base import Brain
 from erarm.agent.config import Orchestration
 from erarm.agent.errors import Crashed, Interrupted
 from erarm.agent.execute import stop_arm
+from erarm.agent.live_input import CommandSource
 from erarm.agent.orchestration import Orchestrator, rehearsing, resolved
 from erarm.agent.orchestration.given_plan import GivenPlan
+from erarm.agent.orchestration.live import Connect, Live, LiveOptions
 from erarm.agent.orchestration.rehearsal import Rehearsed
 from erarm.agent.orchestration.tool_loop import ToolLoop
 from erarm.agent.orchestration.whole_plan import WholePlan
@@ -26,7 +28,7 @@ from erarm.robots.base import Workcell
 from erarm.robots.errors import ErarmError
 
 __all__ = ["RunOptions", "RunResult", "execute_plan", "interrupted_while_opening",
-           "note_interruption", "run_task"]
+           "note_interruption", "run_live", "run_task"]
 
 
 def interrupted_while_opening(task: str, brain: Brain, robot: str, folder: RunFolder
@@ -81,6 +83,19 @@ def run_task(task: str, brain: Brain, cell: Workcell, out_dir: Path | RunFolder,
     options = options or RunOptions()
     session = Session(task, brain, cell, _folder(out_dir), log, options, confirm, record)
     return _conduct(session, orchestrator_for(options, brain, cell.robot.physical))
+
+
+def run_live(brain: Brain, cell: Workcell, out_dir: Path | RunFolder, connect: Connect,
+             commands: CommandSource, log: Log = lambda _: None,
+             options: RunOptions | None = None, live: LiveOptions | None = None,
+             confirm: Confirm | None = None, record: bool = False,
+             task: str = "live session") -> RunResult:
+    """A live session in this cell: `brain` perceives (each look), the model on the channel
+    `connect` opens orchestrates, `commands` say what to do. Never raises an `ErarmError` once
+    the run folder is claimed; the result says how the session ended (`result.live`)."""
+    session = Session(task, brain, cell, _folder(out_dir), log, options or RunOptions(), confirm,
+                      record)
+    return _conduct(session, Live(connect, commands, live))
 
 
 def execute_plan(plan_text: str, task: str, brain: Brain, cell: Workcell,

@@ -407,8 +407,9 @@ class Session:
                 result.ground_truth = self.cell.referee.judge()
                 result.success = result.ground_truth.success
             result.timings.total_s = time.perf_counter() - self.started
-            if result.error is None:
-                done = result.success if result.success is not None else result.verified
+            if result.error is None:  # a live session that ended as asked has done its job
+                done = result.live is not None or (
+                    result.success if result.success is not None else result.verified)
                 result.exit_code = 0 if result.dry_run or done else 1
             self.folder.write_result(result)
             if interrupts.take():

@@ -95,10 +95,11 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-def robot_tools() -> types.Tool:
+def robot_tools(blocking: bool = False) -> types.Tool:
     """The robot API as Gemini function declarations, typed from the same models the parser
     validates with and described by `prompts/robot_functions.json`, then the observations a
-    model may call between motions."""
+    model may call between motions. `blocking` (the Live API) marks the physical actions
+    `BLOCKING`, so a streaming model waits for the arm before it goes on."""
     described = prompts.data("robot_functions.json")
     declarations = []
     for name, params in SIGNATURES.items():
@@ -108,7 +109,8 @@ def robot_tools() -> types.Tool:
         declarations.append(types.FunctionDeclaration(
             name=name, description=described[name]["description"],
             parameters_json_schema={"type": "object", "properties": properties,
-                                    "required": list(params)}))
+                                    "required": list(params)},
+            behavior=types.Behavior.BLOCKING if blocking else None))
     declarations += [types.FunctionDeclaration(
         name=name, description=described[name]["description"],
         parameters_json_schema={"type": "object", "properties": {}}) for name in OBSERVATIONS]

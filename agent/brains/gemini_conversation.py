@@ -77,7 +77,7 @@ class GeminiConversation:
             text = redact("".join(p.text for p in parts if p.text and not p.thought))
             calls = [ToolCall(id=p.function_call.id and redact(p.function_call.id),
                               name=redact(p.function_call.name or ""),
-                              args=_redacted(dict(p.function_call.args or {})))
+                              args=redacted_args(dict(p.function_call.args or {})))
                      for p in parts if p.function_call is not None]
             if not calls and not text.strip():
                 raise ReplyError(f"the Gemini API returned an empty reply (finish reason "
@@ -90,6 +90,6 @@ class GeminiConversation:
         return brain.exchange(self._history, "tools", record, read)
 
 
-def _redacted(args: dict[str, Any]) -> dict[str, Any]:
+def redacted_args(args: dict[str, Any]) -> dict[str, Any]:
     """A call's arguments with any secret in them masked (a server may echo the key back)."""
     return json.loads(redact(json.dumps(args)))

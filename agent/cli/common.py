@@ -216,9 +216,13 @@ def emulator(enabled: bool, entries: list[str] | None) -> Iterator[Any]:
         yield running
 
 
-def refuse_emulate_with(brain: BrainChoice, base_url: str | None) -> None:
-    """--emulate is the Gemini brain with the emulator's URL: another brain or URL contradicts
-    it."""
+def refuse_emulate_with(brain: BrainChoice, base_url: str | None, robot: str | None = None,
+                        camera: str | None = None) -> None:
+    """--emulate is the Gemini brain with the emulator's URL, on the simulator whose truth it
+    reads: another brain, URL, robot or camera contradicts it."""
+    if (robot or "sim") != "sim" or camera not in (None, "sim"):
+        raise ConfigError("--emulate answers from the simulator's truth: it needs the "
+                          "simulated robot and camera")
     if brain is BrainChoice.local:
         raise ConfigError("--emulate plays the Gemini model; it cannot be used with --brain local")
     if base_url is not None:

@@ -45,7 +45,6 @@ from erarm.agent.cli.common import (
 from erarm.agent.config import Orchestration
 from erarm.agent.results import ActionRecord
 from erarm.agent.schemas import describe
-from erarm.robots.errors import ConfigError
 
 SeedOpt = Annotated[int, typer.Option(help="Seed of the simulated scene's layout.")]
 SceneOpt = Annotated[Path | None, typer.Option(
@@ -158,6 +157,13 @@ def _print_summary(result) -> None:  # result: erarm.agent.run.RunResult
                       f"{rehearsal.collisions} collisions caught; {rehearsal.steps} steps "
                       "validated as one plan"
                       + (f"; parted from it: {rehearsal.diverged}" if rehearsal.diverged else ""))
+    if result.live is not None:
+        session = result.live
+        console.print(f"  live session with {session.model}: {len(session.commands)} commands, "
+                      f"{session.frames_sent} frames streamed "
+                      f"({session.frames_per_s:.2f}/s), ended: {session.reason}", markup=False)
+        for text in session.said:
+            console.print(f"  the model said: {text}", markup=False)
     console.print(f"  pictures and records: {result.out_dir}/")
 
 
@@ -173,7 +179,7 @@ def _open(hardware: dict, calibration, blur_faces: bool):
     return cell
 
 
-def _in_workcell(go: Callable, *, task: str, brain: Brain, out: Path | None, name: str,
+def in_workcell(go: Callable, *, task: str, brain: Brain, out: Path | None, name: str,
                  hardware: dict,
                  calibration: Path | None, blur_faces: bool, confirm: bool | None,
                  json_output: bool):
@@ -265,10 +271,7 @@ def run(
     from erarm.agent.session import RunOptions
 
     if emulate:
-        refuse_emulate_with(brain, base_url)
-        if (robot or "sim") != "sim" or camera not in (None, "sim"):
-            raise ConfigError("--emulate answers from the simulator's truth: it needs the "
-                              "simulated robot and camera")
+        refuse_emulate_with(brain, base_url, robot, camera)
     with emulator(emulate, emulate_opt) as model_emulator:
         session = model_emulator.session_url(f"run-{seed}") if model_emulator else None
         chosen = build_brain(brain, model=model, base_url=session or base_url, config=config,
@@ -289,7 +292,7 @@ def run(
         simulator = dict(task=task, seed=seed, scene=scene, gui=gui, realtime=realtime)
         if session:
             simulator["emulator"] = session
-        _in_workcell(go, task=task, brain=chosen, out=out, name=task,
+        in_workcell(go, task=task, brain=chosen, out=out, name=task,
                      hardware=dict(robot=robot, robot_entries=robot_opt, camera=camera,
                                    camera_entries=camera_opt, config=config, **simulator),
                      calibration=calibration, blur_faces=blur_faces, confirm=confirm,
@@ -325,7 +328,7 @@ def execute(
                             dry_run=dry_run, strict_targets=strict_targets, record=record,
                             log=say, confirm=asking)
 
-    _in_workcell(go, task=goal, brain=looker, out=out, name=plan.name,
+    in_workcell(go, task=goal, brain=looker, out=out, name=plan.name,
                  hardware=dict(robot=robot, robot_entries=robot_opt, camera=camera,
                                    camera_entries=camera_opt, config=config, task=goal,
                                    seed=seed, scene=scene, gui=gui, realtime=realtime),

@@ -50,8 +50,9 @@ def objects_seen(objects: list[SceneObject]) -> list[dict]:
 FAILED = (CallOutcome.refused, CallOutcome.stopped, CallOutcome.skipped)
 
 
-class _Loop:
-    """One conversation's state: the latest look, the checks, what ran, what was refused."""
+class CallHandler:
+    """Answers a model's function calls, each checked before it runs, for one conversation (the
+    tool loop's, a live session's): the latest look, the checks, what ran, what was refused."""
 
     def __init__(self, session: Session, seen: Sighting):
         self.session = session
@@ -218,7 +219,7 @@ class ToolLoop:
         check_options(options.model_copy(update={"orchestration": Orchestration.tools}), brain)
         result.orchestration = Orchestration.tools
         start = session.look()
-        loop = _Loop(session, start)
+        loop = CallHandler(session, start)
         session.log(f"asking the {brain.name} brain to do the task by calling the robot's "
                     "functions")
         conversation = brain.converse(PlanRequest(task=session.task, objects=start.objects,
@@ -244,7 +245,7 @@ class ToolLoop:
             loop.file(turn.text)
         session.judge(start.frame, after, pointing)
 
-    def _converse(self, session: Session, loop: _Loop, conversation: Conversation,
+    def _converse(self, session: Session, loop: CallHandler, conversation: Conversation,
                   send: Callable[[], ModelTurn], began: float) -> ModelTurn:
         """The model's turns from `send` on, each call answered, until it stops calling or a
         limit is reached; the arm is left at home."""
@@ -264,7 +265,7 @@ class ToolLoop:
         return turn
 
     @staticmethod
-    def _answer(session: Session, loop: _Loop, send: Callable[[], ModelTurn],
+    def _answer(session: Session, loop: CallHandler, send: Callable[[], ModelTurn],
                 again: Callable[[], ModelTurn]) -> ModelTurn:
         """The model's next turn; one that could not be read is asked for again."""
         clock = time.perf_counter()
@@ -280,7 +281,7 @@ class ToolLoop:
         return turn
 
 
-def _pointing(loop: _Loop, after: Sighting) -> Verification:
+def _pointing(loop: CallHandler, after: Sighting) -> Verification:
     """erarm's own check: every object moved lies where it was last let go."""
     if loop.goals:
         return check_goals(list(loop.goals.values()), after.objects)

@@ -32,6 +32,7 @@ class Recorder:
         self._frames: dict[int, tuple[object, str]] = {}
         self.context = ""  # what the arm is doing, e.g. "round 1 step 3"
         self._lock = threading.RLock()  # questions to the brain are recorded from their threads
+        self._streamed = 0  # media files of a live session so far
 
     def _append(self, name: str, record: dict) -> None:
         with self._lock:
@@ -56,6 +57,17 @@ class Recorder:
 
     def exchange(self, record: dict) -> None:
         self._append("exchanges.jsonl", record)
+
+    def streamed(self, record: dict, media: bytes | None = None, suffix: str = "") -> None:
+        """One message of a live session, either way (`live.jsonl`); media sent with it (a
+        frame, audio) is kept beside it, named in the record."""
+        with self._lock:
+            if media is not None:
+                self._streamed += 1
+                name = f"live/{self._streamed:04d}-{record.get('sent', 'media')}{suffix}"
+                self.run_folder.write_bytes(f"{RECORD}/{name}", media)
+                record = {**record, "file": name, "bytes": len(media)}
+            self._append("live.jsonl", record)
 
     def plan(self, round_: int, record: dict) -> None:
         self.run_folder.write_json(f"{RECORD}/plans/round-{round_:02d}.json", record)

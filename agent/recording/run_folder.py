@@ -108,6 +108,12 @@ class RunFolder:
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(redact(json.dumps(record, default=str)) + "\n")
 
+    def write_bytes(self, name: str, data: bytes) -> None:
+        """Media as sent (a JPEG frame, PCM audio): never text, so nothing in it to redact."""
+        path = self.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
     def write_png(self, name: str, rgb: np.ndarray) -> None:
         path = self.path / name
         path.parent.mkdir(parents=True, exist_ok=True)

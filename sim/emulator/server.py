@@ -16,7 +16,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,6 +24,9 @@ from erarm.sim.emulator import tool_loop, whole_plan
 from erarm.sim.emulator.replies import calls_body, error_body, rate_limit_body, text_body
 from erarm.sim.emulator.settings import EmulatorSettings
 from erarm.sim.emulator.truth import SceneTruth
+
+if TYPE_CHECKING:
+    from erarm.sim.emulator.live import LiveEndpoint
 
 _GENERATE = re.compile(r"^(?:/s/([^/]+))?/[^/]+/models/([^/:]+):generateContent$")
 _TRUTH = re.compile(r"^(?:/s/([^/]+))?/erarm/truth$")
@@ -60,6 +63,7 @@ class Emulator:
         self._errors: Counter[str] = Counter()
         self._rate_limited = 0
         self._truths = 0
+        self._live: LiveEndpoint | None = None
         self._server = ThreadingHTTPServer((self.settings.host, self.settings.port),
                                            self._handler())
         self._server.daemon_threads = True
@@ -79,12 +83,34 @@ class Emulator:
             raise ValueError(f"a session name is letters, digits, '.', '_' or '-': {session!r}")
         return f"{self.url}/s/{session}"
 
+    def live_url(self, session: str) -> tuple[str, str]:
+        """A base_url for google-genai's Live client, and the CA file it must trust (the Live
+        endpoint serves WSS, started on first use)."""
+        self.session_url(session)  # the same rule for its name
+        with self._lock:
+            if self._live is None:
+                from erarm.sim.emulator.live import LiveEndpoint
+
+                self._live = LiveEndpoint(self.settings, self._truth_of, self._made)
+        return self._live.url(session), str(self._live.ca_file)
+
+    def _truth_of(self, session: str) -> SceneTruth | None:
+        with self._lock:
+            return self._session(session).truth
+
+    def _made(self, mistakes: Counter[str]) -> None:
+        with self._lock:
+            self._requests["live"] += 1
+            self._errors.update(mistakes)
+
     def stats(self) -> EmulatorStats:
         with self._lock:
             return EmulatorStats(requests=dict(self._requests), rate_limited=self._rate_limited,
                                  errors=dict(self._errors), truths=self._truths)
 
     def close(self) -> None:
+        if self._live is not None:
+            self._live.close()
         self._server.shutdown()
         self._server.server_close()
 
@@ -160,19 +186,13 @@ class Emulator:
         else:
             reply = whole_plan.answer(kind, truth, prompt, schema is not None, mistakes)
             document = text_body(reply.text, reply.finish)
-        latency_s = self._latency_s(rng)
+        latency_s = self.settings.latency_s(rng)
         with self._lock:
             self._requests[kind] += 1
             self._errors.update(mistakes.made)
         if latency_s > 0:
             self._sleep(latency_s)
         return 200, document
-
-    def _latency_s(self, rng: random.Random) -> float:
-        median = self.settings.latency_median_s
-        if median <= 0:
-            return 0.0
-        return median * math.exp(self.settings.latency_spread * rng.gauss(0, 1))
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         emulator = self

@@ -4,6 +4,9 @@ README ("The Robotics-ER emulator")."""
 
 from __future__ import annotations
 
+import math
+import random
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -50,3 +53,9 @@ class EmulatorSettings(BaseModel):
     match_mm: float = Field(
         40.0, gt=0, description="a plan-prompt entry within this distance (mm) of a true object "
                                 "is taken as that object")
+
+    def latency_s(self, rng: random.Random) -> float:
+        """How long one answer takes: lognormal around the median, or at once."""
+        if self.latency_median_s <= 0:
+            return 0.0
+        return self.latency_median_s * math.exp(self.latency_spread * rng.gauss(0, 1))

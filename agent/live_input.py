@@ -1,0 +1,139 @@
+"""What the operator tells a live session: commands typed at a prompt, read from a file, or
+spoken (a WAV file, sent as the Live API's 16 kHz mono 16-bit PCM).
+
+Each source runs in a thread of its own and hands `Command`s to the session as they come, then
+None when it has no more. "stop" (typed, or a line of the file) is recognised here, before it
+could be sent: the session halts the arm at once rather than wait for the model.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import wave
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Protocol, TextIO
+
+import numpy as np
+from pydantic import BaseModel
+
+from erarm.robots.errors import ConfigError
+
+PCM_RATE_HZ = 16_000
+AUDIO_CHUNK_S = 0.1  # audio goes out in chunks this long
+STOP_WORDS = frozenset({"stop", "halt", "stop!", "halt!"})
+
+Arrive = Callable[["Command | None"], None]
+
+
+class Command(BaseModel):
+    """One thing the operator said: text, or speech as 16 kHz mono 16-bit PCM."""
+
+    text: str = ""
+    pcm: bytes = b""
+    source: str = "typed"  # typed, file, wav
+
+    @property
+    def is_stop(self) -> bool:
+        return self.text.strip().lower() in STOP_WORDS
+
+    @property
+    def seconds(self) -> float:
+        return len(self.pcm) / 2 / PCM_RATE_HZ
+
+
+class CommandSource(Protocol):
+    def start(self, arrive: Arrive) -> None:
+        """Begin handing commands to `arrive` (from a thread of its own), then None."""
+        ...
+
+
+def _in_thread(name: str, work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name=f"erarm-{name}", daemon=True).start()
+
+
+class Lines:
+    """One command per line of a stream (the terminal) or a file; blank lines and lines
+    starting with # are skipped."""
+
+    def __init__(self, lines: Callable[[], Iterable[str]], source: str, prompt: str = ""):
+        self._lines, self.source, self.prompt = lines, source, prompt
+
+    @classmethod
+    def typed(cls, stream: TextIO | None = None) -> Lines:
+        stream = stream or sys.stdin
+        return cls(lambda: iter(stream.readline, ""), "typed",
+                   prompt="erarm> " if stream.isatty() else "")
+
+    @classmethod
+    def from_file(cls, path: Path) -> Lines:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"cannot read the commands file {path}: {err}") from None
+        return cls(lambda: text.splitlines(), "file")
+
+    def start(self, arrive: Arrive) -> None:
+        def read() -> None:
+            try:
+                if self.prompt:
+                    print(self.prompt, end="", file=sys.stderr, flush=True)
+                for line in self._lines():
+                    text = line.strip()
+                    if text and not text.startswith("#"):
+                        arrive(Command(text=text, source=self.source))
+                    if self.prompt:
+                        print(self.prompt, end="", file=sys.stderr, flush=True)
+            finally:
+                arrive(None)
+
+        _in_thread(f"{self.source}-commands", read)
+
+
+def pcm_16k(path: Path) -> bytes:
+    """A WAV file's sound as 16 kHz mono 16-bit little-endian PCM (channels averaged,
+    resampled linearly); a one-line `ConfigError` for what is not a PCM WAV file."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
+            raw = wav.readframes(wav.getnframes())
+    except (OSError, EOFError, wave.Error) as err:
+        raise ConfigError(f"{path} is not a readable WAV file: {err}") from None
+    kinds = {1: np.uint8, 2: np.int16, 4: np.int32}
+    if width not in kinds:
+        raise ConfigError(f"{path}: {8 * width}-bit samples are not supported (8, 16 or 32-bit "
+                          "PCM)")
+    samples = np.frombuffer(raw, dtype=kinds[width]).astype(np.float64)
+    if width == 1:
+        samples = (samples - 128) * 256
+    elif width == 4:
+        samples /= 65536
+    samples = samples[:len(samples) - len(samples) % channels].reshape(-1, channels).mean(axis=1)
+    if rate != PCM_RATE_HZ and len(samples):
+        times = np.arange(round(len(samples) * PCM_RATE_HZ / rate)) / PCM_RATE_HZ
+        samples = np.interp(times, np.arange(len(samples)) / rate, samples)
+    return np.clip(np.round(samples), -32768, 32767).astype("<i2").tobytes()
+
+
+class Spoken:
+    """Speech from WAV files, one command each, in order."""
+
+    def __init__(self, paths: list[Path]):
+        self._speech = [(path, pcm_16k(path)) for path in paths]  # bad files fail here, first
+
+    def start(self, arrive: Arrive) -> None:
+        def speak() -> None:
+            try:
+                for path, pcm in self._speech:
+                    arrive(Command(pcm=pcm, text=f"(speech: {path.name})", source="wav"))
+            finally:
+                arrive(None)
+
+        _in_thread("speech", speak)
+
+
+def chunks(pcm: bytes, seconds: float = AUDIO_CHUNK_S) -> list[bytes]:
+    """PCM cut into pieces of `seconds` (whole samples)."""
+    size = 2 * round(PCM_RATE_HZ * seconds)
+    return [pcm[i:i + size] for i in range(0, len(pcm), size)]

@@ -1,0 +1,238 @@
+"""A live session: the camera streams to a model on the Live API, the operator types, reads or
+speaks commands, and the model calls the robot's functions, each answered by the same checks as
+the tool loop's (`CallHandler`: envelope, reach, joint limits, strict targets against the latest
+look, what the gripper holds) before anything moves.
+
+The robot and the camera stay on this thread; the session's connection runs in its own
+(`erarm.agent.brains.gemini_live`), and so does each command source. Frames go out at most once a
+`frame_interval_s` (the docs' "JPEG <= 1 FPS"), whenever the arm is not in the middle of a call.
+Commands go one at a time, the next when the model has finished its turn.
+
+Stop means stop: a typed "stop", a spoken one (the server's transcription of it), the server's
+`goAway` or a dropped connection halts the arm at once, wherever this thread is (`halt_main`),
+and ends the session; Ctrl-C does the same and exits 130. The arm stays where it stopped.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from erarm import prompts
+from erarm.agent import interrupts
+from erarm.agent.brains.base import ToolResult
+from erarm.agent.brains.gemini import encode_image
+from erarm.agent.brains.gemini_live import LiveEvent, LiveEventKind
+from erarm.agent.config import Orchestration
+from erarm.agent.errors import BrainUnavailable, Interrupted
+from erarm.agent.execute import stop_arm
+from erarm.agent.live_input import STOP_WORDS, Command, CommandSource, chunks
+from erarm.agent.orchestration.tool_loop import CallHandler
+from erarm.agent.results import LiveRecord, SessionEnd
+from erarm.agent.schemas import listing
+from erarm.agent.session import Session
+from erarm.robots.errors import ErarmError
+
+
+class LiveOptions(BaseModel):
+    frame_interval_s: float = Field(1.0, ge=1.0)  # the docs: JPEG frames at most ~1 per second
+    frame_max_side: int = Field(768, ge=64)
+    watch_s: float = Field(0.0, ge=0)  # after the last command, keep streaming this long
+    poll_s: float = 0.05  # how often the loop looks for what came in
+
+
+class Channel(Protocol):
+    """What a live session needs of its connection (`LiveLink` is one)."""
+
+    model: str
+
+    def open(self) -> None: ...
+    def send_frame(self, jpeg: bytes) -> None: ...
+    def send_text(self, text: str) -> None: ...
+    def send_audio(self, pcm: bytes) -> None: ...
+    def end_audio(self) -> None: ...
+    def send_results(self, results: list[ToolResult]) -> None: ...
+    def next_event(self, timeout_s: float) -> LiveEvent | None: ...
+    def close(self) -> None: ...
+
+
+Connect = Callable[[str, Callable[[LiveEvent], None]], Channel]  # (instruction, watch)
+
+
+class SessionEnded(ErarmError):
+    """The server closed the session or the connection dropped; the arm was halted."""
+
+    exit_code = 1
+
+
+class Live:
+    """The session's loop; `connect(instruction, watch)` makes its channel."""
+
+    def __init__(self, connect: Connect, commands: CommandSource,
+                 options: LiveOptions | None = None):
+        self.connect, self.commands = connect, commands
+        self.options = options or LiveOptions()
+        self._halted: list[tuple[SessionEnd, str]] = []  # the first halt, from any thread
+        self._ending = False  # the session is closing as asked: nothing halts it any more
+
+    def run(self, session: Session) -> None:
+        result = session.result
+        result.orchestration = Orchestration.tools
+        record = result.live = LiveRecord()
+        start = session.look()
+        handler = CallHandler(session, start)
+        limits = session.robot.limits
+        instruction = prompts.render(
+            "live", objects=listing(start.objects),
+            x_min=round(limits.x_min * 1000), x_max=round(limits.x_max * 1000),
+            y_min=round(limits.y_min * 1000), y_max=round(limits.y_max * 1000))
+        channel = self.connect(instruction, self._watch)
+        record.model = channel.model
+        began = time.perf_counter()
+        try:
+            channel.open()
+            session.log(f"live session open with {channel.model}; streaming the camera")
+            inbox: queue.Queue[Command | None] = queue.Queue()
+            self.commands.start(lambda command: self._arrive(command, inbox))
+            record.ended, record.reason = self._converse(session, handler, channel, inbox,
+                                                         record)
+        except (KeyboardInterrupt, Interrupted):
+            if not self._halted:
+                record.ended, record.reason = SessionEnd.interrupted, "interrupted"
+                raise
+            stop_arm(session.robot)
+            record.ended, record.reason = self._halted[0]
+            session.log(f"halted: {record.reason}; the arm stopped where it was")
+        except BrainUnavailable:
+            record.ended, record.reason = SessionEnd.failed, "the session could not open"
+            raise
+        except ErarmError as err:
+            record.ended, record.reason = SessionEnd.failed, str(err)
+            raise
+        finally:
+            self._ending = True
+            channel.close()
+            elapsed = time.perf_counter() - began
+            record.frames_per_s = record.frames_sent / elapsed if elapsed > 0 else 0.0
+            handler.file(" ".join(record.said))
+        session.log(f"live session ended: {record.reason}")
+        if record.ended in (SessionEnd.go_away, SessionEnd.dropped):
+            raise SessionEnded(f"{record.reason}; the arm was halted where it was")
+
+    # -- from other threads ----------------------------------------------------------------
+    def _halt(self, end: SessionEnd, reason: str) -> None:
+        if not self._halted and not self._ending:
+            self._halted.append((end, reason))
+            interrupts.halt_main()
+
+    def _watch(self, event: LiveEvent) -> None:
+        """Each event as it arrives, from the session's thread: what cannot wait halts."""
+        if event.kind is LiveEventKind.going_away:
+            self._halt(SessionEnd.go_away, "the server is closing the session (goAway"
+                       + (f", {event.text}" if event.text else "") + ")")
+        elif event.kind is LiveEventKind.closed and not event.asked:
+            self._halt(SessionEnd.dropped, f"the connection to the Live API ended: {event.text}")
+        elif event.kind is LiveEventKind.heard and _says_stop(event.text):
+            self._halt(SessionEnd.operator_stop, f"the operator said {event.text.strip()!r}")
+
+    def _arrive(self, command: Command | None, inbox: queue.Queue) -> None:
+        if command is not None and command.is_stop:
+            self._halt(SessionEnd.operator_stop, f"the operator said {command.text!r}")
+        else:
+            inbox.put(command)
+
+    # -- this thread -----------------------------------------------------------------------
+    def _converse(self, session: Session, handler: CallHandler, channel: Channel,
+                  inbox: queue.Queue, record: LiveRecord) -> tuple[SessionEnd, str]:
+        options = self.options
+        waiting: deque[Command] = deque()
+        no_more, busy, said = False, False, []
+        last_frame, quiet_until = -float("inf"), None
+        asked_at: float | None = None  # when erarm last sent what the model must answer
+        while True:
+            if time.perf_counter() - last_frame >= options.frame_interval_s:
+                self._send_frame(session, channel, record)
+                last_frame = time.perf_counter()
+            event = channel.next_event(options.poll_s)
+            if event is not None and asked_at is not None and event.kind in (
+                    LiveEventKind.called, LiveEventKind.turn_done):
+                session.asked(1)  # one model turn, its wait counted as planning
+                session.result.timings.planning_s += time.perf_counter() - asked_at
+                asked_at = None
+            if event is not None:
+                if event.kind is LiveEventKind.said:
+                    said.append(event.text)
+                elif event.kind is LiveEventKind.heard:
+                    session.log(f"heard: {event.text.strip()}")
+                    self._stream(session, {"got": "heard", "text": event.text})
+                elif event.kind is LiveEventKind.called:
+                    self._stream(session, {"got": "calls",
+                                           "calls": [c.model_dump() for c in event.calls]})
+                    results = handler.answer_turn(event.calls)
+                    channel.send_results(results)
+                    asked_at = time.perf_counter()
+                    self._stream(session, {"sent": "results", "results": [
+                        {"id": r.call.id, "name": r.call.name, "response": r.response}
+                        for r in results]})
+                elif event.kind is LiveEventKind.cancelled:
+                    session.log(f"the model cancelled calls {', '.join(event.ids)} (each call "
+                                "runs to its end before the next is read)")
+                elif event.kind is LiveEventKind.turn_done:
+                    busy = False
+                    if said:
+                        text = "".join(said).strip()
+                        said = []
+                        record.said.append(text)
+                        session.log(f"the model says: {text}")
+                        self._stream(session, {"got": "text", "text": text})
+            while not inbox.empty():
+                command = inbox.get_nowait()
+                if command is None:
+                    no_more = True
+                else:
+                    waiting.append(command)
+            if waiting and not busy:
+                self._send_command(session, channel, waiting.popleft(), record)
+                busy, asked_at = True, time.perf_counter()
+            if no_more and not waiting and not busy:
+                quiet_until = quiet_until or time.perf_counter() + options.watch_s
+                if time.perf_counter() >= quiet_until:
+                    return SessionEnd.commands_done, "every command was answered"
+
+    def _send_frame(self, session: Session, channel: Channel, record: LiveRecord) -> None:
+        frame = session.cell.camera.capture()
+        jpeg, _ = encode_image(frame, self.options.frame_max_side, "jpeg")
+        channel.send_frame(jpeg)
+        record.frames_sent += 1
+        self._stream(session, {"sent": "frame"}, jpeg, ".jpg")
+
+    def _send_command(self, session: Session, channel: Channel, command: Command,
+                      record: LiveRecord) -> None:
+        record.commands.append(command.text)
+        session.log(f"command ({command.source}): {command.text}")
+        if command.pcm:
+            for piece in chunks(command.pcm):
+                channel.send_audio(piece)
+            channel.end_audio()
+            record.audio_s += command.seconds
+            self._stream(session, {"sent": "audio", "seconds": round(command.seconds, 2)},
+                         command.pcm, ".pcm")
+        else:
+            channel.send_text(command.text)
+            self._stream(session, {"sent": "text", "text": command.text})
+
+    @staticmethod
+    def _stream(session: Session, message: dict, media: bytes | None = None,
+                suffix: str = "") -> None:
+        if session.recorder is not None:
+            session.recorder.streamed(message, media, suffix)
+
+
+def _says_stop(text: str) -> bool:
+    words = text.lower().replace(",", " ").replace(".", " ").split()
+    return any(word in STOP_WORDS for word in words)
