@@ -161,7 +161,7 @@ class LiveRecord(BaseModel):
 
     model: str = ""
     frames_sent: int = 0  # camera frames streamed (JPEG)
-    frames_per_s: float = 0.0  # their rate over the session
+    frames_per_s: float = 0.0  # their rate, from the first frame to the last
     audio_s: float = 0.0  # seconds of 16 kHz PCM sent
     commands: list[str] = []  # what the operator typed, read from a file or said (as text)
     said: list[str] = []  # what the model said, turn by turn

@@ -317,3 +317,14 @@ def test_ctrl_c_in_a_live_session_stops_the_arm_and_records_it(tmp_path):
     assert result["live"]["ended"] == "interrupted" and result["exit_code"] == 130
     assert result["success"] is not True
     assert "Traceback" not in stderr and stderr.strip().splitlines()[-1].startswith("erarm:")
+
+
+def test_a_physical_arm_is_refused_before_anything_moves(fake_live, sim_cell, tmp_path):
+    fake_live.responder = PickIntoBowl()
+    cell = sim_cell(TASK, seed=1)
+    cell.robot.physical = True  # as a real arm's driver says of itself
+    joints = cell.robot.state().joint_positions_rad
+    result = _live(fake_live, cell, tmp_path, [TASK])
+    assert result.exit_code == 2 and "physical arm" in result.error
+    assert "rehearses" in result.error and not fake_live.connected.is_set()
+    assert cell.robot.state().joint_positions_rad == joints

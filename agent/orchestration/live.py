@@ -36,7 +36,7 @@ from erarm.agent.orchestration.tool_loop import CallHandler
 from erarm.agent.results import LiveRecord, SessionEnd
 from erarm.agent.schemas import listing
 from erarm.agent.session import Session
-from erarm.robots.errors import ErarmError
+from erarm.robots.errors import ConfigError, ErarmError
 
 
 class LiveOptions(BaseModel):
@@ -79,8 +79,14 @@ class Live:
         self.options = options or LiveOptions()
         self._halted: list[tuple[SessionEnd, str]] = []  # the first halt, from any thread
         self._ending = False  # the session is closing as asked: nothing halts it any more
+        self._frame_times: list[float] = []  # when each frame sent was captured
 
     def run(self, session: Session) -> None:
+        if session.robot.physical:  # a model followed step by step rehearses first, always
+            raise ConfigError(f"the {session.robot.name} robot is a physical arm: a live "
+                              "session cannot rehearse what the model will do in a twin first, "
+                              "so it runs on simulated and non-physical robots only; use erarm "
+                              "run --orchestration tools, which rehearses")
         result = session.result
         result.orchestration = Orchestration.tools
         record = result.live = LiveRecord()
@@ -93,7 +99,6 @@ class Live:
             y_min=round(limits.y_min * 1000), y_max=round(limits.y_max * 1000))
         channel = self.connect(instruction, self._watch)
         record.model = channel.model
-        began = time.perf_counter()
         try:
             channel.open()
             session.log(f"live session open with {channel.model}; streaming the camera")
@@ -117,8 +122,9 @@ class Live:
         finally:
             self._ending = True
             channel.close()
-            elapsed = time.perf_counter() - began
-            record.frames_per_s = record.frames_sent / elapsed if elapsed > 0 else 0.0
+            if len(self._frame_times) > 1:  # frames over the time between the first and last
+                span = self._frame_times[-1] - self._frame_times[0]
+                record.frames_per_s = (len(self._frame_times) - 1) / span
             handler.file(" ".join(record.said))
         session.log(f"live session ended: {record.reason}")
         if record.ended in (SessionEnd.go_away, SessionEnd.dropped):
@@ -156,9 +162,10 @@ class Live:
         asked_at: float | None = None  # when erarm last sent what the model must answer
         while True:
             if time.perf_counter() - last_frame >= options.frame_interval_s:
+                last_frame = time.perf_counter()  # captures start a whole interval apart
                 self._send_frame(session, channel, record)
-                last_frame = time.perf_counter()
-            event = channel.next_event(options.poll_s)
+            due = last_frame + options.frame_interval_s - time.perf_counter()
+            event = channel.next_event(max(0.001, min(options.poll_s, due)))
             if event is not None and asked_at is not None and event.kind in (
                     LiveEventKind.called, LiveEventKind.turn_done):
                 session.asked(1)  # one model turn, its wait counted as planning
@@ -205,6 +212,7 @@ class Live:
                     return SessionEnd.commands_done, "every command was answered"
 
     def _send_frame(self, session: Session, channel: Channel, record: LiveRecord) -> None:
+        self._frame_times.append(time.perf_counter())
         frame = session.cell.camera.capture()
         jpeg, _ = encode_image(frame, self.options.frame_max_side, "jpeg")
         channel.send_frame(jpeg)
