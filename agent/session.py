@@ -12,7 +12,7 @@ folder.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
@@ -255,16 +255,18 @@ class Session:
         return [Landmark(label=o.label, x_mm=o.position_mm[0], y_mm=o.position_mm[1],
                          radius_mm=o.radius_mm) for o in seen.objects]
 
-    def validate(self, plan: Plan, seen: Sighting, clock: float, round_: int = 1
-                 ) -> ValidatedPlan:
+    def validate(self, plan: Plan, seen: Sighting, clock: float, round_: int = 1,
+                 looks_after: Collection[int] = ()) -> ValidatedPlan:
         """The plan resolved against what was seen, every check passed (or `PlanRejected`),
-        and recorded: plan.json, the result's plan and actions, the overlay of the first."""
+        and recorded: plan.json, the result's plan and actions, the overlay of the first.
+        `looks_after`: the steps after which the camera looks and checks what was let go."""
         self.phase = Phase.planning
         robot, limits = self.robot, self.robot.limits
         state = robot.state()
         validated = validate_plan(plan, SurfaceMap(seen.frame, limits), limits,
                                   gripper_open=state.gripper_open, start_yaw=state.tool.yaw,
-                                  landmarks=self._landmarks(seen), reachable=robot.reachable)
+                                  landmarks=self._landmarks(seen), reachable=robot.reachable,
+                                  looks_after=looks_after)
         self.file_plan(validated, plan.reasoning, seen, round_)
         self.result.timings.planning_s += time.perf_counter() - clock
         self.log(f"plan validated: {len(validated.actions)} steps, every check passed")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import NamedTuple
 
 from pydantic import BaseModel
@@ -119,6 +119,7 @@ class SetDown(NamedTuple):
     top_z: float  # where its top should rest, metres
     label: str
     step: int
+    looked_at: bool = False  # a look will have checked it before the later calls run
 
 
 class ValidatedPlan(BaseModel):
@@ -273,7 +274,8 @@ class _Resolver:
         checks = _check_spot(where, x, y, self.limits)
         top = self._top(x, y)
         policy, held = self.policy, self.held_below
-        if held is None and not call.high and (placed := self._set_down_at(x, y)) is not None:
+        placed = self._set_down_at(x, y)
+        if held is None and not call.high and placed is not None and not placed.looked_at:
             raise PlanRejected(
                 f"{where} reaches down to the {placed.label} that step {placed.step} set down "
                 "there, which the camera has not seen yet; look again first")
@@ -427,6 +429,13 @@ class StepValidator:
         self._resolver, self.steps = trial, step
         return action
 
+    def looked(self) -> None:
+        """A look checks what was set down so far before the next call runs (a rehearsed
+        plan's real camera, where the model looked in the twin): an empty hand may reach down
+        to it, at the height it was set down at."""
+        resolver = self._resolver
+        resolver.set_down = [s._replace(looked_at=True) for s in resolver.set_down]
+
     def seen_again(self, surface: SurfaceMap, landmarks: list[Landmark] | None,
                    yaw: float) -> None:
         """A new look: later calls are checked against it. A held object stays held (its
@@ -442,10 +451,12 @@ class StepValidator:
 def validate_plan(plan: Plan, surface: SurfaceMap, limits: WorkspaceLimits, gripper_open: bool,
                   start_yaw: float = 0.0, policy: GraspPolicy | None = None,
                   landmarks: list[Landmark] | None = None,
-                  reachable: Reachable | None = None) -> ValidatedPlan:
+                  reachable: Reachable | None = None,
+                  looks_after: Collection[int] = ()) -> ValidatedPlan:
     """Resolve every call to a metric action and check it; raise `PlanRejected` on the first
     failure, so a plan either validates completely or moves nothing. `landmarks` turns on the
-    rule that moves down must go to something perceived; `reachable` checks joint limits."""
+    rule that moves down must go to something perceived; `reachable` checks joint limits;
+    `looks_after` are the steps after which a look checks what was set down (`looked`)."""
     if not plan.calls:
         raise PlanRejected("the plan has no steps")
     if len(plan.calls) > limits.max_steps:
@@ -462,4 +473,6 @@ def validate_plan(plan: Plan, surface: SurfaceMap, limits: WorkspaceLimits, grip
         action = validator.check(call)
         action.added = action.step > len(plan.calls)
         actions.append(action)
+        if action.step in looks_after:
+            validator.looked()
     return ValidatedPlan(actions=actions, transfers=validator.transfers, warnings=warnings)

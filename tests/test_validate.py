@@ -386,3 +386,19 @@ def test_a_second_object_let_go_over_the_first_is_set_down_on_top_of_it():
     first, then = (a.pose.z for a in plan.actions if a.step in (7, 16))
     assert then - first == pytest.approx(0.04, abs=2e-3)
     assert [round(t.expected_top_mm) for t in plan.transfers] == [48, 88]
+
+
+def test_a_look_between_lets_an_empty_hand_reach_for_what_was_set_down(surface):
+    """A rehearsed plan looks where the model looked in the twin, and that look checks what was
+    let go: after it, reaching down to the block in the bowl is a grasp of its top."""
+    marks = [Landmark(label="blue block", x_mm=420, y_mm=50, radius_mm=25),
+             Landmark(label="orange bowl", x_mm=500, y_mm=-150, radius_mm=60)]
+    plan = Plan(calls=[*pick_and_place(end_home=False).calls, ReturnToOrigin(),
+                       Move(x=500, y=-150, high=True), Move(x=500, y=-150, high=False)])
+    with pytest.raises(PlanRejected, match="step 12 .* has not seen yet"):
+        validate_plan(plan, surface, LIMITS, gripper_open=False, landmarks=marks)
+    validated = validate_plan(plan, surface, LIMITS, gripper_open=False, landmarks=marks,
+                              looks_after={10})
+    reach = next(a for a in validated.actions if a.step == 12)
+    block_top = 0.008 + 0.04  # on the bowl's floor
+    assert reach.pose.z == pytest.approx(block_top - GraspPolicy().grasp_depth_m, abs=2e-3)

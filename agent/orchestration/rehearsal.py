@@ -163,7 +163,8 @@ class Rehearsed:
                     Verification(verified=True, reason="the model found nothing to do", goals=[])
                 break
             validated = session.validate(Plan(calls=script.calls, reasoning=twin.reasoning),
-                                         seen, time.perf_counter(), round_)
+                                         seen, time.perf_counter(), round_,
+                                         looks_after=script.looks)
             record.steps += len(validated.actions)
             session.log(f"the rehearsed calls are valid here as one plan: "
                         f"{len(validated.actions)} steps")
