@@ -231,7 +231,7 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
              config: str | Path | None = None, safety: Pairs | None = None,
              thinking: Pairs | None = None, consensus: int = 1, zoom: bool = False,
              orchestration: str = "auto", rehearse: bool = False,
-             resume_live: bool = False) -> RunResult:
+             resume_live: bool = False, narrate: Log | None = None) -> RunResult:
     """Do `task` in the open `cell`, as `erarm run` does: look, plan, validate the whole plan,
     then move and check (one pick and place at a time unless `closed_loop=False`); with
     `orchestration="tools"` the model calls the robot's functions step by step instead, each
@@ -248,7 +248,8 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
     `confirm(validated_plan)` is asked before any motion and moves the arm only when it
     returns True (None: no question, which a physical arm refuses unless `dry_run`); a
     `confirm` with a `go_on_live(divergence)` method (`AsksToGoOnLive`) is also asked whether a
-    rehearsed run that parted from its rehearsal goes on live, when `resume_live` is False.
+    rehearsed run that parted from its rehearsal goes on live, when `resume_live` is False;
+    `narrate(sentence)` is given what erarm would say aloud as it happens (`erarm.agent.speech`).
 
     Returns the `RunResult` (`success`, `verified`, `objects`, `plan`, `actions`, `timings`,
     `out_dir`, `error`, `exit_code`); bad input raises `ConfigError` (or another `ErarmError`)
@@ -258,7 +259,7 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
 
     _check_run(task, cell, out, {"dry_run": dry_run, "closed_loop": closed_loop,
                                  "strict_targets": strict_targets, "record": record},
-               {"log": log, "confirm": confirm})
+               {"log": log, "confirm": confirm, "narrate": narrate})
     _in_range(trajectory, "trajectory", 0, 30)
     chosen = _brain(brain, model=model, base_url=base_url, config=config, safety=safety,
                     thinking=thinking, consensus=consensus, zoom=zoom, trajectory=trajectory)
@@ -275,7 +276,7 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
                          orchestration=style, rehearse=rehearse, resume_live=resume_live)
     check_options(options, chosen)
     return run(task, chosen, cell, _folder(out, task), log=log or _quiet, options=options,
-               confirm=confirm, record=record)
+               confirm=confirm, record=record, narrate=narrate)
 
 
 def read_plan_file(path: Path) -> tuple[str, str | None]:
@@ -342,8 +343,8 @@ def execute_plan(plan: str | PathLike | Sequence[Mapping], cell: Workcell, *,
                  out: str | PathLike | RunFolder | None = None, dry_run: bool = False,
                  strict_targets: bool = True, record: bool = False, log: Log | None = None,
                  confirm: Confirm | None = None, model: str | None = None,
-                 base_url: str | None = None, config: str | Path | None = None
-                 ) -> RunResult:
+                 base_url: str | None = None, config: str | Path | None = None,
+                 narrate: Log | None = None) -> RunResult:
     """Run a plan as written in the open `cell`, after the same validation a model's plan gets,
     as `erarm execute` does. `plan` is model text (reasoning, then JSON), a list of call dicts
     (`[{"function": "move", "args": [412, 87, true]}, ...]`) or the path (a `Path`) of a plan
@@ -355,13 +356,15 @@ def execute_plan(plan: str | PathLike | Sequence[Mapping], cell: Workcell, *,
 
     checked = load_plan(plan, task)
     _check_run(checked.task, cell, out, {"dry_run": dry_run, "strict_targets": strict_targets,
-                                         "record": record}, {"log": log, "confirm": confirm})
+                                         "record": record},
+               {"log": log, "confirm": confirm, "narrate": narrate})
     looker = _brain(brain, model=model, base_url=base_url, config=config)
     _check_cell(checked.task, cell)
     _require_confirm(cell, confirm, dry_run)
     options = RunOptions(dry_run=dry_run, strict_targets=strict_targets)
     return execute(checked.text, checked.task, looker, cell, _folder(out, checked.name),
-                   log=log or _quiet, options=options, confirm=confirm, record=record)
+                   log=log or _quiet, options=options, confirm=confirm, record=record,
+                   narrate=narrate)
 
 
 # -- questions about an image ----------------------------------------------------------------

@@ -76,12 +76,14 @@ def _folder(out_dir: Path | RunFolder) -> RunFolder:
 
 def run_task(task: str, brain: Brain, cell: Workcell, out_dir: Path | RunFolder,
              log: Log = lambda _: None, options: RunOptions | None = None,
-             confirm: Confirm | None = None, record: bool = False) -> RunResult:
+             confirm: Confirm | None = None, record: bool = False,
+             narrate: Log | None = None) -> RunResult:
     """Do the task with this brain in this cell. Never raises an `ErarmError` once the run folder
     is claimed (a `ConfigError` when it belongs to another run): it is recorded in the result,
     with its exit code, instead. `record` keeps a flight record in the run folder."""
     options = options or RunOptions()
-    session = Session(task, brain, cell, _folder(out_dir), log, options, confirm, record)
+    session = Session(task, brain, cell, _folder(out_dir), log, options, confirm, record,
+                      narrate)
     return _conduct(session, orchestrator_for(options, brain, cell.robot.physical))
 
 
@@ -89,21 +91,21 @@ def run_live(brain: Brain, cell: Workcell, out_dir: Path | RunFolder, connect: C
              commands: CommandSource, log: Log = lambda _: None,
              options: RunOptions | None = None, live: LiveOptions | None = None,
              confirm: Confirm | None = None, record: bool = False,
-             task: str = "live session") -> RunResult:
+             task: str = "live session", narrate: Log | None = None) -> RunResult:
     """A live session in this cell: `brain` perceives (each look), the model on the channel
     `connect` opens orchestrates, `commands` say what to do. Never raises an `ErarmError` once
     the run folder is claimed; the result says how the session ended (`result.live`)."""
     session = Session(task, brain, cell, _folder(out_dir), log, options or RunOptions(), confirm,
-                      record)
+                      record, narrate)
     return _conduct(session, Live(connect, commands, live))
 
 
 def execute_plan(plan_text: str, task: str, brain: Brain, cell: Workcell,
                  out_dir: Path | RunFolder, log: Log = lambda _: None,
                  options: RunOptions | None = None, confirm: Confirm | None = None,
-                 record: bool = False) -> RunResult:
+                 record: bool = False, narrate: Log | None = None) -> RunResult:
     """Run a plan from a file (model text or JSON) as written, if it passes every check: the
     brain only looks, for validation and verification."""
     session = Session(task, brain, cell, _folder(out_dir), log, options or RunOptions(),
-                      confirm, record)
+                      confirm, record, narrate)
     return _conduct(session, GivenPlan(plan_text))

@@ -111,7 +111,8 @@ class Session:
     """One task in one workcell, filling in a `RunResult`."""
 
     def __init__(self, task: str, brain: Brain, cell: Workcell, folder: RunFolder, log: Log,
-                 options: RunOptions, confirm: Confirm | None, record: bool = False):
+                 options: RunOptions, confirm: Confirm | None, record: bool = False,
+                 narrate: Log | None = None):
         self.task, self.cell, self.folder = task, cell, folder
         self.options, self.confirm, self.record = options, confirm, record
         self.brain, self.robot = brain, cell.robot
@@ -122,6 +123,7 @@ class Session:
         self.phase = Phase.starting
         self.recorder: Recorder | None = None
         self.log = log
+        self.narrate: Log = narrate or (lambda _: None)  # sentences to say aloud (--speak)
 
     def start(self) -> None:
         """The run folder's first files, and the recorder and video when asked for."""
@@ -340,6 +342,7 @@ class Session:
         timings.simulated_s += report.duration_s
         if report.stopped:
             self.log(f"{report.stopped.detail}; backing off to try again")
+            self.narrate(f"The arm stopped: {report.stopped.detail.split(':')[0]}.")
             if self.recorder is not None:
                 self.recorder.context = f"{context}: backing off"
             with self.moving():
@@ -414,9 +417,22 @@ class Session:
                     result.success if result.success is not None else result.verified)
                 result.exit_code = 0 if result.dry_run or done else 1
             self.folder.write_result(result)
+            self.narrate(_outcome_sentence(result))
             if interrupts.take():
                 note_interruption(result, self.interruption(), self.folder)
         return result
+
+
+def _outcome_sentence(result: RunResult) -> str:
+    """How the run ended, in a sentence to say aloud."""
+    if result.error:
+        return f"I stopped: {result.error.split(';')[0]}."
+    if result.dry_run:
+        return "The plan is valid; nothing moved."
+    if result.success is not None:
+        reason = result.ground_truth.reason if result.ground_truth else ""
+        return ("Done: " if result.success else "Not done: ") + reason + "."
+    return ("Done: " if result.verified else "Not done: ") + result.verification + "."
 
 
 def note_interruption(result: RunResult, interruption: Interruption, folder: RunFolder) -> None:

@@ -395,7 +395,7 @@ def test_a_look_between_lets_an_empty_hand_reach_for_what_was_set_down(surface):
              Landmark(label="orange bowl", x_mm=500, y_mm=-150, radius_mm=60)]
     plan = Plan(calls=[*pick_and_place(end_home=False).calls, ReturnToOrigin(),
                        Move(x=500, y=-150, high=True), Move(x=500, y=-150, high=False)])
-    with pytest.raises(PlanRejected, match="step 12 .* has not seen yet"):
+    with pytest.raises(PlanRejected, match=r"step 12 .* has not seen yet"):
         validate_plan(plan, surface, LIMITS, gripper_open=False, landmarks=marks)
     validated = validate_plan(plan, surface, LIMITS, gripper_open=False, landmarks=marks,
                               looks_after={10})

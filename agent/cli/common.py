@@ -16,6 +16,7 @@ import typer
 import typer.core
 import typer.rich_utils
 from rich.console import Console
+from rich.markup import escape
 
 from erarm.agent.brains import BrainChoice
 from erarm.agent.config import Orchestration
@@ -65,8 +66,8 @@ if not sys.stdout.isatty() and typer.rich_utils.MAX_WIDTH is None:
 
 
 def say(message: str) -> None:
-    """A progress line on stderr."""
-    err_console.print(f"[dim]·[/dim] {message}")
+    """A progress line on stderr, as written (brackets in it are not markup)."""
+    err_console.print(f"[dim]·[/dim] {escape(message)}")
 
 
 def print_json(document: object) -> None:
@@ -214,6 +215,33 @@ def emulator(enabled: bool, entries: list[str] | None) -> Iterator[Any]:
                              "emulator")
     with Emulator(settings) as running:
         yield running
+
+
+SpeakOpt = Annotated[bool, typer.Option(
+    "--speak", help="Say what erarm is about to do and what happened: Gemini's speech "
+                    "generation with a key, else espeak-ng.")]
+SpeakToOpt = Annotated[Path | None, typer.Option(
+    "--speak-to", help="Write the narration to this WAV file instead of playing it (implies "
+                       "--speak).")]
+
+
+@contextmanager
+def narration(speak: bool, speak_to: Path | None, base_url: str | None = None
+              ) -> Iterator[Any]:
+    """The narrator's `say` while the command runs (None without --speak or --speak-to); the
+    last sentence is said, or the file written, before the command ends."""
+    if not speak and speak_to is None:
+        yield None
+        return
+    from erarm.agent.brains import api_key_from_env
+    from erarm.agent.speech import check_speak_to, open_narrator
+
+    target = check_speak_to(speak_to) if speak_to is not None else None
+    narrator = open_narrator(api_key_from_env(), say, target, base_url)
+    try:
+        yield narrator.say
+    finally:
+        narrator.close()
 
 
 def refuse_emulate_with(brain: BrainChoice, base_url: str | None, robot: str | None = None,

@@ -20,9 +20,12 @@ from erarm.agent.cli.common import (
     JsonOpt,
     RobotOpt,
     RobotOptions,
+    SpeakOpt,
+    SpeakToOpt,
     app,
     emulator,
     input_file,
+    narration,
     refuse_emulate_with,
     say,
 )
@@ -67,6 +70,7 @@ def live(
     json_output: JsonOpt = False, out: OutOpt = None, confirm: ConfirmOpt = None,
     blur_faces: BlurOpt = False, record: RecordOpt = False,
     emulate: EmulateOpt = False, emulate_opt: EmulateOptions = None,
+    speak: SpeakOpt = False, speak_to: SpeakToOpt = None,
 ) -> None:
     """Stream the camera to Gemini Robotics-ER 2 Streaming and let it work the arm: commands
     typed, read from a file or spoken; each function call checked before it runs; "stop",
@@ -87,7 +91,8 @@ def live(
                           "--emulate")
     source = (Spoken(speech) if speech else Lines.from_file(commands) if commands
               else Lines.typed())
-    with emulator(emulate, emulate_opt) as model_emulator:
+    with emulator(emulate, emulate_opt) as model_emulator, \
+            narration(speak, speak_to, base_url) as narrate:
         name = f"live-{seed}"
         rest = model_emulator.session_url(name) if model_emulator else None
         live_url, ca_file = model_emulator.live_url(name) if model_emulator else (base_url, None)
@@ -102,7 +107,7 @@ def live(
         def go(cell, folder, asking):
             return run_live(perceiving, cell, folder, connect, source, log=say,
                             live=LiveOptions(watch_s=watch), confirm=asking, record=record,
-                            task=f"live session ({task})")
+                            task=f"live session ({task})", narrate=narrate)
 
         simulator = dict(task=task, seed=seed, scene=scene, gui=gui, realtime=realtime)
         if rest:

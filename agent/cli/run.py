@@ -30,12 +30,15 @@ from erarm.agent.cli.common import (
     RobotOpt,
     RobotOptions,
     SafetyOpt,
+    SpeakOpt,
+    SpeakToOpt,
     ThinkingOpt,
     ZoomOpt,
     app,
     emulator,
     err_console,
     input_file,
+    narration,
     open_cell,
     out_console,
     print_json,
@@ -261,6 +264,7 @@ def run(
                               "go on live, each call checked (default: ask the operator when "
                               "the plan is confirmed, else stop there).")] = False,
     emulate: EmulateOpt = False, emulate_opt: EmulateOptions = None,
+    speak: SpeakOpt = False, speak_to: SpeakToOpt = None,
 ) -> None:
     """Do a task with the arm: look, plan, validate, then move and check. With a whole plan,
     one pick and place at a time, looking again after each, retrying what failed; with tools,
@@ -272,7 +276,8 @@ def run(
 
     if emulate:
         refuse_emulate_with(brain, base_url, robot, camera)
-    with emulator(emulate, emulate_opt) as model_emulator:
+    with emulator(emulate, emulate_opt) as model_emulator, \
+            narration(speak, speak_to, base_url) as narrate:
         session = model_emulator.session_url(f"run-{seed}") if model_emulator else None
         chosen = build_brain(brain, model=model, base_url=session or base_url, config=config,
                              safety=safety, thinking=thinking_budget, consensus=consensus,
@@ -287,7 +292,7 @@ def run(
                             strict_targets=strict_targets, trajectory=trajectory,
                             closed_loop=not open_loop, record=record, log=say, confirm=asking,
                             orchestration=orchestration, rehearse=rehearse,
-                            resume_live=resume_live)
+                            resume_live=resume_live, narrate=narrate)
 
         simulator = dict(task=task, seed=seed, scene=scene, gui=gui, realtime=realtime)
         if session:
@@ -315,6 +320,7 @@ def execute(
     dry_run: DryRunOpt = False, confirm: ConfirmOpt = None, strict_targets: StrictOpt = True,
     model: ModelOpt = None, base_url: BaseUrlOpt = None, config: ConfigOpt = None,
     blur_faces: BlurOpt = False, record: RecordOpt = False,
+    speak: SpeakOpt = False, speak_to: SpeakToOpt = None,
 ) -> None:
     """Run a plan file on the arm, after the same validation a model's plan gets."""
     from erarm.agent.api import execute_plan, load_plan
@@ -326,11 +332,12 @@ def execute(
     def go(cell, folder, asking):
         return execute_plan(plan.text, cell, task=goal, brain=looker, out=folder,
                             dry_run=dry_run, strict_targets=strict_targets, record=record,
-                            log=say, confirm=asking)
+                            log=say, confirm=asking, narrate=narrate)
 
-    in_workcell(go, task=goal, brain=looker, out=out, name=plan.name,
-                 hardware=dict(robot=robot, robot_entries=robot_opt, camera=camera,
-                                   camera_entries=camera_opt, config=config, task=goal,
-                                   seed=seed, scene=scene, gui=gui, realtime=realtime),
-                 calibration=calibration, blur_faces=blur_faces, confirm=confirm,
-                 json_output=json_output)
+    with narration(speak, speak_to, base_url) as narrate:
+        in_workcell(go, task=goal, brain=looker, out=out, name=plan.name,
+                    hardware=dict(robot=robot, robot_entries=robot_opt, camera=camera,
+                                  camera_entries=camera_opt, config=config, task=goal,
+                                  seed=seed, scene=scene, gui=gui, realtime=realtime),
+                    calibration=calibration, blur_faces=blur_faces, confirm=confirm,
+                    json_output=json_output)

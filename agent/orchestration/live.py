@@ -113,6 +113,7 @@ class Live:
             stop_arm(session.robot)
             record.ended, record.reason = self._halted[0]
             session.log(f"halted: {record.reason}; the arm stopped where it was")
+            session.narrate("Stopped.")
         except BrainUnavailable:
             record.ended, record.reason = SessionEnd.failed, "the session could not open"
             raise
@@ -196,6 +197,7 @@ class Live:
                         said = []
                         record.said.append(text)
                         session.log(f"the model says: {text}")
+                        session.narrate(text)
                         self._stream(session, {"got": "text", "text": text})
             while not inbox.empty():
                 command = inbox.get_nowait()

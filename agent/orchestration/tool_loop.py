@@ -127,6 +127,7 @@ class CallHandler:
         self.refused += 1
         limit = self.session.options.max_refused_calls
         self.session.log(f"warning: refused {call.name}: {reason}")
+        self.session.narrate(f"I refused the model's {call.name}: {reason.split(';')[0]}.")
         result = self._record(call, CallOutcome.refused,
                               {"error": f"refused, nothing moved: {reason}"})
         if self.refused >= limit:
@@ -146,6 +147,8 @@ class CallHandler:
         stop = session.act([action], step, self.watch, recover_blocked=True, clear_view=False,
                            context=f"turn {self.turn}")
         state = session.robot.state()
+        for goal in placed:
+            session.narrate(f"I'm letting go of the {goal.item} over the {goal.container}.")
         attempts = session.result.attempts
         attempts += [Attempt(round=self.turn, item=g.item, target=g.container,
                              outcome=Outcome.placed, steps=1,

@@ -139,6 +139,7 @@ class WholePlan:
                     raise
                 refusals += 1  # a look that missed what the plan uses: look and plan again
                 log(f"warning: the plan was refused ({rejected}); looking again")
+                session.narrate("I refused the plan and will look again.")
                 result.attempts.append(Attempt(round=round_, outcome=Outcome.refused,
                                                detail=str(rejected),
                                                round_trips=result.model_round_trips - trips))
@@ -158,6 +159,8 @@ class WholePlan:
             batch = first_transfer(validated) if options.closed_loop else validated.actions
             goal = goals_of(validated.transfers[:1], seen.objects) if validated.transfers else []
             before = result.steps_executed
+            if goal:
+                session.narrate(f"I'm putting the {goal[0].item} on the {goal[0].container}.")
             watch = holding_watch(session.robot) if options.closed_loop else None
             stop = session.act(batch, validated, watch, round_=round_,
                                recover_blocked=options.closed_loop)
