@@ -24,7 +24,7 @@ PCM_RATE_HZ = 16_000
 AUDIO_CHUNK_S = 0.1  # audio goes out in chunks this long
 STOP_WORDS = frozenset({"stop", "halt", "stop!", "halt!"})
 
-Arrive = Callable[["Command | None"], None]
+Arrive = Callable[["Command | None"], bool]  # False: the session has ended, stop sending
 
 
 class Command(BaseModel):
@@ -32,7 +32,12 @@ class Command(BaseModel):
 
     text: str = ""
     pcm: bytes = b""
-    source: str = "typed"  # typed, file, wav
+    source: str = "typed"  # typed, file, wav, mic
+
+    @property
+    def streamed(self) -> bool:
+        """Audio that goes out as it comes (the microphone), not one command after another."""
+        return self.source == "mic"
 
     @property
     def is_stop(self) -> bool:
@@ -131,6 +136,42 @@ class Spoken:
                 arrive(None)
 
         _in_thread("speech", speak)
+
+
+class Microphone:
+    """The microphone, streamed as 16 kHz mono PCM in chunks of `AUDIO_CHUNK_S` until the
+    session ends (through `sounddevice`, the audio extra); the server's voice activity detection
+    finds the commands in it."""
+
+    def __init__(self, device: str | int | None = None):
+        try:
+            import sounddevice
+        except ImportError:
+            raise ConfigError("--mic records through sounddevice: pip install 'erarm[audio]' "
+                              "(and PortAudio, apt-get install libportaudio2)") from None
+        except OSError as err:  # the module is there, PortAudio is not
+            raise ConfigError(f"--mic: {err}") from None
+        try:
+            sounddevice.check_input_settings(device=device, samplerate=PCM_RATE_HZ, channels=1,
+                                             dtype="int16")
+        except Exception as err:  # PortAudio's errors: no device, no such rate
+            raise ConfigError(f"no microphone to record from: {err}") from None
+        self._sounddevice, self.device = sounddevice, device
+
+    def start(self, arrive: Arrive) -> None:
+        frames = round(PCM_RATE_HZ * AUDIO_CHUNK_S)
+
+        def record() -> None:
+            with self._sounddevice.InputStream(device=self.device, samplerate=PCM_RATE_HZ,
+                                               channels=1, dtype="int16",
+                                               blocksize=frames) as stream:
+                listening = True
+                while listening:
+                    data, _ = stream.read(frames)
+                    listening = arrive(Command(pcm=data.tobytes(), text="(microphone)",
+                                               source="mic"))
+
+        _in_thread("microphone", record)
 
 
 def chunks(pcm: bytes, seconds: float = AUDIO_CHUNK_S) -> list[bytes]:

@@ -21,7 +21,7 @@ import pytest
 
 from erarm.agent.brains.gemini_live import AUDIO_MIME, LiveLink
 from erarm.agent.brains.local import LocalBrain
-from erarm.agent.live_input import Lines, Spoken, pcm_16k
+from erarm.agent.live_input import Lines, Microphone, Spoken, pcm_16k
 from erarm.agent.orchestration.live import LiveOptions
 from erarm.agent.results import CallOutcome, SessionEnd
 from erarm.agent.run import run_live
@@ -291,9 +291,11 @@ def test_erarm_live_with_the_emulator_does_the_task_from_a_commands_file(tmp_pat
     ((), ("GEMINI_API_KEY", "--emulate")),
     (("--emulate", "--say", "missing.wav"), ("missing.wav",)),
     (("--emulate", "--say", "{text}"), ("not a readable WAV file",)),
-    (("--emulate", "--commands", "{text}", "--say", "{text}"), ("--commands or --say",)),
+    (("--emulate", "--commands", "{text}", "--say", "{text}"), ("one of --commands",)),
+    (("--emulate", "--mic"), ("--mic",)),
     (("--emulate", "--robot", "xarm"), ("simulated robot",)),
-], ids=["no-key", "missing-wav", "not-a-wav", "both-sources", "emulate-on-hardware"])
+], ids=["no-key", "missing-wav", "not-a-wav", "both-sources", "no-microphone",
+        "emulate-on-hardware"])
 def test_erarm_live_refuses_bad_input_in_one_line(tmp_path, args, words):
     from tests.test_bad_input import assert_refused
 
@@ -333,3 +335,65 @@ def test_a_physical_arm_is_refused_before_anything_moves(fake_live, sim_cell, tm
     assert result.exit_code == 2 and "physical arm" in result.error
     assert "rehearses" in result.error and not fake_live.connected.is_set()
     assert cell.robot.state().joint_positions_rad == joints
+
+
+def test_an_interrupted_sentence_is_dropped_and_the_session_goes_on(fake_live, sim_cell,
+                                                                    tmp_path):
+    def respond(received: Received, server: FakeLive) -> list[dict]:
+        if "text" not in received.realtime:
+            return []
+        if received.realtime["text"] == "describe the table":
+            return [{"serverContent": {"modelTurn": {"parts": [{"text": "I see a bl"}]}}},
+                    {"serverContent": {"interrupted": True}},
+                    {"serverContent": {"turnComplete": True}}]
+        return [text_turn("Two bowls and three blocks.")]
+
+    fake_live.responder = respond
+    lines: list[str] = []
+    cell = sim_cell(TASK, seed=1)
+    result = run_live(LocalBrain(), cell, tmp_path / "run", _connect(fake_live),
+                      Lines(lambda: ["describe the table", "how many bowls?"], "file"),
+                      log=lines.append)
+    assert result.exit_code == 0, result.error
+    assert result.live.said == ["Two bowls and three blocks."]
+    assert "the model was interrupted" in lines
+    assert [r.realtime["text"] for r in fake_live.sent("text")] == ["describe the table",
+                                                                    "how many bowls?"]
+
+
+def test_the_microphone_streams_as_it_comes_and_a_spoken_stop_ends_it(fake_live, sim_cell,
+                                                                      tmp_path, monkeypatch):
+    """With a stand-in for sounddevice (there is no microphone here): 0.1 s chunks go out while
+    the model works, and the server hearing "stop" in them halts the session."""
+    import types
+
+    class InputStream:
+        def __init__(self, **settings):
+            assert settings["samplerate"] == 16000 and settings["dtype"] == "int16"
+            self.blocks = settings["blocksize"]
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self, frames):
+            time.sleep(frames / 16000)
+            return np.zeros((frames, 1), np.int16), False
+
+    fake = types.SimpleNamespace(check_input_settings=lambda **_: None, InputStream=InputStream)
+    monkeypatch.setitem(sys.modules, "sounddevice", fake)
+
+    def respond(received: Received, server: FakeLive) -> list[dict]:
+        return [heard("stop")] if len(server.audio()) == 10 and "audio" in received.realtime \
+            else []
+
+    fake_live.responder = respond
+    cell = sim_cell(TASK, seed=1)
+    result = run_live(LocalBrain(), cell, tmp_path / "run", _connect(fake_live), Microphone())
+    assert result.live.ended is SessionEnd.operator_stop, result.live.reason
+    chunks = fake_live.audio()
+    assert len(chunks) >= 10 and {len(c) for _, c in chunks} == {3200}
+    assert {mime for mime, _ in chunks} == {AUDIO_MIME}
+    assert not fake_live.sent("audioStreamEnd")  # a stream, not one utterance

@@ -47,6 +47,7 @@ class LiveEventKind(StrEnum):
     called = "called"  # function calls to run, then answer
     cancelled = "cancelled"  # calls the model no longer wants (ids)
     turn_done = "turn_done"  # the model finished its turn
+    interrupted = "interrupted"  # the operator spoke over the model: what it was saying stops
     going_away = "going_away"  # the server will close the session soon
     closed = "closed"  # the session ended (the reason says how)
 
@@ -190,6 +191,8 @@ class LiveLink:
             heard = content.input_transcription.text if content.input_transcription else None
             if heard:
                 self._tell(LiveEvent(kind=LiveEventKind.heard, text=redact(heard)))
+            if content.interrupted:
+                self._tell(LiveEvent(kind=LiveEventKind.interrupted))
             if content.turn_complete:
                 self._tell(LiveEvent(kind=LiveEventKind.turn_done))
         if message.tool_call is not None:

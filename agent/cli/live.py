@@ -54,6 +54,9 @@ def live(
     speech: Annotated[list[Path] | None, typer.Option(
         "--say", help="Speak a command from this WAV file (sent as 16 kHz PCM); repeatable, "
                       "in order.")] = None,
+    mic: Annotated[bool, typer.Option(
+        "--mic", help="Stream the microphone (needs the audio extra, sounddevice); the server "
+                      "finds the commands in it, and a spoken \"stop\" halts the arm.")] = False,
     watch: Annotated[float, typer.Option(
         min=0, help="After the last command, keep streaming this many seconds so standing "
                     "instructions (\"tell me when...\") can fire.")] = 0.0,
@@ -76,12 +79,12 @@ def live(
     typed, read from a file or spoken; each function call checked before it runs; "stop",
     Ctrl-C, the server going away or a dropped connection halt the arm at once."""
     from erarm.agent.brains.gemini_live import STREAMING_MODEL, LiveLink
-    from erarm.agent.live_input import Lines, Spoken
+    from erarm.agent.live_input import Lines, Microphone, Spoken
     from erarm.agent.orchestration.live import LiveOptions
     from erarm.agent.run import run_live
 
-    if commands is not None and speech:
-        raise ConfigError("give --commands or --say, not both")
+    if sum((commands is not None, bool(speech), mic)) > 1:
+        raise ConfigError("give one of --commands, --say and --mic")
     if emulate:
         refuse_emulate_with(brain, base_url, robot, camera)
     key = api_key_from_env()
@@ -89,8 +92,8 @@ def live(
         raise ConfigError("erarm live talks to Gemini Robotics-ER 2 Streaming on the Live API: "
                           "set GEMINI_API_KEY (or GOOGLE_API_KEY), or try it offline with "
                           "--emulate")
-    source = (Spoken(speech) if speech else Lines.from_file(commands) if commands
-              else Lines.typed())
+    source = (Microphone() if mic else Spoken(speech) if speech
+              else Lines.from_file(commands) if commands else Lines.typed())
     with emulator(emulate, emulate_opt) as model_emulator, \
             narration(speak, speak_to, base_url) as narrate:
         name = f"live-{seed}"

@@ -147,11 +147,15 @@ class Live:
         elif event.kind is LiveEventKind.heard and _says_stop(event.text):
             self._halt(SessionEnd.operator_stop, f"the operator said {event.text.strip()!r}")
 
-    def _arrive(self, command: Command | None, inbox: queue.Queue) -> None:
+    def _arrive(self, command: Command | None, inbox: queue.Queue) -> bool:
+        """A command from its source's thread; False once the session is over."""
+        if self._ending or self._halted:
+            return False
         if command is not None and command.is_stop:
             self._halt(SessionEnd.operator_stop, f"the operator said {command.text!r}")
         else:
             inbox.put(command)
+        return True
 
     # -- this thread -----------------------------------------------------------------------
     def _converse(self, session: Session, handler: CallHandler, channel: Channel,
@@ -187,6 +191,9 @@ class Live:
                     self._stream(session, {"sent": "results", "results": [
                         {"id": r.call.id, "name": r.call.name, "response": r.response}
                         for r in results]})
+                elif event.kind is LiveEventKind.interrupted:
+                    said = []  # the sentence cut short is not what the model says
+                    session.log("the model was interrupted")
                 elif event.kind is LiveEventKind.cancelled:
                     session.log(f"the model cancelled calls {', '.join(event.ids)} (each call "
                                 "runs to its end before the next is read)")
@@ -203,6 +210,9 @@ class Live:
                 command = inbox.get_nowait()
                 if command is None:
                     no_more = True
+                elif command.streamed:  # the microphone: out as it comes
+                    channel.send_audio(command.pcm)
+                    record.audio_s += command.seconds
                 else:
                     waiting.append(command)
             if waiting and not busy:
