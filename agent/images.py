@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from erarm.robots.base import CameraCalibration, Frame, load_calibration
-from erarm.robots.errors import ConfigError
+from erarm.robots.errors import ConfigError, ErarmError
 from erarm.robots.files import read_input_bytes
 
 ImageSource = str | Path | np.ndarray | Frame  # a file, an RGB array (H x W x 3, uint8), a frame
@@ -108,3 +108,22 @@ def frame_from(image: ImageSource, calibration: CalibrationSource | None = None,
         if count:
             log(f"blurred {count} face(s)")
     return frame
+
+
+def encode_image(frame: Frame, max_side: int, image_format: str) -> tuple[bytes, str]:
+    """The frame as JPEG or PNG bytes, downscaled so its longest side is at most `max_side`."""
+    rgb = frame.rgb
+    scale = max_side / max(rgb.shape[:2])
+    if scale < 1:
+        rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)),
+                         interpolation=cv2.INTER_AREA)
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if image_format == "png":
+        ok, data = cv2.imencode(".png", bgr)
+        mime = "image/png"
+    else:
+        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        mime = "image/jpeg"
+    if not ok:
+        raise ErarmError(f"could not encode the camera image as {image_format}")
+    return data.tobytes(), mime

@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for the test server in tests/
 
-from erarm.agent.brains.gemini import GeminiBrain, encode_image
+from erarm.agent.brains.gemini import GeminiBrain
 from erarm.agent.config import GeminiSettings
+from erarm.agent.images import encode_image
 from erarm.agent.locate import locate_objects
 from erarm.agent.parse import parse_boxes, parse_points
 from erarm.agent.perceive import Perception

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -56,6 +57,28 @@ class ToolResult:
     call: ToolCall
     response: dict[str, Any]
     image: Frame | None = None
+
+
+class LiveEventKind(StrEnum):
+    """What a live session (the Live API) sends erarm."""
+
+
+    said = "said"  # text from the model
+    heard = "heard"  # what the server heard in the audio sent (its transcription)
+    called = "called"  # function calls to run, then answer
+    cancelled = "cancelled"  # calls the model no longer wants (ids)
+    turn_done = "turn_done"  # the model finished its turn
+    interrupted = "interrupted"  # the operator spoke over the model: what it was saying stops
+    going_away = "going_away"  # the server will close the session soon
+    closed = "closed"  # the session ended (the reason says how)
+
+
+class LiveEvent(BaseModel):
+    kind: LiveEventKind
+    text: str = ""
+    calls: list[ToolCall] = Field(default_factory=list)
+    ids: list[str] = Field(default_factory=list)
+    asked: bool = False  # a `closed` that erarm asked for (`close`)
 
 
 class Conversation(Protocol):

@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import cv2
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
@@ -33,6 +32,7 @@ from erarm.agent.brains import api_key_from_env
 from erarm.agent.brains.base import CORE, PlanRequest
 from erarm.agent.config import KNOWN_MODELS, GeminiSettings, Orchestration
 from erarm.agent.errors import BrainUnavailable, ReplyError, WithheldReply
+from erarm.agent.images import encode_image
 from erarm.agent.redaction import guard, redact
 from erarm.agent.schemas import CALL_TYPES, OBSERVATIONS, SIGNATURES, listing, response_schema
 from erarm.robots.base import Frame
@@ -124,25 +124,6 @@ def task_prompt(template: str, request: PlanRequest) -> str:
         template, task=request.task, objects=listing(request.objects),
         x_min=round(limits.x_min * 1000), x_max=round(limits.x_max * 1000),
         y_min=round(limits.y_min * 1000), y_max=round(limits.y_max * 1000))
-
-
-def encode_image(frame: Frame, max_side: int, image_format: str) -> tuple[bytes, str]:
-    """The frame as JPEG or PNG bytes, downscaled so its longest side is at most `max_side`."""
-    rgb = frame.rgb
-    scale = max_side / max(rgb.shape[:2])
-    if scale < 1:
-        rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)),
-                         interpolation=cv2.INTER_AREA)
-    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    if image_format == "png":
-        ok, data = cv2.imencode(".png", bgr)
-        mime = "image/png"
-    else:
-        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        mime = "image/jpeg"
-    if not ok:
-        raise ErarmError(f"could not encode the camera image as {image_format}")
-    return data.tobytes(), mime
 
 
 class GeminiBrain:

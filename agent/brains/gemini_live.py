@@ -21,14 +21,12 @@ import queue
 import ssl
 import threading
 from collections.abc import Callable, Coroutine
-from enum import StrEnum
 from typing import Any
 
 from google import genai
 from google.genai import types
-from pydantic import BaseModel, Field
 
-from erarm.agent.brains.base import ToolCall, ToolResult
+from erarm.agent.brains.base import LiveEvent, LiveEventKind, ToolCall, ToolResult
 from erarm.agent.brains.gemini import robot_tools
 from erarm.agent.brains.gemini_conversation import redacted_args
 from erarm.agent.errors import BrainUnavailable
@@ -39,25 +37,6 @@ AUDIO_MIME = "audio/pcm;rate=16000"  # the docs' input: raw 16-bit PCM, 16 kHz, 
 CONNECT_TIMEOUT_S = 20.0
 
 Send = Callable[[Any], Coroutine[Any, Any, None]]  # one message, given the SDK's session
-
-
-class LiveEventKind(StrEnum):
-    said = "said"  # text from the model
-    heard = "heard"  # what the server heard in the audio sent (its transcription)
-    called = "called"  # function calls to run, then answer
-    cancelled = "cancelled"  # calls the model no longer wants (ids)
-    turn_done = "turn_done"  # the model finished its turn
-    interrupted = "interrupted"  # the operator spoke over the model: what it was saying stops
-    going_away = "going_away"  # the server will close the session soon
-    closed = "closed"  # the session ended (the reason says how)
-
-
-class LiveEvent(BaseModel):
-    kind: LiveEventKind
-    text: str = ""
-    calls: list[ToolCall] = Field(default_factory=list)
-    ids: list[str] = Field(default_factory=list)
-    asked: bool = False  # a `closed` that erarm asked for (`close`)
 
 
 class LiveLink:

@@ -25,12 +25,11 @@ from pydantic import BaseModel, Field
 
 from erarm import prompts
 from erarm.agent import interrupts
-from erarm.agent.brains.base import ToolResult
-from erarm.agent.brains.gemini import encode_image
-from erarm.agent.brains.gemini_live import LiveEvent, LiveEventKind
+from erarm.agent.brains.base import LiveEvent, LiveEventKind, ToolResult
 from erarm.agent.config import Orchestration
 from erarm.agent.errors import BrainUnavailable, Interrupted
 from erarm.agent.execute import stop_arm
+from erarm.agent.images import encode_image
 from erarm.agent.live_input import STOP_WORDS, Command, CommandSource, chunks
 from erarm.agent.orchestration.tool_loop import CallHandler
 from erarm.agent.results import LiveRecord, SessionEnd
