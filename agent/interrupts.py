@@ -70,6 +70,21 @@ def halt_main() -> None:
     _thread.interrupt_main(signal.SIGINT)
 
 
+@contextmanager
+def haltable() -> Iterator[None]:
+    """Let `halt_main` reach the main thread for the block's length even where SIGINT is ignored
+    (a process started in the background by a shell ignores it): Python's own handler stands in
+    for the ignored one, then the ignored one is put back. Call from the main thread."""
+    ignored = signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL, None)
+    if ignored:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, previous)
+
+
 def interrupted() -> bool:
     """Whether a signal has arrived (raised, or waiting at the end of a deferred block)."""
     return _winding_down or _pending

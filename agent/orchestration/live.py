@@ -99,12 +99,13 @@ class Live:
         channel = self.connect(instruction, self._watch)
         record.model = channel.model
         try:
-            channel.open()
-            session.log(f"live session open with {channel.model}; streaming the camera")
-            inbox: queue.Queue[Command | None] = queue.Queue()
-            self.commands.start(lambda command: self._arrive(command, inbox))
-            record.ended, record.reason = self._converse(session, handler, channel, inbox,
-                                                         record)
+            with interrupts.haltable():
+                channel.open()
+                session.log(f"live session open with {channel.model}; streaming the camera")
+                inbox: queue.Queue[Command | None] = queue.Queue()
+                self.commands.start(lambda command: self._arrive(command, inbox))
+                record.ended, record.reason = self._converse(session, handler, channel, inbox,
+                                                             record)
         except (KeyboardInterrupt, Interrupted):
             if not self._halted:
                 record.ended, record.reason = SessionEnd.interrupted, "interrupted"
@@ -165,6 +166,8 @@ class Live:
         last_frame, quiet_until = -float("inf"), None
         asked_at: float | None = None  # when erarm last sent what the model must answer
         while True:
+            if self._halted:  # its signal was missed (SIGINT ignored) or caught on the way
+                raise interrupts.Halt
             if time.perf_counter() - last_frame >= options.frame_interval_s:
                 last_frame = time.perf_counter()  # captures start a whole interval apart
                 self._send_frame(session, channel, record)
