@@ -96,6 +96,7 @@ def test_a_command_becomes_checked_blocking_calls_answered_by_id(fake_live, sim_
     result = _live(fake_live, cell, tmp_path, [TASK])
     assert result.exit_code == 0, result.error
     assert result.success is True  # the simulator's referee: the block is in the bowl
+    assert result.verified and "the blue block is on the orange bowl" in result.verification
     live = result.live
     assert live.ended is SessionEnd.commands_done and live.commands == [TASK]
     assert live.said == ["The blue block is in the orange bowl."]

@@ -31,7 +31,7 @@ from erarm.agent.errors import BrainUnavailable, Interrupted
 from erarm.agent.execute import stop_arm
 from erarm.agent.images import encode_image
 from erarm.agent.live_input import STOP_WORDS, Command, CommandSource, chunks
-from erarm.agent.orchestration.tool_loop import CallHandler
+from erarm.agent.orchestration.tool_loop import CallHandler, moved_where_let_go
 from erarm.agent.results import LiveRecord, SessionEnd
 from erarm.agent.schemas import listing
 from erarm.agent.session import Session
@@ -106,6 +106,11 @@ class Live:
                 self.commands.start(lambda command: self._arrive(command, inbox))
                 record.ended, record.reason = self._converse(session, handler, channel, inbox,
                                                              record)
+            if handler.actions:  # a last look: did what moved land where it was let go?
+                handler.go_home()
+                checked = moved_where_let_go(handler, session.look())
+                session.result.verified = checked.verified
+                session.result.verification = checked.reason
         except (KeyboardInterrupt, Interrupted):
             if not self._halted:
                 record.ended, record.reason = SessionEnd.interrupted, "interrupted"

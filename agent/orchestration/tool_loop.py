@@ -235,7 +235,7 @@ class ToolLoop:
                 return
             for check in range(options.reasks + 1):
                 after = session.look(judge_from=start.frame) if loop.actions else start
-                pointing = _pointing(loop, after)
+                pointing = moved_where_let_go(loop, after)
                 not_done = not_done_reason(pointing, after)
                 if not_done is None or not loop.actions or check == options.reasks:
                     break
@@ -284,7 +284,7 @@ class ToolLoop:
         return turn
 
 
-def _pointing(loop: CallHandler, after: Sighting) -> Verification:
+def moved_where_let_go(loop: CallHandler, after: Sighting) -> Verification:
     """erarm's own check: every object moved lies where it was last let go."""
     if loop.goals:
         return check_goals(list(loop.goals.values()), after.objects)
