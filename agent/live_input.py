@@ -44,6 +44,11 @@ class Command(BaseModel):
         return self.text.strip().lower() in STOP_WORDS
 
     @property
+    def halts_now(self) -> bool:
+        """A "stop" said as it happens (typed): at once. A file's "stop" waits its turn."""
+        return self.is_stop and self.source != "file"
+
+    @property
     def seconds(self) -> float:
         return len(self.pcm) / 2 / PCM_RATE_HZ
 

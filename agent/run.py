@@ -17,7 +17,7 @@ from erarm.agent.execute import stop_arm
 from erarm.agent.live_input import CommandSource
 from erarm.agent.orchestration import Orchestrator, rehearsing, resolved
 from erarm.agent.orchestration.given_plan import GivenPlan
-from erarm.agent.orchestration.live import Connect, Live, LiveOptions
+from erarm.agent.orchestration.live import Connect, Live, LiveOptions, RehearsedLive
 from erarm.agent.orchestration.rehearsal import Rehearsed
 from erarm.agent.orchestration.tool_loop import ToolLoop
 from erarm.agent.orchestration.whole_plan import WholePlan
@@ -97,7 +97,8 @@ def run_live(brain: Brain, cell: Workcell, out_dir: Path | RunFolder, connect: C
     the run folder is claimed; the result says how the session ended (`result.live`)."""
     session = Session(task, brain, cell, _folder(out_dir), log, options or RunOptions(), confirm,
                       record, narrate)
-    return _conduct(session, Live(connect, commands, live))
+    orchestrator = (RehearsedLive if cell.robot.physical else Live)(connect, commands, live)
+    return _conduct(session, orchestrator)
 
 
 def execute_plan(plan_text: str, task: str, brain: Brain, cell: Workcell,

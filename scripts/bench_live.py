@@ -96,7 +96,7 @@ class Script:
                 while self.robot.moves < self.stop_after:
                     time.sleep(0.005)
                 self.stop_sent = time.perf_counter()
-                arrive(Command(text="stop", source="file"))
+                arrive(Command(text="stop", source="typed"))
             else:
                 arrive(None)
 

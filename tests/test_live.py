@@ -5,6 +5,7 @@ arm did."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -327,14 +328,38 @@ def test_ctrl_c_in_a_live_session_stops_the_arm_and_records_it(tmp_path):
     assert "Traceback" not in stderr and stderr.strip().splitlines()[-1].startswith("erarm:")
 
 
-def test_a_physical_arm_is_refused_before_anything_moves(fake_live, sim_cell, tmp_path):
+def test_a_physical_arm_does_each_command_as_rehearsed_in_a_twin(fake_live, sim_cell, tmp_path):
+    """The model does the command in a live session with a twin (its camera streaming the
+    twin); the real arm then moves only through the twin's calls, validated as one plan and
+    confirmed."""
     fake_live.responder = PickIntoBowl()
     cell = sim_cell(TASK, seed=1)
     cell.robot.physical = True  # as a real arm's driver says of itself
+    asked: list[int] = []
+    result = run_live(LocalBrain(), cell, tmp_path / "run", _connect(fake_live),
+                      Lines(lambda: [TASK], "file"),
+                      confirm=lambda validated: asked.append(len(validated.actions)) or True)
+    assert result.exit_code == 0 and result.success is True, result.error
+    assert result.live.ended is SessionEnd.commands_done and result.live.commands == [TASK]
+    assert result.live.said == ["The blue block is in the orange bowl."]
+    rehearsal = result.rehearsal
+    assert rehearsal.attempts == 1 and rehearsal.steps == asked[0] == result.steps_executed
+    assert result.tool_calls == []  # no call reached the real arm unrehearsed
+    twin = json.loads((tmp_path / "run" / "rehearsal-1" / "result.json").read_text())
+    assert twin["live"]["ended"] == "commands_done" and twin["live"]["frames_sent"] >= 1
+    ran = [c["name"] for c in twin["tool_calls"] if c["outcome"] == "ran"]
+    real = [a.call.call()["function"] for a in result.actions if not a.added]
+    assert real[:len(ran)] == ran
+
+
+def test_a_physical_arm_takes_no_typed_commands(fake_live, sim_cell, tmp_path):
+    cell = sim_cell(TASK, seed=1)
+    cell.robot.physical = True
     joints = cell.robot.state().joint_positions_rad
-    result = _live(fake_live, cell, tmp_path, [TASK])
-    assert result.exit_code == 2 and "physical arm" in result.error
-    assert "rehearses" in result.error and not fake_live.connected.is_set()
+    result = run_live(LocalBrain(), cell, tmp_path / "run", _connect(fake_live),
+                      Lines.typed(io.StringIO(TASK + "\n")), confirm=lambda validated: True)
+    assert result.exit_code == 2 and "--commands FILE or --say" in result.error
+    assert not fake_live.connected.is_set()
     assert cell.robot.state().joint_positions_rad == joints
 
 
@@ -398,3 +423,13 @@ def test_the_microphone_streams_as_it_comes_and_a_spoken_stop_ends_it(fake_live,
     assert len(chunks) >= 10 and {len(c) for _, c in chunks} == {3200}
     assert {mime for mime, _ in chunks} == {AUDIO_MIME}
     assert not fake_live.sent("audioStreamEnd")  # a stream, not one utterance
+
+
+def test_a_stop_line_in_a_commands_file_ends_the_session_in_its_turn(fake_live, sim_cell,
+                                                                     tmp_path):
+    fake_live.responder = PickIntoBowl()
+    cell = sim_cell(TASK, seed=1)
+    result = _live(fake_live, cell, tmp_path, [TASK, "stop", "pick the red block"])
+    assert result.success is True  # the command before it ran to its end
+    assert result.live.ended is SessionEnd.operator_stop and result.exit_code == 0
+    assert [r.realtime["text"] for r in fake_live.sent("text")] == [TASK]

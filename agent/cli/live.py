@@ -49,8 +49,9 @@ DEFAULT_SCENE_TASK = "pick the blue block into the orange bowl"
 def live(
     commands: Annotated[Path | None, typer.Option(
         "--commands", callback=input_file("commands file"),
-        help="Read the commands from this file, one per line (a line 'stop' halts the arm) "
-             "[default: typed at the prompt].")] = None,
+        help="Read the commands from this file, one per line, each sent when the last is "
+             "done (a line 'stop' ends the session there) [default: typed at the prompt].")
+    ] = None,
     speech: Annotated[list[Path] | None, typer.Option(
         "--say", help="Speak a command from this WAV file (sent as 16 kHz PCM); repeatable, "
                       "in order.")] = None,

@@ -31,6 +31,7 @@ from erarm.agent.errors import BrainUnavailable, Interrupted
 from erarm.agent.execute import stop_arm
 from erarm.agent.images import encode_image
 from erarm.agent.live_input import STOP_WORDS, Command, CommandSource, chunks
+from erarm.agent.orchestration.rehearsal import Rehearsed
 from erarm.agent.orchestration.tool_loop import CallHandler, moved_where_let_go
 from erarm.agent.results import LiveRecord, SessionEnd
 from erarm.agent.schemas import listing
@@ -73,19 +74,18 @@ class Live:
     """The session's loop; `connect(instruction, watch)` makes its channel."""
 
     def __init__(self, connect: Connect, commands: CommandSource,
-                 options: LiveOptions | None = None):
+                 options: LiveOptions | None = None, physical_ok: bool = False):
         self.connect, self.commands = connect, commands
+        self.physical_ok = physical_ok  # the operator let the model go on live on a real arm
         self.options = options or LiveOptions()
         self._halted: list[tuple[SessionEnd, str]] = []  # the first halt, from any thread
         self._ending = False  # the session is closing as asked: nothing halts it any more
         self._frame_times: list[float] = []  # when each frame sent was captured
 
     def run(self, session: Session) -> None:
-        if session.robot.physical:  # a model followed step by step rehearses first, always
-            raise ConfigError(f"the {session.robot.name} robot is a physical arm: a live "
-                              "session cannot rehearse what the model will do in a twin first, "
-                              "so it runs on simulated and non-physical robots only; use erarm "
-                              "run --orchestration tools, which rehearses")
+        if session.robot.physical and not self.physical_ok:  # rehearsed first, always
+            raise ConfigError(f"the {session.robot.name} robot is a physical arm: each command "
+                              "is rehearsed in a twin first (RehearsedLive), not streamed to it")
         result = session.result
         result.orchestration = Orchestration.tools
         record = result.live = LiveRecord()
@@ -106,11 +106,12 @@ class Live:
                 self.commands.start(lambda command: self._arrive(command, inbox))
                 record.ended, record.reason = self._converse(session, handler, channel, inbox,
                                                              record)
+            checked = moved_where_let_go(handler, start)  # nothing moved: nothing to check
             if handler.actions:  # a last look: did what moved land where it was let go?
                 handler.go_home()
                 checked = moved_where_let_go(handler, session.look())
-                session.result.verified = checked.verified
-                session.result.verification = checked.reason
+            session.result.verified = checked.verified
+            session.result.verification = checked.reason
         except (KeyboardInterrupt, Interrupted):
             if not self._halted:
                 record.ended, record.reason = SessionEnd.interrupted, "interrupted"
@@ -156,7 +157,7 @@ class Live:
         """A command from its source's thread; False once the session is over."""
         if self._ending or self._halted:
             return False
-        if command is not None and command.is_stop:
+        if command is not None and command.halts_now:
             self._halt(SessionEnd.operator_stop, f"the operator said {command.text!r}")
         else:
             inbox.put(command)
@@ -222,6 +223,8 @@ class Live:
                     record.audio_s += command.seconds
                 else:
                     waiting.append(command)
+            if waiting and not busy and waiting[0].is_stop:  # a file's "stop", in its turn
+                return SessionEnd.operator_stop, "the commands say 'stop'"
             if waiting and not busy:
                 self._send_command(session, channel, waiting.popleft(), record)
                 busy, asked_at = True, time.perf_counter()
@@ -263,3 +266,85 @@ class Live:
 def _says_stop(text: str) -> bool:
     words = text.lower().replace(",", " ").replace(".", " ").split()
     return any(word in STOP_WORDS for word in words)
+
+
+class OneCommand:
+    """A command source of one command (a rehearsal's)."""
+
+    def __init__(self, command: Command):
+        self.command = command
+
+    def start(self, arrive) -> None:
+        arrive(self.command)
+        arrive(None)
+
+
+class RehearsedLive:
+    """A live session on a physical arm: a model followed step by step is rehearsed in a twin
+    first, always. Each command is done by the model in a live session with a simulated twin of
+    the perceived scene (its camera streaming the twin); the twin's calls, validated as one plan
+    against the real look and confirmed, are then what the real arm does, checked against the
+    twin as it goes (`Rehearsed`). A "stop" halts the arm at once; the terminal answers the
+    confirmations, so the commands come from a file or speech."""
+
+    def __init__(self, connect: Connect, commands: CommandSource,
+                 options: LiveOptions | None = None):
+        self.connect, self.commands = connect, commands
+        self.options = options or LiveOptions()
+
+    def _rehearsal(self, command: Command) -> Rehearsed:
+        def session_for(physical_ok: bool) -> Callable[[], Live]:
+            return lambda: Live(self.connect, OneCommand(command), self.options, physical_ok)
+
+        return Rehearsed(inner=session_for(False), live=session_for(True))
+
+    def run(self, session: Session) -> None:
+        if getattr(self.commands, "source", "") == "typed":
+            raise ConfigError("on a physical arm the terminal answers the confirmations: give "
+                              "the commands with --commands FILE or --say WAV")
+        record = session.result.live = LiveRecord()
+        inbox: queue.Queue[Command | None] = queue.Queue()
+        halted: list[str] = []
+
+        def arrive(command: Command | None) -> bool:
+            if halted:
+                return False
+            if command is not None and command.halts_now:
+                halted.append(f"the operator said {command.text!r}")
+                interrupts.halt_main()
+            else:
+                inbox.put(command)
+            return True
+
+        try:
+            with interrupts.haltable():
+                self.commands.start(arrive)
+                while (command := inbox.get()) is not None and not command.is_stop:
+                    if command.streamed:
+                        raise ConfigError("--mic streams without turns: on a physical arm give "
+                                          "whole commands (--commands or --say)")
+                    record.commands.append(command.text)
+                    session.log(f"command ({command.source}): {command.text}; rehearsing it "
+                                "in a twin first")
+                    session.task = command.text  # what the rehearsal's checks judge
+                    rehearsal = self._rehearsal(command)
+                    try:
+                        rehearsal.run(session)
+                    finally:
+                        record.said += [text for twin in rehearsal.twins if twin.live
+                                        for text in twin.live.said]
+                    if halted:
+                        raise interrupts.Halt
+            record.ended, record.reason = (
+                (SessionEnd.operator_stop, "the commands say 'stop'") if command is not None
+                else (SessionEnd.commands_done, "every command was done"))
+        except (KeyboardInterrupt, Interrupted):
+            if not halted:
+                record.ended, record.reason = SessionEnd.interrupted, "interrupted"
+                raise
+            stop_arm(session.robot)
+            record.ended, record.reason = SessionEnd.operator_stop, halted[0]
+            session.log(f"halted: {record.reason}; the arm stopped where it was")
+        except ErarmError as err:
+            record.ended, record.reason = SessionEnd.failed, str(err)
+            raise

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +28,7 @@ from erarm.agent.config import Orchestration
 from erarm.agent.errors import GaveUp, Interrupted
 from erarm.agent.execute import Watch, holding_watch
 from erarm.agent.geometry import normalized_to_pixel
-from erarm.agent.orchestration import check_options
+from erarm.agent.orchestration import Orchestrator, check_options
 from erarm.agent.orchestration.tool_loop import ToolLoop, not_done_reason
 from erarm.agent.parse import RawCall, parse_call
 from erarm.agent.recording.run_folder import RunFolder
@@ -142,13 +143,21 @@ def _twin_watch(script: Script, robot) -> Watch:
 
 
 class Rehearsed:
-    """Rehearse the tool loop in a twin, validate its calls as one plan against the real look,
-    confirm, replay, and check the real arm and camera against the twin as it goes."""
+    """Rehearse a step-by-step model in a twin (the tool loop, or what `inner` makes: a live
+    session's command), validate its calls as one plan against the real look, confirm, replay,
+    and check the real arm and camera against the twin as it goes. `live` makes the orchestrator
+    that goes on live after a divergence, when the operator allows it."""
+
+    def __init__(self, inner: Callable[[], Orchestrator] | None = None,
+                 live: Callable[[], Orchestrator] | None = None):
+        self.inner, self.live = inner or ToolLoop, live or ToolLoop
+        self.twins: list[RunResult] = []  # each rehearsal's result
 
     def run(self, session: Session) -> None:
         options, result = session.options, session.result
-        check_options(options.model_copy(update={"orchestration": Orchestration.tools}),
-                      session.brain)
+        if self.inner is ToolLoop:  # the brain itself calls the functions
+            check_options(options.model_copy(update={"orchestration": Orchestration.tools}),
+                          session.brain)
         result.orchestration = Orchestration.tools
         record = result.rehearsal = RehearsalRecord()
         start = seen = session.look()
@@ -186,8 +195,7 @@ class Rehearsed:
             seen = after
         session.judge(start.frame, after, pointing)
 
-    @staticmethod
-    def _diverged(session: Session, record: RehearsalRecord, diverged: str) -> None:
+    def _diverged(self, session: Session, record: RehearsalRecord, diverged: str) -> None:
         """The arm has stopped and backed off: stop there, or go on live when allowed (by
         `resume_live`, or by the operator when asked)."""
         record.diverged = diverged
@@ -198,7 +206,7 @@ class Rehearsed:
                          "stopped and went home (--resume-live lets the model go on live)")
         session.log(f"the real run parted from its rehearsal: {diverged}; going on live")
         record.resumed_live = True
-        ToolLoop().run(session)
+        self.live().run(session)
 
     # -- in the twin ------------------------------------------------------------------------
     def _rehearse(self, session: Session, seen: Sighting, record: RehearsalRecord
@@ -253,7 +261,7 @@ class Rehearsed:
             with cell:
                 twin.start()
                 try:
-                    ToolLoop().run(twin)
+                    self.inner().run(twin)
                 except ErarmError as err:
                     return twin.finish(err)
                 except KeyboardInterrupt:
@@ -261,6 +269,7 @@ class Rehearsed:
                     raise
                 return twin.finish(None)
         finally:
+            self.twins.append(twin.result)
             result = session.result
             result.model_calls += twin.result.model_calls
             result.model_round_trips += twin.result.model_round_trips
