@@ -2,8 +2,8 @@
 endpoint (WSS on loopback; the emulated model errs as in the benches): frame-to-request latency,
 frames sent per second, and the time from a typed "stop" to the simulated arm at rest.
 
-- frame-to-request latency: from the camera's frame in hand (capture returned) to its message
-  arriving at the server (JPEG encoding, the hop to the session's thread, the SDK, TLS, loopback).
+- frame-to-request latency: from the camera's frame in hand (capture started) to its message
+  written to the socket (JPEG encoding, the hop to the session's thread, the SDK, TLS).
 - frames per second: frames sent over a session's wall time, while the model works the arm (no
   frame goes out in the middle of a robot call) and while it only watches.
 - stop to halt: from "stop" reaching erarm (the command source hands it over) to the arm at rest
@@ -32,26 +32,9 @@ from erarm.agent.orchestration.live import LiveOptions
 from erarm.agent.run import run_live
 from erarm.robots.registry import open_workcell
 from erarm.sim.emulator import Emulator
-from erarm.sim.emulator.live import LiveEndpoint
 from erarm.sim.emulator.settings import EmulatorSettings
 
 TASK = "pick the blue block into the orange bowl"
-
-
-class Stamped:
-    """The emulator's endpoint, noting when each frame arrives (the same clock as the client)."""
-
-    def __init__(self) -> None:
-        self.arrivals: list[float] = []
-        original = LiveEndpoint._answer
-
-        def answer(endpoint, conversation, message):
-            realtime = message.get("realtimeInput") or message.get("realtime_input") or {}
-            if "video" in realtime:
-                self.arrivals.append(time.perf_counter())
-            return original(endpoint, conversation, message)
-
-        LiveEndpoint._answer = answer
 
 
 class TimedCamera:
@@ -70,15 +53,20 @@ class TimedCamera:
 
 
 class TimedLink(LiveLink):
-    """The Live client, noting when each frame is handed to it."""
+    """The Live client, noting when each frame is handed to it and when the SDK has written its
+    message to the socket."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.handed: list[float] = []
+        self.written: list[float] = []
 
-    def send_frame(self, jpeg: bytes) -> None:
+    def send_frame(self, jpeg: bytes, wait_s: float = 0.05) -> threading.Event:
         self.handed.append(time.perf_counter())
-        super().send_frame(jpeg)
+        written = super().send_frame(jpeg, wait_s)
+        written.wait()
+        self.written.append(time.perf_counter())
+        return written
 
 
 class Script:
@@ -147,7 +135,8 @@ def session(emulator: Emulator, seed: int, out: Path, stop_after: int | None,
         cell.close()
     # each frame sent is the last capture before it was handed over (a look captures too)
     frames = [max(c for c in camera.captured if c <= handed) for handed in links[0].handed]
-    return {"result": result, "frames": frames, "stop_sent": script.stop_sent,
+    return {"result": result, "frames": frames, "written": links[0].written,
+            "stop_sent": script.stop_sent,
             "stopped": robot.stopped}
 
 
@@ -163,21 +152,18 @@ def main() -> None:
                         help="the emulated model's median answer time")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    stamped = Stamped()
     latencies, working_fps, watching_fps, halts = [], [], [], []
     with tempfile.TemporaryDirectory() as folder, Emulator(EmulatorSettings(
             latency_median_s=args.latency_s)) as emulator:
         for seed in range(args.sessions):
             for stop_after, watch in ((None, False), (None, True), (3, False)):
-                before = len(stamped.arrivals)
                 run = session(emulator, seed, Path(folder), stop_after, watch)
-                arrivals = stamped.arrivals[before:]
                 if stop_after is not None:
                     if run["stopped"] and run["stop_sent"]:
                         halts.append(run["stopped"] - run["stop_sent"])
                     continue
                 (watching_fps if watch else working_fps).append(run["result"].live.frames_per_s)
-                latencies += [a - c for c, a in zip(run["frames"], arrivals, strict=False)]
+                latencies += [w - c for c, w in zip(run["frames"], run["written"], strict=False)]
     report = {
         "sessions": args.sessions,
         "frame_to_request_ms": {"median": 1000 * statistics.median(latencies),

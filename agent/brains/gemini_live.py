@@ -79,9 +79,20 @@ class LiveLink:
         if self._failure is not None:
             raise BrainUnavailable(f"could not open a Live API session: {self._failure}")
 
-    def send_frame(self, jpeg: bytes) -> None:
+    def send_frame(self, jpeg: bytes, wait_s: float = 0.05) -> threading.Event:
+        """Send a frame, waiting up to `wait_s` until it is written (the event returned is set
+        then): a frame left queued while the caller's thread drives the arm waits for the
+        interpreter's lock far longer."""
         blob = types.Blob(data=jpeg, mime_type="image/jpeg")
-        self._post(lambda s: s.send_realtime_input(video=blob))
+        written = threading.Event()
+
+        async def send(session: Any) -> None:
+            await session.send_realtime_input(video=blob)
+            written.set()
+
+        self._post(send)
+        written.wait(wait_s)
+        return written
 
     def send_text(self, text: str) -> None:
         self._post(lambda s: s.send_realtime_input(text=text))
