@@ -162,7 +162,9 @@ def _print_summary(result) -> None:  # result: erarm.agent.run.RunResult
                       + (f"; parted from it: {rehearsal.diverged}" if rehearsal.diverged else ""))
     if result.live is not None:
         session = result.live
-        console.print(f"  live session with {session.model}: {len(session.commands)} commands, "
+        count = len(session.commands)
+        console.print(f"  live session with {session.model}: {count} "
+                      f"command{'' if count == 1 else 's'}, "
                       f"{session.frames_sent} frames streamed "
                       f"({session.frames_per_s:.2f}/s), ended: {session.reason}", markup=False)
         for text in session.said:
