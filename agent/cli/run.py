@@ -162,11 +162,12 @@ def _print_summary(result) -> None:  # result: erarm.agent.run.RunResult
                       + (f"; parted from it: {rehearsal.diverged}" if rehearsal.diverged else ""))
     if result.live is not None:
         session = result.live
-        count = len(session.commands)
+        count, frames = len(session.commands), session.frames_sent
+        rate = f" ({session.frames_per_s:.2f}/s)" if frames > 1 else ""
         console.print(f"  live session with {session.model}: {count} "
-                      f"command{'' if count == 1 else 's'}, "
-                      f"{session.frames_sent} frames streamed "
-                      f"({session.frames_per_s:.2f}/s), ended: {session.reason}", markup=False)
+                      f"command{'' if count == 1 else 's'}, {frames} "
+                      f"frame{'' if frames == 1 else 's'} streamed{rate}, ended: "
+                      f"{session.reason}", markup=False)
         for text in session.said:
             console.print(f"  the model said: {text}", markup=False)
     console.print(f"  pictures and records: {result.out_dir}/")
