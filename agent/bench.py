@@ -91,6 +91,12 @@ class BenchReport(BaseModel):
     tasks: list[TaskSummary]
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The value at fraction `q` of the sorted values (nearest rank), for latency reports."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """The Wilson score interval for a binomial proportion (sound near 0% and 100%)."""
     if n == 0:

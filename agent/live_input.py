@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol, TextIO
 
-import numpy as np
 from pydantic import BaseModel
 
+from erarm.agent.audio import read_wav, resample
 from erarm.robots.errors import ConfigError
 
 PCM_RATE_HZ = 16_000
@@ -105,25 +105,12 @@ def pcm_16k(path: Path) -> bytes:
     """A WAV file's sound as 16 kHz mono 16-bit little-endian PCM (channels averaged,
     resampled linearly); a one-line `ConfigError` for what is not a PCM WAV file."""
     try:
-        with wave.open(str(path), "rb") as wav:
-            rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
-            raw = wav.readframes(wav.getnframes())
+        pcm, rate = read_wav(path)
     except (OSError, EOFError, wave.Error) as err:
         raise ConfigError(f"{path} is not a readable WAV file: {err}") from None
-    kinds = {1: np.uint8, 2: np.int16, 4: np.int32}
-    if width not in kinds:
-        raise ConfigError(f"{path}: {8 * width}-bit samples are not supported (8, 16 or 32-bit "
-                          "PCM)")
-    samples = np.frombuffer(raw, dtype=kinds[width]).astype(np.float64)
-    if width == 1:
-        samples = (samples - 128) * 256
-    elif width == 4:
-        samples /= 65536
-    samples = samples[:len(samples) - len(samples) % channels].reshape(-1, channels).mean(axis=1)
-    if rate != PCM_RATE_HZ and len(samples):
-        times = np.arange(round(len(samples) * PCM_RATE_HZ / rate)) / PCM_RATE_HZ
-        samples = np.interp(times, np.arange(len(samples)) / rate, samples)
-    return np.clip(np.round(samples), -32768, 32767).astype("<i2").tobytes()
+    except ValueError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return resample(pcm, rate, PCM_RATE_HZ)
 
 
 class Spoken:

@@ -25,6 +25,7 @@ from typing import Protocol
 import numpy as np
 from pydantic import BaseModel
 
+from erarm.agent.audio import read_wav, resample, write_wav
 from erarm.agent.redaction import guard, redact
 from erarm.robots.errors import ConfigError
 
@@ -50,12 +51,7 @@ class Speech(BaseModel):
 
     def at(self, rate_hz: int) -> bytes:
         """The samples at another rate (linear interpolation)."""
-        if rate_hz == self.rate_hz or not self.pcm:
-            return self.pcm
-        samples = np.frombuffer(self.pcm, "<i2").astype(np.float64)
-        times = np.arange(round(len(samples) * rate_hz / self.rate_hz)) / rate_hz
-        resampled = np.interp(times, np.arange(len(samples)) / self.rate_hz, samples)
-        return np.round(resampled).astype("<i2").tobytes()
+        return resample(self.pcm, self.rate_hz, rate_hz)
 
 
 class Voice(Protocol):
@@ -116,19 +112,11 @@ class EspeakVoice:
                                   timeout=30, check=True)
         except (OSError, subprocess.SubprocessError) as err:
             raise SpeechError(f"{self.program} failed: {err}") from None
-        return read_wav(io.BytesIO(done.stdout))
-
-
-def read_wav(source) -> Speech:
-    with wave.open(source, "rb") as wav:
-        if wav.getsampwidth() != 2:
-            raise SpeechError("speech must be 16-bit PCM")
-        rate, channels = wav.getframerate(), wav.getnchannels()
-        samples = np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
-    if channels > 1:
-        samples = samples[:len(samples) - len(samples) % channels].reshape(-1, channels)
-        samples = samples.mean(axis=1).astype("<i2")
-    return Speech(pcm=samples.tobytes(), rate_hz=rate)
+        try:
+            pcm, rate = read_wav(io.BytesIO(done.stdout))
+        except (EOFError, wave.Error, ValueError) as err:
+            raise SpeechError(f"{self.program} wrote no WAV: {err}") from None
+        return Speech(pcm=pcm, rate_hz=rate)
 
 
 def _play(speech: Speech) -> None:
@@ -155,14 +143,6 @@ def _play(speech: Speech) -> None:
     if done.returncode:
         raise SpeechError("cannot play sound: " + (done.stderr.decode(errors="replace").strip()
                                                    .splitlines() or ["aplay failed"])[-1])
-
-
-def write_wav(target, pcm: bytes, rate_hz: int) -> None:
-    with wave.open(target, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate_hz)
-        wav.writeframes(pcm)
 
 
 def check_speak_to(path: Path) -> Path:

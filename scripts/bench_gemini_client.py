@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for the test server in tests/
 
+from erarm.agent.bench import percentile
 from erarm.agent.brains.gemini import GeminiBrain
 from erarm.agent.config import GeminiSettings
 from erarm.agent.images import encode_image
@@ -38,11 +39,6 @@ def capture(width: int, height: int):
     with open_workcell("sim", task="pick the blue block into the orange bowl", seed=2) as cell:
         camera = SimCamera(cell.robot.world.client, CameraSetup(width=width, height=height))
         return camera.capture()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def overhead(calls: int) -> dict:

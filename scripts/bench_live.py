@@ -24,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+from erarm.agent.bench import percentile
 from erarm.agent.brains import EMULATOR_KEY
 from erarm.agent.brains.gemini_live import LiveLink
 from erarm.agent.brains.local import LocalBrain
@@ -138,11 +139,6 @@ def session(emulator: Emulator, seed: int, out: Path, stop_after: int | None,
     return {"result": result, "frames": frames, "written": links[0].written,
             "stop_sent": script.stop_sent,
             "stopped": robot.stopped}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
