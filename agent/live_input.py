@@ -54,6 +54,8 @@ class Command(BaseModel):
 
 
 class CommandSource(Protocol):
+    source: str  # where its commands come from, as `Command.source` says
+
     def start(self, arrive: Arrive) -> None:
         """Begin handing commands to `arrive` (from a thread of its own), then None."""
         ...
@@ -116,6 +118,8 @@ def pcm_16k(path: Path) -> bytes:
 class Spoken:
     """Speech from WAV files, one command each, in order."""
 
+    source = "wav"
+
     def __init__(self, paths: list[Path]):
         self._speech = [(path, pcm_16k(path)) for path in paths]  # bad files fail here, first
 
@@ -123,7 +127,7 @@ class Spoken:
         def speak() -> None:
             try:
                 for path, pcm in self._speech:
-                    arrive(Command(pcm=pcm, text=f"(speech: {path.name})", source="wav"))
+                    arrive(Command(pcm=pcm, text=f"(speech: {path.name})", source=self.source))
             finally:
                 arrive(None)
 
@@ -134,6 +138,8 @@ class Microphone:
     """The microphone, streamed as 16 kHz mono PCM in chunks of `AUDIO_CHUNK_S` until the
     session ends (through `sounddevice`, the audio extra); the server's voice activity detection
     finds the commands in it."""
+
+    source = "mic"
 
     def __init__(self, device: str | int | None = None):
         try:
@@ -161,7 +167,7 @@ class Microphone:
                 while listening:
                     data, _ = stream.read(frames)
                     listening = arrive(Command(pcm=data.tobytes(), text="(microphone)",
-                                               source="mic"))
+                                               source=self.source))
 
         _in_thread("microphone", record)
 

@@ -131,7 +131,7 @@ class ToolCallRecord(BaseModel):
 
 class RehearsalRecord(BaseModel):
     """A step-by-step model rehearsed in a simulated twin of the perceived scene, then its calls
-    replayed on the real arm as one validated plan."""
+    replayed on the real arm as one validated plan (a live session's commands add up here)."""
 
     attempts: int = 0  # rehearsals run (a failed one is tried again from a fresh twin)
     calls: int = 0  # function calls the model made in the twins

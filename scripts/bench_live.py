@@ -74,13 +74,16 @@ class Script:
     """Commands for one session: the task, then "stop" once the arm has made `stop_after`
     motions (or, with None, nothing more)."""
 
+    source = "file"
+
     def __init__(self, robot, stop_after: int | None, watch: bool):
         self.robot, self.stop_after, self.watch = robot, stop_after, watch
         self.stop_sent: float | None = None
 
     def start(self, arrive) -> None:
         def speak() -> None:
-            arrive(Command(text="tell me what you see" if self.watch else TASK, source="file"))
+            arrive(Command(text="tell me what you see" if self.watch else TASK,
+                           source=self.source))
             if self.stop_after is not None:
                 while self.robot.moves < self.stop_after:
                     time.sleep(0.005)
@@ -124,9 +127,9 @@ def session(emulator: Emulator, seed: int, out: Path, stop_after: int | None,
 
     links: list[TimedLink] = []
 
-    def connect(instruction, watch_events):
+    def connect(instruction, watch_events, moves):
         links.append(TimedLink(EMULATOR_KEY, system_instruction=instruction, base_url=url,
-                               ca_file=ca_file, watch=watch_events))
+                               ca_file=ca_file, watch=watch_events, moves=moves))
         return links[0]
 
     try:

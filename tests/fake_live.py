@@ -2,7 +2,9 @@
 to it over WSS (its certificate from a throwaway authority, trusted through SSL_CERT_FILE), it
 records every message the client sends, with when, and it answers from a responder: a function of
 each client message returning the server messages to send back. Tests can also push a message at
-any moment (`goAway`) or drop the connection."""
+any moment (`goAway`) or drop the connection. Several sessions may be open at once (a physical
+arm's watching session and its rehearsals): each message says which sent it, and the replies go
+back to that one."""
 
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ def _camel(value: Any) -> Any:
 @dataclass
 class Received:
     message: dict
+    session: int = 1  # which connection sent it, counted from 1
     t: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
@@ -92,6 +95,7 @@ class FakeLive:
         self.path = ""
         self.headers: dict[str, str] = {}
         self.connected = threading.Event()
+        self._sessions = 0
         self._connection: ServerConnection | None = None
         self._loop = asyncio.new_event_loop()
         started = threading.Event()
@@ -111,7 +115,12 @@ class FakeLive:
 
     @property
     def setup(self) -> dict:
-        return next((r.message["setup"] for r in self.received if r.kind == "setup"), {})
+        return next(iter(self.setups.values()), {})
+
+    @property
+    def setups(self) -> dict[int, dict]:
+        """Each session's setup message, by session."""
+        return {r.session: r.message["setup"] for r in self.received if r.kind == "setup"}
 
     def sent(self, kind: str) -> list[Received]:
         """What the client sent as realtime input of this kind (video, text, audio...)."""
@@ -159,23 +168,26 @@ class FakeLive:
         self._loop.run_until_complete(main())
 
     async def _send(self, message: dict) -> None:
+        """To the session that connected last."""
         if self._connection is not None:
             await self._connection.send(json.dumps(message))
 
     async def _handle(self, connection: ServerConnection) -> None:
         self._connection = connection
+        self._sessions += 1
+        session = self._sessions
         self.path = connection.request.path
         self.headers = {k.lower(): v for k, v in connection.request.headers.raw_items()}
         self.connected.set()
         try:
             async for raw in connection:
-                received = Received(json.loads(raw))
+                received = Received(json.loads(raw), session)
                 self.received.append(received)
                 if received.kind == "setup":
-                    await self._send({"setupComplete": {}})
+                    await connection.send(json.dumps({"setupComplete": {}}))
                     continue
                 for reply in self.responder(received, self):
-                    await self._send(reply)
+                    await connection.send(json.dumps(reply))
         except Exception:  # the client went away: the test reads what it sent
             return
 

@@ -42,9 +42,9 @@ def fake_live(tmp_path, monkeypatch):
 
 
 def _connect(server: FakeLive):
-    def connect(instruction, watch):
+    def connect(instruction, watch, moves):
         return LiveLink(TEST_KEY, system_instruction=instruction, base_url=server.url,
-                        watch=watch)
+                        watch=watch, moves=moves)
     return connect
 
 
@@ -350,6 +350,73 @@ def test_a_physical_arm_does_each_command_as_rehearsed_in_a_twin(fake_live, sim_
     ran = [c["name"] for c in twin["tool_calls"] if c["outcome"] == "ran"]
     real = [a.call.call()["function"] for a in result.actions if not a.added]
     assert real[:len(ran)] == ran
+
+
+WATCH_FOR = "tell me when the blue block is in the orange bowl"
+
+
+class WatchingOnAPhysicalArm:
+    """Plays the streaming model of a physical arm's sessions: in a twin (motions declared) it
+    does the task, or only says it will watch; in the session watching the real camera it first
+    errs (a motion it was not given), then watches the frames and says when the block is in the
+    bowl, as the real world's truth (the referee) has it."""
+
+    def __init__(self, cell):
+        self.cell, self.doing = cell, PickIntoBowl()
+        self.watching = self.fired = False
+        self.frames_after: list[int] = []  # the watcher's frames after the block was in
+
+    def __call__(self, received: Received, server: FakeLive) -> list[dict]:
+        declared = {d["name"] for d in server.setups[received.session]["tools"][0][
+            "functionDeclarations"]}
+        text = received.realtime.get("text")
+        if "move" in declared:  # a twin's session
+            if text == WATCH_FOR:
+                return [text_turn("I will watch for it.")]
+            return self.doing(received, server)
+        if text == WATCH_FOR:
+            self.watching = True
+            return [tool_call(_move({"x_mm": 300, "y_mm": 0}, True))]
+        if received.kind == "toolResponse":
+            return [text_turn("I am watching for the blue block in the orange bowl.")]
+        if "video" in received.realtime and self.watching and self.cell.referee.judge().success:
+            self.frames_after.append(received.session)
+            if not self.fired:
+                self.fired = True
+                return [text_turn("The blue block is in the orange bowl now.")]
+        return []
+
+
+def test_a_physical_arm_watches_for_standing_instructions_on_its_real_camera(
+        fake_live, sim_cell, tmp_path):
+    """A command that moves nothing in the twin goes to the session on the real camera, whose
+    model is given no motions and whose calls to one are refused; it watches the stream through
+    the rehearsed command that follows, and erarm reports what it says."""
+    cell = sim_cell(TASK, seed=1)
+    cell.robot.physical = True
+    fake_live.responder = model = WatchingOnAPhysicalArm(cell)
+    result = run_live(LocalBrain(), cell, tmp_path / "run", _connect(fake_live),
+                      Lines(lambda: [WATCH_FOR, TASK], "file"), confirm=lambda validated: True,
+                      live=LiveOptions(watch_s=3.0))
+    assert result.exit_code == 0 and result.success is True, result.error
+    live = result.live
+    assert live.ended is SessionEnd.commands_done and live.commands == [WATCH_FOR, TASK]
+    assert "I am watching for the blue block in the orange bowl." in live.said
+    assert "The blue block is in the orange bowl now." in live.said
+    # the watching session: the first to connect, only observations declared, real frames
+    watcher = fake_live.setups[1]
+    assert {d["name"] for d in watcher["tools"][0]["functionDeclarations"]} == {
+        "look", "gripperState"}
+    assert "You do not move the arm" in watcher["systemInstruction"]["parts"][0]["text"]
+    assert [r.realtime["text"] for r in fake_live.sent("text") if r.session == 1] == [WATCH_FOR]
+    assert model.frames_after and set(model.frames_after) == {1}
+    refused = [f for f in fake_live.function_responses() if f["name"] == "move"
+               and "error" in f["response"]]
+    assert refused and "this session watches" in refused[0]["response"]["error"]
+    # the twins: one per command, the task's calls replayed on the arm, nothing else
+    assert len(fake_live.setups) == 3
+    assert result.rehearsal.steps == result.steps_executed > 0
+    assert all(c.outcome is CallOutcome.refused for c in result.tool_calls)
 
 
 def test_a_physical_arm_takes_no_typed_commands(fake_live, sim_cell, tmp_path):

@@ -95,14 +95,15 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-def robot_tools(blocking: bool = False) -> types.Tool:
+def robot_tools(blocking: bool = False, moves: bool = True) -> types.Tool:
     """The robot API as Gemini function declarations, typed from the same models the parser
     validates with and described by `prompts/robot_functions.json`, then the observations a
     model may call between motions. `blocking` (the Live API) marks the physical actions
-    `BLOCKING`, so a streaming model waits for the arm before it goes on."""
+    `BLOCKING`, so a streaming model waits for the arm before it goes on; without `moves` only
+    the observations are declared (a session that watches)."""
     described = prompts.data("robot_functions.json")
     declarations = []
-    for name, params in SIGNATURES.items():
+    for name, params in SIGNATURES.items() if moves else ():
         fields = CALL_TYPES[name].model_json_schema()["properties"]
         properties = {p: {"type": fields[p]["type"], "description": described[name]["args"][p]}
                       for p in params}

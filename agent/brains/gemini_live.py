@@ -45,7 +45,7 @@ class LiveLink:
     def __init__(self, api_key: str, model: str = STREAMING_MODEL, *,
                  system_instruction: str, base_url: str | None = None,
                  api_version: str = "v1beta", ca_file: str | None = None,
-                 watch: Callable[[LiveEvent], None] | None = None):
+                 watch: Callable[[LiveEvent], None] | None = None, moves: bool = True):
         guard(api_key)
         http_options = types.HttpOptions(api_version=api_version)
         if base_url:
@@ -57,7 +57,7 @@ class LiveLink:
         self._config = types.LiveConnectConfig(
             response_modalities=[types.Modality.TEXT],
             system_instruction=types.Content(parts=[types.Part(text=system_instruction)]),
-            tools=[robot_tools(blocking=True)],
+            tools=[robot_tools(blocking=True, moves=moves)],
             input_audio_transcription=types.AudioTranscriptionConfig())
         self.watch = watch
         self._events: queue.Queue[LiveEvent] = queue.Queue()

@@ -103,10 +103,10 @@ def live(
         perceiving = build_brain(brain, base_url=rest or base_url, config=config,
                                  api_key=EMULATOR_KEY if rest else None)
 
-        def connect(instruction, watch_events):
+        def connect(instruction, watch_events, moves):
             return LiveLink(EMULATOR_KEY if rest else key, model or STREAMING_MODEL,
                             system_instruction=instruction, base_url=live_url,
-                            ca_file=ca_file, watch=watch_events)
+                            ca_file=ca_file, watch=watch_events, moves=moves)
 
         def go(cell, folder, asking):
             return run_live(perceiving, cell, folder, connect, source, log=say,

@@ -11,6 +11,10 @@ Commands go one at a time, the next when the model has finished its turn.
 Stop means stop: a typed "stop", a spoken one (the server's transcription of it), the server's
 `goAway` or a dropped connection halts the arm at once, wherever this thread is (`halt_main`),
 and ends the session; Ctrl-C does the same and exits 130. The arm stays where it stopped.
+
+On a physical arm (`RehearsedLive`) the session on the real camera only watches: each command
+is first done by the model in a twin and, when that moved something, replayed on the real arm;
+a command that moved nothing there (a standing instruction) goes to the watching session.
 """
 
 from __future__ import annotations
@@ -61,7 +65,9 @@ class Channel(Protocol):
     def close(self) -> None: ...
 
 
-Connect = Callable[[str, Callable[[LiveEvent], None]], Channel]  # (instruction, watch)
+Connect = Callable[[str, Callable[[LiveEvent], None], bool], Channel]  # (instruction, watch,
+# moves: whether the robot's motions are declared)
+Rehearse = Callable[[Session, Command], bool]  # True when it did the command on the arm
 
 
 class SessionEnded(ErarmError):
@@ -71,32 +77,37 @@ class SessionEnded(ErarmError):
 
 
 class Live:
-    """The session's loop; `connect(instruction, watch)` makes its channel."""
+    """The session's loop; `connect(instruction, watch, moves)` makes its channel. With
+    `rehearse` the session watches: its model is given no motions, and each command goes to
+    `rehearse` first, then to the model only when that did not move the arm for it."""
 
     def __init__(self, connect: Connect, commands: CommandSource,
-                 options: LiveOptions | None = None, physical_ok: bool = False):
+                 options: LiveOptions | None = None, physical_ok: bool = False,
+                 rehearse: Rehearse | None = None):
         self.connect, self.commands = connect, commands
         self.physical_ok = physical_ok  # the operator let the model go on live on a real arm
+        self.rehearse = rehearse
         self.options = options or LiveOptions()
         self._halted: list[tuple[SessionEnd, str]] = []  # the first halt, from any thread
         self._ending = False  # the session is closing as asked: nothing halts it any more
         self._frame_times: list[float] = []  # when each frame sent was captured
 
     def run(self, session: Session) -> None:
-        if session.robot.physical and not self.physical_ok:  # rehearsed first, always
+        moves = self.rehearse is None
+        if session.robot.physical and moves and not self.physical_ok:  # rehearsed first
             raise ConfigError(f"the {session.robot.name} robot is a physical arm: each command "
                               "is rehearsed in a twin first (RehearsedLive), not streamed to it")
         result = session.result
         result.orchestration = Orchestration.tools
         record = result.live = LiveRecord()
         start = session.look()
-        handler = CallHandler(session, start)
+        handler = CallHandler(session, start, moves)
         limits = session.robot.limits
         instruction = prompts.render(
-            "live", objects=listing(start.objects),
+            "live" if moves else "live_watch", objects=listing(start.objects),
             x_min=round(limits.x_min * 1000), x_max=round(limits.x_max * 1000),
             y_min=round(limits.y_min * 1000), y_max=round(limits.y_max * 1000))
-        channel = self.connect(instruction, self._watch)
+        channel = self.connect(instruction, self._watch, moves)
         record.model = channel.model
         try:
             with interrupts.haltable():
@@ -106,12 +117,8 @@ class Live:
                 self.commands.start(lambda command: self._arrive(command, inbox))
                 record.ended, record.reason = self._converse(session, handler, channel, inbox,
                                                              record)
-            checked = moved_where_let_go(handler, start)  # nothing moved: nothing to check
-            if handler.actions:  # a last look: did what moved land where it was let go?
-                handler.go_home()
-                checked = moved_where_let_go(handler, session.look())
-            session.result.verified = checked.verified
-            session.result.verification = checked.reason
+            if moves:  # (a watching session's rehearsals check what they moved)
+                self._verify(session, handler, start)
         except (KeyboardInterrupt, Interrupted):
             if not self._halted:
                 record.ended, record.reason = SessionEnd.interrupted, "interrupted"
@@ -136,6 +143,15 @@ class Live:
         session.log(f"live session ended: {record.reason}")
         if record.ended in (SessionEnd.go_away, SessionEnd.dropped):
             raise SessionEnded(f"{record.reason}; the arm was halted where it was")
+
+    @staticmethod
+    def _verify(session: Session, handler: CallHandler, start) -> None:
+        checked = moved_where_let_go(handler, start)  # nothing moved: nothing to check
+        if handler.actions:  # a last look: did what moved land where it was let go?
+            handler.go_home()
+            checked = moved_where_let_go(handler, session.look())
+        session.result.verified = checked.verified
+        session.result.verification = checked.reason
 
     # -- from other threads ----------------------------------------------------------------
     def _halt(self, end: SessionEnd, reason: str) -> None:
@@ -226,8 +242,12 @@ class Live:
             if waiting and not busy and waiting[0].is_stop:  # a file's "stop", in its turn
                 return SessionEnd.operator_stop, "the commands say 'stop'"
             if waiting and not busy:
-                self._send_command(session, channel, waiting.popleft(), record)
-                busy, asked_at = True, time.perf_counter()
+                command = waiting.popleft()
+                record.commands.append(command.text)
+                session.log(f"command ({command.source}): {command.text}")
+                if self.rehearse is None or not self.rehearse(session, command):
+                    self._send_command(session, channel, command, record)
+                    busy, asked_at = True, time.perf_counter()
             if no_more and not waiting and not busy:
                 quiet_until = quiet_until or time.perf_counter() + options.watch_s
                 if time.perf_counter() >= quiet_until:
@@ -243,8 +263,6 @@ class Live:
 
     def _send_command(self, session: Session, channel: Channel, command: Command,
                       record: LiveRecord) -> None:
-        record.commands.append(command.text)
-        session.log(f"command ({command.source}): {command.text}")
         if command.pcm:
             for piece in chunks(command.pcm):
                 channel.send_audio(piece)
@@ -273,6 +291,7 @@ class OneCommand:
 
     def __init__(self, command: Command):
         self.command = command
+        self.source = command.source
 
     def start(self, arrive) -> None:
         arrive(self.command)
@@ -281,70 +300,45 @@ class OneCommand:
 
 class RehearsedLive:
     """A live session on a physical arm: a model followed step by step is rehearsed in a twin
-    first, always. Each command is done by the model in a live session with a simulated twin of
-    the perceived scene (its camera streaming the twin); the twin's calls, validated as one plan
-    against the real look and confirmed, are then what the real arm does, checked against the
-    twin as it goes (`Rehearsed`). A "stop" halts the arm at once; the terminal answers the
-    confirmations, so the commands come from a file or speech."""
+    first, always. The real camera streams to a session that watches (no motions declared to
+    its model). Each command is first done by the model in a live session with a simulated twin
+    of the perceived scene (its camera streaming the twin); the twin's calls, validated as one
+    plan against the real look and confirmed, are then what the real arm does, checked against
+    the twin as it goes (`Rehearsed`). A command that moved nothing in the twin ("tell me
+    when...") goes to the watching session, which reports what it sees. A "stop" halts the arm at
+    once; the terminal answers the confirmations, so the commands come from a file or speech."""
 
     def __init__(self, connect: Connect, commands: CommandSource,
                  options: LiveOptions | None = None):
         self.connect, self.commands = connect, commands
         self.options = options or LiveOptions()
 
-    def _rehearsal(self, command: Command) -> Rehearsed:
+    def run(self, session: Session) -> None:
+        source = self.commands.source
+        if source == "typed":
+            raise ConfigError("on a physical arm the terminal answers the confirmations: give "
+                              "the commands with --commands FILE or --say WAV")
+        if source == "mic":
+            raise ConfigError("--mic streams without turns: on a physical arm give whole "
+                              "commands (--commands or --say)")
+        Live(self.connect, self.commands, self.options, rehearse=self._rehearse).run(session)
+
+    def _rehearse(self, session: Session, command: Command) -> bool:
+        """Do the command as rehearsed in a twin; False when the twin's model moved nothing."""
         def session_for(physical_ok: bool) -> Callable[[], Live]:
             return lambda: Live(self.connect, OneCommand(command), self.options, physical_ok)
 
-        return Rehearsed(inner=session_for(False), live=session_for(True))
-
-    def run(self, session: Session) -> None:
-        if getattr(self.commands, "source", "") == "typed":
-            raise ConfigError("on a physical arm the terminal answers the confirmations: give "
-                              "the commands with --commands FILE or --say WAV")
-        record = session.result.live = LiveRecord()
-        inbox: queue.Queue[Command | None] = queue.Queue()
-        halted: list[str] = []
-
-        def arrive(command: Command | None) -> bool:
-            if halted:
-                return False
-            if command is not None and command.halts_now:
-                halted.append(f"the operator said {command.text!r}")
-                interrupts.halt_main()
-            else:
-                inbox.put(command)
-            return True
-
+        session.log("rehearsing it in a twin first")
+        session.task = command.text  # what the rehearsal's checks judge
+        rehearsal = Rehearsed(inner=session_for(False), live=session_for(True))
+        steps_before = session.result.rehearsal.steps if session.result.rehearsal else 0
         try:
-            with interrupts.haltable():
-                self.commands.start(arrive)
-                while (command := inbox.get()) is not None and not command.is_stop:
-                    if command.streamed:
-                        raise ConfigError("--mic streams without turns: on a physical arm give "
-                                          "whole commands (--commands or --say)")
-                    record.commands.append(command.text)
-                    session.log(f"command ({command.source}): {command.text}; rehearsing it "
-                                "in a twin first")
-                    session.task = command.text  # what the rehearsal's checks judge
-                    rehearsal = self._rehearsal(command)
-                    try:
-                        rehearsal.run(session)
-                    finally:
-                        record.said += [text for twin in rehearsal.twins if twin.live
-                                        for text in twin.live.said]
-                    if halted:
-                        raise interrupts.Halt
-            record.ended, record.reason = (
-                (SessionEnd.operator_stop, "the commands say 'stop'") if command is not None
-                else (SessionEnd.commands_done, "every command was done"))
-        except (KeyboardInterrupt, Interrupted):
-            if not halted:
-                record.ended, record.reason = SessionEnd.interrupted, "interrupted"
-                raise
-            stop_arm(session.robot)
-            record.ended, record.reason = SessionEnd.operator_stop, halted[0]
-            session.log(f"halted: {record.reason}; the arm stopped where it was")
-        except ErarmError as err:
-            record.ended, record.reason = SessionEnd.failed, str(err)
-            raise
+            rehearsal.run(session)
+        finally:
+            session.result.live.said += [text for twin in rehearsal.twins if twin.live
+                                         for text in twin.live.said]
+        moved = session.result.rehearsal.steps > steps_before
+        if not moved:
+            session.log("it moved nothing in the twin: the session watching the real camera "
+                        "takes it")
+        return moved

@@ -159,7 +159,8 @@ class Rehearsed:
             check_options(options.model_copy(update={"orchestration": Orchestration.tools}),
                           session.brain)
         result.orchestration = Orchestration.tools
-        record = result.rehearsal = RehearsalRecord()
+        record = result.rehearsal = result.rehearsal or RehearsalRecord()  # a live session's
+        # commands are rehearsed one by one, into one record
         start = seen = session.look()
         goals: dict[str, Goal] = {}  # per object moved: where it was last let go
         for round_ in range(1, options.reasks + 2):

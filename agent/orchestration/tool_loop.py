@@ -54,9 +54,10 @@ class CallHandler:
     """Answers a model's function calls, each checked before it runs, for one conversation (the
     tool loop's, a live session's): the latest look, the checks, what ran, what was refused."""
 
-    def __init__(self, session: Session, seen: Sighting):
+    def __init__(self, session: Session, seen: Sighting, moves: bool = True):
         self.session = session
         self.seen = seen
+        self.moves = moves  # False: the conversation only watches, whatever the model calls
         self.validator = session.step_validator(seen)
         self.watch = holding_watch(session.robot)
         self.actions: list[Action] = []  # what ran (or, in a dry run, would have), in order
@@ -88,6 +89,10 @@ class CallHandler:
             known = ", ".join([*SIGNATURES, *OBSERVATIONS])
             return self._refuse(call, f"unknown function {call.name!r} (the functions are "
                                       f"{known})")
+        if not self.moves:
+            return self._refuse(call, f"{call.name} is not yours to call: this session watches; "
+                                      "the operator's commands move the arm, each rehearsed "
+                                      "in a twin first")
         try:
             typed = parse_call(self.validator.steps + 1, RawCall(function=call.name,
                                                                  args=call.args))
