@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from erarm.agent.brains import Brain, BrainChoice, build_brain, check_task
 from erarm.agent.config import Orchestration
 from erarm.agent.images import CalibrationSource, ImageSource, calibration_from, frame_from
+from erarm.agent.recording.rerun_view import RerunOptions, rerun_options
 from erarm.agent.run import RunOptions, RunResult
 from erarm.agent.schemas import Box, Point
 from erarm.robots.base import Frame, Workcell
@@ -205,6 +206,19 @@ def _require_confirm(cell: Workcell, confirm: Confirm | None, dry_run: bool) -> 
                           "dry_run=True")
 
 
+RerunSpec = bool | str | PathLike | RerunOptions | None  # True: a viewer; a path: an .rrd
+
+
+def _rerun(rerun: RerunSpec) -> RerunOptions | None:
+    if rerun is None or isinstance(rerun, RerunOptions):
+        return rerun
+    if isinstance(rerun, bool):
+        return rerun_options(spawn=rerun)
+    if not isinstance(rerun, str | PathLike):
+        raise ConfigError(f"rerun must be True or an .rrd path, got {rerun!r}")
+    return rerun_options(save=rerun)
+
+
 def default_out_dir(name: str) -> Path:
     """A new run folder's path: runs/<date>-<time>-<name as a slug>."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "run"
@@ -231,7 +245,8 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
              config: str | Path | None = None, safety: Pairs | None = None,
              thinking: Pairs | None = None, consensus: int = 1, zoom: bool = False,
              orchestration: str = "auto", rehearse: bool = False,
-             resume_live: bool = False, narrate: Log | None = None) -> RunResult:
+             resume_live: bool = False, narrate: Log | None = None,
+             rerun: RerunSpec = None) -> RunResult:
     """Do `task` in the open `cell`, as `erarm run` does: look, plan, validate the whole plan,
     then move and check (one pick and place at a time unless `closed_loop=False`); with
     `orchestration="tools"` the model calls the robot's functions step by step instead, each
@@ -249,7 +264,8 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
     returns True (None: no question, which a physical arm refuses unless `dry_run`); a
     `confirm` with a `go_on_live(divergence)` method (`AsksToGoOnLive`) is also asked whether a
     rehearsed run that parted from its rehearsal goes on live, when `resume_live` is False;
-    `narrate(sentence)` is given what erarm would say aloud as it happens (`erarm.agent.speech`).
+    `narrate(sentence)` is given what erarm would say aloud as it happens (`erarm.agent.speech`);
+    `rerun` shows the run in rerun (True: a viewer spawned; a path: an .rrd file written).
 
     Returns the `RunResult` (`success`, `verified`, `objects`, `plan`, `actions`, `timings`,
     `out_dir`, `error`, `exit_code`); bad input raises `ConfigError` (or another `ErarmError`)
@@ -273,7 +289,8 @@ def run_task(task: str, cell: Workcell, *, brain: BrainSpec = "auto",
                           f"{orchestration!r}") from None
     options = RunOptions(dry_run=dry_run, strict_targets=strict_targets,
                          trajectory_points=trajectory, closed_loop=closed_loop,
-                         orchestration=style, rehearse=rehearse, resume_live=resume_live)
+                         orchestration=style, rehearse=rehearse, resume_live=resume_live,
+                         rerun=_rerun(rerun))
     check_options(options, chosen)
     return run(task, chosen, cell, _folder(out, task), log=log or _quiet, options=options,
                confirm=confirm, record=record, narrate=narrate)
@@ -344,14 +361,14 @@ def execute_plan(plan: str | PathLike | Sequence[Mapping], cell: Workcell, *,
                  strict_targets: bool = True, record: bool = False, log: Log | None = None,
                  confirm: Confirm | None = None, model: str | None = None,
                  base_url: str | None = None, config: str | Path | None = None,
-                 narrate: Log | None = None) -> RunResult:
+                 narrate: Log | None = None, rerun: RerunSpec = None) -> RunResult:
     """Run a plan as written in the open `cell`, after the same validation a model's plan gets,
     as `erarm execute` does. `plan` is model text (reasoning, then JSON), a list of call dicts
     (`[{"function": "move", "args": [412, 87, true]}, ...]`) or the path (a `Path`) of a plan
     file or a run's plan.json. `task` is what the plan is for (default: the one a plan.json
     records; a simulated cell must have been opened with the same `task=` to be scored);
-    `brain` only looks, for validation and verification. Returns the `RunResult`; a plan that
-    does not parse raises before a run folder is made."""
+    `brain` only looks, for validation and verification; `rerun` as for `run_task`. Returns
+    the `RunResult`; a plan that does not parse raises before a run folder is made."""
     from erarm.agent.run import execute_plan as execute
 
     checked = load_plan(plan, task)
@@ -361,7 +378,7 @@ def execute_plan(plan: str | PathLike | Sequence[Mapping], cell: Workcell, *,
     looker = _brain(brain, model=model, base_url=base_url, config=config)
     _check_cell(checked.task, cell)
     _require_confirm(cell, confirm, dry_run)
-    options = RunOptions(dry_run=dry_run, strict_targets=strict_targets)
+    options = RunOptions(dry_run=dry_run, strict_targets=strict_targets, rerun=_rerun(rerun))
     return execute(checked.text, checked.task, looker, cell, _folder(out, checked.name),
                    log=log or _quiet, options=options, confirm=confirm, record=record,
                    narrate=narrate)

@@ -37,6 +37,7 @@ class EpisodeSpec(BaseModel):
     emulator: str | None = None  # a Robotics-ER emulator's URL: the model, fed the sim's truth
     orchestration: str = "auto"  # plan, tools, or as the model's docs do it
     rehearse: bool = False  # with tools: in a twin of the perceived scene first
+    rerun: bool = False  # the flight record as a rerun recording too (record/run.rrd)
 
 
 class EpisodeResult(BaseModel):
@@ -122,6 +123,8 @@ def run_episode(spec: EpisodeSpec, wrap: Callable[[Brain], Brain] | None = None
     noise, say)."""
     from erarm.agent.brains import EMULATOR_KEY, build_brain
     from erarm.agent.config import Orchestration
+    from erarm.agent.recording.rerun_view import RerunOptions
+    from erarm.agent.recording.run_folder import RECORD
     from erarm.agent.results import CallOutcome
     from erarm.agent.run import RunOptions, run_task
     from erarm.robots.registry import open_workcell
@@ -144,7 +147,8 @@ def run_episode(spec: EpisodeSpec, wrap: Callable[[Brain], Brain] | None = None
                 run = run_task(result.instruction, brain, cell, out,
                                options=RunOptions(
                                    orchestration=Orchestration(spec.orchestration),
-                                   rehearse=spec.rehearse),
+                                   rehearse=spec.rehearse, rerun=RerunOptions(
+                                       save=out / RECORD / "run.rrd") if spec.rerun else None),
                                record=spec.record_dir is not None)
         result.success = bool(run.success)
         result.attempts = len([a for a in run.attempts if a.outcome != "done"])
@@ -210,13 +214,15 @@ def bench(tasks: dict[str, float], episodes: int, seed: int, workers: int, brain
           brain_options: dict | None = None, record: Path | None = None,
           on_done: Callable[[EpisodeResult], None] = lambda _: None,
           emulator: str | None = None, orchestration: str = "auto",
-          rehearse: bool = False) -> BenchReport:
+          rehearse: bool = False, rerun: bool = False) -> BenchReport:
     """Run `episodes` seeded episodes of each task (name -> target success rate); with
     `emulator` (a Robotics-ER emulator's URL), the Gemini brain plays against it, every worker
-    sharing its requests-per-minute budget."""
+    sharing its requests-per-minute budget. `rerun` (with `record`) keeps each episode's
+    flight record as a rerun recording too."""
     specs = [EpisodeSpec(task=task, seed=seed + i, brain=brain, brain_options=brain_options or {},
                          record_dir=str(record / f"{task}-{seed + i}") if record else None,
-                         emulator=emulator, orchestration=orchestration, rehearse=rehearse)
+                         emulator=emulator, orchestration=orchestration, rehearse=rehearse,
+                         rerun=rerun and record is not None)
              for task in tasks for i in range(episodes)]
     started = time.perf_counter()
     results: list[EpisodeResult] = []

@@ -94,6 +94,8 @@ def draw_fit(rgb: np.ndarray, seen: np.ndarray, predicted: np.ndarray, caption: 
 
 
 def save_png(path: Path, rgb: np.ndarray) -> None:
+    """An RGB image, or a one-channel one as it is (a 16-bit depth map, in millimetres)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+    image = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), image):
         raise OSError(f"could not write {path}")

@@ -38,7 +38,8 @@ from erarm.agent.parallel import Answer, Asked, together
 from erarm.agent.parse import parse_trajectory, parse_verdict
 from erarm.agent.perceive import Perception, perceive, questions_per_look
 from erarm.agent.recording.recorder import Recorder, RecordingBrain, RecordingRobot
-from erarm.agent.recording.run_folder import RunFolder
+from erarm.agent.recording.rerun_view import RerunOptions, RerunView
+from erarm.agent.recording.run_folder import RECORD, RunFolder
 from erarm.agent.results import ActionRecord, Interruption, Phase, RunResult, Stop
 from erarm.agent.schemas import Plan, SceneObject, Verdict
 from erarm.agent.surface import SurfaceMap
@@ -82,6 +83,7 @@ class RunOptions(BaseModel):
     rehearse: bool = False
     max_rehearsals: int = 2  # a rehearsal that met something or did not finish is tried again
     resume_live: bool = False  # when the real run parts from the rehearsal, go on live
+    rerun: RerunOptions | None = None  # the flight record shown in rerun as it is written
 
 
 @dataclass
@@ -122,6 +124,7 @@ class Session:
         self.looks = 0
         self.phase = Phase.starting
         self.recorder: Recorder | None = None
+        self.rerun: RerunView | None = None
         self.log = log
         self.narrate: Log = narrate or (lambda _: None)  # sentences to say aloud (--speak)
 
@@ -129,9 +132,13 @@ class Session:
         """The run folder's first files, and the recorder and video when asked for."""
         for name, content in self.cell.records.items():
             self.folder.write_json(name, content)
-        if not self.record:
+        rerun = self.options.rerun
+        if not self.record and not (rerun and rerun.wanted):
             return
         recorder = self.recorder = Recorder(self.folder)
+        if rerun and rerun.wanted:
+            self.rerun = RerunView(rerun, self.folder.path.name, self.folder.path / RECORD)
+            recorder.mirror = self.rerun.add
         self.brain = RecordingBrain(self.brain, recorder)
         self.robot = RecordingRobot(self.cell.robot, recorder)
         log = self.log
@@ -213,6 +220,8 @@ class Session:
             if first:
                 self.folder.write_png("camera.png", frame.rgb)
                 self.folder.write_model("calibration.json", frame.calibration)
+                if self.rerun is not None:
+                    self.rerun.calibration(frame.calibration)
                 # a moved camera stops us here (the robot renders itself: no recorded command)
                 fit = require_fit(frame, self.cell.robot.limits, self.cell.robot)
                 if fit is not None:
@@ -233,6 +242,10 @@ class Session:
         if self.recorder is not None:
             self.recorder.picture(draw(frame.rgb, perception.points, perception.boxes),
                                   f"look-{self.looks}-overlay")
+            self.recorder.looked(frame, f"look-{self.looks}",
+                                 [p.model_dump() for p in perception.points],
+                                 [b.model_dump() for b in perception.boxes],
+                                 [o.rounded().model_dump() for o in objects])
         if first:
             self.result.objects = [o.rounded() for o in objects]
             self.folder.write_png("overlay.png", draw(frame.rgb, perception.points,
@@ -417,6 +430,9 @@ class Session:
                     result.success if result.success is not None else result.verified)
                 result.exit_code = 0 if result.dry_run or done else 1
             self.folder.write_result(result)
+            if self.rerun is not None:
+                self.rerun.verdict(result.model_dump(mode="json"))
+                self.rerun.close()
             self.narrate(_outcome_sentence(result))
             if interrupts.take():
                 note_interruption(result, self.interruption(), self.folder)

@@ -419,6 +419,33 @@ def test_a_physical_arm_watches_for_standing_instructions_on_its_real_camera(
     assert all(c.outcome is CallOutcome.refused for c in result.tool_calls)
 
 
+def test_a_live_session_in_rerun_holds_each_frame_sent_and_what_the_model_said(
+        fake_live, sim_cell, tmp_path):
+    pytest.importorskip("rerun", reason="rerun-sdk is in the dev extra")
+    from erarm.agent.recording.rerun_view import RerunOptions
+    from erarm.agent.session import RunOptions
+    from tests.rrd import Rrd
+
+    fake_live.responder = PickIntoBowl()
+    save = tmp_path / "live.rrd"
+    result = run_live(LocalBrain(), sim_cell(TASK, seed=1), tmp_path / "run", _connect(fake_live),
+                      Lines(lambda: [TASK], "file"),
+                      options=RunOptions(rerun=RerunOptions(save=save)))
+    assert result.exit_code == 0 and result.success, result.error
+    rrd = Rrd(save)
+    try:
+        looks = (tmp_path / "run" / "record" / "looks.jsonl").read_text().splitlines()
+        images = rrd.rows("/world/camera/image")
+        assert len(images) == result.live.frames_sent + len(looks)
+        said = [r["TextLog:text"][0] for r in rrd.rows("/live")]
+        assert said[0] == f"the operator: {TASK}"
+        assert "the model: The blue block is in the orange bowl." in said
+        assert len(rrd.rows("/world/tool/commanded")) == sum(
+            c.name == "move" and c.outcome is CallOutcome.ran for c in result.tool_calls)
+    finally:
+        rrd.close()
+
+
 def test_a_physical_arm_takes_no_typed_commands(fake_live, sim_cell, tmp_path):
     cell = sim_cell(TASK, seed=1)
     cell.robot.physical = True

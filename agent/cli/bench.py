@@ -53,6 +53,10 @@ def bench_command(
     ] = None,
     record: Annotated[bool, typer.Option(
         "--record", help="Keep every episode's flight record under OUT/episodes/.")] = False,
+    rerun: Annotated[bool, typer.Option(
+        "--rerun", help="With --record: each episode's record as a rerun recording too "
+                        "(record/run.rrd; open them all with `rerun OUT/episodes/*/record/"
+                        "run.rrd`).")] = False,
     json_output: JsonOpt = False,
     model: ModelOpt = None, base_url: BaseUrlOpt = None, config: ConfigOpt = None,
     orchestration: OrchestrationOpt = Orchestration.auto,
@@ -67,9 +71,15 @@ def bench_command(
     from erarm.agent.api import default_out_dir
     from erarm.agent.bench import bench, chart
     from erarm.agent.overlay import save_png
+    from erarm.agent.recording.rerun_view import rerun_options
     from erarm.agent.recording.run_folder import RunFolder
     from erarm.sim.driver import scenarios
 
+    if rerun and not record:
+        raise ConfigError("--rerun keeps each episode's record as a rerun recording: give "
+                          "--record too")
+    if rerun:
+        rerun_options(save="check.rrd")  # rerun-sdk is there, before any episode runs
     known = scenarios()
     chosen = task or list(known)
     unknown = [t for t in chosen if t not in known]
@@ -110,7 +120,8 @@ def bench_command(
                 report = bench(targets, episodes, seed, workers, brain.value, options,
                                out / "episodes" if record else None, on_done=done,
                                emulator=model_emulator.url if model_emulator else None,
-                               orchestration=orchestration.value, rehearse=rehearse)
+                               orchestration=orchestration.value, rehearse=rehearse,
+                               rerun=rerun)
         except KeyboardInterrupt:  # the workers are gone; report how far it got
             interrupts.announce(f"erarm: interrupted after {finished} of {total} episodes; no "
                                 "report written")

@@ -217,6 +217,12 @@ def emulator(enabled: bool, entries: list[str] | None) -> Iterator[Any]:
         yield running
 
 
+RerunOpt = Annotated[bool, typer.Option(
+    "--rerun", help="Show the run in rerun as it happens (spawns its viewer; needs "
+                    "erarm[rerun]); keeps the flight record too.")]
+RerunSaveOpt = Annotated[Path | None, typer.Option(
+    "--rerun-save", help="Write the run as a rerun recording to this .rrd file (open it with "
+                         "`rerun FILE.rrd`); keeps the flight record too.")]
 SpeakOpt = Annotated[bool, typer.Option(
     "--speak", help="Say what erarm is about to do and what happened: Gemini's speech "
                     "generation with a key, else espeak-ng.")]

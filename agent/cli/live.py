@@ -18,6 +18,8 @@ from erarm.agent.cli.common import (
     EmulateOpt,
     EmulateOptions,
     JsonOpt,
+    RerunOpt,
+    RerunSaveOpt,
     RobotOpt,
     RobotOptions,
     SpeakOpt,
@@ -75,6 +77,7 @@ def live(
     blur_faces: BlurOpt = False, record: RecordOpt = False,
     emulate: EmulateOpt = False, emulate_opt: EmulateOptions = None,
     speak: SpeakOpt = False, speak_to: SpeakToOpt = None,
+    rerun: RerunOpt = False, rerun_save: RerunSaveOpt = None,
 ) -> None:
     """Stream the camera to Gemini Robotics-ER 2 Streaming and let it work the arm: commands
     typed, read from a file or spoken; each function call checked before it runs; "stop",
@@ -82,10 +85,13 @@ def live(
     from erarm.agent.brains.gemini_live import STREAMING_MODEL, LiveLink
     from erarm.agent.live_input import Lines, Microphone, Spoken
     from erarm.agent.orchestration.live import LiveOptions
+    from erarm.agent.recording.rerun_view import rerun_options
     from erarm.agent.run import run_live
+    from erarm.agent.session import RunOptions
 
     if sum((commands is not None, bool(speech), mic)) > 1:
         raise ConfigError("give one of --commands, --say and --mic")
+    viewing = rerun_options(rerun, rerun_save)
     if emulate:
         refuse_emulate_with(brain, base_url, robot, camera)
     key = api_key_from_env()
@@ -111,6 +117,7 @@ def live(
         def go(cell, folder, asking):
             return run_live(perceiving, cell, folder, connect, source, log=say,
                             live=LiveOptions(watch_s=watch), confirm=asking, record=record,
+                            options=RunOptions(rerun=viewing),
                             task=f"live session ({task})", narrate=narrate)
 
         simulator = dict(task=task, seed=seed, scene=scene, gui=gui, realtime=realtime)

@@ -65,6 +65,11 @@ def replay(
     gui: GuiOpt = False,
     realtime: RealtimeOpt = False,
     json_output: JsonOpt = False,
+    rerun: Annotated[bool, typer.Option(
+        "--rerun", help="Show the flight record in rerun instead (spawns its viewer).")] = False,
+    rerun_save: Annotated[Path | None, typer.Option(
+        "--rerun-save", help="Convert the flight record to a rerun recording in this .rrd file "
+                             "instead; nothing is replayed.")] = None,
 ) -> None:
     """Print a recorded run's timeline, then re-execute its robot commands in the simulator,
     from the scene it started in, and judge the task again from ground truth.
@@ -75,8 +80,21 @@ def replay(
     """
     from erarm.agent.recording.replay import load_recording, replay_actions
     from erarm.agent.recording.replay import replay as run_replay
+    from erarm.agent.recording.rerun_view import rerun_options
 
     recording = load_recording(run_dir)
+    viewing = rerun_options(rerun, rerun_save)
+    if viewing is not None:  # a physical arm's record converts too
+        from erarm.agent.recording.rerun_view import convert
+
+        count = convert(recording.run_dir, viewing)
+        where = f"wrote {rerun_save}" if rerun_save else "sent it to the viewer"
+        if json_output:
+            print_json({"run_dir": str(recording.run_dir), "records": count,
+                        "rerun_save": str(rerun_save) if rerun_save else None})
+        else:
+            out_console().print(f"{recording.run_dir}: {count} records; {where}")
+        return
     if recording.scene is None:
         raise ConfigError(f"{recording.run_dir} has no scene.json: only simulator runs can be "
                           "replayed")

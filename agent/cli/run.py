@@ -27,6 +27,8 @@ from erarm.agent.cli.common import (
     JsonOpt,
     ModelOpt,
     OrchestrationOpt,
+    RerunOpt,
+    RerunSaveOpt,
     RobotOpt,
     RobotOptions,
     SafetyOpt,
@@ -268,6 +270,7 @@ def run(
                               "the plan is confirmed, else stop there).")] = False,
     emulate: EmulateOpt = False, emulate_opt: EmulateOptions = None,
     speak: SpeakOpt = False, speak_to: SpeakToOpt = None,
+    rerun: RerunOpt = False, rerun_save: RerunSaveOpt = None,
 ) -> None:
     """Do a task with the arm: look, plan, validate, then move and check. With a whole plan,
     one pick and place at a time, looking again after each, retrying what failed; with tools,
@@ -275,8 +278,10 @@ def run(
     physical arm, rehearsed in a simulated twin first)."""
     from erarm.agent.api import run_task
     from erarm.agent.orchestration import check_options
+    from erarm.agent.recording.rerun_view import rerun_options
     from erarm.agent.session import RunOptions
 
+    viewing = rerun_options(rerun, rerun_save)  # checked before anything opens
     if emulate:
         refuse_emulate_with(brain, base_url, robot, camera)
     with emulator(emulate, emulate_opt) as model_emulator, \
@@ -295,7 +300,8 @@ def run(
                             strict_targets=strict_targets, trajectory=trajectory,
                             closed_loop=not open_loop, record=record, log=say, confirm=asking,
                             orchestration=orchestration, rehearse=rehearse,
-                            resume_live=resume_live, narrate=narrate)
+                            resume_live=resume_live, narrate=narrate,
+                            rerun=viewing)
 
         simulator = dict(task=task, seed=seed, scene=scene, gui=gui, realtime=realtime)
         if session:
@@ -324,10 +330,13 @@ def execute(
     model: ModelOpt = None, base_url: BaseUrlOpt = None, config: ConfigOpt = None,
     blur_faces: BlurOpt = False, record: RecordOpt = False,
     speak: SpeakOpt = False, speak_to: SpeakToOpt = None,
+    rerun: RerunOpt = False, rerun_save: RerunSaveOpt = None,
 ) -> None:
     """Run a plan file on the arm, after the same validation a model's plan gets."""
     from erarm.agent.api import execute_plan, load_plan
+    from erarm.agent.recording.rerun_view import rerun_options
 
+    viewing = rerun_options(rerun, rerun_save)  # checked before anything opens
     plan = load_plan(plan_file, task)  # a file that is no plan fails here, before any robot
     goal = plan.task
     looker: Brain = build_brain(brain, model=model, base_url=base_url, config=config)
@@ -335,7 +344,8 @@ def execute(
     def go(cell, folder, asking):
         return execute_plan(plan.text, cell, task=goal, brain=looker, out=folder,
                             dry_run=dry_run, strict_targets=strict_targets, record=record,
-                            log=say, confirm=asking, narrate=narrate)
+                            log=say, confirm=asking, narrate=narrate,
+                            rerun=viewing)
 
     with narration(speak, speak_to, base_url) as narrate:
         in_workcell(go, task=goal, brain=looker, out=out, name=plan.name,

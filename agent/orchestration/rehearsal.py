@@ -247,7 +247,8 @@ class Rehearsed:
         folder = RunFolder.claim(session.folder.path / name)
         session.result.rehearsal.folders.append(name)
         options = session.options.model_copy(update={
-            "dry_run": False, "rehearse": False, "orchestration": Orchestration.tools})
+            "dry_run": False, "rehearse": False, "orchestration": Orchestration.tools,
+            "rerun": None})  # the rerun view follows the real arm
         cell = open_workcell(TWIN_DRIVER, task=session.task,
                              twin=twin_of(start, session.robot.limits),
                              **session.cell.twin_options)

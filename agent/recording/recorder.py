@@ -2,9 +2,11 @@
 
 In the run folder's `record/`: `frames/` (every camera frame the agent used, and the overlays),
 `exchanges.jsonl` (every question to the brain and its reply, images by reference; for Gemini the
-request's model, prompt and sizes too; API keys redacted), `plans/` (each round's parsed and
-validated plan), `robot.jsonl` (every command sent to the arm, with the pose commanded and the
-pose reached), `timeline.jsonl` (the log, timed) and `run.mp4` (the run, filmed by the simulator).
+request's model, prompt and sizes too; API keys redacted), `looks.jsonl` (each look: its frame and
+depth, the points and boxes perceived, the objects located in the robot frame), `plans/` (each
+round's parsed and validated plan), `robot.jsonl` (every command sent to the arm, with the pose
+commanded and the pose reached), `timeline.jsonl` (the log, timed) and `run.mp4` (the run,
+filmed by the simulator).
 
 The run folder (`erarm.agent.recording.run_folder`) writes it, and belongs to one run, so a
 record never mixes two runs' commands.
@@ -14,11 +16,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from erarm.agent.brains.base import Brain, Conversation, ModelTurn, PlanRequest, ToolResult
 from erarm.agent.recording.run_folder import RECORD, RunFolder
 from erarm.robots.base import Frame, GripperReport, MoveReport, Robot, RobotState, ToolPose
+
+Mirror = Callable[[str, dict], None]  # (the record's file, one record): each as it is written
 
 
 class Recorder:
@@ -33,11 +39,17 @@ class Recorder:
         self.context = ""  # what the arm is doing, e.g. "round 1 step 3"
         self._lock = threading.RLock()  # questions to the brain are recorded from their threads
         self._streamed = 0  # media files of a live session so far
+        self.mirror: Mirror | None = None  # another view of the record (rerun)
+
+    def _now(self) -> float:
+        return round(time.perf_counter() - self._started, 3)
 
     def _append(self, name: str, record: dict) -> None:
         with self._lock:
-            self.run_folder.append_line(f"{RECORD}/{name}", {
-                "t": round(time.perf_counter() - self._started, 3), **record})
+            record = {"t": self._now(), **record}
+            self.run_folder.append_line(f"{RECORD}/{name}", record)
+            if self.mirror is not None:
+                self.mirror(name, record)
 
     def frame(self, frame: Frame, what: str) -> str:
         """Save a frame once; the path it is kept under, relative to the record."""
@@ -51,6 +63,22 @@ class Recorder:
             self.run_folder.write_png(f"{RECORD}/{name}", rgb)
             self._frames[id(rgb)] = (rgb, name)
             return name
+
+    def looked(self, frame: Frame, what: str, points: list[dict], boxes: list[dict],
+               objects: list[dict]) -> None:
+        """A look: its frame (and depth, as a 16-bit PNG in millimetres), what was perceived in
+        it (normalized points and boxes) and the objects located from it (the robot frame)."""
+        with self._lock:
+            record = {"image": self.frame(frame, what), "width": frame.size[0],
+                      "height": frame.size[1], "points": points, "boxes": boxes,
+                      "objects": objects}
+            if frame.depth_m is not None:
+                depth_mm = np.nan_to_num(frame.depth_m * 1000, nan=0, posinf=0, neginf=0)
+                record["depth"] = name = f"frames/{len(self._frames):03d}-{what}-depth.png"
+                self.run_folder.write_png(f"{RECORD}/{name}",
+                                          np.clip(depth_mm, 0, 65535).astype(np.uint16))
+                self._frames[id(frame.depth_m)] = (frame.depth_m, name)
+            self._append("looks.jsonl", record)
 
     def event(self, message: str) -> None:
         self._append("timeline.jsonl", {"event": message})
@@ -70,7 +98,11 @@ class Recorder:
             self._append("live.jsonl", record)
 
     def plan(self, round_: int, record: dict) -> None:
-        self.run_folder.write_json(f"{RECORD}/plans/round-{round_:02d}.json", record)
+        with self._lock:
+            record = {"t": self._now(), "round": round_, **record}
+            self.run_folder.write_json(f"{RECORD}/plans/round-{round_:02d}.json", record)
+            if self.mirror is not None:
+                self.mirror("plans", record)
 
     def command(self, record: dict) -> None:
         self._append("robot.jsonl", {"context": self.context, **record})

@@ -74,7 +74,8 @@ class ReplayResult(BaseModel):
     reproduced: bool  # ended as the recording did
 
 
-def _jsonl(path: Path, model: type[BaseModel]) -> list:
+def read_jsonl(path: Path, model: type[BaseModel]) -> list:
+    """A flight record's JSONL file, each line as `model`; a damaged line is a `ConfigError`."""
     if not path.exists():
         return []
     items = []
@@ -113,8 +114,8 @@ def load_recording(folder: Path) -> Recording:
         raise ConfigError(f"{folder}/result.json is not an erarm result: {err}") from None
     scene = folder / "scene.json"
     return Recording(run_dir=folder, task=task, recorded=recorded,
-                     timeline=_jsonl(record / "timeline.jsonl", TimelineEvent),
-                     commands=_jsonl(record / "robot.jsonl", RecordedCommand),
+                     timeline=read_jsonl(record / "timeline.jsonl", TimelineEvent),
+                     commands=read_jsonl(record / "robot.jsonl", RecordedCommand),
                      scene=scene if scene.is_file() else None)
 
 
