@@ -23,6 +23,7 @@ from erarm.agent.errors import ReplyError
 from erarm.agent.overlay import draw
 from erarm.agent.parallel import together
 from erarm.agent.parse import read_points
+from erarm.agent.recording.video import Mp4Writer
 from erarm.agent.schemas import Point
 from erarm.robots.base import Frame
 from erarm.robots.errors import ConfigError
@@ -85,31 +86,30 @@ def track(brain: Brain, path: Path, queries: list[str], every: int = 10, batch: 
     showed; with `overlay`, an MP4 of the sampled frames with their points drawn."""
     video, fps, count = open_video(path)
     to_do = max(1, -(-count // every)) if count > 0 else 0
-    writer: cv2.VideoWriter | None = None
+    writer = Mp4Writer(overlay, max(1.0, fps / every)) if overlay is not None else None
     sampled: list[Sampled] = []
     try:
         pending: list[tuple[int, float, np.ndarray]] = []
         for item in sample(video, fps, every):
             pending.append(item)
             if len(pending) == batch:
-                writer = _ask(brain, queries, pending, sampled, overlay, writer, fps / every)
+                _ask(brain, queries, pending, sampled, writer)
                 pending = []
                 if progress:
                     progress(len(sampled), to_do)
         if pending:
-            writer = _ask(brain, queries, pending, sampled, overlay, writer, fps / every)
+            _ask(brain, queries, pending, sampled, writer)
             if progress:
                 progress(len(sampled), to_do)
     finally:
         video.release()
         if writer is not None:
-            writer.release()
+            writer.close()
     return _join(sampled), sampled
 
 
 def _ask(brain: Brain, queries: list[str], frames: list[tuple[int, float, np.ndarray]],
-         sampled: list[Sampled], overlay: Path | None, writer: cv2.VideoWriter | None,
-         overlay_fps: float) -> cv2.VideoWriter | None:
+         sampled: list[Sampled], writer: Mp4Writer | None) -> None:
     answers = together(*[(lambda rgb=rgb: brain.point(Frame(rgb=rgb), queries, limit=25))
                          for _, _, rgb in frames])
     for (index, t_s, rgb), answer in zip(frames, answers, strict=True):
@@ -120,13 +120,8 @@ def _ask(brain: Brain, queries: list[str], frames: list[tuple[int, float, np.nda
         except ReplyError as err:  # one frame's unreadable answer: a gap in the tracks
             seen = Sampled(frame=index, t_s=round(t_s, 3), points=[], warnings=[str(err)])
         sampled.append(seen)
-        if overlay is not None:
-            if writer is None:
-                height, width = rgb.shape[:2]
-                writer = cv2.VideoWriter(str(overlay), cv2.VideoWriter_fourcc(*"mp4v"),
-                                         max(1.0, overlay_fps), (width, height))
-            writer.write(cv2.cvtColor(draw(rgb, points=seen.points), cv2.COLOR_RGB2BGR))
-    return writer
+        if writer is not None:
+            writer.write(draw(rgb, points=seen.points))
 
 
 def _join(sampled: list[Sampled]) -> list[Track]:

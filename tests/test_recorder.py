@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import cv2
+import numpy as np
 import pytest
 
 from tests.conftest import TEST_KEY, assert_key_absent
@@ -40,7 +42,14 @@ def test_a_recorded_gemini_run_keeps_everything_but_the_key(fake_gemini, tmp_pat
     record = tmp_path / "record"
 
     frames = sorted(p.name for p in (record / "frames").glob("*.png"))
-    assert len(frames) == 4 and len({name[:3] for name in frames}) == 4  # two looks + overlays
+    # two looks, each with its overlay and its depth, the looks recorded with what they saw
+    assert len(frames) == 6 and len({name[:3] for name in frames}) == 6
+    looks = lines(record / "looks.jsonl")
+    assert [look["image"] for look in looks] == ["frames/000-seen.png", "frames/003-seen.png"]
+    depth = cv2.imread(str(record / looks[0]["depth"]), cv2.IMREAD_UNCHANGED)
+    assert depth.dtype == np.uint16 and depth.shape == (looks[0]["height"], looks[0]["width"])
+    assert 300 < np.median(depth[depth > 0]) < 3000  # millimetres to the table
+    assert {o["label"] for o in looks[0]["objects"]} >= {"blue block", "orange bowl"}
     exchanges = lines(record / "exchanges.jsonl")
     kinds = [e["kind"] for e in exchanges]  # look, plan, look with the judgement beside it
     assert kinds[:2] == ["locate", "plan"] and sorted(kinds[2:]) == ["judge", "locate"]
@@ -68,10 +77,17 @@ def test_a_recorded_gemini_run_keeps_everything_but_the_key(fake_gemini, tmp_pat
     assert [e["t"] for e in timeline] == sorted(e["t"] for e in timeline)
     assert any(e["event"].startswith("step 4/10 setGripperState(false) holding") for e in timeline)
 
+    # a film browsers play: H.264 in yuv420p, at least 640 x 480, its index before its data
+    with av.open(str(record / "run.mp4")) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.pix_fmt == "yuv420p"
+        assert (stream.width, stream.height) >= (640, 480) and stream.height >= 480
+    data = (record / "run.mp4").read_bytes()
+    assert 0 < data.find(b"moov") < data.find(b"mdat")
     video = cv2.VideoCapture(str(record / "run.mp4"))
     frames = int(video.get(cv2.CAP_PROP_FRAME_COUNT))
     ok, first = video.read()
-    assert ok and first.ndim == 3 and first.shape[1] >= 320 and frames > 50
+    assert ok and first.ndim == 3 and first.shape[:2] == (480, 640) and frames > 50
     video.set(cv2.CAP_PROP_POS_FRAMES, frames // 2)
     ok, middle = video.read()
     assert ok and cv2.absdiff(first, middle).mean() > 1  # the arm moved in the film
