@@ -1,4 +1,5 @@
-"""Benchmarks: many seeded episodes of the simulator's scenarios, in parallel processes.
+"""Benchmarks: many seeded episodes of the simulator's scenarios, in parallel processes, or as
+Ray tasks on a cluster (`ray=`) when one machine is not enough.
 
 Each episode opens a simulated workcell staged for a scenario and seed (so it is reproducible from
 the seed), lets the brain do the scenario's instruction in the closed loop, and keeps the
@@ -12,6 +13,7 @@ import math
 import multiprocessing
 import re
 import signal
+import socket
 import statistics
 import tempfile
 import time
@@ -19,13 +21,14 @@ from collections import Counter
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from pydantic import BaseModel
 
 from erarm.agent.brains.base import Brain
-from erarm.robots.errors import ErarmError
+from erarm.robots.errors import ConfigError, ErarmError
 
 
 class EpisodeSpec(BaseModel):
@@ -85,6 +88,7 @@ class BenchReport(BaseModel):
     brain: str
     seed: int
     workers: int
+    runner: str = "processes"  # processes (this machine's pool), or ray (and its address)
     episodes: int
     wall_s: float
     episodes_per_minute: float
@@ -214,11 +218,12 @@ def bench(tasks: dict[str, float], episodes: int, seed: int, workers: int, brain
           brain_options: dict | None = None, record: Path | None = None,
           on_done: Callable[[EpisodeResult], None] = lambda _: None,
           emulator: str | None = None, orchestration: str = "auto",
-          rehearse: bool = False, rerun: bool = False) -> BenchReport:
+          rehearse: bool = False, rerun: bool = False,
+          ray: RayOptions | None = None) -> BenchReport:
     """Run `episodes` seeded episodes of each task (name -> target success rate); with
     `emulator` (a Robotics-ER emulator's URL), the Gemini brain plays against it, every worker
     sharing its requests-per-minute budget. `rerun` (with `record`) keeps each episode's
-    flight record as a rerun recording too."""
+    flight record as a rerun recording too; `ray` runs the episodes as Ray tasks."""
     specs = [EpisodeSpec(task=task, seed=seed + i, brain=brain, brain_options=brain_options or {},
                          record_dir=str(record / f"{task}-{seed + i}") if record else None,
                          emulator=emulator, orchestration=orchestration, rehearse=rehearse,
@@ -226,7 +231,9 @@ def bench(tasks: dict[str, float], episodes: int, seed: int, workers: int, brain
              for task in tasks for i in range(episodes)]
     started = time.perf_counter()
     results: list[EpisodeResult] = []
-    if workers <= 1:
+    if ray is not None:
+        results = on_ray(specs, ray, on_done)
+    elif workers <= 1:
         for spec in specs:
             results.append(run_episode(spec))
             on_done(results[-1])
@@ -238,9 +245,78 @@ def bench(tasks: dict[str, float], episodes: int, seed: int, workers: int, brain
     wall = time.perf_counter() - started
     summaries = [summarise(task, target, [r for r in results if r.task == task])
                  for task, target in tasks.items()]
-    return BenchReport(brain=brain, seed=seed, workers=workers, episodes=len(specs),
+    runner = "processes" if ray is None else (
+        f"ray {ray.address}" if ray.address else f"ray a local instance of {ray.local_cpus} CPUs")
+    return BenchReport(brain=brain, seed=seed, workers=workers, runner=runner,
+                       episodes=len(specs),
                        wall_s=wall, episodes_per_minute=len(specs) / wall * 60,
                        all_met=all(s.met for s in summaries), tasks=summaries)
+
+
+class RayOptions(BaseModel):
+    """Where the episodes run as Ray tasks: a cluster's address (`ray://host:10001`, or `auto`
+    for the one this machine belongs to), or None for a Ray instance started here with
+    `local_cpus` workers."""
+
+    address: str | None = None
+    local_cpus: int = 1
+
+
+def check_ray(options: RayOptions) -> Any:
+    """Ray itself, once it is known to be installed and the cluster's address to answer: a bad
+    address fails at once, not after Ray's minutes of retries."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--ray needs Ray: pip install 'erarm[ray]'") from None
+    if options.address and options.address != "auto":
+        _check_reachable(options.address)
+    return ray
+
+
+def _check_reachable(address: str) -> None:
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray-address takes HOST:PORT, ray://HOST:PORT or auto, got "
+                          f"{address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except OSError as err:
+        raise ConfigError(f"no Ray cluster answers at {address}: {err.strerror or err}") from None
+
+
+def on_ray(specs: list[EpisodeSpec], options: RayOptions,
+           on_done: Callable[[EpisodeResult], None]) -> list[EpisodeResult]:
+    """Each episode a Ray task of one CPU, results taken as they finish; Ctrl-C cancels what
+    has not finished and ends the Ray instance this started (a cluster's own stays up)."""
+    ray = check_ray(options)
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            ray.init(address=options.address, log_to_driver=False, logging_level="error",
+                     configure_logging=False,
+                     **({} if options.address else {"num_cpus": options.local_cpus,
+                                                    "include_dashboard": False}))
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise ConfigError(f"could not reach Ray at {options.address}: "
+                              f"{str(err).splitlines()[0]}") from None
+    episode = ray.remote(num_cpus=1, max_retries=0)(run_episode)
+    pending = [episode.remote(spec) for spec in specs]
+    results: list[EpisodeResult] = []
+    try:
+        while pending:
+            finished, pending = ray.wait(pending, num_returns=1)
+            for ref in finished:
+                results.append(ray.get(ref))
+                on_done(results[-1])
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started_here:
+            ray.shutdown()
+    return results
 
 
 def chart(report: BenchReport, width: int = 720, row: int = 46) -> np.ndarray:

@@ -46,6 +46,15 @@ class ToolPose(BaseModel):
         rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
         return rz @ ry @ rx @ np.diag([1.0, -1.0, -1.0])  # the last factor: pointing down
 
+    @classmethod
+    def from_rotation(cls, x: float, y: float, z: float, rotation: np.ndarray) -> ToolPose:
+        """The pose at (x, y, z) whose `rotation()` is this 3x3 matrix: pointing down undone,
+        then the Z-Y-X angles read off."""
+        tilt = np.asarray(rotation) @ np.diag([1.0, -1.0, -1.0])
+        return cls(x=x, y=y, z=z, yaw=math.atan2(tilt[1, 0], tilt[0, 0]),
+                   pitch=-math.asin(max(-1.0, min(1.0, tilt[2, 0]))),
+                   roll=math.atan2(tilt[2, 1], tilt[2, 2]))
+
     def matrix(self) -> np.ndarray:
         """4x4 pose of the tool frame in the base frame."""
         pose = np.eye(4)

@@ -289,11 +289,8 @@ class SimArm:
         state = pb.getLinkState(self.world.arm, self._tcp, computeForwardKinematics=True,
                                 physicsClientId=self.world.client)
         (x, y, z), orientation = state[4], state[5]
-        # undo "pointing down", then read Z-Y-X angles: Rz(yaw) Ry(pitch) Rx(roll)
-        tilt = np.reshape(pb.getMatrixFromQuaternion(orientation), (3, 3)) @ np.diag([1, -1, -1])
-        return ToolPose(x=x, y=y, z=z, yaw=math.atan2(tilt[1, 0], tilt[0, 0]),
-                        pitch=-math.asin(max(-1.0, min(1.0, tilt[2, 0]))),
-                        roll=math.atan2(tilt[2, 1], tilt[2, 2]))
+        return ToolPose.from_rotation(
+            x, y, z, np.reshape(pb.getMatrixFromQuaternion(orientation), (3, 3)))
 
     def _report(self, target: ToolPose, duration: float) -> MoveReport:
         reached = self._tool_pose()

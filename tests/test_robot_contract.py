@@ -1,6 +1,6 @@
 """The contract every robot driver must keep, run against each one erarm knows: the simulated
-xArm6, the xArm driver wired to a recording fake of UFACTORY's SDK, and the sample third-party
-plugin installed through its entry points.
+xArm6, the xArm driver wired to a recording fake of UFACTORY's SDK, the UR driver wired to a
+recording fake of ur_rtde, and the sample third-party plugin installed through its entry points.
 
 A new driver joins by adding a case to `robot`; if it passes, erarm can plan for it and run it.
 """
@@ -12,7 +12,9 @@ import pytest
 from erarm.robots.base import GripperReport, MoveReport, Robot, RobotState, ToolPose
 from erarm.robots.errors import RobotError
 from erarm.robots.registry import open_workcell
+from erarm.robots.ur import UROptions, URRobot
 from erarm.robots.xarm import XArmOptions, XArmRobot
+from tests.fake_ur import FakeUR
 from tests.fake_xarm import RecordingXArmAPI
 
 INSIDE = ToolPose(x=0.42, y=0.08, z=0.15, yaw=0.4)
@@ -20,13 +22,22 @@ OUTSIDE = [ToolPose(x=0.9, y=0.0, z=0.2), ToolPose(x=0.4, y=0.0, z=-0.05),
            ToolPose(x=0.4, y=0.55, z=0.2), ToolPose(x=0.4, y=0.0, z=float("nan"))]
 
 
-@pytest.fixture(params=["sim", "xarm", "toy"])
+@pytest.fixture(params=["sim", "xarm", "ur", "toy"])
 def robot(request, toy_plugin) -> Robot:
     """A connected robot of each driver, closed after the test."""
     if request.param == "xarm":
         fake = RecordingXArmAPI("10.0.0.9", do_not_open=True)
         arm = XArmRobot(XArmOptions(host="10.0.0.9"), api_factory=lambda host: fake)
         arm.fake = fake
+        arm.connect()
+        yield arm
+        arm.close()
+        return
+    if request.param == "ur":
+        fake = FakeUR()
+        arm = URRobot(UROptions(host="10.0.0.7", tcp_offset_mm=(0, 0, 150), payload_kg=1.2,
+                                payload_cog_mm=(0, 0, 60), gripper_settle_s=0),
+                      rtde=fake.classes())
         arm.connect()
         yield arm
         arm.close()

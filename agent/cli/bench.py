@@ -57,6 +57,12 @@ def bench_command(
         "--rerun", help="With --record: each episode's record as a rerun recording too "
                         "(record/run.rrd; open them all with `rerun OUT/episodes/*/record/"
                         "run.rrd`).")] = False,
+    ray: Annotated[bool, typer.Option(
+        "--ray", help="Run the episodes as Ray tasks (needs erarm[ray]): on a Ray instance "
+                      "started here with --workers CPUs, or on the cluster at --ray-address."
+                      )] = False,
+    ray_address: Annotated[str | None, typer.Option(
+        help="An existing Ray cluster (ray://HOST:10001, or auto); implies --ray.")] = None,
     json_output: JsonOpt = False,
     model: ModelOpt = None, base_url: BaseUrlOpt = None, config: ConfigOpt = None,
     orchestration: OrchestrationOpt = Orchestration.auto,
@@ -69,12 +75,15 @@ def bench_command(
     intervals), attempts, times and failure reasons. Exit 0 when every task met its target
     with enough episodes to show it."""
     from erarm.agent.api import default_out_dir
-    from erarm.agent.bench import bench, chart
+    from erarm.agent.bench import RayOptions, bench, chart, check_ray
     from erarm.agent.overlay import save_png
     from erarm.agent.recording.rerun_view import rerun_options
     from erarm.agent.recording.run_folder import RunFolder
     from erarm.sim.driver import scenarios
 
+    on_ray = RayOptions(address=ray_address, local_cpus=workers) if ray or ray_address else None
+    if on_ray is not None:
+        check_ray(on_ray)  # before the report's folder is made
     if rerun and not record:
         raise ConfigError("--rerun keeps each episode's record as a rerun recording: give "
                           "--record too")
@@ -121,7 +130,7 @@ def bench_command(
                                out / "episodes" if record else None, on_done=done,
                                emulator=model_emulator.url if model_emulator else None,
                                orchestration=orchestration.value, rehearse=rehearse,
-                               rerun=rerun)
+                               rerun=rerun, ray=on_ray)
         except KeyboardInterrupt:  # the workers are gone; report how far it got
             interrupts.announce(f"erarm: interrupted after {finished} of {total} episodes; no "
                                 "report written")
@@ -164,6 +173,8 @@ def _print(report, out: Path) -> None:
                           f"reaches the {t.target:.0%} target, but the 95% interval starts at "
                           f"{t.ci95[0]:.0%}; showing it takes at least {t.episodes_needed} "
                           "episodes")
-    console.print(f"{report.episodes} episodes in {report.wall_s:.0f} s with {report.workers} "
-                  f"workers: {report.episodes_per_minute:.0f} episodes per minute; "
+    where = (f"{report.workers} workers" if report.runner == "processes" else
+             report.runner.replace("ray", "Ray tasks on", 1))
+    console.print(f"{report.episodes} episodes in {report.wall_s:.0f} s with {where}: "
+                  f"{report.episodes_per_minute:.0f} episodes per minute; "
                   f"{out}/bench.json, {out}/bench.png")
