@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from erarm.agent.brains.base import Brain
 from erarm.agent.errors import ReplyError
-from erarm.agent.overlay import draw
+from erarm.agent.overlay import draw, save_png
 from erarm.agent.parallel import together
 from erarm.agent.parse import read_points
 from erarm.agent.recording.video import Mp4Writer
@@ -80,17 +80,20 @@ def sample(video: cv2.VideoCapture, fps: float, every: int) -> Iterator[tuple[in
 
 
 def track(brain: Brain, path: Path, queries: list[str], every: int = 10, batch: int = 4,
-          overlay: Path | None = None, progress: Progress | None = None
-          ) -> tuple[list[Track], list[Sampled]]:
+          overlay: Path | None = None, progress: Progress | None = None,
+          picture: Path | None = None) -> tuple[list[Track], list[Sampled]]:
     """Each named object's track through the video at `path`, and what each sampled frame
-    showed; with `overlay`, an MP4 of the sampled frames with their points drawn."""
+    showed; with `overlay`, an MP4 of the sampled frames with their points drawn; with
+    `picture`, a PNG of the first sampled frame with every track drawn over it."""
     video, fps, count = open_video(path)
     to_do = max(1, -(-count // every)) if count > 0 else 0
     writer = Mp4Writer(overlay, max(1.0, fps / every)) if overlay is not None else None
     sampled: list[Sampled] = []
+    first: np.ndarray | None = None
     try:
         pending: list[tuple[int, float, np.ndarray]] = []
         for item in sample(video, fps, every):
+            first = item[2] if first is None else first
             pending.append(item)
             if len(pending) == batch:
                 _ask(brain, queries, pending, sampled, writer)
@@ -105,7 +108,20 @@ def track(brain: Brain, path: Path, queries: list[str], every: int = 10, batch: 
         video.release()
         if writer is not None:
             writer.close()
-    return _join(sampled), sampled
+    tracks = _join(sampled)
+    if picture is not None and first is not None:
+        save_png(picture, draw_tracks(first, tracks))
+    return tracks, sampled
+
+
+def draw_tracks(rgb: np.ndarray, tracks: list[Track]) -> np.ndarray:
+    """Each track as a line through its points, in order, labelled where it ends."""
+    image = rgb
+    for one in tracks:
+        points = [Point(point=p.point, label=one.label) for p in one.points]
+        image = draw(image, points=points, polyline=True)
+        image = draw(image, points=points[-1:])
+    return image
 
 
 def _ask(brain: Brain, queries: list[str], frames: list[tuple[int, float, np.ndarray]],

@@ -9,7 +9,18 @@ import sys
 import typer
 
 from erarm.agent import interrupts
-from erarm.agent.cli import bench, calibrate, drivers, emulate, live, replay, run, track, vision  # noqa: F401  (registers the commands)
+from erarm.agent.cli import (  # noqa: F401  (registers the commands)
+    bench,
+    calibrate,
+    drivers,
+    emulate,
+    live,
+    mcp,
+    replay,
+    run,
+    track,
+    vision,
+)
 from erarm.agent.cli.common import VersionOpt, app, err_console
 from erarm.agent.errors import Interrupted
 from erarm.agent.redaction import redact

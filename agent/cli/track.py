@@ -53,8 +53,8 @@ def track(
     batch: Annotated[int, typer.Option(
         min=1, max=16, help="Frames asked about together (concurrent requests).")] = 4,
     out: Annotated[Path | None, typer.Option(
-        help="Folder for overlay.mp4, tracks.json and one track-<object>.json per object "
-             "[default: a new folder under runs/].")] = None,
+        help="Folder for overlay.mp4, tracks.png, tracks.json and one track-<object>.json per "
+             "object [default: a new folder under runs/].")] = None,
     brain: BrainOpt = BrainChoice.auto, model: ModelOpt = None, base_url: BaseUrlOpt = None,
     config: ConfigOpt = None, json_output: JsonOpt = False,
 ) -> None:
@@ -73,7 +73,8 @@ def track(
     try:
         tracks, sampled = track_video(
             chosen, source, query, every=every, batch=1 if chosen.name == "local" else batch,
-            overlay=overlay, progress=lambda done, total: say(f"{done}/{total} frames"))
+            overlay=overlay, progress=lambda done, total: say(f"{done}/{total} frames"),
+            picture=folder.path / "tracks.png")
     except ConfigError:
         folder.abandon()
         raise
