@@ -46,7 +46,7 @@ def test_without_the_plugin_the_name_is_unknown(tmp_path):
     (tmp_path / "plan.json").write_text(json.dumps(PLAN))
     done = erarm("execute", str(tmp_path / "plan.json"), "--robot", "toy")
     assert done.returncode == 2
-    assert done.stderr.strip() == "erarm: error: unknown robot 'toy'; installed: sim, xarm"
+    assert done.stderr.strip() == "erarm: error: unknown robot 'toy'; installed: sim, ur, xarm"
 
 
 def test_a_plan_runs_on_the_plugin_robot(toy_plugin, tmp_path):

@@ -1,5 +1,5 @@
 """`erarm mcp`: serve the workcell to any MCP client (an agent) over stdio or streamable HTTP on
-loopback; the tools, the permission and the threads are in `erarm.agent.mcp_server`."""
+loopback; the tools, the permission and the threads are in `erarm.agent.serving`."""
 
 from __future__ import annotations
 
@@ -109,7 +109,8 @@ def mcp_command(
     from erarm.agent.session import RunOptions
 
     try:
-        from erarm.agent.mcp_server import HTTP_PATH, ServerOptions, loopback_socket, serve
+        from erarm.agent.serving.jobs import ServerOptions
+        from erarm.agent.serving.server import HTTP_PATH, loopback_socket, serve
     except ModuleNotFoundError as err:
         if not (err.name or "").startswith("mcp"):
             raise

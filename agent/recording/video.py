@@ -7,7 +7,6 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 
 
@@ -21,6 +20,8 @@ class Mp4Writer:
         self.frames = 0
 
     def write(self, rgb: np.ndarray) -> None:
+        import av  # (FFmpeg takes a tenth of a second to load: only when filming)
+
         if self._stream is None:
             self._open(rgb.shape[1], rgb.shape[0])
         height, width = self._stream.height, self._stream.width
@@ -31,6 +32,8 @@ class Mp4Writer:
         self.frames += 1
 
     def _open(self, width: int, height: int) -> None:
+        import av
+
         self._container = av.open(self.path, mode="w",
                                   options={"movflags": "+faststart"})  # plays while loading
         stream = self._stream = self._container.add_stream(
