@@ -137,6 +137,8 @@ def build_server(bench: Bench) -> MCPServer:
             return _error(str(err))
 
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    moves = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False,
+                            open_world_hint=True)  # the arm, in the world
 
     @server.tool(description=(
         "Capture the camera image and locate every object on the table: the image, and JSON "
@@ -185,7 +187,7 @@ def build_server(bench: Bench) -> MCPServer:
         "down must go to a perceived object, or, holding one, to free table). Returns the "
         "validated steps with their resolved targets (erarm adds returnToOrigin at the end "
         "when missing), or the one-line reason the whole plan is refused."),
-        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
+        annotations=read_only,
         structured_output=False)
     async def dry_run_plan(plan: PlanArg):
         async def call():
@@ -199,8 +201,7 @@ def build_server(bench: Bench) -> MCPServer:
         "dry_run_plan does, then runs step by step and is checked by a last look; nothing moves "
         "unless every step passes. Returns the steps executed and the outcome; stop halts it. "
         "One motion at a time."),
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
-                                    idempotent_hint=False, open_world_hint=True),
+        annotations=moves,
         structured_output=False)
     async def execute_plan(plan: PlanArg):
         async def call():
@@ -215,8 +216,7 @@ def build_server(bench: Bench) -> MCPServer:
         "validate the whole plan, move, look again and retry what failed. Returns success (the "
         "simulator's ground truth when it has a check for the task), verified (perception's "
         "verdict), the plan and the steps executed; stop halts it. One motion at a time."),
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
-                                    idempotent_hint=False, open_world_hint=True),
+        annotations=moves,
         structured_output=False)
     async def run_task(task: Annotated[str, Field(
             description='What to do, e.g. "pick the blue block into the orange bowl".')]):
