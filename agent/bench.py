@@ -319,6 +319,12 @@ def on_ray(specs: list[EpisodeSpec], options: RayOptions,
     return results
 
 
+def rate_text(task: TaskSummary) -> str:
+    """A success rate as people read it: whole percent, but 199/200 is 99.5%, never 100%."""
+    rate = task.success_rate
+    return f"{rate:.0%}" if task.successes in (0, task.episodes) else f"{rate:.1%}"
+
+
 def chart(report: BenchReport, width: int = 720, row: int = 46) -> np.ndarray:
     """A bar chart of success rates with their 95% intervals and targets (RGB)."""
     height = 40 + row * len(report.tasks) + 30
@@ -341,7 +347,7 @@ def chart(report: BenchReport, width: int = 720, row: int = 46) -> np.ndarray:
         cv2.line(image, (x_of(task.target), top + 4), (x_of(task.target), top + row - 6),
                  (30, 30, 30), 1)
         cv2.putText(image, task.task, (10, middle + 5), font, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
-        cv2.putText(image, f"{task.success_rate:.0%}", (right + 8, middle + 5), font, 0.5,
+        cv2.putText(image, rate_text(task), (right + 8, middle + 5), font, 0.5,
                     (20, 20, 20), 1, cv2.LINE_AA)
     for rate in (0.0, 0.5, 1.0):
         cv2.putText(image, f"{rate:.0%}", (x_of(rate) - 12, height - 10), font, 0.45,

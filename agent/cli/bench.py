@@ -146,7 +146,7 @@ def bench_command(
 
 
 def _print(report, out: Path) -> None:
-    from erarm.agent.bench import Verdict
+    from erarm.agent.bench import Verdict, rate_text
 
     calling = any(t.mean_refused_calls is not None for t in report.tasks)
     rehearsed = any(t.collisions_caught is not None for t in report.tasks)
@@ -158,7 +158,7 @@ def _print(report, out: Path) -> None:
         mark = {Verdict.met: "[green]", Verdict.not_met: "[red]",
                 Verdict.too_few: "[yellow]"}[t.verdict]
         failures = "; ".join(f"{n} x {reason}" for reason, n in list(t.failures.items())[:2])
-        table.add_row(t.task, f"{mark}{t.successes}/{t.episodes} {t.success_rate:.0%}",
+        table.add_row(t.task, f"{mark}{t.successes}/{t.episodes} {rate_text(t)}",
                       f"{t.ci95[0]:.0%}-{t.ci95[1]:.0%}", f"{t.target:.0%}",
                       f"{t.mean_attempts:.2f}", f"{t.mean_round_trips:.1f}",
                       *([f"{t.mean_refused_calls or 0:.2f}"] if calling else []),
