@@ -38,7 +38,7 @@ from erarm.agent.parallel import Answer, Asked, together
 from erarm.agent.parse import parse_trajectory, parse_verdict
 from erarm.agent.perceive import Perception, perceive, questions_per_look
 from erarm.agent.recording.recorder import Recorder, RecordingBrain, RecordingRobot
-from erarm.agent.recording.rerun_view import RerunOptions, RerunView
+from erarm.agent.recording.rerun_view import RerunOptions, RerunView, one_line
 from erarm.agent.recording.run_folder import RECORD, RunFolder
 from erarm.agent.results import ActionRecord, Interruption, Phase, RunResult, Stop
 from erarm.agent.schemas import Plan, SceneObject, Verdict
@@ -138,7 +138,7 @@ class Session:
         recorder = self.recorder = Recorder(self.folder)
         if rerun and rerun.wanted:
             self.rerun = RerunView(rerun, self.folder.path.name, self.folder.path / RECORD)
-            recorder.mirror = self.rerun.add
+            recorder.mirror = self._viewed
         self.brain = RecordingBrain(self.brain, recorder)
         self.robot = RecordingRobot(self.cell.robot, recorder)
         log = self.log
@@ -150,6 +150,28 @@ class Session:
         self.log = log_and_record
         if self.cell.video is not None and not self.options.dry_run:
             self.cell.video.start(recorder.video_path)
+
+    def _viewed(self, stream: str, record: dict) -> None:
+        """A record shown in rerun as well; a viewer or file that fails (gone, disk full) is a
+        warning, and the run goes on without it: it watches, it does not steer."""
+        try:
+            if self.rerun is not None:
+                self.rerun.add(stream, record)
+        except Exception as err:
+            self._lose_rerun(err)
+
+    def _viewed_calibration(self, calibration) -> None:
+        try:
+            self.rerun.calibration(calibration)
+        except Exception as err:
+            self._lose_rerun(err)
+
+    def _lose_rerun(self, err: Exception) -> None:
+        self.rerun = None
+        if self.recorder is not None:
+            self.recorder.mirror = None
+        self.log(f"warning: rerun stopped ({one_line(err)}); the run goes on, its flight "
+                 "record is whole")
 
     @contextmanager
     def moving(self) -> Iterator[None]:
@@ -221,7 +243,7 @@ class Session:
                 self.folder.write_png("camera.png", frame.rgb)
                 self.folder.write_model("calibration.json", frame.calibration)
                 if self.rerun is not None:
-                    self.rerun.calibration(frame.calibration)
+                    self._viewed_calibration(frame.calibration)
                 # a moved camera stops us here (the robot renders itself: no recorded command)
                 fit = require_fit(frame, self.cell.robot.limits, self.cell.robot)
                 if fit is not None:
@@ -431,8 +453,11 @@ class Session:
                 result.exit_code = 0 if result.dry_run or done else 1
             self.folder.write_result(result)
             if self.rerun is not None:
-                self.rerun.verdict(result.model_dump(mode="json"))
-                self.rerun.close()
+                try:
+                    self.rerun.verdict(result.model_dump(mode="json"))
+                    self.rerun.close()
+                except Exception as err:
+                    self._lose_rerun(err)
             self.narrate(_outcome_sentence(result))
             if interrupts.take():
                 note_interruption(result, self.interruption(), self.folder)

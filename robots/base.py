@@ -120,6 +120,19 @@ class WorkspaceLimits(BaseModel):
     max_steps: int = 64  # longest plan accepted
     max_speed_m_s: float = 0.5  # Cartesian speed cap of the tool
 
+    @model_validator(mode="after")
+    def _a_box(self) -> WorkspaceLimits:
+        """An envelope that can hold a pose: finite, each lower bound below its upper one."""
+        values = self.model_dump()
+        if not all(math.isfinite(v) for v in values.values()):
+            raise ValueError("every limit must be a number (metres)")
+        for axis in "xyz":
+            if values[f"{axis}_min"] >= values[f"{axis}_max"]:
+                raise ValueError(f"{axis}_min must be below {axis}_max")
+        if self.max_reach_m <= 0 or self.max_speed_m_s <= 0 or self.max_steps < 1:
+            raise ValueError("max_reach_m, max_speed_m_s and max_steps must be positive")
+        return self
+
     def reach_m(self, x: float, y: float) -> float:
         """How far (x, y) metres lies from the base axis, horizontally."""
         return math.hypot(x, y)

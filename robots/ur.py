@@ -16,9 +16,13 @@ connection become one-line `RobotError`s.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import socket
+import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Literal, NamedTuple, Protocol
@@ -42,6 +46,8 @@ GRIPPER_GROUP = "erarm.ur_grippers"  # entry points of gripper plugins, for `gri
 OUTPUTS = {"standard": ("setStandardDigitalOut", 0),
            "configurable": ("setConfigurableDigitalOut", 8), "tool": ("setToolDigitalOut", 16)}
 POLL_S = 0.01  # how often a motion in progress is checked
+CONNECT_TIMEOUT_S = 5.0  # for the controller's RTDE port to answer
+RTDE_PORT, RTDE_REQUEST_PROTOCOL_VERSION = 30004, 86  # the RTDE guide: port, package type 'V'
 # The controller's modes (RTDE guide: robot_mode, safety_mode), for the errors that name them
 ROBOT_MODES = {-1: "no controller", 0: "disconnected", 1: "confirm safety", 2: "booting",
                3: "power off", 4: "power on", 5: "idle", 6: "backdrive", 8: "updating firmware"}
@@ -58,8 +64,8 @@ class UROptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    host: str = Field(description="the controller's IP address (remote control enabled on an "
-                                  "e-Series)")
+    host: str = Field(min_length=1, description="the controller's IP address (remote control "
+                                                "enabled on an e-Series)")
     # ur_rtde refuses a tool speed over 3 m/s and an acceleration over 150 m/s²
     speed_mm_s: float = Field(100.0, gt=0, le=3000, description="Cartesian speed of every move "
                                                                 "(capped by the limits)")
@@ -67,8 +73,9 @@ class UROptions(BaseModel):
     tcp_offset_mm: tuple[float, float, float] = Field(
         description="fingertip centre from the flange, set as the controller's TCP on connect "
                     "(the gripper's length along z)")
-    payload_kg: float = Field(ge=0, le=30, description="mass of the gripper and whatever is "
-                                                       "fixed to the flange, set on connect")
+    payload_kg: float = Field(ge=0, le=30, allow_inf_nan=False,
+                              description="mass of the gripper and whatever is fixed to the "
+                                          "flange, set on connect")
     payload_cog_mm: tuple[float, float, float] = Field(
         description="that payload's centre of gravity from the flange")
     table_z_mm: float = Field(0.0, description="height of the table top in the arm's own base "
@@ -98,6 +105,23 @@ class UROptions(BaseModel):
                                     description="the envelope every motion must stay in (m)")
     marker: MarkerSpec | None = Field(None, description="an ArUco marker fixed to the tool, for "
                                                         "hand-eye and plane calibration")
+
+    @field_validator("tcp_offset_mm", "payload_cog_mm")
+    @classmethod
+    def _millimetres_from_the_flange(cls, offset: tuple[float, float, float]
+                                     ) -> tuple[float, float, float]:
+        """What the controller's collision detection will believe: finite, within half a
+        metre of the flange, and not metres typed as millimetres."""
+        size = max(abs(v) for v in offset) if all(math.isfinite(v) for v in offset) else None
+        if size is None:
+            raise ValueError("each of x, y, z must be a number of millimetres")
+        if size > 500:
+            raise ValueError(f"{size:g} mm from the flange is beyond any gripper's reach: give "
+                             "millimetres")
+        if 0 < size < 1:
+            raise ValueError("under a millimetre from the flange: these look like metres; "
+                             "give millimetres (e.g. 0,0,174)")
+        return offset
 
     @field_validator("gripper_pin")
     @classmethod
@@ -209,6 +233,44 @@ def _rtde_classes() -> tuple[Callable[[str], Any], Callable[[str], Any], Callabl
     return RTDEControlInterface, RTDEReceiveInterface, RTDEIOInterface
 
 
+def probe_rtde(host: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Ask the controller's RTDE port for its protocol version (the RTDE guide's first
+    message) before ur_rtde connects: its constructors block in C++, holding Python, with no
+    timeout, so a peer that accepts and never answers would hang erarm for good."""
+    request = struct.pack(">HBH", 5, RTDE_REQUEST_PROTOCOL_VERSION, 2)
+    try:
+        with socket.create_connection((host, RTDE_PORT), timeout=timeout_s) as link:
+            link.sendall(request)
+            reply = link.recv(3)
+    except TimeoutError:
+        raise RobotError(f"cannot connect to the UR at {host}: no RTDE answer within "
+                         f"{timeout_s:g} s (is it a UR controller, with remote control on?)"
+                         ) from None
+    except OSError as err:
+        raise RobotError(f"cannot connect to the UR at {host}: {err.strerror or err} "
+                         f"(port {RTDE_PORT}, RTDE)") from None
+    if len(reply) < 3 or reply[2] != RTDE_REQUEST_PROTOCOL_VERSION:
+        raise RobotError(f"cannot connect to the UR at {host}: what answers on port "
+                         f"{RTDE_PORT} does not speak RTDE")
+
+
+@contextlib.contextmanager
+def _native_stderr_quiet() -> Iterator[None]:
+    """The C++ library's own lines kept off the terminal, where erarm's one line says it all
+    (ERARM_DEBUG=1 lets them through)."""
+    if os.environ.get("ERARM_DEBUG"):
+        yield
+        return
+    saved, sink = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(sink, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(sink)
+
+
 def rotation_vector(rotation: np.ndarray) -> np.ndarray:
     """Axis times angle (rad) of a rotation matrix. Well conditioned near a half turn, where a
     down-pointing tool always is and the textbook formula divides by sin(angle) ≈ 0 (OpenCV's
@@ -264,6 +326,7 @@ class URRobot:
         self.settings = settings
         self.limits, self.marker = settings.limits, settings.marker
         self._rtde = rtde or _rtde_classes()
+        self._probe = rtde is None  # the real library: ask the port first (`probe_rtde`)
         self._make_gripper = _gripper_factory(settings)
         self._link: RtdeLink | None = None
         self.gripper: URGripper | None = None
@@ -276,8 +339,11 @@ class URRobot:
         control_class, receive_class, io_class = self._rtde
         opened: list[Any] = []
         try:  # receive first: it only reads; control uploads the script that moves the arm
-            for make in (receive_class, control_class, io_class):
-                opened.append(make(host))
+            if self._probe:
+                probe_rtde(host)
+            with _native_stderr_quiet():  # ur_rtde prints its own line before raising
+                for make in (receive_class, control_class, io_class):
+                    opened.append(make(host))
         except RuntimeError as err:  # what ur_rtde raises for anything that goes wrong
             for interface in opened:
                 interface.disconnect()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import math
+import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +75,18 @@ def sim_cell() -> Iterator:
     yield make
     for cell in opened:
         cell.close()
+
+
+@contextmanager
+def one_at_a_time(name: str) -> Iterator[None]:
+    """Across the suite's worker processes, one holder at a time of what the machine has one of
+    (Ray's local instance, the source tree's build/ folder): an exclusive file lock."""
+    with open(Path(tempfile.gettempdir()) / f"erarm-tests-{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 TEST_KEY = "test-key-0123456789-not-a-real-key"

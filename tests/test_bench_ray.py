@@ -10,10 +10,17 @@ import time
 
 import pytest
 
+from tests.conftest import one_at_a_time
 from tests.test_bench import ERARM, erarm
 
 pytest.importorskip("ray", reason="Ray is in the dev extra")
-pytestmark = pytest.mark.xdist_group("ray")  # one worker runs them: one Ray instance at a time
+
+
+@pytest.fixture(autouse=True)
+def _alone():
+    """One Ray instance on the machine at a time, whichever worker runs these."""
+    with one_at_a_time("ray"):
+        yield
 
 SAME = ("task", "episodes", "successes", "failed_seeds", "mean_attempts", "mean_sim_s",
         "mean_round_trips", "failures")

@@ -16,6 +16,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from tests.conftest import one_at_a_time
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -24,9 +26,11 @@ def built(tmp_path_factory) -> tuple[Path, str]:
     """erarm's wheel, built as the suite builds it (no build isolation), and what the build
     printed."""
     folder = tmp_path_factory.mktemp("wheel")
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                           "--no-build-isolation", "--wheel-dir", str(folder), str(ROOT)],
-                          check=True, capture_output=True, text=True, timeout=300)
+    with one_at_a_time("erarm-wheel"):  # two builds of one tree collide in its build/
+        done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                               "--no-build-isolation", "--wheel-dir", str(folder), str(ROOT)],
+                              capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return next(folder.glob("erarm-*.whl")), done.stdout + done.stderr
 
 

@@ -4,6 +4,8 @@ saved as an .rrd file and read back with rerun's own query API (a catalog server
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -135,13 +137,19 @@ def test_replay_converts_a_flight_record_to_the_same_recording(recorded, tmp_pat
 
 @pytest.mark.parametrize("args, words", [
     (["run", TASK, "--rerun-save", "out.txt"], "ending in .rrd"),
+    (["run", TASK, "--rerun-save", "fifo.rrd"], "is not a regular file"),
+    (["run", TASK, "--rerun-save", "folder.rrd"], "is a folder"),
+    (["run", TASK, "--rerun-save", "afile/x.rrd"], "cannot make"),
     (["run", TASK, "--rerun"], "no display"),
     (["bench", "--episodes", "1", "--rerun"], "give --record too"),
     (["replay", "nowhere", "--rerun-save", "x.rrd"], "does not exist"),
 ])
 def test_bad_rerun_options_fail_in_one_line_before_anything_moves(tmp_path, args, words):
-    env = {k: v for k, v in __import__("os").environ.items()
+    env = {k: v for k, v in os.environ.items()
            if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    os.mkfifo(tmp_path / "fifo.rrd")
+    (tmp_path / "folder.rrd").mkdir()
+    (tmp_path / "afile").write_text("a file, not a folder")
     done = subprocess.run([*ERARM, *args, "--out", str(tmp_path / "out")]
                           if args[0] != "replay" else [*ERARM, *args],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
@@ -153,6 +161,27 @@ def test_bad_rerun_options_fail_in_one_line_before_anything_moves(tmp_path, args
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda looks: looks[0].update(points=[{"point": ["a", None], "label": "x"}]), "damaged"),
+    (lambda looks: looks[0].update(image="../../calibration.json"), "outside"),
+    (lambda looks: looks[0].update(image="/etc/hostname"), "outside"),
+    (lambda looks: looks[0].update(image="frames/none.png"), "missing"),
+])
+def test_a_damaged_or_crafted_record_converts_to_nothing_in_one_line(recorded, tmp_path, damage,
+                                                                     words):
+    _, folder, _ = recorded
+    copy = tmp_path / "run"
+    shutil.copytree(folder, copy)
+    looks = _records(copy, "looks.jsonl")
+    damage(looks)
+    (copy / "record" / "looks.jsonl").write_text("".join(json.dumps(x) + "\n" for x in looks))
+    done = subprocess.run([*ERARM, "replay", str(copy), "--rerun-save", str(tmp_path / "x.rrd")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in done.stderr
 
 
 def test_a_bench_keeps_each_episodes_record_as_a_recording(tmp_path):

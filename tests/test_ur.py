@@ -9,8 +9,12 @@ unnamed parameters, argument types and the type of what the fake answered."""
 import inspect
 import math
 import re
+import socket
+import struct
 import subprocess
 import sys
+import threading
+import time
 from importlib.metadata import EntryPoint
 
 import numpy as np
@@ -26,6 +30,7 @@ from erarm.robots.ur import (
     UROptions,
     URRobot,
     open_ur_workcell,
+    probe_rtde,
     rotation_matrix,
     rotation_vector,
 )
@@ -391,12 +396,58 @@ def test_what_the_controller_refuses_or_ur_rtde_raises_is_one_line(ur):
 
 
 def test_no_arm_at_the_address_is_one_line_with_the_real_ur_rtde():
-    """ur_rtde itself, pointed at a loopback port where nothing listens."""
+    """The real driver, pointed at a loopback port where nothing listens: its RTDE probe
+    says so before ur_rtde is asked (whose constructors block without a timeout)."""
     arm = URRobot(UROptions(**{**REQUIRED, "host": "127.0.0.1"}))
     with pytest.raises(RobotError) as caught:
         arm.connect()
-    assert str(caught.value) == ("cannot connect to the UR at 127.0.0.1: Error: Could not "
-                                 "connect to: 127.0.0.1 at 30004, verify the IP")
+    assert str(caught.value) == ("cannot connect to the UR at 127.0.0.1: Connection refused "
+                                 "(port 30004, RTDE)")
+
+
+def _peer(answer: bytes | None) -> tuple[socket.socket, list[bytes]]:
+    """A loopback listener on port 30004 of 127.0.0.3 that answers the first message with
+    `answer` (None: never answers), and what it was sent."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.3", 30004))
+    server.listen()
+    got: list[bytes] = []
+
+    def serve() -> None:
+        link, _ = server.accept()
+        got.append(link.recv(16))
+        if answer is not None:
+            link.sendall(answer)
+        time.sleep(1.5)
+        link.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, got
+
+
+@pytest.mark.parametrize(("answer", "words"), [
+    (None, "no RTDE answer within 0.5 s"),
+    (b"HTTP/1.1 400\r\n", "does not speak RTDE"),
+])
+def test_a_peer_that_is_no_ur_is_one_line_in_seconds(answer, words):
+    server, got = _peer(answer)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RobotError) as caught:
+            probe_rtde("127.0.0.3", timeout_s=0.5)
+        assert words in str(caught.value) and time.monotonic() - started < 1.5
+        assert got == [struct.pack(">HBH", 5, 86, 2)]  # the RTDE guide's version request
+    finally:
+        server.close()
+
+
+def test_an_rtde_answer_passes_the_probe():
+    server, _ = _peer(struct.pack(">HBB", 4, 86, 1))  # "version 2 accepted"
+    try:
+        probe_rtde("127.0.0.3", timeout_s=2)
+    finally:
+        server.close()
 
 
 def test_stop_brakes_the_motion_then_ends_the_script(ur):

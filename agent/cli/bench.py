@@ -81,7 +81,11 @@ def bench_command(
     from erarm.agent.recording.run_folder import RunFolder
     from erarm.sim.driver import scenarios
 
-    on_ray = RayOptions(address=ray_address, local_cpus=workers) if ray or ray_address else None
+    if ray_address is not None and not ray_address.strip():
+        raise ConfigError("--ray-address is empty: give HOST:PORT, ray://HOST:PORT or auto, or "
+                          "--ray alone for a Ray instance started here")
+    on_ray = (RayOptions(address=ray_address, local_cpus=workers)
+              if ray or ray_address is not None else None)
     if on_ray is not None:
         check_ray(on_ray)  # before the report's folder is made
     if rerun and not record:

@@ -44,7 +44,8 @@ def _console(stderr: bool) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     wide = not stream.isatty() and not os.environ.get("COLUMNS")
     return Console(file=None if stderr else stream, stderr=stderr, highlight=False,
-                   soft_wrap=True, width=WIDE_COLUMNS if wide else None)
+                   soft_wrap=True, width=WIDE_COLUMNS if wide else None,
+                   emoji=False)  # a path or a module:factory named ":fire:" stays as it is
 
 
 err_console = _console(stderr=True)

@@ -31,7 +31,8 @@ VIDEO_MAX_BYTES = 8 * 1024 ** 3
 def _video_of(path: Path) -> Path:
     """The video itself, or a run folder's flight-record video."""
     if path.is_dir():
-        recorded = path / "record" / "run.mp4"
+        recorded = next((video for video in (path / "record" / "run.mp4", path / "run.mp4")
+                         if video.is_file()), path / "record" / "run.mp4")  # or record/ itself
         if not recorded.is_file():
             raise ConfigError(f"{path} is a folder with no flight-record video "
                               "(record/run.mp4): record a run with --record, or give a video")

@@ -31,7 +31,9 @@ from erarm.robots.files import read_input_text
 
 CAMERA = "world/camera"
 IMAGE = f"{CAMERA}/image"
+FLUSH_TIMEOUT_S = 3.0
 VIEWER_PORT = 9876  # where rerun's viewer listens for gRPC, spawned or already running
+HTTP2_PREFACE, HTTP2_SETTINGS = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 0x4
 STREAMS = ("timeline.jsonl", "looks.jsonl", "robot.jsonl", "exchanges.jsonl", "live.jsonl")
 
 
@@ -53,8 +55,8 @@ def rerun_options(spawn: bool = False, save: Path | str | None = None) -> RerunO
     if not options.wanted:
         return None
     _rerun()
-    if options.save is not None and (options.save.suffix != ".rrd" or options.save.is_dir()):
-        raise ConfigError(f"--rerun-save takes a file ending in .rrd, got {str(save)!r}")
+    if options.save is not None:
+        _check_writable(options.save)
     if spawn and not _viewer_listening() and sys.platform.startswith("linux") and not (
             os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise ConfigError(f"--rerun opens the viewer's window and there is no display: use "
@@ -63,11 +65,47 @@ def rerun_options(spawn: bool = False, save: Path | str | None = None) -> RerunO
     return options
 
 
+def one_line(err: BaseException) -> str:
+    """An error of rerun's (Rust's, often several lines) as one line."""
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
+
+
+def _check_writable(path: Path) -> None:
+    """An .rrd file that can be written: a new file or a regular one (never a FIFO, a device
+    or a folder), in a folder that exists or can be made and is writable."""
+    if path.suffix != ".rrd":
+        raise ConfigError(f"--rerun-save takes a file ending in .rrd, got {str(path)!r}")
+    if path.is_dir():
+        raise ConfigError(f"--rerun-save {str(path)!r} is a folder: give a file in it")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"--rerun-save {str(path)!r} is not a regular file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--rerun-save: cannot make {str(path.parent)!r}: "
+                          f"{err.strerror or err}") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"--rerun-save: cannot write {str(path)!r}")
+
+
 def _viewer_listening() -> bool:
-    """A viewer already on rerun's port here, which `spawn` streams to instead of starting one."""
+    """A viewer already on rerun's port here, which `spawn` streams to instead of starting one.
+    What listens there must answer as one (gRPC: an HTTP/2 server's first SETTINGS frame), or
+    streaming to it could hold the run's end for as long as it stays silent."""
     with socket.socket() as probe:
-        probe.settimeout(0.2)
-        return probe.connect_ex(("127.0.0.1", VIEWER_PORT)) == 0
+        probe.settimeout(1.0)
+        if probe.connect_ex(("127.0.0.1", VIEWER_PORT)) != 0:
+            return False
+        try:
+            probe.sendall(HTTP2_PREFACE)
+            frame = probe.recv(9)
+        except OSError:
+            frame = b""
+    if len(frame) < 4 or frame[3] != HTTP2_SETTINGS:
+        raise ConfigError(f"something listens on port {VIEWER_PORT} but does not answer as a "
+                          "rerun viewer: stop it, or use --rerun-save FILE.rrd")
+    return True
 
 
 def _spawn(rr: Any, stream: Any) -> None:
@@ -83,6 +121,8 @@ def _spawn(rr: Any, stream: Any) -> None:
 
 
 def _rerun() -> Any:
+    if not os.environ.get("ERARM_DEBUG"):  # rerun's own log lines: erarm says it in one
+        os.environ.setdefault("RUST_LOG", "off")
     try:
         import rerun
     except ImportError:
@@ -98,17 +138,32 @@ class RerunView:
         self.record_dir = record_dir  # the media the records name are here
         self.stream = rr.RecordingStream("erarm", recording_id=name)
         sinks = []
-        if options.save is not None:
-            options.save.parent.mkdir(parents=True, exist_ok=True)
-            sinks.append(rr.FileSink(str(options.save)))
         if options.spawn:
             _spawn(rr, self.stream)
             sinks.append(rr.GrpcSink())
-        self.stream.set_sinks(*sinks)
+        try:
+            if options.save is not None:
+                _check_writable(options.save)
+                sinks.append(rr.FileSink(str(options.save)))
+            self.stream.set_sinks(*sinks)
+        except (OSError, RuntimeError) as err:
+            raise ConfigError(f"--rerun-save: cannot write {str(options.save)!r}: "
+                              f"{one_line(err)}") from None
         self.stream.send_recording_name(name)
         self.stream.log("world", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
         self._reached: list[list[float]] = []  # the tool's path so far
         self._records = 0
+
+    def _media(self, name: str) -> Path:
+        """A file the record names, which must lie inside the record (a crafted record cannot
+        pull another file into the recording) and be there."""
+        root = self.record_dir.resolve()
+        path = (root / name).resolve()
+        if not path.is_relative_to(root):
+            raise ConfigError(f"the record names {name!r}, which is outside {self.record_dir}")
+        if not path.is_file():
+            raise ConfigError(f"the record names {name!r}, which is missing from it")
+        return path
 
     def _at(self, t_s: float) -> None:
         self._records += 1
@@ -153,8 +208,12 @@ class RerunView:
         self._log("log", rr.TextLog("; ".join(lines), level=rr.TextLogLevel.INFO))
 
     def close(self) -> None:
-        self.stream.flush()
-        self.stream.disconnect()
+        """Everything out, waiting a few seconds at most for a slow viewer (the .rrd file is
+        written as it goes)."""
+        try:
+            self.stream.flush(timeout_sec=FLUSH_TIMEOUT_S)
+        finally:
+            self.stream.disconnect()
 
     # -- each stream -------------------------------------------------------------------------
     def _event(self, record: dict) -> None:
@@ -169,7 +228,7 @@ class RerunView:
     def _streamed(self, record: dict) -> None:
         rr = self.rr
         if record.get("sent") == "frame" and record.get("file"):
-            self._log(IMAGE, rr.EncodedImage(path=self.record_dir / record["file"]))
+            self._log(IMAGE, rr.EncodedImage(path=self._media(record["file"])))
         text = record.get("text")
         if text:
             who = {"text": "the model", "heard": "heard"}.get(record.get("got"), "the operator")
@@ -178,9 +237,9 @@ class RerunView:
     def _look(self, record: dict) -> None:
         rr = self.rr
         width, height = record["width"], record["height"]
-        self._log(IMAGE, rr.EncodedImage(path=self.record_dir / record["image"]))
+        self._log(IMAGE, rr.EncodedImage(path=self._media(record["image"])))
         if record.get("depth"):
-            depth = cv2.imread(str(self.record_dir / record["depth"]), cv2.IMREAD_UNCHANGED)
+            depth = cv2.imread(str(self._media(record["depth"])), cv2.IMREAD_UNCHANGED)
             if depth is not None:
                 self._log(f"{CAMERA}/depth", rr.DepthImage(depth, meter=1000.0))
         points, boxes = record["points"], record["boxes"]
@@ -270,8 +329,12 @@ def convert(folder: Path, options: RerunOptions) -> int:
     view = RerunView(options, folder.name, record_dir)
     if calibration.exists():
         view.calibration(_read(calibration, CameraCalibration))
-    for _, stream, record in sorted(entries, key=lambda entry: entry[0]):
-        view.add(stream, record)
+    for t, stream, record in sorted(entries, key=lambda entry: entry[0]):
+        try:
+            view.add(stream, record)
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise ConfigError(f"{record_dir / stream}: the record at t={t:g} s is damaged "
+                              f"({type(err).__name__}: {err})") from None
     if result.exists():
         view.verdict(_read(result, _Entry).model_dump())
     view.close()
