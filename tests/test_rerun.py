@@ -199,3 +199,33 @@ def test_a_bench_keeps_each_episodes_record_as_a_recording(tmp_path):
             assert "success: True" in rrd.rows("/verdict")[-1]["TextDocument:text"][0]
         finally:
             rrd.close()
+
+
+def test_a_viewer_that_fails_mid_run_is_a_warning_and_the_run_goes_on(tmp_path, monkeypatch,
+                                                                      sim_cell_module):
+    """rerun raising as a severed viewer does (its sink's RuntimeError) on the twelfth record:
+    the task is still done, the log says rerun stopped, the flight record is whole."""
+    from erarm.agent.recording.rerun_view import RerunView
+
+    shown = RerunView.add
+    calls = []
+
+    def severed(view, stream, record):
+        calls.append(stream)
+        if len(calls) == 12:
+            raise RuntimeError("gRPC connection severed: Failed to send messages")
+        shown(view, stream, record)
+
+    monkeypatch.setattr(RerunView, "add", severed)
+    lines: list[str] = []
+    cell = sim_cell_module(TASK, seed=5)
+    result = run_task(TASK, LocalBrain(), cell, tmp_path / "run", log=lines.append,
+                      options=RunOptions(rerun=RerunOptions(save=tmp_path / "x.rrd")))
+    assert result.exit_code == 0 and result.success, result.error
+    assert len(calls) == 12  # nothing more was sent to it
+    warned = [line for line in lines if line.startswith("warning: rerun stopped")]
+    assert warned == ["warning: rerun stopped (gRPC connection severed: Failed to send "
+                      "messages); the run goes on, its flight record is whole"]
+    commands = _records(tmp_path / "run", "robot.jsonl")
+    assert sum(c["command"] == "move_to" for c in commands) == sum(
+        a.call.function == "move" for a in result.actions)
