@@ -390,3 +390,16 @@ def test_streamable_http_on_loopback(tmp_path, monkeypatch):
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130 and "Traceback" not in stderr
     assert_key_absent(*client.seen, stderr, folder=tmp_path)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--port", "9000"], "--port is the --http server's: give --http too"),
+    (["--http", "--port", "70000"], "Invalid value for '--port'"),
+])
+def test_bad_options_are_one_line_before_serving(args, words, tmp_path):
+    done = subprocess.run([str(Path(sys.executable).with_name("erarm")), "mcp", *args,
+                           "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and not (tmp_path / "out").exists()

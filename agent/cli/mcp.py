@@ -79,9 +79,9 @@ def mcp_command(
     http: Annotated[bool, typer.Option(
         "--http", help="Serve streamable HTTP on 127.0.0.1 (at /mcp) instead of stdio.")
     ] = False,
-    port: Annotated[int, typer.Option(
-        min=0, max=65535, help="The --http port on 127.0.0.1 (0: any free one; the URL is "
-                               "printed).")] = DEFAULT_PORT,
+    port: Annotated[int | None, typer.Option(
+        min=0, max=65535, help=f"The --http port on 127.0.0.1 (0: any free one; the URL is "
+                               f"printed) [default: {DEFAULT_PORT}].")] = None,
     task: Annotated[str | None, typer.Option(
         help="Lay the simulated table out for this task and let the simulator's referee score "
              "it (run_task then takes only this task) [default: the table laid out for "
@@ -118,7 +118,10 @@ def mcp_command(
                           "pip install 'mcp>=2.3,<3')") from None
     if emulate:
         refuse_emulate_with(brain, base_url, robot, camera)
-    sock = loopback_socket(port) if http else None  # a port in use fails before anything opens
+    if port is not None and not http:
+        raise ConfigError("--port is the --http server's: give --http too (stdio has no port)")
+    # a port in use fails before anything opens
+    sock = loopback_socket(DEFAULT_PORT if port is None else port) if http else None
     try:
         with emulator(emulate, emulate_opt) as model_emulator, \
                 tempfile.TemporaryDirectory(prefix="erarm-mcp-") as scratch:
