@@ -245,6 +245,8 @@ def test_a_plan_outside_the_workspace_is_refused_with_its_one_line_reason(watchi
     ("point", {"limit": "many"}, "limit"),
     ("detect", {"limit": -5}, "limit must be at least 1"),
     ("fly", {}, "fly"),
+    ("point", {"objects": ["blue block"]}, "point takes limit, queries, not objects"),
+    ("status", {"verbose": True}, "status takes no arguments, not verbose"),
 ])
 def test_bad_input_is_a_one_line_tool_error(watching, tool, arguments, expected):
     assert expected in watching.refused(tool, arguments)

@@ -78,9 +78,18 @@ def _failure(name: str, err: BaseException) -> str:
 
 class _ErarmMCP(MCPServer):
     """The SDK's server, with every failure of a tool call as one line (no traceback, no
-    secret): arguments that fail the schema, an unknown tool, erarm's own errors."""
+    secret): arguments that fail the schema or that it does not take (the SDK would drop them
+    and go on, pointing at everything for a misspelt `queries`), an unknown tool, erarm's own
+    errors."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context=None):
+        tool = next((t for t in await self.list_tools() if t.name == name), None)
+        if tool is not None:
+            takes = sorted((tool.input_schema or {}).get("properties", {}))
+            unknown = sorted(set(arguments or {}) - set(takes))
+            if unknown:
+                return _error(f"{name} takes {', '.join(takes) or 'no arguments'}, not "
+                              f"{', '.join(unknown)}")
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as err:
