@@ -138,7 +138,8 @@ class Session:
         recorder = self.recorder = Recorder(self.folder)
         if rerun and rerun.wanted:
             self.rerun = RerunView(rerun, self.folder.path.name, self.folder.path / RECORD)
-            recorder.mirror = self._viewed
+            recorder.mirror = lambda stream, record: self._show(
+                lambda view: view.add(stream, record))
         self.brain = RecordingBrain(self.brain, recorder)
         self.robot = RecordingRobot(self.cell.robot, recorder)
         log = self.log
@@ -151,18 +152,13 @@ class Session:
         if self.cell.video is not None and not self.options.dry_run:
             self.cell.video.start(recorder.video_path)
 
-    def _viewed(self, stream: str, record: dict) -> None:
-        """A record shown in rerun as well; a viewer or file that fails (gone, disk full) is a
+    def _show(self, show: Callable[[RerunView], None]) -> None:
+        """Something shown in rerun as well; a viewer or file that fails (gone, disk full) is a
         warning, and the run goes on without it: it watches, it does not steer."""
+        if self.rerun is None:
+            return
         try:
-            if self.rerun is not None:
-                self.rerun.add(stream, record)
-        except Exception as err:
-            self._lose_rerun(err)
-
-    def _viewed_calibration(self, calibration) -> None:
-        try:
-            self.rerun.calibration(calibration)
+            show(self.rerun)
         except Exception as err:
             self._lose_rerun(err)
 
@@ -242,8 +238,7 @@ class Session:
             if first:
                 self.folder.write_png("camera.png", frame.rgb)
                 self.folder.write_model("calibration.json", frame.calibration)
-                if self.rerun is not None:
-                    self._viewed_calibration(frame.calibration)
+                self._show(lambda view: view.calibration(frame.calibration))
                 # a moved camera stops us here (the robot renders itself: no recorded command)
                 fit = require_fit(frame, self.cell.robot.limits, self.cell.robot)
                 if fit is not None:
@@ -452,12 +447,7 @@ class Session:
                     result.success if result.success is not None else result.verified)
                 result.exit_code = 0 if result.dry_run or done else 1
             self.folder.write_result(result)
-            if self.rerun is not None:
-                try:
-                    self.rerun.verdict(result.model_dump(mode="json"))
-                    self.rerun.close()
-                except Exception as err:
-                    self._lose_rerun(err)
+            self._show(lambda view: view.finish(result.model_dump(mode="json")))
             self.narrate(_outcome_sentence(result))
             if interrupts.take():
                 note_interruption(result, self.interruption(), self.folder)

@@ -60,9 +60,8 @@ def raycast_frame(calibration: CameraCalibration,
     return Frame(rgb=rgb, calibration=calibration, depth_m=depth.astype(np.float32))
 
 
-@pytest.fixture
-def sim_cell() -> Iterator:
-    """Open simulated workcells staged for a task: `sim_cell(task, seed)`; all closed after."""
+def _sim_cells() -> Iterator:
+    """Open simulated workcells staged for a task: `make(task, seed)`; all closed after."""
     opened: list[Workcell] = []
 
     def make(task: str = "pick the blue block into the orange bowl", seed: int = 0,
@@ -75,6 +74,18 @@ def sim_cell() -> Iterator:
     yield make
     for cell in opened:
         cell.close()
+
+
+@pytest.fixture
+def sim_cell() -> Iterator:
+    """Simulated workcells for one test (`_sim_cells`)."""
+    yield from _sim_cells()
+
+
+@pytest.fixture(scope="module")
+def sim_cell_module() -> Iterator:
+    """Simulated workcells shared by a module's tests (`_sim_cells`)."""
+    yield from _sim_cells()
 
 
 @contextmanager

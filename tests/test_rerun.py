@@ -38,23 +38,6 @@ def recorded(tmp_path_factory, sim_cell_module):
     rrd.close()
 
 
-@pytest.fixture(scope="module")
-def sim_cell_module():
-    from erarm.robots.registry import open_workcell
-
-    opened = []
-
-    def make(task: str, seed: int = 0):
-        cell = open_workcell("sim", task=task, seed=seed)
-        cell.robot.connect()
-        opened.append(cell)
-        return cell
-
-    yield make
-    for cell in opened:
-        cell.close()
-
-
 def _records(folder: Path, name: str) -> list[dict]:
     return [json.loads(line) for line in (folder / "record" / name).read_text().splitlines()]
 

@@ -77,7 +77,7 @@ def bench_command(
     from erarm.agent.api import default_out_dir
     from erarm.agent.bench import RayOptions, bench, chart, check_ray
     from erarm.agent.overlay import save_png
-    from erarm.agent.recording.rerun_view import rerun_options
+    from erarm.agent.recording.rerun_view import require_rerun
     from erarm.agent.recording.run_folder import RunFolder
     from erarm.sim.driver import scenarios
 
@@ -92,7 +92,7 @@ def bench_command(
         raise ConfigError("--rerun keeps each episode's record as a rerun recording: give "
                           "--record too")
     if rerun:
-        rerun_options(save="check.rrd")  # rerun-sdk is there, before any episode runs
+        require_rerun()  # before any episode runs
     known = scenarios()
     chosen = task or list(known)
     unknown = [t for t in chosen if t not in known]

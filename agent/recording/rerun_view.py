@@ -54,7 +54,7 @@ def rerun_options(spawn: bool = False, save: Path | str | None = None) -> RerunO
     options = RerunOptions(spawn=spawn, save=Path(save) if save is not None else None)
     if not options.wanted:
         return None
-    _rerun()
+    require_rerun()
     if options.save is not None:
         _check_writable(options.save)
     if spawn and not _viewer_listening() and sys.platform.startswith("linux") and not (
@@ -120,7 +120,8 @@ def _spawn(rr: Any, stream: Any) -> None:
         raise ConfigError(f"could not start the rerun viewer: {first}") from None
 
 
-def _rerun() -> Any:
+def require_rerun() -> Any:
+    """The rerun module, or a one-line `ConfigError` naming the extra."""
     if not os.environ.get("ERARM_DEBUG"):  # rerun's own log lines: erarm says it in one
         os.environ.setdefault("RUST_LOG", "off")
     try:
@@ -134,7 +135,7 @@ class RerunView:
     """One run as one rerun recording (`name` is its id); `add` each record, `close` at the end."""
 
     def __init__(self, options: RerunOptions, name: str, record_dir: Path):
-        rr = self.rr = _rerun()
+        rr = self.rr = require_rerun()
         self.record_dir = record_dir  # the media the records name are here
         self.stream = rr.RecordingStream("erarm", recording_id=name)
         sinks = []
@@ -206,6 +207,12 @@ class RerunView:
             lines.append(f"error: {result['error']}")
         self._log("verdict", rr.TextDocument("\n\n".join(lines), media_type="text/markdown"))
         self._log("log", rr.TextLog("; ".join(lines), level=rr.TextLogLevel.INFO))
+
+    def finish(self, result: dict | None) -> None:
+        """The verdict (when there is a result), then everything out."""
+        if result is not None:
+            self.verdict(result)
+        self.close()
 
     def close(self) -> None:
         """Everything out, waiting a few seconds at most for a slow viewer (the .rrd file is
@@ -335,7 +342,5 @@ def convert(folder: Path, options: RerunOptions) -> int:
         except (KeyError, TypeError, ValueError, IndexError) as err:
             raise ConfigError(f"{record_dir / stream}: the record at t={t:g} s is damaged "
                               f"({type(err).__name__}: {err})") from None
-    if result.exists():
-        view.verdict(_read(result, _Entry).model_dump())
-    view.close()
+    view.finish(_read(result, _Entry).model_dump() if result.exists() else None)
     return len(entries)

@@ -20,20 +20,19 @@ class Mp4Writer:
         self.frames = 0
 
     def write(self, rgb: np.ndarray) -> None:
-        import av  # (FFmpeg takes a tenth of a second to load: only when filming)
-
         if self._stream is None:
             self._open(rgb.shape[1], rgb.shape[0])
         height, width = self._stream.height, self._stream.width
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:height, :width]),
+        frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:height, :width]),
                                            format="rgb24")
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames += 1
 
     def _open(self, width: int, height: int) -> None:
-        import av
+        import av  # FFmpeg takes a tenth of a second to load: only when filming
 
+        self._av = av
         self._container = av.open(self.path, mode="w",
                                   options={"movflags": "+faststart"})  # plays while loading
         stream = self._stream = self._container.add_stream(
