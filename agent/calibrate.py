@@ -379,6 +379,17 @@ def focal_from_homography(plane_to_image: np.ndarray, cx: float, cy: float) -> f
     return 1 / math.sqrt(w)
 
 
+LINE_RATIO = 0.02  # points whose narrower spread is below this share of the wider lie on a line
+
+
+def _orientation(image_to_plane: np.ndarray, pixel: np.ndarray) -> float:
+    """The sign of the map's Jacobian at `pixel`: negative for a camera looking down at the
+    table (image x right, y down against the robot's x, y and z up), positive for a mirror."""
+    around = pixel + np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    mapped = cv2.perspectiveTransform(around.reshape(-1, 1, 2), image_to_plane).reshape(-1, 2)
+    return float(np.linalg.det(np.array([mapped[1] - mapped[0], mapped[2] - mapped[0]])))
+
+
 def calibrate_plane(pairs: list[PlanePair], plane_z: float, image: np.ndarray,
                     intrinsics: CameraCalibration | None = None) -> CalibrationResult:
     """A homography from pixels to the plane z = plane_z, and the camera that explains it.
@@ -388,9 +399,19 @@ def calibrate_plane(pairs: list[PlanePair], plane_z: float, image: np.ndarray,
         raise CalibrationFailed(f"a plane needs at least 4 pixel/robot pairs, got {len(pairs)}")
     pixels = np.array([p.pixel for p in pairs], dtype=np.float64)
     robot_mm = np.array([p.robot_mm for p in pairs], dtype=np.float64)
+    for what, points in (("pixels", pixels), ("robot points", robot_mm)):
+        spread = np.linalg.svd(points - points.mean(axis=0), compute_uv=False)
+        if not np.all(np.isfinite(spread)) or spread[1] < LINE_RATIO * spread[0]:
+            raise CalibrationFailed(f"the pairs' {what} lie on or near one line: spread the "
+                                    "points over the table, as a quadrilateral")
     image_to_plane, _ = cv2.findHomography(pixels, robot_mm, 0)
-    if image_to_plane is None:
+    if image_to_plane is None or not np.all(np.isfinite(image_to_plane)) \
+            or np.linalg.cond(image_to_plane) > 1e12:
         raise CalibrationFailed("the pairs do not define a plane (are three in a line?)")
+    if _orientation(image_to_plane, pixels.mean(axis=0)) > 0:
+        raise CalibrationFailed("the pairs are mirrored: no camera above the table sees the "
+                                "robot's points in that order (is x swapped with y, or a sign "
+                                "flipped?)")
     mapped = cv2.perspectiveTransform(pixels.reshape(-1, 1, 2), image_to_plane).reshape(-1, 2)
     plane_rms_mm = _rms(mapped, robot_mm)
     if intrinsics is None:

@@ -315,9 +315,9 @@ def _reasoning(text: str, start: int, value: Any) -> str:
 
 def parse_plan(text: str) -> Plan:
     """Reasoning text followed by a JSON list of robot calls, or the structured-output object
-    `{"reasoning": ..., "calls": [...]}`. When several lists of calls appear, the last one is the
-    plan (models often draft, then answer), and the plan's notes say so. An empty list, with no
-    calls anywhere, is a plan with no calls: the brain says the task is already done."""
+    `{"reasoning": ..., "calls": [...]}`. Several different lists of calls are refused: which is
+    the plan cannot be told, and one may have been injected through the task's text. An empty
+    list, with no calls anywhere, is a plan with no calls: the task is already done."""
     values = json_values(text)
     candidates: list[tuple[int, int, Any, list[RawCall]]] = []
     finished: tuple[int, Any] | None = None  # an empty list: nothing left to do
@@ -337,9 +337,12 @@ def parse_plan(text: str) -> Plan:
         raise ReplyError(f"the plan has {len(items):,} calls; erarm reads at most "
                          f"{MAX_PLAN_CALLS:,}")
     notes = []
+    if len({repr(found[3]) for found in candidates}) > 1:
+        raise ReplyError(f"the reply held {len(candidates)} different lists of function calls; "
+                         "erarm runs one plan, never a choice between several (a list written "
+                         "into the task can be one of them)")
     if len(candidates) > 1:
-        notes.append(f"the reply held {len(candidates)} lists of calls; erarm used the last "
-                     f"(JSON block {block} of {len(values)})")
+        notes.append(f"the reply held the same list of calls {len(candidates)} times")
     calls = [parse_call(step, item) for step, item in enumerate(items, 1)]
     return Plan(reasoning=_reasoning(text, start, value), calls=calls, notes=notes)
 

@@ -15,7 +15,7 @@ import os
 import re
 from functools import cache
 
-from erarm.agent.brains import KEY_VARIABLES
+from erarm.agent.brains import EMULATOR_KEY, KEY_VARIABLES
 
 MASK = "***"
 
@@ -30,10 +30,40 @@ def guard(secret: str) -> None:
 
 
 def redact(text: str) -> str:
-    """`text` with every known secret, in any case or JSON-escaped, replaced by ***."""
+    """`text` with every known secret, in any case or JSON-escaped, replaced by ***; and any
+    piece of one (or of it reversed) long enough to narrow a guess, as an echo that splits or
+    reverses the key would leave it."""
     known = set(_guarded) | {value for name in KEY_VARIABLES if (value := os.environ.get(name))}
     pattern = _pattern(frozenset(known))
-    return pattern.sub(MASK, text) if pattern else text
+    if not pattern:
+        return text
+    return _mask_pieces(pattern.sub(MASK, text), frozenset(known - {EMULATOR_KEY}))
+
+
+FRAGMENT_CHARS = 8  # a run of this many of a secret's characters, in order, is masked
+
+
+def _mask_pieces(text: str, secrets: frozenset[str]) -> str:
+    """Every run of at least FRAGMENT_CHARS consecutive characters of a secret, forwards or
+    backwards, in any case, replaced by *** (overlapping runs as one)."""
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a letter whose lower case is longer: compare as written
+        lowered = text
+    covered = bytearray(len(text))
+    for secret in secrets:
+        for spelling in {secret.lower(), secret.lower()[::-1]}:
+            width = min(FRAGMENT_CHARS, len(spelling))
+            for start in range(len(spelling) - width + 1):
+                piece = spelling[start:start + width]
+                found = lowered.find(piece)
+                while found >= 0:
+                    covered[found:found + width] = b"\x01" * width
+                    found = lowered.find(piece, found + 1)
+    pieces, start = [], 0
+    for run in re.finditer(rb"\x01+", bytes(covered)):
+        pieces += [text[start:run.start()], MASK]
+        start = run.end()
+    return "".join([*pieces, text[start:]])
 
 
 @cache

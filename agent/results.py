@@ -153,6 +153,7 @@ class SessionEnd(StrEnum):
     go_away = "go_away"  # the server announced it would close the session: the arm halted
     dropped = "dropped"  # the connection ended unasked: the arm halted
     interrupted = "interrupted"  # Ctrl-C or SIGTERM
+    timed_out = "timed_out"  # the model owed an answer too long, or the session ran too long
     failed = "failed"  # an error ended it (a limit, the robot)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
+from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel
 
@@ -26,6 +27,7 @@ from erarm.agent.config import Orchestration
 from erarm.agent.errors import (
     Declined,
     ExecutionFailed,
+    GaveUp,
     Interrupted,
     ReplyError,
     WithheldReply,
@@ -43,13 +45,44 @@ from erarm.agent.recording.run_folder import RECORD, RunFolder
 from erarm.agent.results import ActionRecord, Interruption, Phase, RunResult, Stop
 from erarm.agent.schemas import Plan, SceneObject, Verdict
 from erarm.agent.surface import SurfaceMap
-from erarm.agent.validate import Action, Landmark, StepValidator, ValidatedPlan, validate_plan
-from erarm.agent.verify import Verification
-from erarm.robots.base import Frame, ToolPose, Workcell
+from erarm.agent.validate import (
+    Action,
+    HeldObject,
+    Landmark,
+    StepValidator,
+    ValidatedPlan,
+    validate_plan,
+)
+from erarm.agent.verify import Verification, carried_up, hang_check_pose, measure_held
+from erarm.robots.base import Camera, Frame, Robot, ToolPose, Workcell
 from erarm.robots.errors import ConfigError, ErarmError
 
 T = TypeVar("T")
 Log = Callable[[str], None]
+
+# per robot: what its gripper holds by the checks of the steps it last ran, so the next plan,
+# call or request (a new run, an MCP call) starts from it, not from an empty hand
+_HOLDS: WeakKeyDictionary[Robot, HeldObject] = WeakKeyDictionary()
+
+
+def held_by(robot: Robot, camera: Camera) -> HeldObject | None:
+    """What `robot`'s gripper holds as checking begins: as the steps that took it checked it,
+    else as the camera sees it hang, else unmeasured; None when it holds nothing."""
+    state = robot.state()
+    if not state.holding:
+        _HOLDS.pop(robot, None)
+        return None
+    return _HOLDS.get(robot) or measure_held(camera.capture(), state)
+
+
+def ran(robot: Robot, actions: list[Action]) -> None:
+    """Remember what the gripper holds after the last of `actions` that ran."""
+    if actions:
+        held = actions[-1].held_after
+        if held is None:
+            _HOLDS.pop(robot, None)
+        else:
+            _HOLDS[robot] = held
 Confirm = Callable[[ValidatedPlan], bool]
 
 
@@ -78,6 +111,8 @@ class RunOptions(BaseModel):
     max_refused_calls: int = 8  # calls refused by validation or unreadable
     max_motions: int = 80  # calls that move the arm or the gripper
     time_limit_s: float = 900.0  # wall time of the conversation
+    max_calls: int = 200  # calls of any kind, looks too
+    max_calls_per_turn: int = 20  # calls after these in one turn are not run
     # rehearsal (always, on a physical arm): the loop runs in a twin first, then the real arm
     # replays its calls as one validated plan
     rehearse: bool = False
@@ -298,7 +333,8 @@ class Session:
         validated = validate_plan(plan, SurfaceMap(seen.frame, limits), limits,
                                   gripper_open=state.gripper_open, start_yaw=state.tool.yaw,
                                   landmarks=self._landmarks(seen), reachable=robot.reachable,
-                                  looks_after=looks_after)
+                                  looks_after=looks_after, start=state.tool,
+                                  held=self.held())
         self.file_plan(validated, plan.reasoning, seen, round_)
         self.result.timings.planning_s += time.perf_counter() - clock
         self.log(f"plan validated: {len(validated.actions)} steps, every check passed")
@@ -312,12 +348,17 @@ class Session:
         return StepValidator(SurfaceMap(seen.frame, limits), limits,
                              gripper_open=state.gripper_open, start_yaw=state.tool.yaw,
                              landmarks=self._landmarks(seen), reachable=robot.reachable,
-                             steps=steps)
+                             steps=steps, start=state.tool, held=self.held())
+
+    def held(self) -> HeldObject | None:
+        """What the gripper holds as checking begins (a plan, a call or a request may start
+        where another left the arm holding something)."""
+        return held_by(self.cell.robot, self.cell.camera)
 
     def seen_again(self, validator: StepValidator, seen: Sighting) -> None:
         """Later calls are checked against this look."""
         validator.seen_again(SurfaceMap(seen.frame, self.robot.limits), self._landmarks(seen),
-                             self.robot.state().tool.yaw)
+                             self.robot.state().tool)
 
     def file_plan(self, validated: ValidatedPlan, reasoning: str, seen: Sighting,
                   round_: int = 1) -> None:
@@ -363,11 +404,13 @@ class Session:
             report = execute(actions, robot, on_step=lambda a, r: self.log(_step_line(a, r, total)),
                              watch=watch, recover_blocked=recover_blocked)
         except ExecutionFailed as failed:
+            ran(self.cell.robot, actions[:len(failed.steps_done)])
             self.result.steps_executed += len(failed.steps_done)
             timings.simulated_s += ExecutionReport(steps=failed.steps_done).duration_s
             raise
         finally:
             timings.execution_s += time.perf_counter() - clock
+        ran(self.cell.robot, actions[:len(report.steps)])
         self.result.steps_executed += len(report.steps)
         timings.simulated_s += report.duration_s
         if report.stopped:
@@ -389,19 +432,45 @@ class Session:
             if self.confirm(validated) is not True:
                 raise Declined("the operator declined the plan; nothing moved")
 
-    def _back_off(self) -> None:
-        """After a missed grasp or a drop: open, rise straight up, go home."""
+    def hang_check(self, frame: Frame) -> None:
+        """With the gripper open, show the camera what hangs from it (a bowl hooked on a
+        finger), where it sees that (`hang_check_pose`), then go home; something there ends
+        the run. `frame` is a recent one, for its calibration."""
         robot = self.robot
-        moved = robot.set_gripper(True).duration_s
+        pose = hang_check_pose(robot.limits, frame.calibration)
+        if pose is None or not robot.state().gripper_open or robot.reachable(pose):
+            return
+        with self.moving():
+            moved = robot.move_to(pose).duration_s
+            carried = carried_up(self.cell.camera.capture(), robot.state(), [])
+            moved += robot.return_to_origin().duration_s
+        self.result.timings.simulated_s += moved
+        if carried is not None:
+            raise GaveUp(f"stopped: {carried.detail}; free the gripper, then run again")
+
+    def _back_off(self) -> None:
+        """After a missed grasp, a drop or a blocked motion: open (unless the gripper still
+        holds something: never let go in mid-air), rise straight up, go home. Then look, without
+        the model: something that came up with the open gripper (a bowl hooked on a finger)
+        ends the run."""
+        robot = self.robot
+        moved = 0.0 if robot.state().holding else robot.set_gripper(True).duration_s
         tool = robot.state().tool
-        moved += robot.move_to(ToolPose(x=tool.x, y=tool.y, z=robot.limits.travel_z,
+        moved += robot.move_to(ToolPose(x=tool.x, y=tool.y, z=max(tool.z, robot.limits.travel_z),
                                         yaw=tool.yaw)).duration_s
         moved += robot.return_to_origin().duration_s
         self.result.timings.simulated_s += moved
+        frame = self.cell.camera.capture()
+        carried = carried_up(frame, robot.state(), [])
+        if carried is not None:
+            raise GaveUp(f"stopped: {carried.detail}; free the gripper, then run again")
+        self.hang_check(frame)
 
     def judge(self, before: Frame, after: Sighting, pointing: Verification) -> None:
         """Perception's check, and the model's own judgement when the brain can give one (the
         one asked with the last look, else a question now)."""
+        if self.result.steps_executed:  # before anything is called done
+            self.hang_check(after.frame)
         clock = time.perf_counter()
         self.phase = Phase.verifying
         result = self.result

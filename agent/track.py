@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from erarm.agent.brains.base import Brain
 from erarm.agent.errors import ReplyError
+from erarm.agent.images import MAX_IMAGE_PIXELS
 from erarm.agent.overlay import draw, save_png
 from erarm.agent.parallel import together
 from erarm.agent.parse import read_points
@@ -57,6 +58,12 @@ def open_video(path: Path) -> tuple[cv2.VideoCapture, float, int]:
     """The video, its frame rate and its frame count; a one-line `ConfigError` when OpenCV
     cannot read it."""
     video = cv2.VideoCapture(str(path))
+    width = int(video.get(cv2.CAP_PROP_FRAME_WIDTH))
+    height = int(video.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if width * height > MAX_IMAGE_PIXELS:  # before a frame of it is decoded into memory
+        video.release()
+        raise ConfigError(f"{path}: its frames are {width} x {height}; erarm reads videos of "
+                          f"at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels a frame")
     ok, _ = video.read() if video.isOpened() else (False, None)
     if not ok:
         video.release()

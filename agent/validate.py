@@ -11,6 +11,14 @@ stands where it was let go until the next look: a held object goes down on top o
 hand does not reach down to it (the camera has not seen it there). One failed check rejects
 the whole plan, so a robot never starts a motion it cannot finish.
 
+The tool travels between spots only at a safe height: a move down goes straight down above its
+target (never sideways at grasp height, never diagonally from somewhere else), a move between two
+spots clears everything the camera sees under its path, and the way home starts above what is
+under the tool. An empty, open hand goes down only to something it could close on: a container's
+inside is a place, never a grasp, and open fingers that would press into something (a bowl's wall)
+are refused. Checking starts from the arm as it is (its pose, its gripper, and what it already
+holds), so a plan, a call or a request that follows another can never let go in mid-air.
+
 The wrist turns only where it must: a move straight up or down keeps the yaw, and a square top
 (a block's, grasped or set down on) is taken at the one of its four equivalent yaws nearest the
 current one, so no grasp or place turns the wrist by more than 45 degrees.
@@ -23,7 +31,7 @@ import math
 from collections.abc import Callable, Collection
 from typing import NamedTuple
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from erarm.agent.errors import PlanRejected
 from erarm.agent.schemas import (
@@ -35,13 +43,14 @@ from erarm.agent.schemas import (
     SetGripperState,
     describe,
 )
-from erarm.agent.surface import HEIGHT_READ_RADIUS_M, SurfaceMap
+from erarm.agent.surface import HEIGHT_READ_RADIUS_M, MAX_OBJECT_HEIGHT_M, SurfaceMap
 from erarm.robots.base import EnvelopeBreach, EnvelopeProblem, ToolPose, WorkspaceLimits
 
 Reachable = Callable[[ToolPose], str | None]
 
 SQUARE_SYMMETRY_RAD = math.pi / 2  # a square top looks the same every quarter turn
 SAME_SPOT_M = 0.001  # a move whose (x, y) is within this of the last one is straight up or down
+PATH_SAMPLE_M = 0.01  # a lateral path is checked for clearance this often along its length
 
 
 def nearest_equivalent_yaw(yaw: float, current: float, period: float) -> float:
@@ -62,6 +71,28 @@ class GraspPolicy(BaseModel):
     held_radius_m: float = 0.03  # a held object covers at least this around where it was taken
     max_drop_m: float = 0.03  # a held object is let go of at most this above what is under it
     clearance_gain_m: float = 0.005  # turn the wrist a quarter for fingers this much lower
+    path_clearance_m: float = 0.02  # a lateral move clears what is under its path by this
+    finger_press_m: float = 0.004  # open fingertips may come this close to the ground under them
+    unknown_hang_m: float = 0.12  # how far an object held from before hangs, until it is seen
+
+
+class HeldObject(BaseModel):
+    """What the gripper holds as a check begins (metres): how far it hangs below the fingertips,
+    its height, and how far it reaches around the tool axis. `measured` is False when the arm
+    already held it and nothing has seen how far it hangs: then it is carried high enough for
+    the worst case, and not let go of, since no drop height can be worked out."""
+
+    below_m: float
+    height_m: float
+    radius_m: float = 0.03
+    measured: bool = True
+
+    @classmethod
+    def unseen(cls, opening_m: float, policy: GraspPolicy | None = None) -> HeldObject:
+        """An object the arm holds that no look has measured: it may hang as far as any."""
+        policy = policy or GraspPolicy()
+        return cls(below_m=policy.unknown_hang_m, height_m=policy.unknown_hang_m,
+                   radius_m=max(policy.held_radius_m, opening_m / 2), measured=False)
 
 
 class Landmark(BaseModel):
@@ -84,6 +115,8 @@ class Action(BaseModel):
     why: str = ""  # how the target was derived, for dry runs and logs
     checks: list[str] = []  # the checks this step passed
     added: bool = False  # appended by erarm rather than asked for
+    held_after: HeldObject | None = Field(None, exclude=True)  # what the gripper holds once
+    # this step has run, by the checks: where the next call or plan starts from
 
     @property
     def label(self) -> str:
@@ -212,7 +245,8 @@ class _Resolver:
 
     def __init__(self, surface: SurfaceMap, limits: WorkspaceLimits, gripper_open: bool,
                  yaw: float, policy: GraspPolicy, landmarks: list[Landmark] | None,
-                 reachable: Reachable | None):
+                 reachable: Reachable | None, start: ToolPose | None = None,
+                 held: HeldObject | None = None):
         self.surface, self.limits, self.policy = surface, limits, policy
         self.landmarks, self.reachable = landmarks, reachable
         self.gripper_open, self.yaw = gripper_open, yaw
@@ -220,14 +254,86 @@ class _Resolver:
         self.held_height: float = 0.0  # the held object's height, metres
         self.held_square = False  # the held object has a square top (else: round, any yaw)
         self.held_radius: float = 0.0  # how far the held object covered around grasp_xy, metres
+        self.held_measured = True  # False: held from before, how far it hangs is unknown
         self.held_mark: Landmark | None = None  # the perceived object it was taken from
         self.grasp_xy: tuple[float, float] | None = None
         self.grasp_step = 0
         self.low_at: tuple[float, float] | None = None  # where the tool is down, if it is
-        self.last_xy: tuple[float, float] | None = None
+        self.last_xy: tuple[float, float] | None = None  # None: at home
         self.last_z: float | None = None
+        if start is not None:
+            self.start_at(start)
+        if held is not None:
+            self.held_below, self.held_height = held.below_m, held.height_m
+            self.held_radius, self.held_measured = held.radius_m, held.measured
         self.transfers: list[Transfer] = []
         self.set_down: list[SetDown] = []
+
+    def start_at(self, pose: ToolPose) -> None:
+        """Checking goes on from the tool where it is (home, or wherever a stop left it)."""
+        self.yaw = pose.yaw
+        self.last_xy, self.last_z = (pose.x, pose.y), pose.z
+        self.low_at = None
+
+    def held(self) -> HeldObject | None:
+        """What the gripper holds by the calls so far, as the next check would start from."""
+        if self.held_below is None:
+            return None
+        return HeldObject(below_m=self.held_below, height_m=self.held_height,
+                          radius_m=max(self.held_radius, self.policy.held_radius_m),
+                          measured=self.held_measured)
+
+    def _clearance_below(self, x: float, y: float, z: float) -> float:
+        """How far the lowest point of the tool (open fingers, or what it holds) at (x, y, z)
+        stays above the highest thing the camera sees under and around it, metres."""
+        hang = self.held_below or 0.0
+        reach = self.policy.finger_spread_m + HEIGHT_READ_RADIUS_M
+        if self.held_below is not None:
+            reach = max(reach, self.held_radius + HEIGHT_READ_RADIUS_M)
+        under = max(self.surface.top_z(x, y, reach), self._placed_top(x, y, reach))
+        return z - hang - under
+
+    def _placed_top(self, x: float, y: float, reach: float) -> float:
+        """The highest top of what the plan set down within `reach` of (x, y), or -inf."""
+        return max((s.top_z for s in self.set_down
+                    if math.dist((s.x, s.y), (x, y)) <= s.radius + reach), default=-math.inf)
+
+    def _check_path(self, where: str, x: float, y: float, z: float) -> str:
+        """A lateral move from where the tool is to (x, y, z) must clear what lies under its
+        whole path; a path that starts down at a spot is refused with the way up."""
+        x0, y0 = self.last_xy
+        z0 = self.last_z
+        hang = self.held_below or 0.0
+        if min(z0, z) - hang >= self.limits.table_z + MAX_OBJECT_HEIGHT_M:
+            return "path above anything on the table"
+        margin = self.policy.path_clearance_m
+        samples = max(2, math.ceil(math.dist((x0, y0), (x, y)) / PATH_SAMPLE_M) + 1)
+        for k in range(samples):
+            s = k / (samples - 1)
+            px, py, pz = x0 + s * (x - x0), y0 + s * (y - y0), z0 + s * (z - z0)
+            clearance = self._clearance_below(px, py, pz)
+            if clearance >= margin:
+                continue
+            if k == 0:
+                raise PlanRejected(
+                    f"{where} would leave ({x0 * 1000:.0f}, {y0 * 1000:.0f}) mm sideways with the "
+                    f"tool down at {z0 * 1000:.0f} mm and sweep what stands there; lift straight "
+                    f"up first: move({x0 * 1000:.0f}, {y0 * 1000:.0f}, true)")
+            raise PlanRejected(
+                f"{where} would pass {max(clearance, 0.0) * 1000:.0f} mm above what stands at "
+                f"({px * 1000:.0f}, {py * 1000:.0f}) mm on the way (at least "
+                f"{margin * 1000:.0f} mm is needed); travel between spots with high true")
+        return f"path clear by {margin * 1000:.0f} mm"
+
+    def check_home(self, where: str) -> None:
+        """The way home starts above what is under the tool: it follows the joints, not a line."""
+        if self.last_xy is None:
+            return
+        x, y = self.last_xy
+        if self._clearance_below(x, y, self.last_z) < self.policy.path_clearance_m:
+            raise PlanRejected(f"{where} would set off with the tool down at "
+                               f"{self.last_z * 1000:.0f} mm and sweep what stands there; lift "
+                               f"straight up first: move({x * 1000:.0f}, {y * 1000:.0f}, true)")
 
     def _set_down_at(self, x: float, y: float) -> SetDown | None:
         """The object the plan set down since the last look that covers (x, y), if any."""
@@ -280,6 +386,13 @@ class _Resolver:
                 f"{where} reaches down to the {placed.label} that step {placed.step} set down "
                 "there, which the camera has not seen yet; look again first")
         straight = self.last_xy is not None and math.dist(self.last_xy, (x, y)) <= SAME_SPOT_M
+        if not call.high and not straight:
+            came_from = ("from home" if self.last_xy is None else
+                         f"from ({self.last_xy[0] * 1000:.0f}, {self.last_xy[1] * 1000:.0f}) mm")
+            raise PlanRejected(
+                f"{where} would reach it at grasp height {came_from}, sweeping what lies "
+                f"between; a move down goes straight down: move({call.x:g}, {call.y:g}, true) "
+                "first")
         if not straight:  # up and down keep the yaw: the fingers may be around something
             self.yaw = self._yaw_over(x, y)
         if held is not None and not call.high:
@@ -296,15 +409,37 @@ class _Resolver:
                 z, why = self._set_down_z(x, y, top, held)
             elif self.gripper_open:
                 z = max(top - policy.grasp_depth_m, self.limits.table_z + policy.table_clearance_m)
+                checks.append(self._check_grasp(where, x, y, z, top))
                 why = f"grasp: fingertips at {z * 1000:.0f} mm around a top at {top * 1000:.0f} mm"
             else:
                 z = top + policy.table_clearance_m
                 why = f"touch: closed fingertips just above the surface at {top * 1000:.0f} mm"
         pose = ToolPose(x=x, y=y, z=z, yaw=self.yaw)
         checks += _check_height_and_joints(where, pose, self.limits, self.reachable)
+        if self.last_xy is not None and not straight:
+            checks.append(self._check_path(where, x, y, z))
         self.low_at = None if call.high else (x, y)
         self.last_xy, self.last_z = (x, y), z
         return Action(step=step, call=call, pose=pose, why=why, checks=checks)
+
+    def _check_grasp(self, where: str, x: float, y: float, tip_z: float, top: float) -> str:
+        """An empty, open hand goes down only around something standing free: not into a
+        container (its inside is lower than what surrounds it: a place, never a grasp), and not
+        with a finger pressing into what stands beside (a bowl's wall, a neighbour)."""
+        support = self.surface.support_z(x, y)
+        if top - support <= -self.policy.object_min_height_m:
+            raise PlanRejected(
+                f"{where} would reach with open, empty fingers into a hollow {top * 1000:.0f} mm "
+                f"high inside what stands around it at {support * 1000:.0f} mm (a container): "
+                "going down into a container is a place, never a grasp")
+        beside = self._under_open_fingers(x, y, self.yaw)
+        if beside > tip_z + self.policy.finger_press_m:
+            raise PlanRejected(
+                f"{where} would drive an open finger into what stands beside the target "
+                f"({beside * 1000:.0f} mm high, the fingertips going to {tip_z * 1000:.0f} mm): "
+                "an empty hand goes down only around something standing free, and a "
+                "container's inside is a place, never a grasp")
+        return "fingers clear"
 
     def _set_down_z(self, x: float, y: float, top: float, held: float) -> tuple[float, str]:
         """Where to let go: the held object just above the surface, or higher, up to the
@@ -351,9 +486,19 @@ class _Resolver:
                            "from before the pick")
 
     def _check_release(self, where: str) -> None:
-        """Refuse to let go of a held object high above what is under it."""
-        if self.held_below is None or self.last_z is None or self.last_xy is None:
+        """Refuse to let go of a held object high above what is under it, or of one whose hang
+        no look has measured."""
+        if self.held_below is None:
             return
+        if not self.held_measured:
+            raise PlanRejected(
+                f"{where} would let go of an object the gripper already held when checking "
+                "began, whose size no look has measured, so no safe height to let go at can be "
+                "worked out; return home and look (the camera measures what hangs from the "
+                "gripper there), or take it from the gripper by hand")
+        if self.last_xy is None or self.last_z is None:
+            raise PlanRejected(f"{where} would let go of the held object at home, in mid-air; "
+                               "set it down with a move whose high is false first")
         bottom = self.last_z - self.held_below
         drop = bottom - self._top(*self.last_xy)
         if drop > self.policy.max_drop_m + 1e-6:
@@ -361,9 +506,23 @@ class _Resolver:
                                "above what is under it; set it down with a move whose high is "
                                "false before opening the gripper")
 
+    def _check_opening(self, where: str) -> None:
+        """Fingers that open down low must open into free air: opened inside a bowl they strike
+        its wall, and the lift that follows hooks it."""
+        if self.low_at is None or self.last_z is None or self.gripper_open:
+            return
+        beside = self._under_open_fingers(*self.low_at, self.yaw)
+        if beside > self.last_z + self.policy.finger_press_m:
+            raise PlanRejected(
+                f"{where} would open the fingers into what stands beside them "
+                f"({beside * 1000:.0f} mm high, the fingertips at {self.last_z * 1000:.0f} mm): "
+                "opened there they strike it (a container's wall) and the next lift hooks it")
+
     def gripper(self, step: int, call: SetGripperState) -> Action:
         if call.opened:
-            self._check_release(f"step {step} {describe(call.call())}")
+            where = f"step {step} {describe(call.call())}"
+            self._check_release(where)
+            self._check_opening(where)
             if self.held_below is not None and self.grasp_xy is not None:
                 here = self.low_at or self.last_xy or self.grasp_xy
                 resting = self._top(*here) + self.held_height
@@ -399,9 +558,9 @@ class StepValidator:
     def __init__(self, surface: SurfaceMap, limits: WorkspaceLimits, gripper_open: bool,
                  start_yaw: float = 0.0, policy: GraspPolicy | None = None,
                  landmarks: list[Landmark] | None = None, reachable: Reachable | None = None,
-                 steps: int = 0):
+                 steps: int = 0, start: ToolPose | None = None, held: HeldObject | None = None):
         self._resolver = _Resolver(surface, limits, gripper_open, start_yaw,
-                                   policy or GraspPolicy(), landmarks, reachable)
+                                   policy or GraspPolicy(), landmarks, reachable, start, held)
         self.steps = steps  # calls checked so far: the next is step steps + 1
 
     @property
@@ -412,6 +571,25 @@ class StepValidator:
     def holding(self) -> bool:
         """Whether, by the calls so far, the gripper has closed on an object it still holds."""
         return self._resolver.held_below is not None
+
+    @property
+    def held(self) -> HeldObject | None:
+        """What the gripper holds by the calls so far: where the next check starts from."""
+        return self._resolver.held()
+
+    def way_home(self) -> list[Call]:
+        """The calls that take the tool home from where the calls so far leave it: straight up
+        first when it is down."""
+        resolver = self._resolver
+        if resolver.last_xy is None:
+            return [ReturnToOrigin()]
+        try:
+            resolver.check_home("")
+        except PlanRejected:
+            x, y = resolver.last_xy
+            return [Move(x=round(x * 1000, 1), y=round(y * 1000, 1), high=True),
+                    ReturnToOrigin()]
+        return [ReturnToOrigin()]
 
     def check(self, call: Call) -> Action:
         """The call resolved to a metric action with the checks it passed, or `PlanRejected`."""
@@ -424,8 +602,10 @@ class StepValidator:
         elif isinstance(call, SetGripperState):
             action = trial.gripper(step, call)
         else:
+            trial.check_home(f"step {step} {describe(call.call())}")
             trial.low_at, trial.last_xy, trial.last_z = None, None, None
             action = Action(step=step, call=call, why="home")
+        action.held_after = trial.held()
         self._resolver, self.steps = trial, step
         return action
 
@@ -437,42 +617,44 @@ class StepValidator:
         resolver.set_down = [s._replace(looked_at=True) for s in resolver.set_down]
 
     def seen_again(self, surface: SurfaceMap, landmarks: list[Landmark] | None,
-                   yaw: float) -> None:
-        """A new look: later calls are checked against it. A held object stays held (its
-        height still lifts every move), but the spot it came from is now seen without it, and
-        what the plan set down is seen where it landed."""
+                   tool: ToolPose) -> None:
+        """A new look, with the tool where it is now: later calls are checked against it. A held
+        object stays held (its height still lifts every move), but the spot it came from is now
+        seen without it, and what the plan set down is seen where it landed."""
         resolver = self._resolver
         resolver.set_down = []
-        resolver.surface, resolver.landmarks, resolver.yaw = surface, landmarks, yaw
+        resolver.surface, resolver.landmarks = surface, landmarks
         resolver.grasp_xy = resolver.held_mark = None
-        resolver.low_at = resolver.last_xy = resolver.last_z = None
+        resolver.start_at(tool)
 
 
 def validate_plan(plan: Plan, surface: SurfaceMap, limits: WorkspaceLimits, gripper_open: bool,
                   start_yaw: float = 0.0, policy: GraspPolicy | None = None,
                   landmarks: list[Landmark] | None = None,
                   reachable: Reachable | None = None,
-                  looks_after: Collection[int] = ()) -> ValidatedPlan:
+                  looks_after: Collection[int] = (), start: ToolPose | None = None,
+                  held: HeldObject | None = None) -> ValidatedPlan:
     """Resolve every call to a metric action and check it; raise `PlanRejected` on the first
     failure, so a plan either validates completely or moves nothing. `landmarks` turns on the
     rule that moves down must go to something perceived; `reachable` checks joint limits;
-    `looks_after` are the steps after which a look checks what was set down (`looked`)."""
+    `looks_after` are the steps after which a look checks what was set down (`looked`);
+    `start` and `held` are the tool's pose and what the gripper holds as the plan begins."""
     if not plan.calls:
         raise PlanRejected("the plan has no steps")
     if len(plan.calls) > limits.max_steps:
         raise PlanRejected(f"the plan has {len(plan.calls)} steps; the limit is {limits.max_steps}")
-    calls = list(plan.calls)
     warnings = list(plan.notes)
-    if not isinstance(calls[-1], ReturnToOrigin):
-        calls.append(ReturnToOrigin())
-        warnings.append("the plan did not end with returnToOrigin; erarm added it")
     validator = StepValidator(surface, limits, gripper_open, start_yaw, policy, landmarks,
-                              reachable)
+                              reachable, start=start, held=held)
     actions = []
-    for call in calls:
-        action = validator.check(call)
-        action.added = action.step > len(plan.calls)
-        actions.append(action)
-        if action.step in looks_after:
+    for call in plan.calls:
+        actions.append(validator.check(call))
+        if actions[-1].step in looks_after:
             validator.looked()
+    if not isinstance(plan.calls[-1], ReturnToOrigin):
+        way_home = validator.way_home()
+        for call in way_home:
+            actions.append(validator.check(call).model_copy(update={"added": True}))
+        warnings.append("the plan did not end with returnToOrigin; erarm added "
+                        + ("a lift and " if len(way_home) > 1 else "") + "it")
     return ValidatedPlan(actions=actions, transfers=validator.transfers, warnings=warnings)

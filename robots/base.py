@@ -7,6 +7,7 @@ import this module, only match it.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -186,7 +187,10 @@ ROTATION_TOLERANCE = 1e-3  # how far from orthonormal a stored rotation may be (
 class CameraCalibration(BaseModel):
     """A camera's calibration file: pinhole intrinsics (OpenCV convention: x right, y down, pixel
     centres at integers), lens distortion, the camera's pose in the robot base frame, the table
-    plane, and how, when and how well it was made."""
+    plane, and how, when and how well it was made. A key it does not know is refused: a
+    misspelt one would otherwise be silently ignored (`distorsion`: no distortion at all)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     width: int
     height: int
@@ -264,6 +268,10 @@ def load_calibration(path: str | Path) -> CameraCalibration:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
+        if first["type"] == "extra_forbidden":
+            known = difflib.get_close_matches(where, CameraCalibration.model_fields, n=1)
+            raise ConfigError(f"calibration file {path}: unknown key {where!r}"
+                              + (f" (did you mean {known[0]!r}?)" if known else "")) from None
         raise ConfigError(f"calibration file {path}: {where + ': ' if where else ''}"
                           f"{first['msg']}") from None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -18,6 +19,7 @@ import cv2
 import numpy as np
 import pybullet_data
 
+from erarm.robots.errors import ConfigError
 from erarm.robots.targets import MarkerSpec
 
 ARM_URDF = "xarm/xarm6_robot_white.urdf"  # the xArm6 kinematics in the real arm's white finish
@@ -128,25 +130,42 @@ def compose_arm_urdf(marker_mesh: str) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
-def _write_once(path: Path, write) -> None:
-    """Write a generated asset unless it is there; atomic, so parallel workers never read half."""
-    if path.exists():
+def cache_folder(name: str) -> Path:
+    """A folder of erarm's generated assets in the user's own cache (XDG_CACHE_HOME or
+    ~/.cache), made private (0700) and checked to be a real folder the user owns: a shared,
+    predictable temp folder would let another user plant a link or a URDF there."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "erarm"
+    folder = root / name
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for level in (root, folder):
+        info = level.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() \
+                or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise ConfigError(f"{level} is not a private folder of this user's (a link, "
+                              "another user's, or writable by others); remove it and run again")
+    return folder
+
+
+def _write_once(path: Path, content: bytes) -> None:
+    """Write a generated asset unless that exact content is there; atomically through a new
+    file of its own (never following a link), so parallel workers never read half of it."""
+    if not path.is_symlink() and path.is_file() and path.read_bytes() == content:
         return
-    tmp = path.with_suffix(f".{os.getpid()}{path.suffix}")
-    write(tmp)
-    tmp.replace(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
+    with os.fdopen(handle, "wb") as file:
+        file.write(content)
+    os.replace(tmp, path)
 
 
 def arm_urdf_path() -> Path:
-    """Write the composed URDF, the marker plate and its texture once per content into the temp
-    dir, and return the URDF's path (the texture is beside it as marker.png)."""
+    """Write the composed URDF, the marker plate and its texture once per content into the
+    user's cache, and return the URDF's path (the texture is beside it as marker.png)."""
     marker_obj = _marker_obj()
     probe = compose_arm_urdf("marker.obj") + marker_obj
     digest = hashlib.sha256(probe.encode()).hexdigest()[:16]
-    folder = Path(tempfile.gettempdir()) / f"erarm-xarm6-{digest}"
-    folder.mkdir(exist_ok=True)
-    _write_once(folder / "marker.obj", lambda p: p.write_text(marker_obj))
-    _write_once(folder / "marker.png", lambda p: cv2.imwrite(str(p), marker_texture()))
+    folder = cache_folder(f"xarm6-{digest}")
+    _write_once(folder / "marker.obj", marker_obj.encode())
+    _write_once(folder / "marker.png", cv2.imencode(".png", marker_texture())[1].tobytes())
     urdf = folder / "xarm6_gripper.urdf"
-    _write_once(urdf, lambda p: p.write_text(compose_arm_urdf(str(folder / "marker.obj"))))
+    _write_once(urdf, compose_arm_urdf(str(folder / "marker.obj")).encode())
     return urdf

@@ -202,7 +202,7 @@ SIM_CALIBRATION = calibration(CameraSetup())
 
 def _planned(prompt: str):
     """The local planner's plan for the task and objects a planning prompt lists."""
-    task = re.search(r"The operator's task: (.*)", prompt)[1]
+    task = re.search(r"<task>(.*?)</task>", prompt)[1]
     objects = [SceneObject(label=m[1], point=(0, 0), radius_mm=float(m[5]) / 2,
                            position_mm=(float(m[2]), float(m[3]), float(m[4])))
                for m in re.finditer(r"^- (.+): (-?\d+), (-?\d+) \(top (-?\d+) mm, (\d+) mm "

@@ -127,7 +127,7 @@ def test_plans_come_as_structured_objects_or_reasoning_then_json(gemini, fake_ge
     assert second.reasoning == "Reasoning: up and home."
     prompt = fake_gemini.requests[0].prompt
     assert "- blue block: 412, 87 (top 40 mm" in prompt and "x from 150 to 700" in prompt
-    assert "The operator's task: pick the blue block into the bowl" in prompt
+    assert "<task>pick the blue block into the bowl</task>" in prompt
     schema = fake_gemini.requests[0].generation_config["responseJsonSchema"]
     assert schema["propertyOrdering"] == ["reasoning", "calls"]
 

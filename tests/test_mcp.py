@@ -8,6 +8,7 @@ import base64
 import json
 import math
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -22,10 +23,12 @@ import pytest
 
 pytest.importorskip("mcp.server.mcpserver", reason="erarm mcp needs the MCP SDK 2 (the mcp extra)")
 
+import httpx2
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.conftest import TEST_KEY, assert_key_absent
 
@@ -34,6 +37,7 @@ TOOLS = {"look", "point", "detect", "dry_run_plan", "execute_plan", "run_task", 
          "status", "stop"}
 HOME_MM = (270.8, 0.0, 330.2)  # the simulated arm's home: where returnToOrigin goes
 CALL_TIMEOUT_S = 60
+HTTP_TOKEN = "erarm-test-token-0123456789abcdef"
 
 
 class Client:
@@ -214,8 +218,10 @@ def test_a_dry_run_validates_the_plan_and_moves_nothing(watching):
     checked = watching.ok("dry_run_plan", {"plan": plan})
     assert checked["dry_run"] is True and checked["steps_executed"] == 0
     steps = checked["steps"]
-    assert [s["call"].split("(")[0] for s in steps] == ["move", "move", "returnToOrigin"]
-    assert steps[-1]["added_by_erarm"] is True
+    # the plan ends down at the block: erarm lifts straight up there before the way home
+    assert [s["call"] for s in steps[2:]] == [f"move({block['x']:g}, {block['y']:g}, true)",
+                                              "returnToOrigin()"]
+    assert steps[-1]["added_by_erarm"] is True and steps[-2]["added_by_erarm"] is True
     assert steps[1]["target_mm"]["z_mm"] < steps[0]["target_mm"]["z_mm"]
     assert "in workspace" in steps[0]["checks"]
     assert pose(watching.ok("status")) == before
@@ -367,24 +373,34 @@ def _url(process: subprocess.Popen, timeout_s: float = 30) -> str:
     return process.stdout.readline().strip()
 
 
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {},
+    "clientInfo": {"name": "attacker", "version": "1"}}}
+
+
 def test_streamable_http_on_loopback(tmp_path, monkeypatch):
+    """Over HTTP every request needs the bearer token: without it, or with another, the server
+    answers 401 and nothing runs; with it, the tools work."""
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    env = {**os.environ, "GEMINI_API_KEY": TEST_KEY}
+    env = {**os.environ, "GEMINI_API_KEY": TEST_KEY, "ERARM_MCP_TOKEN": HTTP_TOKEN}
     env.pop("GOOGLE_API_KEY", None)
     process = subprocess.Popen(
-        [ERARM, "mcp", "--http", "--port", "0", "--brain", "local", "--out",
+        [ERARM, "mcp", "--http", "--port", "0", "--brain", "local", "--allow-motion", "--out",
          str(tmp_path / "runs")], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = _url(process)
         assert url.startswith("http://127.0.0.1:") and url.endswith("/mcp")
-        with connected(streamable_http_client(url)) as client:
+        headers = {"Accept": "application/json, text/event-stream"}
+        for sent in ({}, {"Authorization": "Bearer " + "x" * 32},
+                     {"Authorization": HTTP_TOKEN}):
+            answer = httpx2.post(url, json=INITIALIZE, headers={**headers, **sent}, timeout=10)
+            assert answer.status_code == 401, (sent, answer.text)
+        authorised = create_mcp_http_client(headers={"Authorization": f"Bearer {HTTP_TOKEN}"})
+        with connected(streamable_http_client(url, http_client=authorised)) as client:
             assert {tool.name for tool in client.tools()} == TOOLS
-            assert client.ok("status")["motion_allowed"] is False
+            assert client.ok("status")["motion_allowed"] is True
             assert "blue block" in {o["label"] for o in client.ok("look")["objects"]}
-            assert "--allow-motion" in client.refused("run_task", {"task": "pick the blue "
-                                                                          "block into the "
-                                                                          "orange bowl"})
             assert "outside the workspace" in client.refused(
                 "dry_run_plan", {"plan": [{"function": "move", "args": [400, 900, True]}]})
     finally:
@@ -392,6 +408,28 @@ def test_streamable_http_on_loopback(tmp_path, monkeypatch):
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130 and "Traceback" not in stderr
     assert_key_absent(*client.seen, stderr, folder=tmp_path)
+
+
+def test_a_generated_token_is_shown_at_start_and_a_weak_one_refused(tmp_path):
+    """Without ERARM_MCP_TOKEN the server makes a token and shows it; a short one is refused in
+    one line before anything opens."""
+    env = {k: v for k, v in os.environ.items() if k != "ERARM_MCP_TOKEN"}
+    process = subprocess.Popen(
+        [ERARM, "mcp", "--http", "--port", "0", "--brain", "local", "--out",
+         str(tmp_path / "runs")], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = _url(process)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    token = re.search(r"Authorization: Bearer (\S+)'", stderr)
+    assert url.endswith("/mcp") and token and len(token[1]) >= 32
+    weak = subprocess.run([ERARM, "mcp", "--http", "--port", "0", "--out", str(tmp_path / "w")],
+                          env={**env, "ERARM_MCP_TOKEN": "secret"}, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert weak.returncode == 2 and len(weak.stderr.strip().splitlines()) == 1
+    assert "ERARM_MCP_TOKEN must be at least 16 characters" in weak.stderr
 
 
 @pytest.mark.parametrize(("args", "words"), [

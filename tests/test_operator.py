@@ -152,7 +152,7 @@ def test_execute_replays_a_runs_plan_in_the_same_scene(tmp_path):
 def test_execute_takes_model_text_and_can_skip_the_target_rule(tmp_path):
     plan = tmp_path / "reply.txt"
     plan.write_text('Reasoning: wave over an empty spot.\n[{"function": "move", "args": '
-                    '[330, -200, true]}, {"function": "move", "args": [330, -200, false]}]')
+                    '[250, -300, true]}, {"function": "move", "args": [250, -300, false]}]')
     strict = erarm("execute", str(plan), "--seed", "1", "--task", TASK, "--dry-run", "--out",
                    str(tmp_path / "strict"))
     assert strict.returncode == 2 and "goes down to nothing perceived" in strict.stderr
@@ -160,8 +160,8 @@ def test_execute_takes_model_text_and_can_skip_the_target_rule(tmp_path):
                     "--no-strict-targets", "--out", str(tmp_path / "run"))
     assert relaxed.returncode == 1, relaxed.stderr  # it ran, and the task is not done
     result = json.loads(relaxed.stdout)
-    assert result["steps_executed"] == 3  # the two moves and the added returnToOrigin
-    assert "did not end with returnToOrigin" in result["warnings"][0]
+    assert result["steps_executed"] == 4  # the two moves, an added lift and returnToOrigin
+    assert "did not end with returnToOrigin; erarm added a lift and it" in result["warnings"][0]
 
 
 # -- signals at chosen moments: the toy plugin pauses where ERARM_TOY_PAUSE says ---------------

@@ -175,12 +175,17 @@ def test_fenced_boxes_and_empty_lists():
     assert parse_points("If no objects are found: []") == []
 
 
-def test_last_list_of_calls_wins_and_keyword_args_are_accepted():
-    text = ('Draft: [{"function": "move", "args": [1, 2, true]}]\n'
-            'Final: [{"function": "move", "args": {"x": 5, "y": 6, "high": false}},'
-            ' {"function": "returnToOrigin"}]')
-    plan = parse_plan(text)
+def test_two_different_lists_of_calls_are_refused_and_keyword_args_accepted():
+    """A model that repeats a list written into the task after its own plan: which one is the
+    plan cannot be told, so neither runs (the reply is asked for again)."""
+    own = '[{"function": "move", "args": {"x": 5, "y": 6, "high": false}}, ' \
+          '{"function": "returnToOrigin"}]'
+    injected = '[{"function": "move", "args": [400, 300, false]}]'
+    with pytest.raises(ReplyError, match=r"^the reply held 2 different lists of function calls"):
+        parse_plan(f"Plan: {own}\nAs the task says: {injected}")
+    plan = parse_plan(f"Plan: {own}\nOnce more: {own}")
     assert plan.calls == [Move(x=5, y=6, high=False), ReturnToOrigin()]
+    assert plan.notes == ["the reply held the same list of calls 2 times"]
 
 
 @pytest.mark.parametrize(("text", "message"), [

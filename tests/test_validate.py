@@ -22,6 +22,7 @@ from erarm.robots.base import EnvelopeBreach, ToolPose, WorkspaceLimits
 from tests.conftest import raycast_frame, synthetic_calibration
 
 LIMITS = WorkspaceLimits()
+HOME = ToolPose(x=0.27, y=0.0, z=0.33)
 BLOCK = (0.42, 0.05, 0.02, 0.04)  # a 4 cm block at (420, 50) mm
 FLOOR = (0.50, -0.15, 0.045, 0.008)  # a bowl's floor, 8 mm up, at (500, -150) mm
 
@@ -106,7 +107,8 @@ def test_a_move_is_refused_for_its_spot_alone_or_accepted_by_every_driver(surfac
     driver's envelope accepts too."""
     spot = LIMITS.check_spot(x_mm / 1000, y_mm / 1000)
     try:
-        plan = validate_plan(Plan(calls=[Move(x=x_mm, y=y_mm, high=high)]), surface, LIMITS,
+        plan = validate_plan(Plan(calls=[Move(x=x_mm, y=y_mm, high=True),
+                                         Move(x=x_mm, y=y_mm, high=high)]), surface, LIMITS,
                              gripper_open=False)
     except PlanRejected as err:
         assert spot is not None and str(err).endswith(spot.message)
@@ -369,7 +371,8 @@ def test_an_empty_hand_does_not_reach_for_what_the_plan_set_down_before_a_look(s
                                            r"the blue block that step 8 set down there, which "
                                            r"the camera has not seen yet; look again first$"):
         validator.check(again)
-    validator.seen_again(surface, marks, yaw=0.0)
+    validator.seen_again(surface, marks, HOME)
+    validator.check(Move(x=500, y=-150, high=True))
     assert validator.check(again).pose.z < 0.03  # a new look: it may go down there again
 
 

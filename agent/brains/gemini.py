@@ -51,6 +51,7 @@ WHAT_COMES_BACK = {"point": "points", "detect": "boxes", "locate": "points and b
                    "trajectory": "path", "plan": "plan", "judge": "verdict",
                    "tools": "function calls"}
 COMPLETE = {"STOP", "FINISH_REASON_UNSPECIFIED"}  # finish reasons of a whole reply
+MAX_REPLY_CHARS = 100_000  # a longer reply is a runaway or an attack, not an answer
 # What each model family is advised to use unless told otherwise (README, "Gemini settings").
 LEVEL_MODEL_TEMPERATURE = 1.0  # Gemini 3 Developer Guide: keep Gemini 3 models at 1.0
 BUDGET_MODEL_TEMPERATURE = 0.5  # the Gemini Robotics-ER 1.5 overview's examples
@@ -322,6 +323,11 @@ class GeminiBrain:
             raise WithheldReply("the Gemini API withheld the reply for safety"
                                 f"{_ratings(candidate.safety_ratings)}")
         parts = candidate.content.parts if candidate.content and candidate.content.parts else []
+        size = sum(len(p.text or "") + len(str(p.function_call.args or "")
+                                            if p.function_call else "") for p in parts)
+        if size > MAX_REPLY_CHARS:  # neither kept in the history nor written to the record
+            raise ReplyError(f"the Gemini reply is {size:,} characters long; erarm reads at "
+                             f"most {MAX_REPLY_CHARS:,} (a robot's answer is a few thousand)")
         early = "" if reason in COMPLETE else (
             "was cut off at its output token limit (MAX_TOKENS)" if reason == "MAX_TOKENS"
             else f"stopped early (finish reason {reason})")

@@ -21,7 +21,7 @@ from erarm.agent.cli import (  # noqa: F401  (registers the commands)
     track,
     vision,
 )
-from erarm.agent.cli.common import VersionOpt, app, err_console
+from erarm.agent.cli.common import VersionOpt, app, err_console, printable
 from erarm.agent.errors import Interrupted
 from erarm.agent.redaction import redact
 from erarm.robots.errors import ErarmError
@@ -68,7 +68,8 @@ def run_cli() -> None:
         if isinstance(err, Interrupted):  # e.g. a replay stopped mid-motion
             interrupts.announce(f"erarm: {err}")
         else:
-            err_console.print(redact(f"erarm: error: {err}"), soft_wrap=True, markup=False)
+            err_console.print(printable(redact(f"erarm: error: {err}")), soft_wrap=True,
+                              markup=False)
         code = err.exit_code
     except Exception as err:
         if type(err).__name__ == "NoArgsIsHelpError":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,45 @@ app = typer.Typer(
     rich_markup_mode="markdown")
 
 WIDE_COLUMNS = 250  # a console that is not a terminal: wide enough that no table is cut
+# what a terminal would obey rather than show: C0 and C1 controls (escape sequences start with
+# one), and the bidirectional overrides that reorder what is read
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+OWN_STYLE = re.compile(r"\x1b\[[0-9;]*m")  # the colours rich itself writes
+
+
+def printable(text: str) -> str:
+    """Text from a model, a file or a client, as a terminal shows it rather than obeys it:
+    every control character written out as an escape (ESC as \\x1b)."""
+    return CONTROLS.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
+                        else f"\\u{ord(m[0]):04x}", text)
+
+
+class _Shown:
+    """A console's stream that lets through rich's own colours and shows every other control
+    character as an escape, whatever printed it: the last guard before a terminal."""
+
+    def __init__(self, stderr: bool):
+        self.stderr = stderr
+
+    @property
+    def stream(self):
+        return sys.stderr if self.stderr else sys.stdout  # as it is now (tests swap it)
+
+    def write(self, text: str) -> int:
+        kept = OWN_STYLE.split(text)
+        styles = OWN_STYLE.findall(text)
+        shown = "".join(printable(part) + (styles[i] if i < len(styles) else "")
+                        for i, part in enumerate(kept))
+        return self.stream.write(shown)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
 
 
 def _console(stderr: bool) -> Console:
@@ -43,7 +83,7 @@ def _console(stderr: bool) -> Console:
     COLUMNS is not set, wide enough that rich never squeezes a table to the default 80 columns."""
     stream = sys.stderr if stderr else sys.stdout
     wide = not stream.isatty() and not os.environ.get("COLUMNS")
-    return Console(file=None if stderr else stream, stderr=stderr, highlight=False,
+    return Console(file=_Shown(stderr), highlight=False,
                    soft_wrap=True, width=WIDE_COLUMNS if wide else None,
                    emoji=False)  # a path or a module:factory named ":fire:" stays as it is
 
@@ -68,7 +108,7 @@ if not sys.stdout.isatty() and typer.rich_utils.MAX_WIDTH is None:
 
 def say(message: str) -> None:
     """A progress line on stderr, as written (brackets in it are not markup)."""
-    err_console.print(f"[dim]·[/dim] {escape(message)}")
+    err_console.print(f"[dim]·[/dim] {escape(printable(message))}")
 
 
 def print_json(document: object) -> None:

@@ -4,6 +4,7 @@ loopback; the tools, the permission and the threads are in `erarm.agent.serving`
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -77,7 +78,8 @@ def mcp_command(
              "confirmation, given once for the session, on a physical arm too; every plan is "
              "still validated in full first. Without it those tools are refused.")] = False,
     http: Annotated[bool, typer.Option(
-        "--http", help="Serve streamable HTTP on 127.0.0.1 (at /mcp) instead of stdio.")
+        "--http", help="Serve streamable HTTP on 127.0.0.1 (at /mcp) instead of stdio. Clients "
+                       "must send the bearer token shown at start (or set in ERARM_MCP_TOKEN).")
     ] = False,
     port: Annotated[int | None, typer.Option(
         min=0, max=65535, help=f"The --http port on 127.0.0.1 (0: any free one; the URL is "
@@ -109,6 +111,7 @@ def mcp_command(
     from erarm.agent.session import RunOptions
 
     try:
+        from erarm.agent.serving.auth import TOKEN_ENV, bearer_token
         from erarm.agent.serving.jobs import ServerOptions
         from erarm.agent.serving.server import HTTP_PATH, loopback_socket, serve
     except ModuleNotFoundError as err:
@@ -120,6 +123,7 @@ def mcp_command(
         refuse_emulate_with(brain, base_url, robot, camera)
     if port is not None and not http:
         raise ConfigError("--port is the --http server's: give --http too (stdio has no port)")
+    token = bearer_token() if http else None  # a bad ERARM_MCP_TOKEN fails before serving
     # a port in use fails before anything opens
     sock = loopback_socket(DEFAULT_PORT if port is None else port) if http else None
     try:
@@ -145,15 +149,20 @@ def mcp_command(
             try:
                 folder = out if out is not None else default_out_dir("mcp")
                 motion = "motion allowed" if allow_motion else "no motion (--allow-motion)"
-                where = "stdio"
+                where, url = "stdio", None
                 if sock is not None:
-                    where = f"http://127.0.0.1:{sock.getsockname()[1]}{HTTP_PATH}"
+                    where = url = f"http://127.0.0.1:{sock.getsockname()[1]}{HTTP_PATH}"
                 say(f"erarm MCP server on {where}: {cell.robot.name}, brain {chosen.name}, "
                     f"{motion}; run folders in {folder}/")
+                if token is not None:
+                    say(f"clients send the header 'Authorization: Bearer {token}'"
+                        + ("" if os.environ.get(TOKEN_ENV) else
+                           f" (a new token each start; set {TOKEN_ENV} to keep one)"))
                 if sock is not None:
                     print(where, flush=True)  # stdout, last: a script reading it may connect
                 serve(cell, chosen, ServerOptions(allow_motion=allow_motion, out=folder,
-                                                  orchestration=orchestration, log=say),
+                                                  orchestration=orchestration, log=say,
+                                                  url=url, token=token),
                       sock)
             finally:
                 with interrupts.deferred():

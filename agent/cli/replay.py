@@ -53,6 +53,9 @@ def _print_replay(result) -> None:  # result: erarm.agent.recording.replay.Repla
     console.print(f"  {same}: {len(result.commands)} commands, reached poses within "
                   f"{result.max_deviation_mm:.1f} mm and {result.max_yaw_deviation_deg:.1f} "
                   "degrees of the recording")
+    for line in result.unfinished:
+        console.print(f"  the record holds a motion that stopped on the way: {line}; "
+                      "the replay did not redo it", markup=False)
 
 
 @app.command()
@@ -126,7 +129,9 @@ def replay(
     elif result is not None:
         _print_replay(result)
     if result is not None and not result.reproduced:
-        err_console.print(f"erarm: error: the replay did not end as the recording did "
-                          f"(recorded {result.recorded_success}, replayed {result.success})",
+        why = (f"the record holds {len(result.unfinished)} motion(s) that stopped on the way"
+               if result.unfinished else
+               f"recorded {result.recorded_success}, replayed {result.success}")
+        err_console.print(f"erarm: error: the replay did not end as the recording did ({why})",
                           markup=False)
         raise typer.Exit(1)

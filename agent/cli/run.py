@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from erarm.agent import interrupts
@@ -44,6 +45,7 @@ from erarm.agent.cli.common import (
     open_cell,
     out_console,
     print_json,
+    printable,
     refuse_emulate_with,
     say,
 )
@@ -144,7 +146,7 @@ def _print_summary(result) -> None:  # result: erarm.agent.run.RunResult
         console.print(f"{mark} (simulator ground truth): {result.ground_truth.reason}")
     verdict = "[green]verified[/green]" if result.verified else "[yellow]not verified[/yellow]"
     if result.verification:
-        console.print(f"  perception: {verdict}: {result.verification}")
+        console.print(f"  perception: {verdict}: {escape(printable(result.verification))}")
     t = result.timings
     console.print(f"  brain {result.brain} · {result.steps_executed} steps executed · "
                   f"perception {t.perception_s:.2f} s · planning {t.planning_s:.2f} s · "
@@ -171,7 +173,7 @@ def _print_summary(result) -> None:  # result: erarm.agent.run.RunResult
                       f"frame{'' if frames == 1 else 's'} streamed{rate}, ended: "
                       f"{session.reason}", markup=False)
         for text in session.said:
-            console.print(f"  the model said: {text}", markup=False)
+            console.print(f"  the model said: {printable(text)}", markup=False)
     console.print(f"  pictures and records: {result.out_dir}/")
 
 
@@ -232,7 +234,7 @@ def in_workcell(go: Callable, *, task: str, brain: Brain, out: Path | None, name
         if result.interrupted is not None:
             interrupts.announce(f"erarm: {result.error}")
         elif result.error:
-            err_console.print(f"erarm: error: {result.error}", markup=False)
+            err_console.print(f"erarm: error: {printable(result.error)}", markup=False)
         if interrupts.take():
             note_interruption(result, Interruption.during(Phase.writing, result.steps_executed),
                               folder)

@@ -7,7 +7,7 @@ import time
 
 from erarm.agent.parse import parse_plan
 from erarm.agent.session import Session
-from erarm.agent.verify import Verification, check_goals, goals_of
+from erarm.agent.verify import Verification, check_goals, disturbed, goals_of, taken_up
 
 
 class GivenPlan:
@@ -24,7 +24,10 @@ class GivenPlan:
         session.act(validated.actions, validated)
         after = session.look()
         goals = goals_of(validated.transfers, seen.objects)
-        pointing = check_goals(goals, after.objects) if goals else Verification(
-            verified=True, goals=[], reason=f"all {len(validated.actions)} steps ran; the plan "
-                                            "moves no object, so there is nothing to check")
+        knocked = disturbed(seen.objects, after.objects, taken_up(validated.actions,
+                                                                  seen.objects))
+        pointing = check_goals(goals, after.objects, seen.objects) if goals else Verification(
+            verified=knocked is None, goals=[], reason=knocked or (
+                f"all {len(validated.actions)} steps ran; the plan sets no object down "
+                "elsewhere, and nothing it did not take up moved"))
         session.judge(seen.frame, after, pointing)

@@ -47,6 +47,9 @@ class LiveOptions(BaseModel):
     frame_interval_s: float = Field(1.0, ge=1.0)  # the docs: JPEG frames at most ~1 per second
     frame_max_side: int = Field(768, ge=64)
     watch_s: float = Field(0.0, ge=0)  # after the last command, keep streaming this long
+    idle_limit_s: float = Field(60.0, gt=0)  # a model that owes an answer and sends nothing
+    # for this long ends the session
+    session_limit_s: float = Field(900.0, gt=0)  # no session streams longer than this
     poll_s: float = 0.05  # how often the loop looks for what came in
 
 
@@ -141,7 +144,7 @@ class Live:
                 record.frames_per_s = (len(self._frame_times) - 1) / span
             handler.file(" ".join(record.said))
         session.log(f"live session ended: {record.reason}")
-        if record.ended in (SessionEnd.go_away, SessionEnd.dropped):
+        if record.ended in (SessionEnd.go_away, SessionEnd.dropped, SessionEnd.timed_out):
             raise SessionEnded(f"{record.reason}; the arm was halted where it was")
 
     @staticmethod
@@ -149,7 +152,9 @@ class Live:
         checked = moved_where_let_go(handler, start)  # nothing moved: nothing to check
         if handler.actions:  # a last look: did what moved land where it was let go?
             handler.go_home()
-            checked = moved_where_let_go(handler, session.look())
+            after = session.look()
+            session.hang_check(after.frame)
+            checked = moved_where_let_go(handler, after)
         session.result.verified = checked.verified
         session.result.verification = checked.reason
 
@@ -187,9 +192,18 @@ class Live:
         no_more, busy, said = False, False, []
         last_frame, quiet_until = -float("inf"), None
         asked_at: float | None = None  # when erarm last sent what the model must answer
+        began = heard_at = time.perf_counter()  # heard_at: the model's last event
         while True:
             if self._halted:  # its signal was missed (SIGINT ignored) or caught on the way
                 raise interrupts.Halt
+            now = time.perf_counter()
+            if now - began > options.session_limit_s:
+                return SessionEnd.timed_out, (f"the session reached its limit of "
+                                              f"{options.session_limit_s:g} s")
+            if (busy or asked_at is not None) and now - heard_at > options.idle_limit_s:
+                return SessionEnd.timed_out, (f"the model sent nothing for "
+                                              f"{options.idle_limit_s:g} s while an answer "
+                                              "was due")
             if time.perf_counter() - last_frame >= options.frame_interval_s:
                 last_frame = time.perf_counter()  # captures start a whole interval apart
                 self._send_frame(session, channel, record)
@@ -201,6 +215,7 @@ class Live:
                 session.result.timings.planning_s += time.perf_counter() - asked_at
                 asked_at = None
             if event is not None:
+                heard_at = time.perf_counter()
                 if event.kind is LiveEventKind.said:
                     said.append(event.text)
                 elif event.kind is LiveEventKind.heard:

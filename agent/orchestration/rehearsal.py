@@ -169,7 +169,8 @@ class Rehearsed:
             if not script.calls:
                 session.log("the model found nothing to do in the twin")
                 after = seen
-                pointing = check_goals(list(goals.values()), seen.objects) if goals else \
+                pointing = check_goals(list(goals.values()), seen.objects, start.objects) \
+                    if goals else \
                     Verification(verified=True, reason="the model found nothing to do", goals=[])
                 break
             validated = session.validate(Plan(calls=script.calls, reasoning=twin.reasoning),
@@ -188,7 +189,7 @@ class Rehearsed:
                 return
             goals.update({g.item: g for g in goals_of(validated.transfers, seen.objects)})
             after = session.look(judge_from=start.frame)
-            pointing = check_goals(list(goals.values()), after.objects)
+            pointing = check_goals(list(goals.values()), after.objects, start.objects)
             not_done = not_done_reason(pointing, after)
             if not_done is None or round_ > options.reasks:
                 break

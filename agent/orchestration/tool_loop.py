@@ -57,6 +57,7 @@ class CallHandler:
     def __init__(self, session: Session, seen: Sighting, moves: bool = True):
         self.session = session
         self.seen = seen
+        self.first = seen  # the look the conversation began from: what nothing should move
         self.moves = moves  # False: the conversation only watches, whatever the model calls
         self.validator = session.step_validator(seen)
         self.watch = holding_watch(session.robot)
@@ -66,6 +67,8 @@ class CallHandler:
         self.turn = 0
         self.refused = 0
         self.motions = 0
+        self.calls = 0  # every call answered, observations too
+        self.began = time.perf_counter()  # the conversation's wall time counts from here
         self.away = False  # the arm is somewhere other than home
 
     # -- answering one call ------------------------------------------------------------------
@@ -74,15 +77,30 @@ class CallHandler:
         rest are not run (the model planned them on what did not happen)."""
         results: list[ToolResult] = []
         records = self.session.result.tool_calls
-        for call in calls:
-            if results and records[-1].outcome in FAILED:
+        bound = self.session.options.max_calls_per_turn
+        for index, call in enumerate(calls):
+            if index >= bound:
+                results.append(self._record(call, CallOutcome.skipped, {
+                    "error": f"not run: a turn may make at most {bound} calls"}))
+            elif results and records[-1].outcome in FAILED:
                 results.append(self._record(call, CallOutcome.skipped, {
                     "error": "not run: a call before it in this turn failed"}))
             else:
                 results.append(self.answer(call))
         return results
 
+    def _within_limits(self) -> None:
+        """Every call counts against the conversation's limits, not only each turn: a turn of
+        many calls ends at the limit, with the arm sent home."""
+        options = self.session.options
+        self.calls += 1
+        if time.perf_counter() - self.began > options.time_limit_s:
+            self.give_up(f"the model had not finished after {options.time_limit_s:g} s")
+        if self.calls > options.max_calls:
+            self.give_up(f"the model made more than {options.max_calls} calls")
+
     def answer(self, call: ToolCall) -> ToolResult:
+        self._within_limits()
         if call.name in OBSERVATIONS:
             return self._observe(call)
         if call.name not in SIGNATURES:
@@ -232,9 +250,9 @@ class ToolLoop:
                     "functions")
         conversation = brain.converse(PlanRequest(task=session.task, objects=start.objects,
                                                   limits=session.robot.limits), start.frame)
-        began, turn = time.perf_counter(), ModelTurn()
+        turn = ModelTurn()
         try:
-            turn = self._converse(session, loop, conversation, conversation.start, began)
+            turn = self._converse(session, loop, conversation, conversation.start)
             if options.dry_run:
                 session.log("dry run: nothing moved")
                 return
@@ -248,13 +266,13 @@ class ToolLoop:
                 message = prompts.render("not_done", reason=not_done,
                                          objects=listing(after.objects))
                 turn = self._converse(session, loop, conversation,
-                                      partial(conversation.tell, message, after.frame), began)
+                                      partial(conversation.tell, message, after.frame))
         finally:
             loop.file(turn.text)
         session.judge(start.frame, after, pointing)
 
     def _converse(self, session: Session, loop: CallHandler, conversation: Conversation,
-                  send: Callable[[], ModelTurn], began: float) -> ModelTurn:
+                  send: Callable[[], ModelTurn]) -> ModelTurn:
         """The model's turns from `send` on, each call answered, until it stops calling or a
         limit is reached; the arm is left at home."""
         options = session.options
@@ -263,7 +281,7 @@ class ToolLoop:
             if loop.turn >= options.max_turns:
                 loop.give_up(f"the model was still calling functions after "
                              f"{options.max_turns} turns")
-            if time.perf_counter() - began > options.time_limit_s:
+            if time.perf_counter() - loop.began > options.time_limit_s:
                 loop.give_up(f"the model had not finished after {options.time_limit_s:g} s")
             results = loop.answer_turn(turn.calls)
             turn = self._answer(session, loop, partial(conversation.reply, results),
@@ -292,7 +310,7 @@ class ToolLoop:
 def moved_where_let_go(loop: CallHandler, after: Sighting) -> Verification:
     """erarm's own check: every object moved lies where it was last let go."""
     if loop.goals:
-        return check_goals(list(loop.goals.values()), after.objects)
+        return check_goals(list(loop.goals.values()), after.objects, loop.first.objects)
     return Verification(verified=not loop.actions, goals=[],
                         reason="the model found nothing to do" if not loop.actions else
                         "the calls moved no perceived object")

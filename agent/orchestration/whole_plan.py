@@ -30,6 +30,7 @@ from erarm.agent.verify import (
     Verification,
     carried_up,
     check_goals,
+    disturbed,
     goals_of,
 )
 
@@ -165,7 +166,8 @@ class WholePlan:
             stop = session.act(batch, validated, watch, round_=round_,
                                recover_blocked=options.closed_loop)
             finished_plan = stop is None and len(batch) == len(validated.actions)
-            seen = session.look(judge_from=start.frame if finished_plan else None)
+            planned_from, seen = seen, session.look(judge_from=start.frame if finished_plan
+                                                    else None)
             attempt = Attempt(round=round_, steps=result.steps_executed - before,
                               item=goal[0].item if goal else None,
                               target=goal[0].container if goal else None,
@@ -173,6 +175,9 @@ class WholePlan:
                               round_trips=result.model_round_trips - trips)
             stop = carried_up(seen.frame, session.robot.state(), seen.objects) or stop
             judge_attempt(attempt, stop, check_goals(goal, seen.objects) if goal else None)
+            knocked = disturbed(planned_from.objects, seen.objects, {g.item for g in goal})
+            if knocked is not None:  # the run's last check fails on it, unless moved on purpose
+                log(f"warning: {knocked}")
             result.attempts.append(attempt)
             log(f"round {round_}: {attempt.outcome}" + (f" ({attempt.detail})"
                                                         if attempt.detail else ""))
@@ -188,21 +193,23 @@ class WholePlan:
                                  f"{attempt.item or 'plan'}: {attempt.detail}")
             if not options.closed_loop or not validated.transfers:
                 break
-            if attempt.outcome is Outcome.placed and _agreed_done(seen, achieved):
+            if attempt.outcome is Outcome.placed and _agreed_done(start, seen, achieved):
                 log("the brain judges the task done, and every object moved is where it was put")
                 break
         else:
             raise GaveUp(f"gave up after {options.max_rounds} rounds without finishing")
-        pointing = (check_goals(list(achieved.values()), seen.objects) if achieved else
-                    Verification(
-                        verified=bool(result.attempts)
-                        and result.attempts[-1].outcome is Outcome.done,
-                        reason="the brain found nothing left to do", goals=[]))
+        if achieved:
+            pointing = check_goals(list(achieved.values()), seen.objects, start.objects)
+        else:
+            pointing = Verification(verified=bool(result.attempts)
+                                    and result.attempts[-1].outcome is Outcome.done,
+                                    reason="the brain found nothing left to do", goals=[])
         session.judge(start.frame, seen, pointing)
 
 
-def _agreed_done(seen: Sighting, achieved: dict[str, Goal]) -> bool:
+def _agreed_done(start: Sighting, seen: Sighting, achieved: dict[str, Goal]) -> bool:
     """The brain's judgement that came with the look says done, and erarm's own check agrees."""
     if seen.verdict is None or seen.verdict.error is not None or not achieved:
         return False
-    return seen.verdict.value.done and check_goals(list(achieved.values()), seen.objects).verified
+    return seen.verdict.value.done and check_goals(list(achieved.values()), seen.objects,
+                                                   start.objects).verified

@@ -42,6 +42,8 @@ class RecordedCommand(BaseModel):
     reached: ToolPose | None = None
     opened: bool | None = None
     holding: bool | None = None
+    outcome: Literal["finished", "unfinished"] = "finished"  # unfinished: stopped on the way
+    error: str | None = None  # why it did not finish
 
 
 class Recording(BaseModel):
@@ -72,6 +74,7 @@ class ReplayResult(BaseModel):
     success: bool | None
     reason: str
     reproduced: bool  # ended as the recording did
+    unfinished: list[str] = []  # recorded motions that stopped on the way, not redone
 
 
 def read_jsonl(path: Path, model: type[BaseModel]) -> list:
@@ -120,7 +123,10 @@ def load_recording(folder: Path) -> Recording:
 
 
 def _action(index: int, command: RecordedCommand) -> Action | None:
-    """A recorded command as an action for the executor; None for a stop (nothing to redo)."""
+    """A recorded command as an action for the executor; None for a stop (nothing to redo) and
+    for a motion that did not finish (how far it went cannot be redone)."""
+    if command.outcome == "unfinished":
+        return None
     if command.command == "move_to":
         pose = command.commanded
         if pose is None:
@@ -201,8 +207,11 @@ def replay(recording: Recording, robot: Robot, judge: Callable[[], GroundTruth],
     recorded = recording.recorded.success if recording.recorded else None
     deviations = [c.deviation_mm for c in replayed if c.deviation_mm is not None]
     turns = [c.yaw_deviation_deg for c in replayed if c.yaw_deviation_deg is not None]
-    return ReplayResult(task=recording.task, commands=replayed,
+    unfinished = [f"command {index} {command.command} did not finish ({command.error})"
+                  for index, command in enumerate(recording.commands, 1)
+                  if command.outcome == "unfinished"]
+    return ReplayResult(task=recording.task, commands=replayed, unfinished=unfinished,
                         max_deviation_mm=max(deviations, default=0.0),
                         max_yaw_deviation_deg=max(turns, default=0.0),
                         recorded_success=recorded, success=truth.success, reason=truth.reason,
-                        reproduced=truth.success == recorded)
+                        reproduced=truth.success == recorded and not unfinished)

@@ -47,6 +47,8 @@ class ServerOptions:
     out: Path = Path("runs/mcp")  # each call's run folder goes in here
     orchestration: Orchestration = Orchestration.auto
     log: Log = lambda _: None  # progress lines (the command line's stderr)
+    url: str | None = None  # where HTTP clients reach the server; None: stdio
+    token: str | None = None  # the bearer token HTTP clients must send
 
 
 # -- the job queue: every use of the workcell, on the main thread -----------------------------
@@ -205,7 +207,12 @@ class Bench:
 
     # -- what the jobs share ---------------------------------------------------------------
     def folder(self, tool: str, about: str = "") -> Path:
-        """A new run folder's path for one call (claimed by the run itself)."""
+        """A new run folder's path for one call (claimed by the run itself), numbered on from
+        the folders already in --out (a restarted server with the same --out goes on)."""
+        if self._calls == 0 and self.options.out.is_dir():
+            taken = [int(m[1]) for p in self.options.out.iterdir()
+                     if (m := re.match(r"(\d+)-", p.name))]
+            self._calls = max(taken, default=0)
         self._calls += 1
         slug = re.sub(r"[^a-z0-9]+", "-", redact(about).lower()).strip("-")[:40]
         return self.options.out / (f"{self._calls:03d}-{tool}" + (f"-{slug}" if slug else ""))

@@ -122,8 +122,14 @@ def build_server(bench: Bench) -> MCPServer:
     """The MCP server and its tools, working on `bench`."""
     from erarm import __version__
 
+    guarded = {}
+    if bench.options.token is not None and bench.options.url is not None:
+        from erarm.agent.serving.auth import StaticTokenVerifier, auth_settings
+
+        guarded = dict(token_verifier=StaticTokenVerifier(bench.options.token),
+                       auth=auth_settings(bench.options.url))
     server = _ErarmMCP("erarm", instructions=INSTRUCTIONS, version=__version__,
-                       log_level="WARNING")
+                       log_level="WARNING", **guarded)
     moving = "enabled" if bench.options.allow_motion else \
         "refused: the server was started without --allow-motion"
 

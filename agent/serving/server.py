@@ -43,7 +43,10 @@ def _protocol(server: MCPServer, sock: socket.socket | None) -> None:
         return
     import uvicorn
 
-    app = server.streamable_http_app(streamable_http_path=HTTP_PATH, host="127.0.0.1")
+    from erarm.agent.serving.auth import SESSION_IDLE_S
+
+    app = server.streamable_http_app(streamable_http_path=HTTP_PATH, host="127.0.0.1",
+                                     session_idle_timeout=SESSION_IDLE_S)
     config = uvicorn.Config(app, log_level="warning", lifespan="on")
     anyio.run(uvicorn.Server(config).serve, [sock])
 

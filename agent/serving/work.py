@@ -201,6 +201,7 @@ def home(bench: Bench) -> Callable[[], Any]:
         from erarm.agent.execute import execute
         from erarm.agent.parse import parse_plan
         from erarm.agent.schemas import describe
+        from erarm.agent.session import held_by, ran
         from erarm.agent.surface import SurfaceMap
         from erarm.agent.validate import validate_plan
 
@@ -213,7 +214,8 @@ def home(bench: Bench) -> Callable[[], Any]:
         frame = bench.cell.camera.capture()
         validated = validate_plan(parse_plan(json.dumps(calls)), SurfaceMap(frame, robot.limits),
                                   robot.limits, gripper_open=state.gripper_open,
-                                  start_yaw=tool.yaw, reachable=robot.reachable)
+                                  start_yaw=tool.yaw, reachable=robot.reachable, start=tool,
+                                  held=held_by(robot, bench.cell.camera))
         summary = {"plan": [describe(a.call) for a in validated.actions], "steps_executed": 0,
                    "error": None, "interrupted": None, "stopped": False, "exit_code": 0}
         try:
@@ -221,7 +223,9 @@ def home(bench: Bench) -> Callable[[], Any]:
                              on_step=lambda action, _: bench.log(f"step {action.step} "
                                                                  f"{action.label}"))
             summary["steps_executed"] = len(report.steps)
+            ran(robot, validated.actions[:len(report.steps)])
         except ExecutionFailed as failed:
+            ran(robot, validated.actions[:len(failed.steps_done)])
             summary.update(steps_executed=len(failed.steps_done), error=str(failed),
                            exit_code=failed.exit_code,
                            stopped=bench.stop_was_asked(),
