@@ -40,7 +40,7 @@ def redact(text: str) -> str:
     return _mask_pieces(pattern.sub(MASK, text), frozenset(known - {EMULATOR_KEY}))
 
 
-FRAGMENT_CHARS = 8  # a run of this many of a secret's characters, in order, is masked
+FRAGMENT_CHARS = 12  # a run of this many of a secret's characters, in order, is masked
 
 
 def _mask_pieces(text: str, secrets: frozenset[str]) -> str:

@@ -53,12 +53,19 @@ from erarm.agent.validate import (
     ValidatedPlan,
     validate_plan,
 )
-from erarm.agent.verify import Verification, carried_up, hang_check_pose, measure_held
+from erarm.agent.verify import (
+    Verification,
+    carried_up,
+    hang_check_pose,
+    measure_held,
+    sees_under,
+)
 from erarm.robots.base import Camera, Frame, Robot, ToolPose, Workcell
 from erarm.robots.errors import ConfigError, ErarmError
 
 T = TypeVar("T")
 Log = Callable[[str], None]
+HANG_CHECK = "showing the gripper"  # the record's context of the motion that does it
 
 # per robot: what its gripper holds by the checks of the steps it last ran, so the next plan,
 # call or request (a new run, an MCP call) starts from it, not from an empty hand
@@ -433,13 +440,25 @@ class Session:
                 raise Declined("the operator declined the plan; nothing moved")
 
     def hang_check(self, frame: Frame) -> None:
-        """With the gripper open, show the camera what hangs from it (a bowl hooked on a
-        finger), where it sees that (`hang_check_pose`), then go home; something there ends
-        the run. `frame` is a recent one, for its calibration."""
+        """Whether something hangs from the open gripper (a bowl hooked on a finger), from
+        `frame` (taken with the arm where it is now) when the camera sees under the fingers
+        there, else by showing it the gripper (`hang_check_pose`) and going home again;
+        something there ends the run."""
         robot = self.robot
-        pose = hang_check_pose(robot.limits, frame.calibration)
-        if pose is None or not robot.state().gripper_open or robot.reachable(pose):
+        state = robot.state()
+        if not state.gripper_open:
             return
+        if sees_under(state.tool, frame.calibration):
+            carried = carried_up(frame, state, [])
+            if carried is not None:
+                raise GaveUp(f"stopped: {carried.detail}; free the gripper, then run again")
+            return
+        pose = hang_check_pose(robot.limits, frame.calibration)
+        if pose is None or robot.reachable(pose):
+            return
+        if self.recorder is not None:
+            self.recorder.context = HANG_CHECK
+        self.log("showing the camera the open gripper")
         with self.moving():
             moved = robot.move_to(pose).duration_s
             carried = carried_up(self.cell.camera.capture(), robot.state(), [])
@@ -460,11 +479,7 @@ class Session:
                                         yaw=tool.yaw)).duration_s
         moved += robot.return_to_origin().duration_s
         self.result.timings.simulated_s += moved
-        frame = self.cell.camera.capture()
-        carried = carried_up(frame, robot.state(), [])
-        if carried is not None:
-            raise GaveUp(f"stopped: {carried.detail}; free the gripper, then run again")
-        self.hang_check(frame)
+        self.hang_check(self.cell.camera.capture())
 
     def judge(self, before: Frame, after: Sighting, pointing: Verification) -> None:
         """Perception's check, and the model's own judgement when the brain can give one (the

@@ -648,6 +648,10 @@ def validate_plan(plan: Plan, surface: SurfaceMap, limits: WorkspaceLimits, grip
                               reachable, start=start, held=held)
     actions = []
     for call in plan.calls:
+        if isinstance(call, ReturnToOrigin) and len(lift := validator.way_home()) > 1:
+            actions.append(validator.check(lift[0]).model_copy(update={"added": True}))
+            warnings.append(f"erarm lifted the tool straight up before returnToOrigin at step "
+                            f"{validator.steps + 1}: the way home starts above the table")
         actions.append(validator.check(call))
         if actions[-1].step in looks_after:
             validator.looked()

@@ -179,23 +179,28 @@ def hanging_under(frame: Frame, tool: ToolPose, reach_m: float = HANGING_REACH_M
     return points[under]
 
 
-def hang_check_pose(limits: WorkspaceLimits, calibration: CameraCalibration | None
-                    ) -> ToolPose | None:
-    """Where the open gripper shows the camera what hangs from it: above the middle of the
-    workspace, high enough that all of `HANGING_BELOW_M` under the fingers is above every
-    tabletop object; None when the camera would not see that whole span (home is often out of
-    view, as it is for the simulator's camera)."""
+def sees_under(tool: ToolPose, calibration: CameraCalibration | None) -> bool:
+    """Whether the camera sees the whole span under the fingers where `carried_up` looks."""
     if calibration is None or calibration.camera_to_base is None:
-        return None
-    z = min(limits.table_z + MAX_OBJECT_HEIGHT_M + HANGING_BELOW_M, limits.z_max)
-    pose = ToolPose(x=(limits.x_min + limits.x_max) / 2, y=(limits.y_min + limits.y_max) / 2,
-                    z=z)
-    span = np.array([[pose.x, pose.y, z], [pose.x, pose.y, z - HANGING_BELOW_M]])
+        return False
+    span = np.array([[tool.x, tool.y, tool.z], [tool.x, tool.y, tool.z - HANGING_BELOW_M]])
     ahead = (np.linalg.inv(calibration.pose()) @ np.column_stack([span, np.ones(2)]).T)[2]
     pixels = calibration.project(span)
     inside = ((pixels[:, 0] >= 0) & (pixels[:, 0] < calibration.width)
               & (pixels[:, 1] >= 0) & (pixels[:, 1] < calibration.height))
-    return pose if bool(np.all(ahead > 0) and np.all(inside)) else None
+    return bool(np.all(ahead > 0) and np.all(inside))
+
+
+def hang_check_pose(limits: WorkspaceLimits, calibration: CameraCalibration | None
+                    ) -> ToolPose | None:
+    """Where the open gripper shows the camera what hangs from it, when home is out of view (as
+    it is for the simulator's camera): above the middle of the workspace, high enough that all
+    of `HANGING_BELOW_M` under the fingers is above every tabletop object; None when the camera
+    would not see that either."""
+    z = min(limits.table_z + MAX_OBJECT_HEIGHT_M + HANGING_BELOW_M, limits.z_max)
+    pose = ToolPose(x=(limits.x_min + limits.x_max) / 2, y=(limits.y_min + limits.y_max) / 2,
+                    z=z)
+    return pose if sees_under(pose, calibration) else None
 
 
 def measure_held(frame: Frame, state: RobotState, policy: GraspPolicy | None = None

@@ -100,6 +100,28 @@ def one_at_a_time(name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+class FaultyGripper:
+    """The simulated arm, except that its gripper ignores the first `misses` commands to close
+    (it stays open): a worn actuator, or a grasp knocked off by a bump."""
+
+    def __init__(self, inner, misses: int = 1):
+        self.inner, self.misses, self.to_miss = inner, misses, misses
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def set_gripper(self, opened: bool):
+        if not opened and self.misses > 0:
+            self.misses -= 1
+            return self.inner.set_gripper(True)
+        return self.inner.set_gripper(opened)
+
+    @property
+    def missed(self) -> bool:
+        """Whether it has ignored a command to close yet."""
+        return self.misses < self.to_miss
+
+
 TEST_KEY = "test-key-0123456789-not-a-real-key"
 
 

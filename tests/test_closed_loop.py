@@ -7,23 +7,7 @@ import pybullet as pb
 
 from erarm.agent.brains.local import LocalBrain
 from erarm.agent.run import run_task
-
-
-class FaultyGripper:
-    """The simulated arm, except that its gripper ignores the first `misses` commands to close
-    (it stays open): a worn actuator, or a grasp knocked off by a bump."""
-
-    def __init__(self, inner, misses: int):
-        self.inner, self.misses = inner, misses
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def set_gripper(self, opened: bool):
-        if not opened and self.misses > 0:
-            self.misses -= 1
-            return self.inner.set_gripper(True)
-        return self.inner.set_gripper(opened)
+from tests.conftest import FaultyGripper
 
 
 class LetsGoInTransit:

@@ -18,6 +18,7 @@ from erarm.agent.execute import execute
 from erarm.agent.run import RunOptions, run_task
 from erarm.agent.validate import Action
 from erarm.robots.base import ToolPose
+from tests.conftest import FaultyGripper
 
 ERARM = str(Path(sys.executable).with_name("erarm"))
 TASK = "pick the blue block into the orange bowl"
@@ -295,21 +296,13 @@ def test_a_signal_while_the_result_is_written_waits_for_it(toy_plugin, tmp_path)
     assert result["error"] == "interrupted while writing the result, after 4 steps"
 
 
-class InterruptedBackingOff:
+class InterruptedBackingOff(FaultyGripper):
     """The simulated arm, except that its gripper misses the first grasp and Ctrl-C lands while
     the arm backs off from it (a motion outside the plan); counts the stops."""
 
     def __init__(self, inner):
-        self.inner, self.missed, self.stops = inner, False, 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def set_gripper(self, opened: bool):
-        if not opened and not self.missed:
-            self.missed = True
-            return self.inner.set_gripper(True)
-        return self.inner.set_gripper(opened)
+        super().__init__(inner)
+        self.stops = 0
 
     def move_to(self, pose):
         if self.missed and self.inner.state().gripper_open and pose.z > 0.1:

@@ -53,13 +53,24 @@ def _usage_error(err: Exception) -> bool:
     return hasattr(err, "format_message") and getattr(err, "exit_code", None) == 2
 
 
+class _OneLine(logging.Formatter):
+    """A library's log record as one line, shown rather than obeyed: its first line only, no
+    traceback (a client that vanished mid-call is news, not a crash); ERARM_DEBUG keeps all."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if os.environ.get("ERARM_DEBUG"):
+            return super().format(record)
+        lines = record.getMessage().strip().splitlines() or [""]
+        return printable(self._fmt % {"message": lines[0]} if self._fmt else lines[0])
+
+
 def run_cli() -> None:
     """Run the command in sys.argv and exit with its code. An interrupt the command did not
     explain itself (typer turns a KeyboardInterrupt into a silent 130) gets one line here."""
     try:
         _results_to_real_stdout()
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("· %(message)s"))
+        handler.setFormatter(_OneLine("· %(message)s"))
         logging.basicConfig(level=logging.WARNING, handlers=[handler])
         code = app(standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):
@@ -93,5 +104,8 @@ def run_cli() -> None:
     if code == 130:
         interrupts.announce("erarm: interrupted")
     with interrupts.deferred():
-        sys.stdout.flush()
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader went away (a killed client, `| head`)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.exit(code if isinstance(code, int) else 0)

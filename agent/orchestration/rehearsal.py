@@ -41,7 +41,7 @@ from erarm.agent.results import (
     Stop,
     ToolCallRecord,
 )
-from erarm.agent.schemas import SIGNATURES, Call, Plan, ReturnToOrigin, SceneObject
+from erarm.agent.schemas import SIGNATURES, Call, Move, Plan, ReturnToOrigin, SceneObject
 from erarm.agent.session import AsksToGoOnLive, Session, Sighting
 from erarm.agent.surface import SurfaceMap
 from erarm.agent.validate import Action, ValidatedPlan
@@ -118,7 +118,10 @@ class Script:
                     script.holding[len(script.calls)] = bool(held)
             elif record.outcome is CallOutcome.observed and record.name == "look" \
                     and script.calls:
-                if not isinstance(script.calls[-1], ReturnToOrigin):  # the twin went home
+                if not isinstance(script.calls[-1], ReturnToOrigin):  # the twin went home,
+                    low = next((c for c in reversed(script.calls) if isinstance(c, Move)), None)
+                    if low is not None and not low.high:  # straight up first
+                        script.calls.append(Move(x=low.x, y=low.y, high=True))
                     script.calls.append(ReturnToOrigin())
                 if script.looks[-1:] != [len(script.calls)]:
                     script.looks.append(len(script.calls))

@@ -3,12 +3,16 @@ workcell's jobs on the main thread."""
 
 from __future__ import annotations
 
+import io
 import os
 import socket
+import sys
 import threading
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 from mcp.server.mcpserver import MCPServer
+from mcp.server.stdio import stdio_server
 
 from erarm.agent import interrupts
 from erarm.agent.brains import api_key_from_env
@@ -36,10 +40,35 @@ def loopback_socket(port: int) -> socket.socket:
     return sock
 
 
-def _protocol(server: MCPServer, sock: socket.socket | None) -> None:
+class _ClientLines:
+    """The client's lines on stdin; when they end (the client closed the pipe, or was killed)
+    `gone` runs at once, so a motion halts then rather than when its answer fails to send."""
+
+    def __init__(self, gone: Callable[[], None]):
+        self.gone = gone
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._lines()
+
+    async def _lines(self) -> AsyncIterator[str]:
+        source = anyio.wrap_file(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8",
+                                                  errors="replace"))
+        async for line in source:
+            yield line
+        self.gone()
+
+
+async def _serve_stdio(server: MCPServer, gone: Callable[[], None]) -> None:
+    """The SDK's stdio transport, reading the client's lines through `_ClientLines`."""
+    async with stdio_server(stdin=_ClientLines(gone)) as (read_stream, write_stream):
+        await server._lowlevel_server.run(read_stream, write_stream,
+                                          server._lowlevel_server.create_initialization_options())
+
+
+def _protocol(server: MCPServer, sock: socket.socket | None, gone: Callable[[], None]) -> None:
     """Serve the protocol until its transport ends: stdio (the client closed it) or HTTP."""
     if sock is None:
-        anyio.run(server.run_stdio_async)
+        anyio.run(_serve_stdio, server, gone)
         return
     import uvicorn
 
@@ -73,10 +102,19 @@ def serve(cell: Workcell, brain: Brain, options: ServerOptions,
     bench = Bench(cell, brain, options)
     server = build_server(bench)
     failure: list[BaseException] = []
+    left: list[bool] = []
+
+    def gone() -> None:
+        """The client went away: halt what moves, serve no more."""
+        left.append(True)
+        if bench.stop() is not None:
+            options.log("the MCP client went away during a motion: the arm was stopped where "
+                        "it was")
+        bench.close()
 
     def protocol() -> None:
         try:
-            _protocol(server, sock)
+            _protocol(server, sock, gone)
         except BaseException as err:  # reported on the main thread, as one line
             failure.append(err)
         finally:
@@ -88,7 +126,7 @@ def serve(cell: Workcell, brain: Brain, options: ServerOptions,
         bench.serve_jobs()
     finally:
         bench.close()
-    if failure and not interrupts.interrupted():
+    if failure and not left and not interrupts.interrupted():
         err = failure[0]
         raise err if isinstance(err, ErarmError) else ErarmError(
             f"the MCP transport ended: {type(err).__name__}: {err}")
