@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -27,6 +28,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel
 
+from erarm.agent import interrupts
 from erarm.agent.brains.base import Brain
 from erarm.robots.errors import ConfigError, ErarmError
 
@@ -253,6 +255,9 @@ def bench(tasks: dict[str, float], episodes: int, seed: int, workers: int, brain
                        all_met=all(s.met for s in summaries), tasks=summaries)
 
 
+RAY_POLL_S = 0.25  # how long one wait for Ray may hold back a signal
+
+
 class RayOptions(BaseModel):
     """Where the episodes run as Ray tasks: a cluster's address (`ray://host:10001`, or `auto`
     for the one this machine belongs to), or None for a Ray instance started here with
@@ -287,36 +292,57 @@ def _check_reachable(address: str) -> None:
 
 def on_ray(specs: list[EpisodeSpec], options: RayOptions,
            on_done: Callable[[EpisodeResult], None]) -> list[EpisodeResult]:
-    """Each episode a Ray task of one CPU, results taken as they finish; Ctrl-C cancels what
-    has not finished and ends the Ray instance this started (a cluster's own stays up)."""
+    """Each episode a Ray task of one CPU, results taken as they finish; Ctrl-C or SIGTERM
+    cancels what has not finished and ends the Ray instance this started (a cluster's own stays
+    up), its session folder with it. Signals stay erarm's (`ray.init` would take SIGTERM for a
+    bare exit) and land only between Ray's calls, never inside its native code."""
     ray = check_ray(options)
     started_here = not ray.is_initialized()
+    scratch = tempfile.mkdtemp(prefix="erarm-ray-") if started_here and not options.address \
+        else None
     if started_here:
+        ours = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
         try:
-            ray.init(address=options.address, log_to_driver=False, logging_level="error",
-                     configure_logging=False,
-                     **({} if options.address else {"num_cpus": options.local_cpus,
-                                                    "include_dashboard": False}))
+            with interrupts.deferred():
+                ray.init(address=options.address, log_to_driver=False, logging_level="error",
+                         configure_logging=False,
+                         **({} if options.address else {"num_cpus": options.local_cpus,
+                                                        "include_dashboard": False,
+                                                        "_temp_dir": scratch}))
         except (ConnectionError, RuntimeError, ValueError) as err:
+            _remove(scratch)
             raise ConfigError(f"could not reach Ray at {options.address}: "
                               f"{str(err).splitlines()[0]}") from None
+        finally:
+            for number, handler in ours.items():
+                signal.signal(number, handler)
     episode = ray.remote(num_cpus=1, max_retries=0)(run_episode)
     pending = [episode.remote(spec) for spec in specs]
     results: list[EpisodeResult] = []
     try:
         while pending:
-            finished, pending = ray.wait(pending, num_returns=1)
-            for ref in finished:
-                results.append(ray.get(ref))
-                on_done(results[-1])
+            with interrupts.deferred():  # a signal is raised when the wait returns
+                finished, pending = ray.wait(pending, num_returns=1, timeout=RAY_POLL_S)
+                done = ray.get(finished)
+            for result in done:
+                results.append(result)
+                on_done(result)
     except BaseException:
-        for ref in pending:
-            ray.cancel(ref, force=True)
+        with interrupts.deferred():
+            for ref in pending:
+                ray.cancel(ref, force=True)
         raise
     finally:
         if started_here:
-            ray.shutdown()
+            with interrupts.deferred():
+                ray.shutdown()
+                _remove(scratch)
     return results
+
+
+def _remove(folder: str | None) -> None:
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def rate_text(task: TaskSummary) -> str:

@@ -439,6 +439,12 @@ class Session:
             if self.confirm(validated) is not True:
                 raise Declined("the operator declined the plan; nothing moved")
 
+    def check_what_vanished(self, after: Sighting) -> None:
+        """Something seen at the start and not now may hang from the gripper: look there."""
+        first = {o.label for o in self.result.objects}
+        if self.result.steps_executed and first - {o.label for o in after.objects}:
+            self.hang_check(after.frame)
+
     def hang_check(self, frame: Frame) -> None:
         """Whether something hangs from the open gripper (a bowl hooked on a finger), from
         `frame` (taken with the arm where it is now) when the camera sees under the fingers
@@ -484,8 +490,7 @@ class Session:
     def judge(self, before: Frame, after: Sighting, pointing: Verification) -> None:
         """Perception's check, and the model's own judgement when the brain can give one (the
         one asked with the last look, else a question now)."""
-        if self.result.steps_executed:  # before anything is called done
-            self.hang_check(after.frame)
+        self.check_what_vanished(after)  # before anything is called done
         clock = time.perf_counter()
         self.phase = Phase.verifying
         result = self.result

@@ -14,7 +14,6 @@ import cv2
 import numpy as np
 import pytest
 
-from erarm.agent.session import HANG_CHECK
 from tests.conftest import TEST_KEY, assert_key_absent
 from tests.fake_gemini import model_like
 
@@ -67,10 +66,8 @@ def test_a_recorded_gemini_run_keeps_everything_but_the_key(fake_gemini, tmp_pat
     assert all("joint limits (IK)" in a["checks"] for a in plan["actions"] if a["target"])
 
     commands = lines(record / "robot.jsonl")
-    moves = [c for c in commands if c["command"] == "move_to" and c["context"] != HANG_CHECK]
+    moves = [c for c in commands if c["command"] == "move_to"]
     assert len(moves) == len([a for a in plan["actions"] if a["call"]["function"] == "move"])
-    shown = [c for c in commands if c["context"] == HANG_CHECK]  # before the verdict
-    assert [c["command"] for c in shown] == ["move_to", "return_to_origin"]
     for move in moves:  # commanded and reached pose, side by side
         gap = math.dist(*([move[k][a] for a in "xyz"] for k in ("commanded", "reached")))
         assert gap * 1000 == pytest.approx(move["error_mm"]) and move["error_mm"] < 15
@@ -118,7 +115,7 @@ def test_replay_re_executes_the_run_and_ends_as_it_did(recorded):
     assert report["timeline"][0]["event"] == "looking at the table"
     replayed = report["replay"]
     assert replayed["reproduced"] and replayed["success"] is True
-    assert len(replayed["commands"]) == report["commands"] == 12  # the plan, the gripper shown
+    assert len(replayed["commands"]) == report["commands"] == 10
     assert replayed["max_deviation_mm"] < 1.0  # the simulator is deterministic
     assert [c["holding"] for c in replayed["commands"] if c["holding"] is not None] == \
         [c["recorded_holding"] for c in replayed["commands"] if c["holding"] is not None]
@@ -129,7 +126,7 @@ def test_replay_prints_the_timeline_and_a_dry_run_moves_nothing(recorded):
     assert done.returncode == 0, done.stderr
     assert "step 10/10 returnToOrigin()" in done.stdout
     assert "recorded: ✓ success" in done.stdout
-    assert "all 12 recorded commands pass the workspace and joint-limit checks" in done.stdout
+    assert "all 10 recorded commands pass the workspace and joint-limit checks" in done.stdout
     assert "replaying" not in done.stderr and "replayed:" not in done.stdout
 
 
@@ -205,7 +202,7 @@ def test_a_run_folder_belongs_to_one_run(recorded, tmp_path):
     assert again.stderr == (f"erarm: error: run folder {recorded} holds another run (result.json, "
                             "plan.json, scene.json, camera.png, record): a run folder belongs to "
                             "one run, choose a new --out\n")
-    assert len(lines(recorded / "record" / "robot.jsonl")) == 12  # nothing appended
+    assert len(lines(recorded / "record" / "robot.jsonl")) == 10  # nothing appended
     for out, message in [("README.md", "run folder README.md is a file, not a folder"),
                          ("/proc/x", "cannot create the run folder /proc/x")]:
         done = erarm("run", TASK, "--out", out)
@@ -247,7 +244,7 @@ def test_execute_records_too_and_replays(recorded, tmp_path):
     done = erarm("execute", str(recorded / "plan.json"), "--seed", "2", "--record", "--out",
                  str(tmp_path / "exec"))
     assert done.returncode == 0, done.stderr
-    assert len(lines(tmp_path / "exec" / "record" / "robot.jsonl")) == 12
+    assert len(lines(tmp_path / "exec" / "record" / "robot.jsonl")) == 10
     done = erarm("replay", str(tmp_path / "exec"), "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["replay"]["success"] is True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 
 import typer
@@ -53,6 +54,9 @@ def _usage_error(err: Exception) -> bool:
     return hasattr(err, "format_message") and getattr(err, "exit_code", None) == 2
 
 
+EXIT_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 class _OneLine(logging.Formatter):
     """A library's log record as one line, shown rather than obeyed: its first line only, no
     traceback (a client that vanished mid-call is news, not a crash); ERARM_DEBUG keeps all."""
@@ -99,13 +103,19 @@ def run_cli() -> None:
                                      "(set ERARM_DEBUG=1 for the traceback)"), soft_wrap=True,
                               markup=False)
             code = 3
-    if interrupts.interrupted():
+    # the outcome is settled: a signal from here on is counted, not raised, so nothing cuts
+    # the exit short, and it still makes the exit code 130
+    late: list[int] = []
+    for number in EXIT_SIGNALS:
+        signal.signal(number, lambda received, _: late.append(received))
+    if interrupts.take() or interrupts.interrupted():
+        code = 130
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (a killed client, `| head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if late:
         code = 130
     if code == 130:
         interrupts.announce("erarm: interrupted")
-    with interrupts.deferred():
-        try:
-            sys.stdout.flush()
-        except BrokenPipeError:  # the reader went away (a killed client, `| head`)
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.exit(code if isinstance(code, int) else 0)

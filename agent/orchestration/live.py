@@ -153,7 +153,7 @@ class Live:
         if handler.actions:  # a last look: did what moved land where it was let go?
             handler.go_home()
             after = session.look()
-            session.hang_check(after.frame)
+            session.check_what_vanished(after)
             checked = moved_where_let_go(handler, after)
         session.result.verified = checked.verified
         session.result.verification = checked.reason
