@@ -476,3 +476,19 @@ def test_a_runaway_reply_is_refused_and_kept_nowhere(gemini, fake_gemini):
                                          r"reads at most 100,000"):
         brain.plan(PlanRequest(task=TASK, objects=[], limits=LIMITS), frame)
     assert len(json.dumps(records)) < 20_000
+
+
+def test_a_signal_in_the_last_moments_of_a_command_exits_130(tmp_path):
+    """SIGTERM as the process winds down (here from an exit handler, the last Python that runs;
+    the interpreter's teardown after it restores the default handlers): still exit 130 and the
+    one line, never a finished status or death by the signal."""
+    probe = ("import atexit, os, signal, sys, time\n"
+             "from erarm.agent.cli import main\n"
+             "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(0.2)))\n"
+             "sys.argv = ['erarm', 'robots']\n"
+             "main()\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "erarm: interrupted"
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import os
 import signal
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -103,19 +106,24 @@ def run_cli() -> None:
                                      "(set ERARM_DEBUG=1 for the traceback)"), soft_wrap=True,
                               markup=False)
             code = 3
-    # the outcome is settled: a signal from here on is counted, not raised, so nothing cuts
-    # the exit short, and it still makes the exit code 130
+    _exit(130 if interrupts.take() or interrupts.interrupted() else
+          code if isinstance(code, int) else 0)
+
+
+def _exit(code: int) -> NoReturn:
+    """End the process with `code` once the outcome is settled. From here a signal is counted,
+    not raised, and still makes the code 130: the exit handlers run under that rule, then the
+    process ends at once, because the interpreter's own teardown puts the default handlers
+    back, and a SIGTERM there would end it as killed (-15) after a finished run."""
     late: list[int] = []
     for number in EXIT_SIGNALS:
         signal.signal(number, lambda received, _: late.append(received))
-    if interrupts.take() or interrupts.interrupted():
-        code = 130
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:  # the reader went away (a killed client, `| head`)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    atexit._run_exitfuncs()
     if late:
         code = 130
-    if code == 130:
-        interrupts.announce("erarm: interrupted")
-    sys.exit(code if isinstance(code, int) else 0)
+    with contextlib.suppress(OSError, ValueError):  # the reader went away (a killed client)
+        if code == 130:
+            interrupts.announce("erarm: interrupted")
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
