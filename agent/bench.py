@@ -26,7 +26,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from erarm.agent import interrupts
 from erarm.agent.brains.base import Brain
@@ -55,6 +55,7 @@ class EpisodeResult(BaseModel):
     sim_s: float = 0.0
     wall_s: float = 0.0
     model_round_trips: int = 0  # questions to the brain in sequence (asked together: one)
+    verified: bool = False  # erarm's own verdict (its checks and the model's judgement)
     refused_calls: int | None = None  # a step-by-step model's calls refused; None: a plan
     collisions_caught: int | None = None  # motions that met something in a rehearsal's twin
     failure: str | None = None
@@ -81,6 +82,8 @@ class TaskSummary(BaseModel):
     collisions_caught: int | None = None  # over all episodes, when rehearsed in a twin
     failures: dict[str, int]  # reason (numbers and colours folded) -> episodes
     failed_seeds: list[int]
+    verified: int = 0  # episodes erarm itself called done
+    false_verified: int = 0  # of those, episodes the referee says failed: must be 0
     verdict: Verdict
     episodes_needed: int  # the fewest at which even a perfect score shows the target is met
     met: bool  # verdict is met
@@ -94,8 +97,14 @@ class BenchReport(BaseModel):
     episodes: int
     wall_s: float
     episodes_per_minute: float
-    all_met: bool
+    all_met: bool  # every target met, and no failed episode called done
     tasks: list[TaskSummary]
+
+    @computed_field
+    @property
+    def false_verified(self) -> int:
+        """Episodes erarm called done that the referee says failed, over every task: 0."""
+        return sum(t.false_verified for t in self.tasks)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -156,7 +165,7 @@ def run_episode(spec: EpisodeSpec, wrap: Callable[[Brain], Brain] | None = None
                                    rehearse=spec.rehearse, rerun=RerunOptions(
                                        save=out / RECORD / "run.rrd") if spec.rerun else None),
                                record=spec.record_dir is not None)
-        result.success = bool(run.success)
+        result.success, result.verified = bool(run.success), run.verified
         result.attempts = len([a for a in run.attempts if a.outcome != "done"])
         result.steps, result.sim_s = run.steps_executed, run.timings.simulated_s
         result.model_round_trips = run.model_round_trips
@@ -213,6 +222,8 @@ def summarise(task: str, target: float, results: list[EpisodeResult]) -> TaskSum
             r.collisions_caught for r in results if r.collisions_caught is not None]) else None,
         failures=dict(failures.most_common()),
         failed_seeds=sorted(r.seed for r in results if not r.success), verdict=judged,
+        verified=sum(r.verified for r in results),
+        false_verified=sum(r.verified and not r.success for r in results),
         episodes_needed=episodes_needed(target), met=judged is Verdict.met)
 
 
@@ -252,7 +263,8 @@ def bench(tasks: dict[str, float], episodes: int, seed: int, workers: int, brain
     return BenchReport(brain=brain, seed=seed, workers=workers, runner=runner,
                        episodes=len(specs),
                        wall_s=wall, episodes_per_minute=len(specs) / wall * 60,
-                       all_met=all(s.met for s in summaries), tasks=summaries)
+                       all_met=all(s.met and not s.false_verified for s in summaries),
+                       tasks=summaries)
 
 
 RAY_POLL_S = 0.25  # how long one wait for Ray may hold back a signal

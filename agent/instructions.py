@@ -200,6 +200,20 @@ def parse_instruction(task: str) -> Instruction:
 
 # -- the loose reading (the simulator's, and the check for free-form brains) -------------------
 
+# where one object should end up relative to another, as people say it (`erarm.agent.goals`
+# reads these as its relations): never to be read as "into"
+RELATION_WORDS = {
+    "left of": r"(?:to\s+the\s+)?left\s+(?:side\s+)?of",
+    "right of": r"(?:to\s+the\s+)?right\s+(?:side\s+)?of",
+    "next to": r"next\s+to|beside|near",
+    "in front of": r"in\s+front\s+of",
+    "behind": r"behind|in\s+back\s+of",
+    "away from": r"away\s+from|far\s+from",
+    "out of": r"out\s+of",
+}
+RELATIVE = re.compile("|".join(rf"\b(?P<r{i}>{words})\b" for i, words
+                               in enumerate(RELATION_WORDS.values())), re.IGNORECASE)
+
 _MENTION = re.compile(rf"\b{_ref_pattern('m', 'block|cube|bowl')}s?\b", re.IGNORECASE)
 
 
@@ -218,6 +232,8 @@ def read_instruction(task: str) -> Instruction | None:
         return parse_instruction(task)
     except TaskNotUnderstood:
         pass
+    if RELATIVE.search(task):  # next to, left of, out of ...: none of these families
+        return None
     named = mentions(task)
     kinds = [ref.kind for ref in named]
     if _TOWER.search(task):

@@ -182,6 +182,7 @@ class RunResult(BaseModel):
     calibration_fit: FitReport | None = None  # how well the camera calibration fits the scene
     ground_truth: GroundTruth | None = None
     objects: list[SceneObject] = []  # what the first look located
+    goals: list[str] = []  # what erarm understood the task to ask, and checks itself
     plan: list[RecordedCall] = []  # the validated calls of the last plan, erarm's additions too
     actions: list[ActionRecord] = []  # each of them resolved: target, how, the checks passed
     reasoning: str = ""

@@ -34,6 +34,7 @@ from erarm.agent.errors import (
 )
 from erarm.agent.execute import ExecutionReport, StepReport, Watch, execute, stop_arm
 from erarm.agent.geometry import locate
+from erarm.agent.goals import TaskGoal, check_task, task_goals
 from erarm.agent.locate import locate_objects
 from erarm.agent.overlay import draw
 from erarm.agent.parallel import Answer, Asked, together
@@ -166,6 +167,7 @@ class Session:
         self.looks = 0
         self.phase = Phase.starting
         self.recorder: Recorder | None = None
+        self.task_goals: list[TaskGoal] = []  # what erarm checks itself, from the first look
         self.rerun: RerunView | None = None
         self.log = log
         self.narrate: Log = narrate or (lambda _: None)  # sentences to say aloud (--speak)
@@ -307,6 +309,8 @@ class Session:
                                  [o.rounded().model_dump() for o in objects])
         if first:
             self.result.objects = [o.rounded() for o in objects]
+            self.task_goals = task_goals(self.task, objects)
+            self.result.goals = [str(goal) for goal in self.task_goals]
             self.folder.write_png("overlay.png", draw(frame.rgb, perception.points,
                                                       perception.boxes))
         self.log(f"saw {len(objects)} objects: {', '.join(o.label for o in objects) or 'none'}")
@@ -488,13 +492,23 @@ class Session:
         self.hang_check(self.cell.camera.capture())
 
     def judge(self, before: Frame, after: Sighting, pointing: Verification) -> None:
-        """Perception's check, and the model's own judgement when the brain can give one (the
-        one asked with the last look, else a question now)."""
+        """erarm's own check of the task's goals in the last look, where what moved landed
+        (`pointing`), and the model's judgement when the brain can give one (the one asked with
+        the last look, else a question now): verified only when all of them agree it is done.
+        A task erarm cannot check itself is never verified on the model's word alone."""
         self.check_what_vanished(after)  # before anything is called done
         clock = time.perf_counter()
         self.phase = Phase.verifying
         result = self.result
-        result.verified, result.verification = pointing.verified, pointing.reason
+        own = check_task(self.task_goals, after.objects)
+        placed = pointing.verified or not pointing.goals  # nothing let go: nothing to place
+        result.verified = own.holds is True and placed
+        if own.holds is not True:
+            result.verification = own.reason
+        elif not placed:
+            result.verification = pointing.reason
+        else:
+            result.verification = own.reason + (f"; {pointing.reason}" if pointing.goals else "")
         if "judge" in self.brain.capabilities:
             try:
                 verdict = after.verdict.get() if after.verdict else self._ask_judge(before, after)
@@ -503,8 +517,8 @@ class Session:
                 result.verification += f"; the model could not judge: {err}"
             else:
                 result.model_verdict = verdict
-                result.verified = verdict.done and (pointing.verified or not pointing.goals)
-                result.verification = (f"{pointing.reason}; the model says "
+                result.verified = result.verified and verdict.done
+                result.verification = (f"{result.verification}; the model says "
                                        f"{'done' if verdict.done else 'not done'}: "
                                        f"{verdict.reason}"
                                        + (f" ({verdict.progress}% done)"

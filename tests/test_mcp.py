@@ -295,7 +295,8 @@ def test_execute_plan_moves_the_simulated_arm(moving):
             {"function": "setGripperState", "args": [True]},
             {"function": "move", "args": [ox, oy, True]},
             {"function": "returnToOrigin", "args": []}]
-    started = moving.start("execute_plan", {"plan": plan})
+    started = moving.start("execute_plan", {"plan": plan, "task": "put the blue block in the "
+                                                                  "orange bowl"})
     poses = []
     while not started.done():
         status = moving.ok("status")
@@ -336,7 +337,8 @@ def test_run_task_does_a_task_on_the_default_scene(moving):
 
 def test_stop_halts_a_running_motion_where_it_is(moving):
     plan = [{"function": "move", "args": [400, y, True]} for y in (150, -150) * 30]
-    started = moving.start("execute_plan", {"plan": plan})
+    started = moving.start("execute_plan", {"plan": plan, "task": "put the blue block in the "
+                                                                  "orange bowl"})
     running = wait_for_motion(moving, started)
     assert running["motion"]["tool"] == "execute_plan" and running["motion_allowed"]
     assert "one motion at a time" in moving.refused("execute_plan", {"plan": plan[:1]})

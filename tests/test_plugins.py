@@ -55,8 +55,11 @@ def test_a_plan_runs_on_the_plugin_robot(toy_plugin, tmp_path):
     done = erarm("execute", str(plan), "--robot", "toy", "--robot-opt", f"log={log}",
                  "--no-strict-targets", "--json", "--out", str(tmp_path / "run"),
                  plugin=toy_plugin)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["steps_executed"] == 3
+    result = json.loads(done.stdout)
+    assert result["steps_executed"] == 3 and result["error"] is None, done.stderr
+    # it ran; with no task erarm can measure, it is not called done: exit 1, and says why
+    assert done.returncode == 1 and not result["verified"]
+    assert result["verification"].startswith("unverifiable: no goal erarm can measure")
     commands = [json.loads(line) for line in log.read_text().splitlines()]
     assert [c["command"] for c in commands] == ["move_to", "set_gripper", "move_to"]
     assert (commands[0]["x"], commands[0]["y"], commands[0]["z"]) == \
@@ -81,7 +84,7 @@ def test_a_config_file_chooses_the_robot_and_camera(toy_plugin, tmp_path):
                       '[camera]\nname = "toy"\n')
     done = erarm("execute", str(plan), "--config", str(config), "--no-strict-targets", "--json",
                  "--out", str(tmp_path / "run"), plugin=toy_plugin)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1 and json.loads(done.stdout)["error"] is None, done.stderr
     assert json.loads(done.stdout)["robot"] == "toy"
     assert len(log.read_text().splitlines()) == 3
     # a flag overrides the file

@@ -154,7 +154,7 @@ def _print(report, out: Path) -> None:
 
     calling = any(t.mean_refused_calls is not None for t in report.tasks)
     rehearsed = any(t.collisions_caught is not None for t in report.tasks)
-    table = Table("task", "success", "95% CI", "target", "attempts", "round trips",
+    table = Table("task", "success", "95% CI", "target", "verified", "attempts", "round trips",
                   *(["refused calls"] if calling else []),
                   *(["collisions caught"] if rehearsed else []), "sim s", "wall s", "failures",
                   box=None, pad_edge=False)
@@ -164,6 +164,8 @@ def _print(report, out: Path) -> None:
         failures = "; ".join(f"{n} x {reason}" for reason, n in list(t.failures.items())[:2])
         table.add_row(t.task, f"{mark}{t.successes}/{t.episodes} {rate_text(t)}",
                       f"{t.ci95[0]:.0%}-{t.ci95[1]:.0%}", f"{t.target:.0%}",
+                      f"{t.verified}" + (f" [red]({t.false_verified} failed)[/red]"
+                                         if t.false_verified else ""),
                       f"{t.mean_attempts:.2f}", f"{t.mean_round_trips:.1f}",
                       *([f"{t.mean_refused_calls or 0:.2f}"] if calling else []),
                       *([str(t.collisions_caught or 0)] if rehearsed else []),
@@ -177,6 +179,9 @@ def _print(report, out: Path) -> None:
                           f"reaches the {t.target:.0%} target, but the 95% interval starts at "
                           f"{t.ci95[0]:.0%}; showing it takes at least {t.episodes_needed} "
                           "episodes")
+    wrong = report.false_verified
+    console.print(f"[red]failed episodes erarm called done: {wrong}[/red]" if wrong else
+                  "failed episodes erarm called done: 0")
     where = (f"{report.workers} workers" if report.runner == "processes" else
              report.runner.replace("ray", "Ray tasks on", 1))
     console.print(f"{report.episodes} episodes in {report.wall_s:.0f} s with {where}: "

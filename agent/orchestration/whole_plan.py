@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from erarm.agent.errors import GaveUp, PlanRejected
 from erarm.agent.execute import holding_watch
+from erarm.agent.goals import check_task
 from erarm.agent.plan import carry_along, make_plan
 from erarm.agent.results import Attempt, Outcome, Stop
 from erarm.agent.schemas import Call, Move, Plan, ReturnToOrigin, SceneObject, SetGripperState
@@ -193,7 +194,8 @@ class WholePlan:
                                  f"{attempt.item or 'plan'}: {attempt.detail}")
             if not options.closed_loop or not validated.transfers:
                 break
-            if attempt.outcome is Outcome.placed and _agreed_done(start, seen, achieved):
+            if attempt.outcome is Outcome.placed and _agreed_done(session, start, seen,
+                                                                  achieved):
                 log("the brain judges the task done, and every object moved is where it was put")
                 break
         else:
@@ -207,9 +209,12 @@ class WholePlan:
         session.judge(start.frame, seen, pointing)
 
 
-def _agreed_done(start: Sighting, seen: Sighting, achieved: dict[str, Goal]) -> bool:
-    """The brain's judgement that came with the look says done, and erarm's own check agrees."""
+def _agreed_done(session: Session, start: Sighting, seen: Sighting,
+                 achieved: dict[str, Goal]) -> bool:
+    """The brain's judgement that came with the look says done, and erarm's own checks agree:
+    what moved is where it was put, and no goal of the task is seen unmet."""
     if seen.verdict is None or seen.verdict.error is not None or not achieved:
         return False
-    return seen.verdict.value.done and check_goals(list(achieved.values()), seen.objects,
-                                                   start.objects).verified
+    return (seen.verdict.value.done
+            and check_goals(list(achieved.values()), seen.objects, start.objects).verified
+            and check_task(session.task_goals, seen.objects).holds is not False)

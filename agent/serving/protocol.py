@@ -111,6 +111,10 @@ INSTRUCTIONS = (
     "the whole plan. `status` and `stop` answer at any time; `stop` halts the arm where it is, "
     "and `return_home` brings it back.")
 
+GoalArg = Annotated[str | None, Field(description=(
+    "What the plan is for, in words ('put the blue block in the orange bowl'): erarm checks it "
+    "itself in its last look. Without it the run is unverifiable: verified is false however "
+    "well the plan ran."))]
 PlanArg = Annotated[str | list[dict[str, Any]], Field(description=(
     'The plan: a JSON list of calls, e.g. [{"function": "move", "args": [400, 100, true]}, '
     '{"function": "setGripperState", "args": [false]}, {"function": "returnToOrigin", '
@@ -218,10 +222,10 @@ def build_server(bench: Bench) -> MCPServer:
         "One motion at a time."),
         annotations=moves,
         structured_output=False)
-    async def execute_plan(plan: PlanArg):
+    async def execute_plan(plan: PlanArg, task: GoalArg = None):
         async def call():
-            job = bench.submit("execute_plan", work.plan_run(bench, "execute_plan", plan, False),
-                               motion=True)
+            job = bench.submit("execute_plan", work.plan_run(bench, "execute_plan", plan, False,
+                                                             task), motion=True)
             return _run_answer(await done(job, motion=True))
 
         return await refused_or(call)

@@ -154,11 +154,12 @@ def _summary(result, stopped: bool) -> dict:
                       "execution": round(result.timings.execution_s, 2)}}
 
 
-def plan_run(bench: Bench, tool: str, plan: Any, dry_run: bool) -> Callable[[], Any]:
+def plan_run(bench: Bench, tool: str, plan: Any, dry_run: bool,
+             task: str | None = None) -> Callable[[], Any]:
     def work() -> dict:
         from erarm.agent.api import execute_plan
 
-        result = execute_plan(plan, bench.cell, brain=bench.brain, dry_run=dry_run,
+        result = execute_plan(plan, bench.cell, task=task, brain=bench.brain, dry_run=dry_run,
                               out=bench.folder(tool), log=bench.log,
                               confirm=None if dry_run else _operator_said_yes)
         return _finished(bench, tool, result, motion=not dry_run)

@@ -35,6 +35,9 @@ class EmulatorSettings(BaseModel):
     max_tokens_rate: float = Field(
         0.01, ge=0, le=1, description="chance per answer of a reply cut off (finishReason "
                                       "MAX_TOKENS)")
+    judge_always_done: bool = Field(
+        False, description="the judgement says done whatever it sees (as a model's sometimes "
+                           "does): erarm's own check must catch every failure")
     judge_error_rate: float = Field(
         0.05, ge=0, le=1, description="chance per judgement of the wrong verdict")
     tool_calls_per_turn: int = Field(

@@ -115,7 +115,8 @@ def _replan(truth: SceneTruth, listing: str, mistakes: Mistakes, judging: bool,
     `holding` an object, only its place. When `judging` what a look shows after a move, a false
     "done" at the judge error rate."""
     done = nothing_to_do(truth)
-    if done is None and judging and mistakes.happens("judge", mistakes.settings.judge_error_rate):
+    if done is None and judging and (mistakes.settings.judge_always_done or mistakes.happens(
+            "judge", mistakes.settings.judge_error_rate)):
         done = "The task is done."
     if done is not None:
         return done, []

@@ -281,7 +281,9 @@ def judge(truth: SceneTruth, mistakes: Mistakes) -> dict:
     reason = "; ".join(g.reason for g in truth.goals) or "I cannot tell"
     progress = round(100 * sum(g.done for g in truth.goals) / len(truth.goals)) if truth.goals \
         else 0
-    if mistakes.happens("judge", mistakes.settings.judge_error_rate):
+    if mistakes.settings.judge_always_done:
+        done, progress = True, 100
+    elif mistakes.happens("judge", mistakes.settings.judge_error_rate):
         done = not done
         progress = 100 if done else 0
     return {"done": done, "reason": reason, "progress": progress}

@@ -1,0 +1,265 @@
+"""Goals: what a tabletop task asks, as typed relations erarm can check from what it perceives.
+
+A task becomes goals ("the blue block inside the orange bowl", "the mug left of the plate, as the
+camera sees it"), each a relation between a named object and a target. After a run erarm checks
+every goal against the objects it sees, from their positions (millimetres in the robot's base
+frame: a block's top-face centre at its top, a container's opening centre at its floor) and
+sizes, and from where the camera saw them (left and right as in the camera image). A goal it
+cannot check, because an object it names is not seen, or several fit the name and they
+disagree, is said to be unverifiable, never taken as met.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Sequence
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from erarm.agent.instructions import (
+    RELATION_WORDS,
+    RELATIVE,
+    Instruction,
+    ObjectRef,
+    mentions,
+    narrow,
+    read_instruction,
+)
+from erarm.agent.instructions import Goal as Family
+from erarm.agent.labels import matches
+from erarm.agent.schemas import SceneObject
+
+NEAR_MM = 60.0  # edge to edge, at most this far apart is next to
+BESIDE_MM = 150.0  # a relative place (left of, behind...) is at most this far edge to edge
+AWAY_MM = 100.0  # edge to edge, at least this far apart is away from
+SIDE_MARGIN = 25.0  # left of means this much further left on the 0-1000 image grid (or mm)
+INSIDE_MARGIN_MM = 10.0  # an object inside keeps its centre this far within the rim
+ON_RISE_MM = (10.0, 90.0)  # an object on another has its top this much above the other's
+
+
+class Relation(StrEnum):
+    inside = "inside"  # in a container
+    on = "on"  # on top of another object (stacked, on a plate)
+    next_to = "next to"
+    left_of = "left of"
+    right_of = "right of"
+    in_front_of = "in front of"
+    behind = "behind"
+    away_from = "away from"
+    out_of = "out of"  # no longer in the container
+
+
+class Viewpoint(StrEnum):
+    """Whose left and right, front and back: the camera image's (left is the image's left,
+    in front is nearer the camera) or the robot's (left is +y, in front is nearer its base)."""
+
+    camera = "camera"
+    robot = "robot"
+
+
+class TaskGoal(BaseModel, frozen=True):
+    relation: Relation
+    item: str  # the object's name as perception labels it: "blue block", "mug"
+    target: str
+    viewpoint: Viewpoint = Viewpoint.camera  # for the directional relations
+
+    def __str__(self) -> str:
+        seen = (f" (as the {self.viewpoint} sees it)"
+                if self.relation in DIRECTIONAL else "")
+        return f"the {self.item} {self.relation} the {self.target}{seen}"
+
+
+DIRECTIONAL = (Relation.left_of, Relation.right_of, Relation.in_front_of, Relation.behind)
+
+
+class GoalCheck(BaseModel):
+    goal: TaskGoal
+    holds: bool | None  # None: erarm cannot tell
+    reason: str
+
+
+class TaskCheck(BaseModel):
+    """Every goal of a task checked: `holds` is True only when each goal was measured and
+    holds; None when one could not be measured."""
+
+    checks: list[GoalCheck]
+
+    @property
+    def holds(self) -> bool | None:
+        if not self.checks:
+            return None
+        if any(c.holds is False for c in self.checks):
+            return False
+        return None if any(c.holds is None for c in self.checks) else True
+
+    @property
+    def reason(self) -> str:
+        if not self.checks:
+            return "unverifiable: no goal erarm can measure for this task"
+        failed = [c for c in self.checks if c.holds is False] or \
+            [c for c in self.checks if c.holds is None]
+        shown = failed[:1] if failed else self.checks
+        text = "; ".join(c.reason for c in shown)
+        return ("unverifiable: " + text) if self.holds is None else text
+
+
+# -- from the task -----------------------------------------------------------------------------
+
+def goals_of(instruction: Instruction | None, objects: Sequence[SceneObject]) -> list[TaskGoal]:
+    """The goals an understood task states over the objects seen at the start (a group, "all
+    the blocks", becomes one goal per object in it); none for a task not understood."""
+    if instruction is None:
+        return []
+    labels = [o.label for o in objects]
+    if instruction.goal is Family.into:
+        return [TaskGoal(relation=Relation.inside, item=_name(instruction.item, objects),
+                         target=_name(instruction.target, objects))]
+    if instruction.goal is Family.stack:
+        return [TaskGoal(relation=Relation.on, item=_name(instruction.item, objects),
+                         target=_name(instruction.target, objects))]
+    if instruction.goal is Family.tower:
+        names = [_name(ref, objects) for ref in instruction.tower]
+        return [TaskGoal(relation=Relation.on, item=top, target=bottom)
+                for bottom, top in itertools.pairwise(names)]
+    blocks = [label for label in labels if matches("block", label)]
+    if instruction.goal is Family.put_all:
+        target = _name(instruction.target, objects)
+        return [TaskGoal(relation=Relation.inside, item=block, target=target)
+                for block in blocks]
+    return [TaskGoal(relation=Relation.inside, item=block,  # sort: each in its colour's bowl
+                     target=block.replace("block", "bowl"))
+            for block in blocks if block.replace("block", "bowl") in labels]
+
+
+def relational_goal(task: str, objects: Sequence[SceneObject]) -> TaskGoal | None:
+    """'move the blue block to the left of the orange bowl', 'take the red block out of the
+    bowl': two objects named and a relation between them, read loosely; None otherwise."""
+    found = RELATIVE.search(task)
+    named = mentions(task)
+    if found is None or len(named) != 2:
+        return None
+    relation = Relation(list(RELATION_WORDS)[int(found.lastgroup[1:])])
+    viewpoint = Viewpoint.robot if re.search(r"\brobot'?s?\b", task, re.I) else \
+        Viewpoint.camera
+    return TaskGoal(relation=relation, item=_name(named[0], objects),
+                    target=_name(named[1], objects), viewpoint=viewpoint)
+
+
+def task_goals(task: str, objects: Sequence[SceneObject]) -> list[TaskGoal]:
+    """What erarm itself will check of a task, over the objects seen at its start: the
+    grammar's families, or one relation between two named objects; nothing it cannot read."""
+    relational = relational_goal(task, objects)
+    if relational is not None:
+        return [relational]
+    return goals_of(read_instruction(task), objects)
+
+
+def _name(ref: ObjectRef | None, objects: Sequence[SceneObject]) -> str:
+    """The perceived label a task's object answers to ('the left blue block' picks one)."""
+    if ref is None:
+        return ""
+    fitting = [o for o in objects if matches(ref.name, o.label)]
+    chosen = narrow(ref.which, fitting, lambda o: o.point[1],
+                    lambda o: (o.position_mm[0], o.position_mm[1]))
+    return chosen[0].label if len(chosen) == 1 else ref.name
+
+
+# -- against what is seen ----------------------------------------------------------------------
+
+def check_task(goals: Sequence[TaskGoal], objects: Sequence[SceneObject]) -> TaskCheck:
+    return TaskCheck(checks=[check_goal(goal, objects) for goal in goals])
+
+
+def check_goal(goal: TaskGoal, objects: Sequence[SceneObject]) -> GoalCheck:
+    """Whether the goal holds among the objects seen: for every pairing of the objects that fit
+    its names, the same answer, or it cannot be told."""
+    items = [o for o in objects if matches(goal.item, o.label)]
+    targets = [o for o in objects if matches(goal.target, o.label) and o not in items]
+    missing = goal.item if not items else goal.target if not targets else None
+    if missing:
+        return GoalCheck(goal=goal, holds=None, reason=f"the {missing} is not seen")
+    answers = {(ok, reason) for item in items for target in targets
+               for ok, reason in [_holds(goal, item, target)]}
+    if len({ok for ok, _ in answers}) > 1:
+        if goal.relation in (Relation.inside, Relation.on) and len(items) == 1:
+            ok, reason = next(a for a in sorted(answers, reverse=True))  # into any of them
+            return GoalCheck(goal=goal, holds=ok, reason=reason)
+        return GoalCheck(goal=goal, holds=None, reason=f"several objects fit '{goal.item}' or "
+                                                       f"'{goal.target}', and they differ")
+    ok, reason = sorted(answers)[0]
+    return GoalCheck(goal=goal, holds=ok, reason=reason)
+
+
+def _gap_mm(a: SceneObject, b: SceneObject) -> float:
+    """Edge to edge on the table, from their centres and half widths."""
+    return math.dist(a.position_mm[:2], b.position_mm[:2]) - a.radius_mm - b.radius_mm
+
+
+def _inside(item: SceneObject, container: SceneObject) -> tuple[bool, str]:
+    offset = math.dist(item.position_mm[:2], container.position_mm[:2])
+    if offset > max(container.radius_mm - INSIDE_MARGIN_MM, 0.0):
+        return False, f"the {item.label} is {offset:.0f} mm from the {container.label}'s centre"
+    if item.position_mm[2] < container.position_mm[2]:
+        return False, f"the {item.label} is below the {container.label}'s floor"
+    return True, f"the {item.label} is inside the {container.label}"
+
+
+def _on(item: SceneObject, base: SceneObject) -> tuple[bool, str]:
+    offset = math.dist(item.position_mm[:2], base.position_mm[:2])
+    rise = item.position_mm[2] - base.position_mm[2]
+    if offset > max(base.radius_mm, 15.0):
+        return False, f"the {item.label} is {offset:.0f} mm off the {base.label}'s centre"
+    if not ON_RISE_MM[0] <= rise <= ON_RISE_MM[1]:
+        return False, f"the {item.label} is not on the {base.label} ({rise:.0f} mm above it)"
+    return True, f"the {item.label} is on the {base.label}"
+
+
+def _side(goal: TaskGoal, item: SceneObject, target: SceneObject) -> tuple[bool, str]:
+    """A directional relation: the item lies that way from the target, mostly that way (within
+    45 degrees), and near it."""
+    if goal.viewpoint is Viewpoint.camera:  # image grid: x right, y down (nearer the camera)
+        dx, dy = item.point[1] - target.point[1], item.point[0] - target.point[0]
+        along = {Relation.left_of: -dx, Relation.right_of: dx, Relation.in_front_of: dy,
+                 Relation.behind: -dy}[goal.relation]
+        across = abs(dy) if goal.relation in (Relation.left_of, Relation.right_of) else abs(dx)
+    else:  # robot base frame, mm: +y its left, smaller x nearer its base (in front)
+        dx = item.position_mm[0] - target.position_mm[0]
+        dy = item.position_mm[1] - target.position_mm[1]
+        along = {Relation.left_of: dy, Relation.right_of: -dy, Relation.in_front_of: -dx,
+                 Relation.behind: dx}[goal.relation]
+        across = abs(dx) if goal.relation in (Relation.left_of, Relation.right_of) else abs(dy)
+    gap = _gap_mm(item, target)
+    where = f"the {item.label} {goal.relation} the {target.label}"
+    if along < SIDE_MARGIN or across > along:
+        return False, f"not {where} (as the {goal.viewpoint} sees it)"
+    if gap > BESIDE_MM:
+        return False, f"the {item.label} is {gap:.0f} mm from the {target.label}: too far to be " \
+                      f"{goal.relation} it"
+    if _inside(item, target)[0] or _on(item, target)[0]:
+        return False, f"the {item.label} is in or on the {target.label}, not {goal.relation} it"
+    return True, f"{where} (as the {goal.viewpoint} sees it), {max(gap, 0):.0f} mm apart"
+
+
+def _holds(goal: TaskGoal, item: SceneObject, target: SceneObject) -> tuple[bool, str]:
+    relation = goal.relation
+    if relation is Relation.inside:
+        return _inside(item, target)
+    if relation is Relation.on:
+        return _on(item, target)
+    if relation is Relation.out_of:
+        inside, _ = _inside(item, target)
+        return (not inside, f"the {item.label} is " + ("still inside" if inside else "out of")
+                + f" the {target.label}")
+    gap = _gap_mm(item, target)
+    if relation is Relation.next_to:
+        if _inside(item, target)[0] or _on(item, target)[0]:
+            return False, f"the {item.label} is in or on the {target.label}, not next to it"
+        return (gap <= NEAR_MM, f"the {item.label} is {max(gap, 0):.0f} mm from the "
+                                f"{target.label}" + ("" if gap <= NEAR_MM else ", not next to it"))
+    if relation is Relation.away_from:
+        return (gap >= AWAY_MM, f"the {item.label} is {max(gap, 0):.0f} mm from the "
+                                f"{target.label}")
+    return _side(goal, item, target)
