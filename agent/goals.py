@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from enum import StrEnum
 
+import numpy as np
 from pydantic import BaseModel
 
 from erarm.agent.instructions import (
@@ -117,6 +118,12 @@ def goals_of(instruction: Instruction | None, objects: Sequence[SceneObject]) ->
     if instruction.goal is Family.into:
         return [TaskGoal(relation=Relation.inside, item=_name(instruction.item, objects),
                          target=_name(instruction.target, objects))]
+    if instruction.goal is Family.place:
+        return [TaskGoal(relation=Relation(instruction.relation),
+                         item=_name(instruction.item, objects),
+                         target=_name(instruction.target, objects),
+                         viewpoint=Viewpoint.robot if instruction.robot_view else
+                         Viewpoint.camera)]
     if instruction.goal is Family.stack:
         return [TaskGoal(relation=Relation.on, item=_name(instruction.item, objects),
                          target=_name(instruction.target, objects))]
@@ -124,7 +131,7 @@ def goals_of(instruction: Instruction | None, objects: Sequence[SceneObject]) ->
         names = [_name(ref, objects) for ref in instruction.tower]
         return [TaskGoal(relation=Relation.on, item=top, target=bottom)
                 for bottom, top in itertools.pairwise(names)]
-    blocks = [label for label in labels if matches("block", label)]
+    blocks = list(dict.fromkeys(label for label in labels if matches("block", label)))
     if instruction.goal is Family.put_all:
         target = _name(instruction.target, objects)
         return [TaskGoal(relation=Relation.inside, item=block, target=target)
@@ -263,3 +270,91 @@ def _holds(goal: TaskGoal, item: SceneObject, target: SceneObject) -> tuple[bool
         return (gap >= AWAY_MM, f"the {item.label} is {max(gap, 0):.0f} mm from the "
                                 f"{target.label}")
     return _side(goal, item, target)
+
+
+# -- where to put an object so that a goal holds -----------------------------------------------
+
+CLEARANCE_MM = 12.0  # a spot to set an object down keeps this much free table around it
+GAPS_MM = (35.0, 50.0, 70.0, 100.0)  # edge-to-edge distances tried from the target, nearest first
+TURNS_DEG = (0.0, 15.0, -15.0, 30.0, -30.0, 42.0, -42.0)  # directions tried around its own
+
+
+def image_axes(objects: Sequence[SceneObject]) -> np.ndarray | None:
+    """The 2 x 2 map from a step on the table (mm) to a step on the image grid (column, row),
+    fitted over the objects seen (their table positions and image points): affine from three
+    that span the table; from two, a similarity that mirrors, as every camera looking down on
+    a table does (the image's x right and y down against the table's x, y and its normal up).
+    None with fewer."""
+    table = np.array([o.position_mm[:2] for o in objects], dtype=float)
+    image = np.array([[o.point[1], o.point[0]] for o in objects], dtype=float)
+    lifted = np.column_stack([table, np.ones(len(table))])
+    if len(objects) >= 3 and np.linalg.matrix_rank(lifted) == 3:
+        fitted, *_ = np.linalg.lstsq(lifted, image, rcond=None)
+        return fitted[:2].T  # image = axes @ table
+    if len(objects) < 2:
+        return None
+    dz = complex(*(table[0] - table[1]))
+    if abs(dz) < 1e-6:
+        return None
+    a = complex(*(image[0] - image[1])) / dz.conjugate()  # image = a * conj(table) + b
+    return np.array([[a.real, a.imag], [a.imag, -a.real]])
+
+
+def direction_mm(goal: TaskGoal, objects: Sequence[SceneObject]) -> np.ndarray | None:
+    """The unit step on the table (mm) that goes the goal's way from its target, as its viewpoint
+    sees it; None for a relation with no one way (next to, away from) or no image to read."""
+    if goal.relation not in DIRECTIONAL:
+        return None
+    if goal.viewpoint is Viewpoint.robot:
+        step = {Relation.left_of: (0, 1), Relation.right_of: (0, -1),
+                Relation.in_front_of: (-1, 0), Relation.behind: (1, 0)}[goal.relation]
+        return np.array(step, dtype=float)
+    axes = image_axes(objects)
+    if axes is None or abs(np.linalg.det(axes)) < 1e-9:
+        return None
+    wanted = {Relation.left_of: (-1, 0), Relation.right_of: (1, 0),
+              Relation.in_front_of: (0, 1), Relation.behind: (0, -1)}[goal.relation]
+    step = np.linalg.solve(axes, np.array(wanted, dtype=float))
+    return step / np.linalg.norm(step)
+
+
+def place_for(goal: TaskGoal, item: SceneObject, target: SceneObject,
+              objects: Sequence[SceneObject]) -> tuple[float, float] | None:
+    """A free spot on the table (mm) where the item, set down, makes the goal hold: the
+    relation's way from the target (next to: the side nearest the item), as near as leaves
+    room, turning a little where something is in the way; None when there is no such spot."""
+    centre = np.array(target.position_mm[:2], dtype=float)
+    ahead = direction_mm(goal, objects)
+    if ahead is None:
+        toward = np.array(item.position_mm[:2], dtype=float) - centre
+        ahead = toward / np.linalg.norm(toward) if np.linalg.norm(toward) > 1e-6 else \
+            np.array([-1.0, 0.0])
+    turns = TURNS_DEG if goal.relation in DIRECTIONAL else range(0, 360, 30)
+    others = [o for o in objects if o is not item]
+    axes = image_axes(objects)
+    for gap in GAPS_MM:
+        for turn in sorted(turns, key=abs) if goal.relation in DIRECTIONAL else \
+                sorted(turns, key=lambda t: min(t, 360 - t)):
+            angle = math.radians(turn)
+            way = np.array([ahead[0] * math.cos(angle) - ahead[1] * math.sin(angle),
+                            ahead[0] * math.sin(angle) + ahead[1] * math.cos(angle)])
+            spot = centre + way * (target.radius_mm + item.radius_mm + gap)
+            if any(math.dist(spot, o.position_mm[:2]) < o.radius_mm + item.radius_mm
+                   + CLEARANCE_MM for o in others):
+                continue
+            moved = _moved_to(item, spot, target, axes)
+            if _holds(goal, moved, target)[0]:
+                return float(spot[0]), float(spot[1])
+    return None
+
+
+def _moved_to(item: SceneObject, spot: np.ndarray, target: SceneObject,
+              axes: np.ndarray | None) -> SceneObject:
+    """The item as it would be seen set down on the table at `spot` (in the image, that far
+    from the target: the item's own point may be stale, or hidden in the gripper)."""
+    point = item.point
+    if axes is not None:
+        column, row = axes @ (spot - np.array(target.position_mm[:2]))
+        point = (target.point[0] + row, target.point[1] + column)
+    return item.model_copy(update={"position_mm": (float(spot[0]), float(spot[1]),
+                                                   item.position_mm[2]), "point": point})

@@ -27,12 +27,14 @@ from erarm.agent.errors import TaskNotUnderstood
 from erarm.agent.labels import COLOUR_HUES
 
 UNDERSTOOD = (
-    "pick/put/place/move/drop the <colour> block (in)to/in/inside/on the [<colour>] bowl; "
-    "put all the blocks into the <colour> bowl; sort the blocks into the bowls of matching "
-    "colour; stack the <colour> block on the <colour> block; build a tower of the <colour>, "
-    "<colour> and <colour> blocks (bottom to top); with several blocks of one colour, say "
+    "pick/put/place/move/drop the COLOUR block (in)to/in/inside/on the [COLOUR] bowl; "
+    "put all the blocks into the COLOUR bowl; sort the blocks into the bowls of matching "
+    "colour; stack the COLOUR block on the COLOUR block; build a tower of the COLOUR, "
+    "COLOUR and COLOUR blocks (bottom to top); put the COLOUR block to the left of / right "
+    "of / next to / in front of / behind the COLOUR bowl or block (as the camera sees it; add "
+    "'as seen from the robot' for the robot's); with several blocks of one colour, say "
     "which: the left/right (in the camera image) or nearest/farthest (from the robot) "
-    "<colour> block")
+    "COLOUR block")
 EXAMPLE = "pick the blue block into the orange bowl"
 MAX_TASK_CHARS = 1000  # the grammar's longest phrasing is under 150; longer is read free-form
 
@@ -73,6 +75,7 @@ class Goal(StrEnum):
     put_all = "put-all"  # every block inside the target bowl
     sort = "sort"  # every block inside the bowl of its colour
     tower = "tower"  # tower[1] on tower[0], tower[2] on tower[1]
+    place = "place"  # the item set down on the table in `relation` to the target
 
 
 class Instruction(BaseModel, frozen=True):
@@ -80,6 +83,8 @@ class Instruction(BaseModel, frozen=True):
     item: ObjectRef | None = None
     target: ObjectRef | None = None
     tower: tuple[ObjectRef, ...] = ()  # bottom to top
+    relation: str | None = None  # with place: one of RELATION_WORDS ("left of" ...)
+    robot_view: bool = False  # with place: left and front as the robot sees them, not the camera
 
     def impossibility(self) -> str | None:
         """Why this goal cannot be reached by construction, or None."""
@@ -92,17 +97,33 @@ class Instruction(BaseModel, frozen=True):
             return None
         if self.item is None or self.target is None:
             return None
-        relation = "into" if self.goal is Goal.into else "on"
+        relation = {Goal.into: "into", Goal.place: self.relation}.get(self.goal, "on")
         if self.item.kind == "bowl":
             return (f"{self.item} cannot be moved: erarm's gripper picks blocks, not bowls "
                     f"(e.g. '{EXAMPLE}')")
         if self.item == self.target and (self.item.colour or self.item.which):
             return f"{self.item} cannot go {relation} itself: name two different objects"
+        if self.goal is Goal.place:
+            return None
         if self.goal is Goal.into and self.target.kind == "block":
             return (f"a block cannot go into a block: stack {self.item} on {self.target}, or "
                     "put it into a bowl")
         return None
 
+
+# where one object should end up relative to another, as people say it (`erarm.agent.goals`
+# reads these as its relations): never to be read as "into"
+RELATION_WORDS = {
+    "left of": r"(?:to\s+the\s+)?left\s+(?:side\s+)?of",
+    "right of": r"(?:to\s+the\s+)?right\s+(?:side\s+)?of",
+    "next to": r"next\s+to|beside|near",
+    "in front of": r"in\s+front\s+of",
+    "behind": r"behind|in\s+back\s+of",
+    "away from": r"away\s+from|far\s+from",
+    "out of": r"out\s+of",
+}
+RELATIVE = re.compile("|".join(rf"\b(?P<r{i}>{words})\b" for i, words
+                               in enumerate(RELATION_WORDS.values())), re.IGNORECASE)
 
 # -- the strict grammar (the local brain's) ----------------------------------------------------
 
@@ -142,7 +163,8 @@ VOCABULARY = frozenset(
      "bring", "set", "take", "get", "and", "it", "into", "in", "to", "inside", "of", "onto",
      "on", "top", "all", "every", "each", "sort", "match", "matches", "matching", "same",
      "colour", "color", "colours", "colors", "its", "their", "that", "stack", "build", "make",
-     "tower", "with", "at", "bottom", "middle", "from", "then", "first"])
+     "tower", "with", "at", "bottom", "middle", "from", "then", "first", "left", "of", "next",
+     "beside", "near", "front", "behind", "back", "side", "table", "robot", "robots"])
 
 
 def _ref(match: re.Match, name: str) -> ObjectRef:
@@ -154,6 +176,19 @@ def _ref(match: re.Match, name: str) -> ObjectRef:
                      which=_WHICH_WORDS[which.lower()] if which else None)
 
 
+# "put the blue block to the left of the orange bowl": set down beside a target, as the camera
+# sees it (or the robot: "...of the orange bowl, from the robot's side")
+_PLACEABLE = ("left of", "right of", "next to", "in front of", "behind")
+_PLACE = re.compile(
+    rf"""^\s*(?:please\s+)?
+    (?:put|place|move|set|drop|bring|take|carry)\s+{_ITEM}\s+
+    (?:down\s+)?(?:on\s+the\s+table\s+)?
+    (?P<rel>{"|".join(RELATION_WORDS[name] for name in _PLACEABLE)})\s+
+    {_TARGET}(?:\s*,?\s*(?:as\s+seen\s+)?(?:from|by)\s+the\s+(?P<view>robot|camera)(?:'?s)?
+    (?:\s+side)?)?
+    \s*[.!]?\s*$""", re.IGNORECASE | re.VERBOSE)
+
+
 def _not_understood(task: str) -> TaskNotUnderstood:
     words = _WORD.findall(task.lower())
     unknown = [w for w in dict.fromkeys(words) if w not in VOCABULARY]
@@ -161,9 +196,12 @@ def _not_understood(task: str) -> TaskNotUnderstood:
     for word in unknown[:3]:
         close = difflib.get_close_matches(word, VOCABULARY, n=1, cutoff=0.75)
         hints.append(f"'{word}' (did you mean '{close[0]}'?)" if close else f"'{word}'")
-    unknown_words = f"; it does not know the word {', '.join(hints)}" if hints else ""
-    return TaskNotUnderstood(f"the local brain cannot plan {task!r}{unknown_words}; it "
-                             f"understands '{UNDERSTOOD}'; for anything else use --brain gemini")
+    unknown_words = f" (it does not know the word {', '.join(hints)})" if hints else ""
+    return TaskNotUnderstood(f"the local brain cannot plan {task!r}{unknown_words}: offline it "
+                             "understands blocks put into bowls, stacked, sorted, built into "
+                             "a tower or set beside another (erarm run --help lists how); "
+                             "--emulate plays any task "
+                             "with the emulated Gemini model, --brain gemini with a key")
 
 
 def _put_all(task: str) -> re.Match | None:
@@ -189,6 +227,13 @@ def parse_instruction(task: str) -> Instruction:
         return Instruction(goal=Goal.sort)
     if match := _put_all(task):
         return Instruction(goal=Goal.put_all, target=_ref(match, "target"))
+    if match := _PLACE.match(task):
+        words = match["rel"].lower()
+        relation = next(name for name in _PLACEABLE if re.fullmatch(
+            RELATION_WORDS[name], words, re.IGNORECASE))
+        return Instruction(goal=Goal.place, item=_ref(match, "item"),
+                           target=_ref(match, "target"), relation=relation,
+                           robot_view=bool(match["view"] and match["view"].lower() == "robot"))
     if match := _PICK_INTO.match(task):
         item, target = _ref(match, "item"), _ref(match, "target")
         # onto a bowl means into it; into a block is read as said, and refused as impossible
@@ -200,19 +245,6 @@ def parse_instruction(task: str) -> Instruction:
 
 # -- the loose reading (the simulator's, and the check for free-form brains) -------------------
 
-# where one object should end up relative to another, as people say it (`erarm.agent.goals`
-# reads these as its relations): never to be read as "into"
-RELATION_WORDS = {
-    "left of": r"(?:to\s+the\s+)?left\s+(?:side\s+)?of",
-    "right of": r"(?:to\s+the\s+)?right\s+(?:side\s+)?of",
-    "next to": r"next\s+to|beside|near",
-    "in front of": r"in\s+front\s+of",
-    "behind": r"behind|in\s+back\s+of",
-    "away from": r"away\s+from|far\s+from",
-    "out of": r"out\s+of",
-}
-RELATIVE = re.compile("|".join(rf"\b(?P<r{i}>{words})\b" for i, words
-                               in enumerate(RELATION_WORDS.values())), re.IGNORECASE)
 
 _MENTION = re.compile(rf"\b{_ref_pattern('m', 'block|cube|bowl')}s?\b", re.IGNORECASE)
 

@@ -19,11 +19,20 @@ import numpy as np
 import pybullet as pb
 from pydantic import BaseModel
 
+from erarm.agent.geometry import pixel_to_normalized
+from erarm.agent.goals import Relation, TaskGoal, Viewpoint, check_goal
 from erarm.agent.instructions import Goal as Asked
 from erarm.agent.instructions import Instruction, ObjectRef, narrow, read_instruction
 from erarm.agent.instructions import mentions as named_objects
+from erarm.agent.schemas import SceneObject
 from erarm.robots.base import CameraCalibration, GroundTruth
-from erarm.sim.objects import BLOCK_SIZE_M, BOWL_HEIGHT_M, BOWL_RIM_RADIUS_M, COLOURS
+from erarm.sim.objects import (
+    BLOCK_SIZE_M,
+    BOWL_FLOOR_M,
+    BOWL_HEIGHT_M,
+    BOWL_RIM_RADIUS_M,
+    COLOURS,
+)
 from erarm.sim.scene import Kind, RenderConditions, SceneSpec, Wanted, place
 
 if TYPE_CHECKING:
@@ -40,11 +49,13 @@ def mentions(task: str) -> list[tuple[str | None, str]]:
 
 
 class Goal(BaseModel):
-    """Scene object `item` must rest inside, or on, scene object `target`."""
+    """Scene object `item` must rest inside, or on, scene object `target`, or on the table in
+    another relation to it ("left of" ..., as `viewpoint` sees it: erarm.agent.goals)."""
 
-    relation: Literal["inside", "on"]
+    relation: str
     item: int
     target: int
+    viewpoint: Literal["camera", "robot"] = "camera"
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,7 @@ def _index(labels: list[str], ref: ObjectRef, placed: list[Placed] | None = None
     return hits[0] if len(hits) == 1 else None
 
 
-def _one_goal(relation: Literal["inside", "on"], labels: list[str], item: ObjectRef,
+def _one_goal(relation: str, labels: list[str], item: ObjectRef,
               target: ObjectRef, placed: list[Placed] | None) -> list[Goal] | None:
     """One object inside or on another, or None when either is not uniquely in the scene."""
     found, where = _index(labels, item, placed), _index(labels, target, placed)
@@ -222,6 +233,32 @@ class StackTwo(Family):
         return _one_goal("on", labels, read.item, read.target, placed)
 
 
+class PlaceBeside(Family):
+    name = "place-beside"
+    asks = Asked.place
+    phrasings = (
+        "move the {a} block to the left of the {b} bowl", "put the {a} block right of the {b} bowl",
+        "place the {a} cube next to the {b} bowl", "put the {a} block on the table beside the "
+        "{b} bowl", "set the {a} block down in front of the {b} bowl",
+        "move the {a} block behind the {b} bowl", "put the {a} block to the right of the {b} "
+        "block", "place the {a} cube to the left of the {b} block")
+
+    def instruction(self, rng: random.Random) -> str:
+        a, b = rng.sample(ALL_COLOURS, 2)
+        return rng.choice(self.phrasings).format(a=a, b=b)
+
+    def objects(self, task: str, rng: random.Random) -> list[tuple[str, Kind]]:
+        named = _named(task, rng)
+        return named + _distractors(rng, {c for c, _ in named}, 1, 3)
+
+    def goals(self, task: str, labels: list[str],
+              placed: list[Placed] | None = None) -> list[Goal] | None:
+        read = _read(task)
+        found = _one_goal(read.relation, labels, read.item, read.target, placed)
+        return [g.model_copy(update={"viewpoint": "robot" if read.robot_view else "camera"})
+                for g in found] if found else None
+
+
 class TowerThree(Family):
     name = "tower-three"
     asks = Asked.tower
@@ -268,7 +305,8 @@ def _named(task: str, rng: random.Random) -> list[tuple[str, Kind]]:
 
 
 # Most specific first: the first family that matches an instruction owns it.
-FAMILIES: list[Family] = [TowerThree(), Sort(), PutAll(), StackTwo(), PickIntoBowl()]
+FAMILIES: list[Family] = [TowerThree(), Sort(), PutAll(), StackTwo(), PlaceBeside(),
+                          PickIntoBowl()]
 FAMILY = {family.name: family for family in FAMILIES}
 
 
@@ -297,6 +335,7 @@ SCENARIOS = {s.name: s for s in (
     Scenario("sort", FAMILY["sort"], 0.95),
     Scenario("stack-two", FAMILY["stack-two"], 0.95),
     Scenario("tower-three", FAMILY["tower-three"], 0.85),
+    Scenario("place-beside", FAMILY["place-beside"], 0.95),
     Scenario("pick-into-bowl-hard", FAMILY["pick-into-bowl"], 0.95, hard=True),
 )}
 
@@ -365,6 +404,38 @@ def rests_on(world: World, top: int, bottom: int) -> tuple[bool, str]:
     return True, f"the {label} rests on the {below}"
 
 
+def seen_truly(world: World, index: int, calibration: CameraCalibration) -> SceneObject:
+    """A scene object as perception would report it if it were perfect: a block's top-face
+    centre, a bowl's floor, half its width, and where the true camera sees it."""
+    x, y, z = _pose(world, index)
+    spec = world.objects[index]
+    if spec.kind == "bowl":
+        top, radius = z + BOWL_FLOOR_M * spec.size, BOWL_RIM_RADIUS_M * spec.size
+    else:
+        top, radius = z + BLOCK_SIZE_M * spec.size / 2, BLOCK_SIZE_M * spec.size / 2
+    u, v = calibration.project(np.array([[x, y, top]]))[0]
+    return SceneObject(label=world.labels[index], position_mm=(x * 1000, y * 1000, top * 1000),
+                       radius_mm=radius * 1000,
+                       point=pixel_to_normalized(float(u), float(v), calibration.width,
+                                                 calibration.height))
+
+
+def rests_beside(world: World, goal: Goal, calibration: CameraCalibration) -> tuple[bool, str]:
+    """The item at rest on the table, not held, in the goal's relation to the target (the
+    agent's own geometry, on the truth)."""
+    label = world.labels[goal.item]
+    _, _, z = _pose(world, goal.item)
+    if abs(z - BLOCK_SIZE_M * world.objects[goal.item].size / 2) > 0.01:
+        return False, f"the {label} is not on the table"
+    if world.arm_touches(world.bodies[goal.item]):
+        return False, f"the gripper still holds the {label}"
+    wanted = TaskGoal(relation=Relation(goal.relation), item=label,
+                      target=world.labels[goal.target], viewpoint=Viewpoint(goal.viewpoint))
+    check = check_goal(wanted, [seen_truly(world, goal.item, calibration),
+                                seen_truly(world, goal.target, calibration)])
+    return bool(check.holds), check.reason
+
+
 PREDICATES = {"inside": rests_inside, "on": rests_on}
 
 
@@ -396,8 +467,12 @@ class SimReferee:
     def progress(self) -> list[tuple[Goal, bool, str]]:
         """Each goal of the task with whether its predicate holds now, and why (empty: no
         success check for the task)."""
-        return [(goal, *PREDICATES[goal.relation](self._world, goal.item, goal.target))
-                for goal in self._goals or []]
+        return [(goal, *self._holds(goal)) for goal in self._goals or []]
+
+    def _holds(self, goal: Goal) -> tuple[bool, str]:
+        if goal.relation in PREDICATES:
+            return PREDICATES[goal.relation](self._world, goal.item, goal.target)
+        return rests_beside(self._world, goal, self.true_calibration())
 
     def judge(self) -> GroundTruth:
         objects = self._world.object_report()
@@ -410,7 +485,7 @@ class SimReferee:
                                "this task", **verdict)
         reasons = []
         for goal in self._goals:
-            ok, reason = PREDICATES[goal.relation](self._world, goal.item, goal.target)
+            ok, reason = self._holds(goal)
             if not ok:
                 return GroundTruth(success=False, reason=reason, **verdict)
             reasons.append(reason)

@@ -3,6 +3,9 @@ relation's geometry, the reading of tasks into goals, and what cannot be told.""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -112,9 +115,101 @@ def test_tasks_become_goals_over_what_was_seen(task, goals):
 
 
 def test_a_relative_place_is_never_read_as_into():
-    """The simulator's staging, its referee and the emulator read tasks this way too."""
+    """The simulator's staging, its referee and the emulator read tasks this way too: a place
+    beside the target, or (out of, not yet a family) nothing."""
+    from erarm.agent.instructions import Goal
+
     for task in ("move the blue block to the left of the orange bowl",
-                 "put the blue block on the table next to the red bowl",
-                 "take the blue block out of the orange bowl"):
-        assert read_instruction(task) is None
-    assert read_instruction("put the blue block in the orange bowl") is not None
+                 "put the blue block on the table next to the red bowl"):
+        assert read_instruction(task).goal is Goal.place
+    assert read_instruction("take the blue block out of the orange bowl") is None
+    assert read_instruction("put the blue block in the orange bowl").goal is Goal.into
+
+
+def _yes_saying(request):
+    """A model that does nothing and, asked, says the task is done whatever it sees."""
+    from tests.fake_gemini import model_like, text_reply
+
+    if request.declares_tools:
+        return text_reply("Done: the blue block is in the orange bowl.")
+    if "Has the task been completed" in request.prompt:
+        return text_reply('{"done": true, "reason": "it looks done", "progress": 100}')
+    return model_like(request)
+
+
+@pytest.mark.parametrize(("task", "says"), [
+    ("pick the blue block into the orange bowl", "the blue block is "),  # measured: not inside
+    ("wave at the camera", "unverifiable: no goal erarm can measure for this task"),
+])
+def test_a_yes_saying_model_cannot_make_an_unfinished_task_verified(gemini, fake_gemini,
+                                                                    sim_cell, tmp_path, task,
+                                                                    says):
+    from erarm.agent.config import Orchestration
+    from erarm.agent.run import RunOptions, run_task
+
+    fake_gemini.responder = _yes_saying
+    cell = sim_cell("pick the blue block into the orange bowl", seed=1)
+    result = run_task(task, gemini(), cell, tmp_path / "run",
+                      options=RunOptions(orchestration=Orchestration.tools, reasks=0))
+    assert result.model_verdict is not None and result.model_verdict.done  # the model's word
+    assert result.verified is False and result.exit_code == 1
+    assert result.verification.startswith(says), result.verification
+
+
+def test_a_place_beside_a_target_is_free_and_makes_the_goal_hold():
+    from erarm.agent.goals import place_for
+
+    item = seen("blue block", 370, -200, 40)
+    neighbour = seen("red block", 480, -190, 40)  # right where "left of" would first go
+    objects = [BOWL, item, neighbour, seen("green block", 600, 150, 40)]
+    goal = TaskGoal(relation=Relation.left_of, item="blue block", target="orange bowl")
+    spot = place_for(goal, item, BOWL, objects)
+    assert spot is not None
+    assert math.dist(spot, neighbour.position_mm[:2]) >= 2 * 20 + 12  # around it, not on it
+    moved = item.model_copy(update={"position_mm": (*spot, 40.0),
+                                    "point": (500 + (spot[0] - 450) * 0.8, 500 + spot[1] * 0.8)})
+    assert check_goal(goal, [BOWL, moved, neighbour]).holds
+    walled = [BOWL, item, *(seen(f"{c} bowl", 480 + 150 * math.cos(a), -100 + 150 * math.sin(a),
+                                 6, radius=65)
+                            for c, a in zip(("red", "cyan", "pink", "green", "yellow",
+                                             "purple", "blue"),
+                                            (math.pi * k / 4 for k in range(1, 8)), strict=True))]
+    assert place_for(goal, item, BOWL, walled) is None  # no room: nowhere, rather than a guess
+
+
+def test_with_two_objects_the_image_axes_mirror_the_table():
+    from erarm.agent.goals import image_axes
+
+    axes = image_axes([BOWL, seen("blue block", 370, -200, 40)])
+    full = image_axes([BOWL, seen("blue block", 370, -200, 40), seen("red block", 600, 150, 40)])
+    assert np.linalg.det(axes) < 0 and np.allclose(axes, full, atol=1e-6)
+
+
+@pytest.mark.parametrize(("task", "relation", "robot_view"), [
+    ("move the blue block to the left of the orange bowl", "left of", False),
+    ("put the blue block on the table beside the red bowl", "next to", False),
+    ("place the red cube behind the green bowl, as seen from the robot", "behind", True),
+    ("set the yellow block down in front of the blue block", "in front of", False),
+])
+def test_the_local_grammar_reads_places_beside_a_target(task, relation, robot_view):
+    from erarm.agent.instructions import Goal, parse_instruction
+
+    read = parse_instruction(task)
+    assert (read.goal, read.relation, read.robot_view) == (Goal.place, relation, robot_view)
+
+
+@pytest.mark.parametrize("flags", [[], ["--emulate"]], ids=["local", "emulated"])
+def test_left_of_the_bowl_ends_left_of_the_bowl_and_the_referee_says_so(tmp_path, flags):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    erarm = str(Path(sys.executable).with_name("erarm"))
+    done = subprocess.run([erarm, "run", "move the blue block to the left of the orange bowl",
+                           "--seed", "3", *flags, "--json", "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    result = json.loads(done.stdout)
+    assert done.returncode == 0 and result["success"] and result["verified"], done.stderr
+    assert result["goals"] == ["the blue block left of the orange bowl (as the camera sees it)"]
+    assert result["ground_truth"]["reason"].startswith("the blue block left of the orange bowl")

@@ -60,7 +60,7 @@ def test_two_blocks_of_one_colour_told_apart_are_not_impossible():
     ("pick the bleu block into the orange bowl", "'bleu' (did you mean 'blue'?)"),
     ("pick the blue blok into the orange bowl", "'blok' (did you mean 'block'?)"),
     ("stak the red block on the blue block", "'stak' (did you mean 'stack'?)"),
-    ("pick the wooden block into the orange bowl", "the word 'wooden';"),
+    ("pick the wooden block into the orange bowl", "the word 'wooden')"),
 ])
 def test_unknown_words_are_named_with_the_nearest_known_one(task, hint):
     with pytest.raises(TaskNotUnderstood) as refused:

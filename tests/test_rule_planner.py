@@ -134,5 +134,5 @@ def test_other_instructions_are_refused_with_what_is_understood(task):
     with pytest.raises(TaskNotUnderstood) as refused:
         plan_text(task, SCENE)
     message = str(refused.value)
-    assert "it understands" in message and "--brain gemini" in message
-    assert "\n" not in message
+    assert "offline it understands" in message and "--emulate plays any task" in message
+    assert "\n" not in message and len(message) < 330

@@ -158,6 +158,9 @@ def _print(report, out: Path) -> None:
                   *(["refused calls"] if calling else []),
                   *(["collisions caught"] if rehearsed else []), "sim s", "wall s", "failures",
                   box=None, pad_edge=False)
+    for column, text in zip(table.columns[:2], ("pick-into-bowl-hard", "100/100 100%"),
+                            strict=True):
+        column.min_width = len(text)  # on a narrow terminal the numbers wrap, never these
     for t in report.tasks:
         mark = {Verdict.met: "[green]", Verdict.not_met: "[red]",
                 Verdict.too_few: "[yellow]"}[t.verdict]

@@ -50,6 +50,7 @@ from erarm.agent.cli.common import (
     say,
 )
 from erarm.agent.config import Orchestration
+from erarm.agent.instructions import UNDERSTOOD
 from erarm.agent.results import ActionRecord
 from erarm.agent.schemas import describe
 
@@ -243,8 +244,9 @@ def in_workcell(go: Callable, *, task: str, brain: Brain, out: Path | None, name
 
 @app.command()
 def run(
-    task: Annotated[str, typer.Argument(help='What to do, e.g. "pick the blue block into the '
-                                             'orange bowl".')],
+    task: Annotated[str, typer.Argument(help=(
+        'What to do, e.g. "pick the blue block into the orange bowl". Offline, the local brain '
+        f"understands: {UNDERSTOOD}. Anything else: --emulate, or --brain gemini with a key."))],
     brain: BrainOpt = BrainChoice.auto, robot: RobotOpt = None, robot_opt: RobotOptions = None,
     camera: CameraOpt = None, camera_opt: CameraOptions = None,
     seed: SeedOpt = 0, scene: SceneOpt = None, gui: GuiOpt = False,

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 from erarm.agent.schemas import SIGNATURES, function_call
 from erarm.sim.emulator.truth import SceneTruth
-from erarm.sim.emulator.whole_plan import Mistakes, nothing_to_do, transfers
+from erarm.sim.emulator.whole_plan import NO_PLACE, Mistakes, nothing_to_do, transfers
 
 LOOK = {"name": "look", "args": {}}
 
@@ -121,6 +121,8 @@ def _replan(truth: SceneTruth, listing: str, mistakes: Mistakes, judging: bool,
     if done is not None:
         return done, []
     moves = transfers(truth, listing, mistakes)
+    if not moves:
+        return NO_PLACE, []
     if holding:  # the object up in the gripper is the one held: the highest
         held = max(truth.objects, key=lambda o: o.position_mm[2]).label
         move = next((m for m in moves if m.item == held), moves[0])

@@ -40,7 +40,8 @@ class ObjectTruth(BaseModel):
 
 
 class GoalTruth(BaseModel):
-    relation: Literal["inside", "on"]
+    relation: str  # "inside", "on", or a place beside the target: "left of" ... (agent.goals)
+    viewpoint: Literal["camera", "robot"] = "camera"  # whose left, front ...
     item: int  # index into SceneTruth.objects
     target: int
     done: bool
@@ -85,8 +86,9 @@ def scene_truth(world: World, referee: SimReferee, calibration: CameraCalibratio
             position_mm=tuple(v * 1000 for v in position),
             size_mm=tuple((high - low) * 1000),
             yaw_deg=math.degrees(pb.getEulerFromQuaternion(orientation)[2]), **seen))
-    goals = [GoalTruth(relation=goal.relation, item=goal.item, target=goal.target, done=done,
-                       reason=reason) for goal, done, reason in referee.progress()]
+    goals = [GoalTruth(relation=goal.relation, viewpoint=goal.viewpoint, item=goal.item,
+                       target=goal.target, done=done, reason=reason)
+             for goal, done, reason in referee.progress()]
     return SceneTruth(task=referee.task, objects=objects, goals=goals, calibration=calibration)
 
 

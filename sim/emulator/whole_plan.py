@@ -12,10 +12,11 @@ from collections import Counter
 from dataclasses import dataclass
 
 from erarm.agent.brains.local.rule_planner import SLOT_RADIUS_MM, pick_and_place_calls
+from erarm.agent.goals import Relation, TaskGoal, Viewpoint, place_for
 from erarm.agent.labels import matches
-from erarm.agent.schemas import Move, ReturnToOrigin, SetGripperState, response_schema
+from erarm.agent.schemas import Move, ReturnToOrigin, SceneObject, SetGripperState, response_schema
 from erarm.sim.emulator.settings import EmulatorSettings
-from erarm.sim.emulator.truth import ObjectTruth, SceneTruth
+from erarm.sim.emulator.truth import GoalTruth, ObjectTruth, SceneTruth
 from erarm.sim.objects import COLOURS
 
 MM_PER_GRID = 0.6  # the table's ~600 mm across the image's 1000: noise for an object not listed
@@ -206,6 +207,30 @@ def _release_spot(truth: SceneTruth, target: int, where: list[tuple[float, float
     return max(slots, key=lambda s: min(math.hypot(s[0] - t[0], s[1] - t[1]) for t in taken))
 
 
+def _spot_beside(truth: SceneTruth, goal: GoalTruth, where: list[tuple[float, float]]
+                 ) -> tuple[float, float] | None:
+    """Where the model would set the item down for a relation to the target (left of, next
+    to ...), as erarm's own goals read it, from where it sees things."""
+    def as_seen(i: int, o: ObjectTruth) -> SceneObject:
+        turn = math.radians(o.yaw_deg)  # a turned block's bounding box is wider than it
+        across = min(o.size_mm[:2]) / (abs(math.cos(turn)) + abs(math.sin(turn))
+                                       if o.kind == "block" else 1.1)  # a bowl: wall slabs
+        return SceneObject(label=o.label, point=o.point or (500.0, 500.0),
+                           position_mm=(*where[i], o.position_mm[2] + o.size_mm[2] / 2),
+                           radius_mm=across / 2)
+
+    visible = {i: as_seen(i, o) for i, o in enumerate(truth.objects) if o.point is not None}
+    if goal.target not in visible:
+        return None
+    item = visible.get(goal.item) or as_seen(goal.item, truth.objects[goal.item])  # held
+    wanted = TaskGoal(relation=Relation(goal.relation), item=item.label,
+                      target=visible[goal.target].label, viewpoint=Viewpoint(goal.viewpoint))
+    return place_for(wanted, item, visible[goal.target], list(visible.values()))
+
+
+NO_PLACE = "I see no free place on the table where the task wants the object, so I plan nothing."
+
+
 @dataclass
 class Transfer:
     """One pick and place the model means to do, in millimetres as it would call them."""
@@ -223,7 +248,7 @@ class Transfer:
         return f"the {self.item} at {self.pick} mm {self.goes()}"
 
     def goes(self) -> str:
-        where_to = "into" if self.relation == "inside" else "onto"
+        where_to = {"inside": "into", "on": "onto"}.get(self.relation, self.relation)
         return f"{where_to} the {self.target} at {self.place} mm"
 
 
@@ -242,8 +267,12 @@ def transfers(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> list[Transf
         if goal.relation == "inside":
             spot = _release_spot(truth, goal.target, where, taken[goal.target])
             taken[goal.target].append(spot)
-        else:
+        elif goal.relation == "on":
             spot = where[goal.target]
+        else:
+            spot = _spot_beside(truth, goal, where)
+            if spot is None:
+                continue
         found.append(Transfer(
             item=truth.objects[goal.item].label, target=truth.objects[goal.target].label,
             relation=goal.relation, pick=tuple(round(v) for v in where[goal.item]),
@@ -267,6 +296,8 @@ def plan(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> tuple[str, list[
     if done is not None:
         return done, []
     moves = transfers(truth, prompt, mistakes)
+    if not moves:
+        return NO_PLACE, []
     calls = [call.call() for move in moves for call in move.calls()] + [ReturnToOrigin().call()]
     reasoning = ("I will move " + "; then ".join(m.reads() for m in moves) + ", each time "
                  "moving above it high, opening the gripper, lowering, closing, lifting, carrying "

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from erarm.agent.errors import TargetNotFound, TaskNotUnderstood
+from erarm.agent.goals import TaskGoal, check_goal, goals_of, place_for
 from erarm.agent.instructions import Goal, ObjectRef, narrow, parse_instruction
 from erarm.agent.labels import canonical, matches
 from erarm.agent.schemas import Move, ReturnToOrigin, SceneObject, SetGripperState
@@ -28,7 +29,7 @@ SLOT_RADIUS_MM = 30.0  # three blocks side by side in a bowl sit this far from i
 class Transfer:
     item: SceneObject
     target: SceneObject
-    relation: str  # "inside" or "on"
+    relation: str  # "inside", "on", or a place beside the target ("left of" ...)
     spot: tuple[float, float]  # where to let go, mm
 
 
@@ -135,7 +136,21 @@ def transfers_for(task: str, objects: list[SceneObject]) -> list[Transfer]:
                                 f"are both the {item.label}")
     if instruction.goal is Goal.stack:
         return _onto(item, target)
+    if instruction.goal is Goal.place:
+        return _beside(goals_of(instruction, objects)[0], item, target, objects)
     return _into(item, target, objects)
+
+
+def _beside(goal: TaskGoal, item: SceneObject, target: SceneObject,
+            objects: list[SceneObject]) -> list[Transfer]:
+    """Set the item down on free table where the goal holds, unless it already does."""
+    if check_goal(goal, objects).holds:
+        return []
+    spot = place_for(goal, item, target, objects)
+    if spot is None:
+        raise TargetNotFound(f"no free spot on the table {goal.relation} the {target.label} for "
+                             f"the {item.label}")
+    return [Transfer(item, target, str(goal.relation), spot)]
 
 
 def _mm(value: float) -> int:
@@ -165,7 +180,7 @@ def plan_text(task: str, objects: list[SceneObject]) -> str:
         ix, iy = _mm(transfer.item.position_mm[0]), _mm(transfer.item.position_mm[1])
         tx, ty = _mm(transfer.spot[0]), _mm(transfer.spot[1])
         calls += pick_and_place_calls((ix, iy), (tx, ty))
-        where = "into" if transfer.relation == "inside" else "onto"
+        where = {"inside": "into", "on": "onto"}.get(transfer.relation, transfer.relation)
         steps.append(f"the {transfer.item.label} at ({ix}, {iy}) mm {where} the "
                      f"{transfer.target.label} at ({tx}, {ty}) mm")
     calls.append(ReturnToOrigin())

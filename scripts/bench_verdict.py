@@ -1,0 +1,70 @@
+"""Measure whether erarm's verdict can call a failed run done: the task suite against the
+Robotics-ER emulator with a large pointing error and a judgement that says "done" whatever it
+sees (as a model's judgement sometimes does), with both orchestrations; for each family, how
+many episodes succeeded (the simulator's referee), how many erarm called verified, and how many
+of those the referee says failed (the target: 0).
+
+Usage:
+
+    python scripts/bench_verdict.py --episodes 30 [--sigma 35] [--out docs/reports/verdict.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from erarm.agent.bench import bench
+from erarm.sim.emulator import Emulator, EmulatorSettings
+
+FAMILIES = ["pick-into-bowl", "put-all", "sort", "stack-two", "tower-three", "place-beside"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--episodes", type=int, default=30)
+    parser.add_argument("--sigma", type=float, default=35.0)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", type=Path, default=Path("docs/reports/verdict.json"))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    rows = []
+    settings = EmulatorSettings(pointing_sigma=args.sigma, judge_always_done=True,
+                                latency_median_s=0)
+    for orchestration in ("tools", "plan"):
+        with Emulator(settings) as emulator:
+            report = bench({family: 0.0 for family in FAMILIES}, args.episodes, 0,
+                           args.workers, "gemini", {}, emulator=emulator.url,
+                           orchestration=orchestration)
+        for task in report.tasks:
+            rows.append({"orchestration": orchestration, "task": task.task,
+                         "episodes": task.episodes, "succeeded": task.successes,
+                         "verified": task.verified, "failed_but_verified": task.false_verified})
+            print(f"{orchestration:6} {task.task:15} {task.successes:3}/{task.episodes} "
+                  f"succeeded, {task.verified:3} verified, {task.false_verified} failed but "
+                  "verified", flush=True)
+    report = {
+        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                   f"{platform.python_version()}",
+        "seconds": round(time.perf_counter() - started, 1),
+        "emulator": {"pointing_sigma": args.sigma, "judge_always_done": True},
+        "failed_but_verified": sum(r["failed_but_verified"] for r in rows),
+        "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"failed runs erarm called verified: {report['failed_but_verified']} "
+          f"({report['seconds']} s) -> {args.out}")
+    sys.exit(1 if report["failed_but_verified"] else 0)
+
+
+if __name__ == "__main__":
+    main()
