@@ -12,13 +12,12 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from reporting import provenance, save
 
 from erarm.agent.bench import bench
 from erarm.sim.emulator import Emulator, EmulatorSettings
@@ -50,17 +49,12 @@ def main() -> None:
                   f"succeeded, {task.verified:3} verified, {task.false_verified} failed but "
                   "verified", flush=True)
     report = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
-                   f"{platform.python_version()}",
-        "seconds": round(time.perf_counter() - started, 1),
+        **provenance(started),
         "emulator": {"pointing_sigma": args.sigma, "judge_always_done": True},
         "failed_but_verified": sum(r["failed_but_verified"] for r in rows),
         "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    save(report, args.out)
     print(f"failed runs erarm called verified: {report['failed_but_verified']} "
           f"({report['seconds']} s) -> {args.out}")
     sys.exit(1 if report["failed_but_verified"] else 0)

@@ -13,15 +13,14 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
+
+from reporting import provenance, save
 
 from erarm.sim.fuzz import FuzzCase, run_case
 
@@ -50,11 +49,7 @@ def main() -> None:
     accepted = [c for c in cases if c.accepted]
     failed = [c for c in accepted if not c.ok]
     report = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
-                   f"{platform.python_version()}",
-        "seconds": round(time.perf_counter() - started, 1),
+        **provenance(started),
         "cases": len(cases),
         "accepted": len(accepted),
         "refused": len(cases) - len(accepted),
@@ -63,8 +58,7 @@ def main() -> None:
                                  if not c.accepted).most_common(12)),
         "failures": [c.model_dump() for c in failed],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    save(report, args.out)
     print(f"{len(cases)} plans, {len(accepted)} accepted and run, {len(failed)} of those moved "
           f"an object they did not carry ({report['seconds']} s) -> {args.out}")
     sys.exit(1 if failed else 0)

@@ -212,12 +212,10 @@ class Sort(Family):
         return goals or None
 
 
-class StackTwo(Family):
-    name = "stack-two"
-    asks = Asked.stack
-    phrasings = ("stack the {a} block on the {b} block", "put the {a} cube on top of the {b} cube",
-                 "place the {a} block onto the {b} block",
-                 "move the {a} block on top of the {b} block")
+class _TwoNamed(Family):
+    """A task about two named objects of two colours, among one to three distractors."""
+
+    phrasings: tuple[str, ...] = ()
 
     def instruction(self, rng: random.Random) -> str:
         a, b = rng.sample(ALL_COLOURS, 2)
@@ -227,13 +225,21 @@ class StackTwo(Family):
         named = _named(task, rng)
         return named + _distractors(rng, {c for c, _ in named}, 1, 3)
 
+
+class StackTwo(_TwoNamed):
+    name = "stack-two"
+    asks = Asked.stack
+    phrasings = ("stack the {a} block on the {b} block", "put the {a} cube on top of the {b} cube",
+                 "place the {a} block onto the {b} block",
+                 "move the {a} block on top of the {b} block")
+
     def goals(self, task: str, labels: list[str],
               placed: list[Placed] | None = None) -> list[Goal] | None:
         read = _read(task)
         return _one_goal("on", labels, read.item, read.target, placed)
 
 
-class PlaceBeside(Family):
+class PlaceBeside(_TwoNamed):
     name = "place-beside"
     asks = Asked.place
     phrasings = (
@@ -242,14 +248,6 @@ class PlaceBeside(Family):
         "{b} bowl", "set the {a} block down in front of the {b} bowl",
         "move the {a} block behind the {b} bowl", "put the {a} block to the right of the {b} "
         "block", "place the {a} cube to the left of the {b} block")
-
-    def instruction(self, rng: random.Random) -> str:
-        a, b = rng.sample(ALL_COLOURS, 2)
-        return rng.choice(self.phrasings).format(a=a, b=b)
-
-    def objects(self, task: str, rng: random.Random) -> list[tuple[str, Kind]]:
-        named = _named(task, rng)
-        return named + _distractors(rng, {c for c, _ in named}, 1, 3)
 
     def goals(self, task: str, labels: list[str],
               placed: list[Placed] | None = None) -> list[Goal] | None:
