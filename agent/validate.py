@@ -572,11 +572,6 @@ class StepValidator:
         """Whether, by the calls so far, the gripper has closed on an object it still holds."""
         return self._resolver.held_below is not None
 
-    @property
-    def held(self) -> HeldObject | None:
-        """What the gripper holds by the calls so far: where the next check starts from."""
-        return self._resolver.held()
-
     def way_home(self) -> list[Call]:
         """The calls that take the tool home from where the calls so far leave it: straight up
         first when it is down."""

@@ -492,3 +492,21 @@ def test_a_signal_in_the_last_moments_of_a_command_exits_130(tmp_path):
     assert done.returncode == 130, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "erarm: interrupted"
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+
+
+def test_a_model_that_stops_with_the_tool_down_low_is_lifted_then_sent_home(
+        gemini, fake_gemini, sim_cell, tmp_path):
+    """The way home follows the joints: erarm lifts straight up first, as added steps."""
+    down = [{"name": "move", "args": {"x": BLOCK[0], "y": BLOCK[1], "high": True}, "id": "a"},
+            {"name": "setGripperState", "args": {"opened": True}, "id": "b"},
+            {"name": "move", "args": {"x": BLOCK[0], "y": BLOCK[1], "high": False}, "id": "c"}]
+    turns = [calls_reply(*down), text_reply("I will stop here.")]
+    fake_gemini.responder = lambda request: (turns.pop(0) if request.declares_tools
+                                             else model_like(request))
+    cell = sim_cell(TASK, seed=1)
+    result = run_task(TASK, gemini(), cell, tmp_path / "run", options=RunOptions(
+        orchestration=Orchestration.tools, reasks=0))
+    assert result.error is None and result.exit_code == 1  # not done, and nothing crashed
+    added = [a.call for a in result.actions if a.added]
+    assert added == [Move(x=BLOCK[0], y=BLOCK[1], high=True), ReturnToOrigin()]
+    assert cell.robot.state().tool.z > 0.3  # home

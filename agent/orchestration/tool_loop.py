@@ -34,7 +34,7 @@ from erarm.agent.orchestration import check_options
 from erarm.agent.parallel import together
 from erarm.agent.parse import RawCall, parse_call
 from erarm.agent.results import Attempt, CallOutcome, Outcome, Phase, ToolCallRecord
-from erarm.agent.schemas import OBSERVATIONS, SIGNATURES, ReturnToOrigin, SceneObject, listing
+from erarm.agent.schemas import OBSERVATIONS, SIGNATURES, SceneObject, listing
 from erarm.agent.session import Session, Sighting
 from erarm.agent.validate import Action, ValidatedPlan
 from erarm.agent.verify import Goal, Verification, carried_up, check_goals, goals_of
@@ -206,15 +206,16 @@ class CallHandler:
 
     # -- ending -------------------------------------------------------------------------------
     def go_home(self) -> None:
-        """Leave the arm at rest at home, a validated step like the model's own."""
+        """Leave the arm at rest at home, validated steps like the model's own: straight up
+        first when the model left the tool down low."""
         if not self.away:
             return
-        action = self.validator.check(ReturnToOrigin())
-        action.added = True
-        self.actions.append(action)
+        actions = [self.validator.check(call).model_copy(update={"added": True})
+                   for call in self.validator.way_home()]
+        self.actions += actions
         if not self.session.options.dry_run:
-            home = ValidatedPlan(actions=[action], transfers=[], warnings=[])
-            self.session.act([action], home, clear_view=False, context=f"turn {self.turn}")
+            home = ValidatedPlan(actions=actions, transfers=[], warnings=[])
+            self.session.act(actions, home, clear_view=False, context=f"turn {self.turn}")
         self.away = False
 
     def give_up(self, reason: str) -> None:
