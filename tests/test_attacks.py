@@ -277,7 +277,7 @@ def test_a_key_echoed_reversed_or_split_is_masked_too(monkeypatch):
     from erarm.agent import redaction
 
     monkeypatch.setattr(redaction, "_guarded", set())  # this test's key, for this test only
-    key = "AIzaSyQ7vLmZpR3wXk9TbNc2HdFj6GsYuEoWa"
+    key = "not-a-real-key-Q7vLmZpR3wXk9TbNc2HdFj6GsYuEoWa"  # shaped like no provider's key
     guard(key)
     echoed = f"fwd {key} rev {key[::-1]} split {key[:18]} / {key[18:]} case {key.upper()}"
     clean = redact(echoed)
