@@ -188,15 +188,14 @@ def check_goal(goal: TaskGoal, objects: Sequence[SceneObject]) -> GoalCheck:
     missing = goal.item if not items else goal.target if not targets else None
     if missing:
         return GoalCheck(goal=goal, holds=None, reason=f"the {missing} is not seen")
-    answers = {(ok, reason) for item in items for target in targets
-               for ok, reason in [_holds(goal, item, target)]}
+    answers = {_holds(goal, item, target) for item in items for target in targets}
     if len({ok for ok, _ in answers}) > 1:
         if goal.relation in (Relation.inside, Relation.on) and len(items) == 1:
-            ok, reason = next(a for a in sorted(answers, reverse=True))  # into any of them
+            ok, reason = max(answers)  # into (or onto) any of them
             return GoalCheck(goal=goal, holds=ok, reason=reason)
         return GoalCheck(goal=goal, holds=None, reason=f"several objects fit '{goal.item}' or "
                                                        f"'{goal.target}', and they differ")
-    ok, reason = sorted(answers)[0]
+    ok, reason = min(answers)
     return GoalCheck(goal=goal, holds=ok, reason=reason)
 
 
@@ -300,16 +299,16 @@ def image_axes(objects: Sequence[SceneObject]) -> np.ndarray | None:
     return np.array([[a.real, a.imag], [a.imag, -a.real]])
 
 
-def direction_mm(goal: TaskGoal, objects: Sequence[SceneObject]) -> np.ndarray | None:
+def direction_mm(goal: TaskGoal, axes: np.ndarray | None) -> np.ndarray | None:
     """The unit step on the table (mm) that goes the goal's way from its target, as its viewpoint
-    sees it; None for a relation with no one way (next to, away from) or no image to read."""
+    sees it (`axes`: `image_axes`); None for a relation with no one way (next to, away from) or
+    no image to read."""
     if goal.relation not in DIRECTIONAL:
         return None
     if goal.viewpoint is Viewpoint.robot:
         step = {Relation.left_of: (0, 1), Relation.right_of: (0, -1),
                 Relation.in_front_of: (-1, 0), Relation.behind: (1, 0)}[goal.relation]
         return np.array(step, dtype=float)
-    axes = image_axes(objects)
     if axes is None or abs(np.linalg.det(axes)) < 1e-9:
         return None
     wanted = {Relation.left_of: (-1, 0), Relation.right_of: (1, 0),
@@ -324,17 +323,16 @@ def place_for(goal: TaskGoal, item: SceneObject, target: SceneObject,
     relation's way from the target (next to: the side nearest the item), as near as leaves
     room, turning a little where something is in the way; None when there is no such spot."""
     centre = np.array(target.position_mm[:2], dtype=float)
-    ahead = direction_mm(goal, objects)
+    axes = image_axes(objects)
+    ahead = direction_mm(goal, axes)
     if ahead is None:
         toward = np.array(item.position_mm[:2], dtype=float) - centre
         ahead = toward / np.linalg.norm(toward) if np.linalg.norm(toward) > 1e-6 else \
             np.array([-1.0, 0.0])
-    turns = TURNS_DEG if goal.relation in DIRECTIONAL else range(0, 360, 30)
+    turns = TURNS_DEG if goal.relation in DIRECTIONAL else sorted(range(-180, 180, 30), key=abs)
     others = [o for o in objects if o is not item]
-    axes = image_axes(objects)
     for gap in GAPS_MM:
-        for turn in sorted(turns, key=abs) if goal.relation in DIRECTIONAL else \
-                sorted(turns, key=lambda t: min(t, 360 - t)):
+        for turn in turns:
             angle = math.radians(turn)
             way = np.array([ahead[0] * math.cos(angle) - ahead[1] * math.sin(angle),
                             ahead[0] * math.sin(angle) + ahead[1] * math.cos(angle)])

@@ -66,6 +66,7 @@ from erarm.robots.errors import ConfigError, ErarmError
 
 T = TypeVar("T")
 Log = Callable[[str], None]
+Confirm = Callable[[ValidatedPlan], bool]
 HANG_CHECK = "showing the gripper"  # the record's context of the motion that does it
 
 # per robot: what its gripper holds by the checks of the steps it last ran, so the next plan,
@@ -91,7 +92,6 @@ def ran(robot: Robot, actions: list[Action]) -> None:
             _HOLDS.pop(robot, None)
         else:
             _HOLDS[robot] = held
-Confirm = Callable[[ValidatedPlan], bool]
 
 
 @runtime_checkable
@@ -460,20 +460,18 @@ class Session:
             return
         if sees_under(state.tool, frame.calibration):
             carried = carried_up(frame, state, [])
-            if carried is not None:
-                raise GaveUp(f"stopped: {carried.detail}; free the gripper, then run again")
-            return
-        pose = hang_check_pose(robot.limits, frame.calibration)
-        if pose is None or robot.reachable(pose):
-            return
-        if self.recorder is not None:
-            self.recorder.context = HANG_CHECK
-        self.log("showing the camera the open gripper")
-        with self.moving():
-            moved = robot.move_to(pose).duration_s
-            carried = carried_up(self.cell.camera.capture(), robot.state(), [])
-            moved += robot.return_to_origin().duration_s
-        self.result.timings.simulated_s += moved
+        else:
+            pose = hang_check_pose(robot.limits, frame.calibration)
+            if pose is None or robot.reachable(pose):
+                return
+            if self.recorder is not None:
+                self.recorder.context = HANG_CHECK
+            self.log("showing the camera the open gripper")
+            with self.moving():
+                moved = robot.move_to(pose).duration_s
+                carried = carried_up(self.cell.camera.capture(), robot.state(), [])
+                moved += robot.return_to_origin().duration_s
+            self.result.timings.simulated_s += moved
         if carried is not None:
             raise GaveUp(f"stopped: {carried.detail}; free the gripper, then run again")
 

@@ -325,12 +325,16 @@ class _Resolver:
                 f"{margin * 1000:.0f} mm is needed); travel between spots with high true")
         return f"path clear by {margin * 1000:.0f} mm"
 
+    def down_low(self) -> bool:
+        """Whether the tool is too low where it is to set off sideways (home follows the joints,
+        not a line, so it starts above what is under the tool)."""
+        return self.last_xy is not None and self._clearance_below(
+            *self.last_xy, self.last_z) < self.policy.path_clearance_m
+
     def check_home(self, where: str) -> None:
-        """The way home starts above what is under the tool: it follows the joints, not a line."""
-        if self.last_xy is None:
-            return
-        x, y = self.last_xy
-        if self._clearance_below(x, y, self.last_z) < self.policy.path_clearance_m:
+        """The way home starts above what is under the tool."""
+        if self.down_low():
+            x, y = self.last_xy
             raise PlanRejected(f"{where} would set off with the tool down at "
                                f"{self.last_z * 1000:.0f} mm and sweep what stands there; lift "
                                f"straight up first: move({x * 1000:.0f}, {y * 1000:.0f}, true)")
@@ -576,15 +580,10 @@ class StepValidator:
         """The calls that take the tool home from where the calls so far leave it: straight up
         first when it is down."""
         resolver = self._resolver
-        if resolver.last_xy is None:
+        if not resolver.down_low():
             return [ReturnToOrigin()]
-        try:
-            resolver.check_home("")
-        except PlanRejected:
-            x, y = resolver.last_xy
-            return [Move(x=round(x * 1000, 1), y=round(y * 1000, 1), high=True),
-                    ReturnToOrigin()]
-        return [ReturnToOrigin()]
+        x, y = resolver.last_xy
+        return [Move(x=round(x * 1000, 1), y=round(y * 1000, 1), high=True), ReturnToOrigin()]
 
     def check(self, call: Call) -> Action:
         """The call resolved to a metric action with the checks it passed, or `PlanRejected`."""

@@ -131,19 +131,16 @@ def check_goals(goals: list[Goal], after: list[SceneObject],
                          item.position_mm[1] - goal.spot_mm[1])
         rise = item.position_mm[2] - goal.expected_top_mm
         reason = _container_moved(goal, item, after)
-        if reason is not None:
-            pass
-        elif off > (COVERED_MM if goal.item in covered else LANDED_MM):
+        if reason is None and off > (COVERED_MM if goal.item in covered else LANDED_MM):
             reason = (f"the {goal.item} is {off:.0f} mm from where it was let go over the "
                       f"{goal.container}")
-        elif rise < -TOO_LOW_MM or rise > TOO_HIGH_MM:
+        if reason is None and (rise < -TOO_LOW_MM or rise > TOO_HIGH_MM):
             reason = (f"the {goal.item} is {abs(rise):.0f} mm {'below' if rise < 0 else 'above'}"
                       f" where it should rest on the {goal.container}")
-        else:
-            reasons.append(f"the {goal.item} is on the {goal.container} ({off:.0f} mm from "
-                           "where it was let go)")
-            continue
-        return Verification(verified=False, reason=reason, goals=goals)
+        if reason is not None:
+            return Verification(verified=False, reason=reason, goals=goals)
+        reasons.append(f"the {goal.item} is on the {goal.container} ({off:.0f} mm from where it "
+                       "was let go)")
     knocked = disturbed(before or [], after, {g.item for g in goals})
     if knocked is not None:
         return Verification(verified=False, reason=knocked, goals=goals)
@@ -173,10 +170,15 @@ def hanging_under(frame: Frame, tool: ToolPose, reach_m: float = HANGING_REACH_M
         return np.empty((0, 3))
     points = point_cloud(frame).reshape(-1, 3)
     points = points[np.isfinite(points).all(axis=1)]
-    lowest = max(tool.z - HANGING_BELOW_M, frame.calibration.table_z + MAX_OBJECT_HEIGHT_M)
     under = ((np.hypot(points[:, 0] - tool.x, points[:, 1] - tool.y) <= reach_m)
-             & (points[:, 2] >= lowest) & (points[:, 2] <= tool.z - FINGERTIP_CLEARANCE_M))
+             & (points[:, 2] >= _hanging_floor(frame, tool))
+             & (points[:, 2] <= tool.z - FINGERTIP_CLEARANCE_M))
     return points[under]
+
+
+def _hanging_floor(frame: Frame, tool: ToolPose) -> float:
+    """How low under the fingers something can hang and still be told from the tabletop."""
+    return max(tool.z - HANGING_BELOW_M, frame.calibration.table_z + MAX_OBJECT_HEIGHT_M)
 
 
 def sees_under(tool: ToolPose, calibration: CameraCalibration | None) -> bool:
@@ -230,7 +232,7 @@ def carried_up(frame: Frame, state: RobotState, objects: list[SceneObject]) -> S
     under = hanging_under(frame, tool)
     if len(under) < HANGING_MIN_POINTS:
         return None
-    lowest = max(tool.z - HANGING_BELOW_M, frame.calibration.table_z + MAX_OBJECT_HEIGHT_M)
+    lowest = _hanging_floor(frame, tool)
     names = [o.label for o in objects
              if math.hypot(o.position_mm[0] / 1000 - tool.x, o.position_mm[1] / 1000 - tool.y)
              <= HANGING_REACH_M and o.position_mm[2] / 1000 >= lowest]

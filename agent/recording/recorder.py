@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -210,23 +211,25 @@ class RecordingRobot:
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)  # name, limits, physical, marker, ...
 
-    def _unfinished(self, command: str, err: BaseException, **fields: object) -> None:
-        """A command that did not finish (a collision, an interrupt, a halt): what was sent and
-        where the arm is, so the record never ends as if the last motion had been made."""
+    @contextmanager
+    def _unfinished_noted(self, command: str, **fields: object) -> Iterator[None]:
+        """A command that does not finish (a collision, an interrupt, a halt) is recorded: what
+        was sent and where the arm is, so the record never ends as if it had been made."""
         try:
-            where = {"reached": self.inner.state().tool.model_dump()}
-        except Exception:  # a lost connection: where it stopped is unknown
-            where = {}
-        reason = str(err) or type(err).__name__
-        self.recorder.command({"command": command, **fields, **where, "outcome": "unfinished",
-                               "error": reason})
+            yield
+        except BaseException as err:
+            try:
+                where = {"reached": self.inner.state().tool.model_dump()}
+            except Exception:  # a lost connection: where it stopped is unknown
+                where = {}
+            self.recorder.command({"command": command, **fields, **where,
+                                   "outcome": "unfinished", "error": str(err) or
+                                   type(err).__name__})
+            raise
 
     def move_to(self, pose: ToolPose) -> MoveReport:
-        try:
+        with self._unfinished_noted("move_to", commanded=pose.model_dump()):
             report = self.inner.move_to(pose)
-        except BaseException as err:
-            self._unfinished("move_to", err, commanded=pose.model_dump())
-            raise
         self.recorder.command({"command": "move_to", "commanded": pose.model_dump(),
                                "reached": report.reached.model_dump(),
                                "error_mm": report.position_error_m * 1000,
@@ -234,22 +237,16 @@ class RecordingRobot:
         return report
 
     def set_gripper(self, opened: bool) -> GripperReport:
-        try:
+        with self._unfinished_noted("set_gripper", opened=opened):
             report = self.inner.set_gripper(opened)
-        except BaseException as err:
-            self._unfinished("set_gripper", err, opened=opened)
-            raise
         self.recorder.command({"command": "set_gripper", "opened": opened,
                                "holding": report.holding, "opening_mm": report.opening_m * 1000,
                                "duration_s": report.duration_s})
         return report
 
     def return_to_origin(self) -> MoveReport:
-        try:
+        with self._unfinished_noted("return_to_origin"):
             report = self.inner.return_to_origin()
-        except BaseException as err:
-            self._unfinished("return_to_origin", err)
-            raise
         self.recorder.command({"command": "return_to_origin",
                                "reached": report.reached.model_dump(),
                                "duration_s": report.duration_s})
