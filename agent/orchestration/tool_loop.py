@@ -310,9 +310,9 @@ def moved_where_let_go(loop: CallHandler, after: Sighting) -> Verification:
     """erarm's own check: every object moved lies where it was last let go."""
     if loop.goals:
         return check_goals(list(loop.goals.values()), after.objects, loop.first.objects)
-    return Verification(verified=False, goals=[],  # nothing measured: the model's word alone
-                        reason="unverifiable: the model found nothing to do" if not loop.actions
-                        else "the calls moved no perceived object")
+    return Verification(verified=not loop.actions, goals=[],
+                        reason="the model found nothing to do" if not loop.actions else
+                        "the calls moved no perceived object")
 
 
 def not_done_reason(pointing: Verification, after: Sighting) -> str | None:
