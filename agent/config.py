@@ -33,9 +33,9 @@ from erarm.robots.files import read_input_text
 
 DEFAULT_MODEL = "gemini-robotics-er-2-preview"
 KNOWN_MODELS = ("gemini-robotics-er-2-preview", "gemini-robotics-er-1.5-preview")
-QUESTION_KINDS = ("point", "detect", "locate", "trajectory", "plan", "tools", "judge")
+QUESTION_KINDS = ("point", "detect", "locate", "trajectory", "plan", "tools", "judge", "goals")
 DEFAULT_THINKING_BUDGET = {"point": 0, "detect": 0, "locate": 0, "trajectory": 0, "plan": 2048,
-                           "tools": 2048, "judge": 1024}
+                           "tools": 2048, "judge": 1024, "goals": 512}
 
 
 class Orchestration(StrEnum):

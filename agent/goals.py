@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from erarm.agent.instructions import (
     RELATION_WORDS,
@@ -31,14 +31,15 @@ from erarm.agent.instructions import (
 )
 from erarm.agent.instructions import Goal as Family
 from erarm.agent.labels import matches
-from erarm.agent.schemas import SceneObject
+from erarm.agent.parse import json_values
+from erarm.agent.schemas import SceneObject, StatedGoal
 
 NEAR_MM = 60.0  # edge to edge, at most this far apart is next to
 BESIDE_MM = 150.0  # a relative place (left of, behind...) is at most this far edge to edge
 AWAY_MM = 100.0  # edge to edge, at least this far apart is away from
 SIDE_MARGIN = 25.0  # left of means this much further left on the 0-1000 image grid (or mm)
 INSIDE_MARGIN_MM = 10.0  # an object inside keeps its centre this far within the rim
-ON_RISE_MM = (10.0, 90.0)  # an object on another has its top this much above the other's
+ON_RISE_MM = (10.0, 160.0)  # an object on another has its top this much above the other's
 
 
 class Relation(StrEnum):
@@ -155,13 +156,109 @@ def relational_goal(task: str, objects: Sequence[SceneObject]) -> TaskGoal | Non
                     target=_name(named[1], objects), viewpoint=viewpoint)
 
 
+_ONTO = re.compile(r"\b(?:on|onto|upon)\b", re.IGNORECASE)
+_INTO = re.compile(r"\b(?:in|into|inside|within)\b", re.IGNORECASE)
+_FROM = re.compile(r"\bfrom\b", re.IGNORECASE)
+
+
+def stated_relation(between: str) -> tuple[Relation, Viewpoint] | None:
+    """The relation the words between an object and its target state ('to the left of' ->
+    left of; 'in', 'into' -> inside; 'on', 'onto' -> on; 'from' -> out of), and whose view
+    ("the robot's left"), or None when they state none of them."""
+    viewpoint = Viewpoint.robot if re.search(r"\brobot'?s?\b", between, re.I) else \
+        Viewpoint.camera
+    found = RELATIVE.search(between)
+    if found is not None:
+        return Relation(list(RELATION_WORDS)[int(found.lastgroup[1:])]), viewpoint
+    for words, relation in ((_ONTO, Relation.on), (_INTO, Relation.inside),
+                            (_FROM, Relation.out_of)):
+        if words.search(between):
+            return relation, viewpoint
+    return None
+
+
+def _said_at(label: str, labels: Sequence[str], task: str) -> tuple[int, int] | None:
+    """Where the task names a perceived object: the first place it says a word of the object's
+    label that no other object's label has ('ketchup' for the 'ketchup bottle' beside a
+    'mustard bottle'), or None when it says none."""
+    others = {word for other in labels if other != label for word in other.lower().split()}
+    places = [found.span() for word in label.lower().split()
+              if word not in others and word.isalpha()
+              for found in re.finditer(rf"\b{re.escape(word)}(?:e?s)?\b", task, re.IGNORECASE)]
+    return min(places, default=None)
+
+
+def named_goal(task: str, objects: Sequence[SceneObject]) -> TaskGoal | None:
+    """A task that names two of the objects seen by their labels' own words, and a relation
+    between them ('put the ketchup in the basket' over a 'ketchup bottle' and a 'basket');
+    None otherwise (then the model's reading of the task is what erarm can check against)."""
+    labels = list(dict.fromkeys(o.label for o in objects))
+    said = sorted((at, label) for label in labels
+                  if (at := _said_at(label, labels, task)) is not None)
+    if len(said) != 2:
+        return None
+    ((_, end), item), ((start, _), target) = said
+    stated = stated_relation(task[end:start])
+    if stated is None:
+        return None
+    return TaskGoal(relation=stated[0], item=item, target=target, viewpoint=stated[1])
+
+
 def task_goals(task: str, objects: Sequence[SceneObject]) -> list[TaskGoal]:
     """What erarm itself will check of a task, over the objects seen at its start: the
-    grammar's families, or one relation between two named objects; nothing it cannot read."""
+    grammar's families, one relation between two named blocks or bowls, or between two objects
+    seen that the task names; nothing it cannot read."""
     relational = relational_goal(task, objects)
     if relational is not None:
         return [relational]
-    return goals_of(read_instruction(task), objects)
+    goals = goals_of(read_instruction(task), objects)
+    if goals:
+        return goals
+    named = named_goal(task, objects)
+    return [named] if named is not None else []
+
+
+class ModelGoals(BaseModel):
+    """The model's reading of a task as goals, checked against what erarm sees: `goals` when
+    every one of them names a known relation and objects that are seen, else none and `refused`
+    saying why (then erarm has no goal it can check, and says so)."""
+
+    goals: list[TaskGoal] = []
+    refused: str | None = None
+
+
+def read_model_goals(text: str, objects: Sequence[SceneObject]) -> ModelGoals:
+    """Validate the model's goals (`[{"relation", "item", "target", "viewpoint"}]`): an unknown
+    relation is refused, never guessed; each object named must be one seen (a label, or words
+    that pick out one label); a goal of an object to itself is refused."""
+    found = [value for _, _, value in json_values(text) if isinstance(value, list)]
+    if not found:
+        return ModelGoals(refused="the model's reading of the task holds no list of goals")
+    labels = list(dict.fromkeys(o.label for o in objects))
+    goals = []
+    for entry in found[-1]:
+        try:
+            stated = StatedGoal.model_validate(entry)
+        except ValidationError:
+            return ModelGoals(refused=f"the model stated a goal erarm cannot read: {entry!r:.80}")
+        if stated.relation not in {r.value for r in Relation}:
+            return ModelGoals(refused=f"the model's goal relation {stated.relation!r:.40} is "
+                                      "not one erarm knows")
+        names = []
+        for said in (stated.item, stated.target):
+            fitting = [label for label in labels if matches(said, label)]
+            if len({*fitting}) != 1 and said not in labels:
+                what = "is not seen" if not fitting else "fits several objects"
+                return ModelGoals(refused=f"the model's goal names the {said!r:.40}, which "
+                                          f"{what}")
+            names.append(said if said in labels else fitting[0])
+        if names[0] == names[1]:
+            return ModelGoals(refused=f"the model's goal relates the {names[0]} to itself")
+        goals.append(TaskGoal(relation=Relation(stated.relation), item=names[0],
+                              target=names[1], viewpoint=Viewpoint(stated.viewpoint)))
+    if not goals:
+        return ModelGoals(refused="the model reads no goal erarm can check in the task")
+    return ModelGoals(goals=goals)
 
 
 def _name(ref: ObjectRef | None, objects: Sequence[SceneObject]) -> str:

@@ -29,6 +29,7 @@ RAISED_M = 0.005  # a point this far above the table plane belongs to an object
 SNAP_M = 0.035  # a point on bare table snaps to an object at most this far away
 BLOCK_REACH_M = 0.04  # a block's top face lies within this of its point (~40 mm blocks)
 CONTAINER_REACH_M = 0.1  # a container's rim within this of its estimated centre (~68 mm bowls)
+HOLDS_SOLID = 1.6  # a container's box this much wider than the solid at its point holds it
 RIM_BAND_M = 0.008  # rim points lie this close below the container's top
 MIN_FACE_SIDE_M = 0.02  # a top face seen narrower than this is mostly hidden: keep the point
 HUE_TOLERANCE = 12  # OpenCV hue units (0-180) within which two pixels share a colour
@@ -160,7 +161,13 @@ class DepthScene:
             container = shape
         if container:
             return _container(cloud, raised & tinted, tinted, seed, reference)
-        return _block(cloud, raised & tinted, seed, reference)
+        solid = _block(cloud, raised & tinted, seed, reference)
+        if is_container(point.label) and box is not None:
+            opening = _opening(cloud, raised)
+            if opening is not None and (solid is None
+                                        or opening.radius_m > HOLDS_SOLID * solid.radius_m):
+                return opening  # the solid stands in it: a bottle in a basket
+        return solid
 
 
 def label_hue(label: str) -> float | None:
@@ -219,6 +226,24 @@ def _shape(cloud: np.ndarray, member: np.ndarray, tinted: np.ndarray, seed: np.n
         largest = np.bincount(pieces[band], minlength=faces)[1:].max()
         return False if largest >= ONE_FACE_SHARE * band.sum() else None
     return None
+
+
+def _opening(cloud: np.ndarray, raised: np.ndarray) -> Grounded | None:
+    """A container measured across its whole box, for one whose middle holds something: the
+    middle of the largest raised part of the box (what stands beside it is apart from it), its
+    floor (the lowest points there) and half its narrow extent."""
+    count, parts = cv2.connectedComponents(raised.astype(np.uint8), connectivity=8)
+    if count < 2:
+        return None
+    largest = int(np.argmax(np.bincount(parts[raised]))[()]) if raised.any() else 0
+    points = cloud[parts == largest]
+    if len(points) < 20:
+        return None
+    low, high = np.percentile(points[:, :2], 2, axis=0), np.percentile(points[:, :2], 98, axis=0)
+    cx, cy = (low + high) / 2
+    floor = float(np.percentile(points[:, 2], 3))
+    return Grounded(centre=(float(cx), float(cy), floor), radius_m=float(min(high - low) / 2),
+                    hue=None, container=True)
 
 
 def _block(cloud: np.ndarray, member: np.ndarray, seed: np.ndarray,

@@ -11,7 +11,9 @@ COLOUR_HUES: dict[str, float] = {
     "cyan": 92, "blue": 114, "purple": 137, "pink": 164,
 }
 KIND_SYNONYMS: dict[str, str] = {"block": "block", "cube": "block", "bowl": "bowl"}
-CONTAINER_WORDS = ("bowl", "cup", "container", "box", "basket", "tray")  # kinds that hold things
+# kinds that hold things (not "box": a cereal box is a solid)
+CONTAINER_WORDS = ("bowl", "container", "basket", "tray", "plate", "pan", "pot", "bin", "crate",
+                   "dish")
 _ARTICLES = re.compile(r"\b(the|a|an)\b")
 
 
@@ -30,25 +32,20 @@ def matches(query: str, label: str) -> bool:
     return bool(wanted) and all(word in have for word in wanted)
 
 
-def _kind_word(word: str) -> bool:
-    return word.rstrip("s") in KIND_SYNONYMS or word.rstrip("s") in CONTAINER_WORDS
-
-
 def is_container(label: str) -> bool:
     """Whether a label names something that holds things ('green bowl', 'cups')."""
     return any(word.rstrip("s") in CONTAINER_WORDS for word in label.lower().split())
 
 
-def names_kind(label: str) -> bool:
-    """Whether a label says what kind of object it is ('green block'; not 'green thing')."""
-    return any(_kind_word(word) for word in label.lower().split())
-
-
 def with_kind(label: str, container: bool) -> str:
     """The label with its kind word made a bowl's or a block's, for an object whose shape says
-    what it is: 'green block' -> 'green bowl'. A label that already agrees, or names no kind,
-    is kept."""
-    if is_container(label) == container or not names_kind(label):
+    what it is: 'green block' -> 'green bowl'. A label that already agrees, or names no block
+    or bowl (a 'plate' may look flat), is kept."""
+    if is_container(label) == container or not any(_block_or_bowl(w) for w in label.split()):
         return label
     kind = "bowl" if container else "block"
-    return " ".join(kind if _kind_word(word.lower()) else word for word in label.split())
+    return " ".join(kind if _block_or_bowl(word) else word for word in label.split())
+
+
+def _block_or_bowl(word: str) -> bool:
+    return word.lower().rstrip("s") in KIND_SYNONYMS

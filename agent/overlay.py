@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from erarm.agent.geometry import normalized_to_pixel
-from erarm.agent.schemas import Box, Point
+from erarm.agent.goals import TaskGoal
+from erarm.agent.schemas import Box, Point, SceneObject
 from erarm.robots.base import CameraCalibration, ToolPose
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -60,6 +61,30 @@ def draw(rgb: np.ndarray, points: Sequence[Point] = (), boxes: Sequence[Box] = (
             _label(image, point.label, u + 8, v + 4, colour)
     if path and calibration is not None:
         _draw_path(image, path, calibration)
+    return image
+
+
+GOAL_COLOUR = (255, 255, 255)
+
+
+def draw_goals(image: np.ndarray, goals: Sequence[TaskGoal], objects: Sequence[SceneObject]
+               ) -> np.ndarray:
+    """What erarm understood the task to ask: each goal as a line of text at the top (whose
+    left and right, for the directional ones), and an arrow from the object to its target;
+    "no goal erarm can check" when there is none."""
+    image = image.copy()
+    height, width = image.shape[:2]
+    where = {o.label: tuple(round(float(c)) for c in normalized_to_pixel(*o.point, width, height))
+             for o in objects}
+    for goal in goals:
+        if goal.item in where and goal.target in where and where[goal.item] != where[goal.target]:
+            cv2.arrowedLine(image, where[goal.item], where[goal.target], (20, 20, 20), 4,
+                            cv2.LINE_AA, tipLength=0.08)
+            cv2.arrowedLine(image, where[goal.item], where[goal.target], GOAL_COLOUR, 2,
+                            cv2.LINE_AA, tipLength=0.08)
+    lines = [f"goal: {goal}" for goal in goals] or ["no goal erarm can check"]
+    for row, text in enumerate(lines[:4]):
+        _label(image, text, 6, 18 + 18 * row, GOAL_COLOUR)
     return image
 
 

@@ -193,6 +193,18 @@ class Verdict(BaseModel):
     progress: Annotated[int, Field(ge=0, le=100)] | None = None
 
 
+class StatedGoal(BaseModel):
+    """One goal as the model reads it from a task: `{"relation", "item", "target",
+    "viewpoint"}` over the labels of what it sees (erarm checks it before using it)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    relation: str
+    item: str
+    target: str
+    viewpoint: Literal["camera", "robot"] = "camera"
+
+
 # -- Structured output ---------------------------------------------------------------------
 # The JSON schemas erarm asks Gemini to answer in, generated from the same models the parser
 # validates with. Gemini's structured output takes a subset of JSON Schema, so `const` becomes a
@@ -252,6 +264,8 @@ def response_schema(kind: str) -> dict:
                   "required": ["reasoning", "calls"], "propertyOrdering": ["reasoning", "calls"]}
     elif kind == "judge":
         schema = Verdict.model_json_schema()
+    elif kind == "goals":
+        schema = {"type": "array", "items": StatedGoal.model_json_schema()}
     else:
         raise ValueError(f"no response schema for {kind!r}")
     return gemini_schema(schema)

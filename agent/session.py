@@ -34,9 +34,9 @@ from erarm.agent.errors import (
 )
 from erarm.agent.execute import ExecutionReport, StepReport, Watch, execute, stop_arm
 from erarm.agent.geometry import locate
-from erarm.agent.goals import TaskGoal, check_task, task_goals
+from erarm.agent.goals import ModelGoals, TaskGoal, check_task, read_model_goals, task_goals
 from erarm.agent.locate import locate_objects
-from erarm.agent.overlay import draw
+from erarm.agent.overlay import draw, draw_goals
 from erarm.agent.parallel import Answer, Asked, together
 from erarm.agent.parse import parse_trajectory, parse_verdict
 from erarm.agent.perceive import Perception, perceive, questions_per_look
@@ -309,12 +309,31 @@ class Session:
                                  [o.rounded().model_dump() for o in objects])
         if first:
             self.result.objects = [o.rounded() for o in objects]
-            self.task_goals = task_goals(self.task, objects)
+            self.task_goals = task_goals(self.task, objects) or \
+                self._model_goals(frame, objects)
             self.result.goals = [str(goal) for goal in self.task_goals]
-            self.folder.write_png("overlay.png", draw(frame.rgb, perception.points,
-                                                      perception.boxes))
+            self.folder.write_png("overlay.png", draw_goals(
+                draw(frame.rgb, perception.points, perception.boxes), self.task_goals, objects))
         self.log(f"saw {len(objects)} objects: {', '.join(o.label for o in objects) or 'none'}")
         return Sighting(frame, perception, objects, answers[1] if judging else None)
+
+    def _model_goals(self, frame: Frame, objects: list[SceneObject]) -> list[TaskGoal]:
+        """A task erarm's own reading cannot turn into goals ("pop the tomato sauce into the
+        skillet"): the model's reading of it, checked against what was seen, or none."""
+        if "goals" not in self.brain.capabilities or not objects:
+            return []
+        self.asked(1)
+        try:
+            read = read_model_goals(self.brain.read_goals(
+                frame, self.task, list(dict.fromkeys(o.label for o in objects))), objects)
+        except ErarmError as err:
+            read = ModelGoals(refused=f"the model could not read the task as goals: {err}")
+        if read.refused:
+            self.log(f"warning: {read.refused}; erarm has no goal of its own to check")
+            self.result.warnings.append(read.refused)
+        else:
+            self.log("the model reads the task as: " + "; ".join(map(str, read.goals)))
+        return read.goals
 
     def carry_path(self, frame: Frame, points: int) -> list[tuple[float, float]]:
         """The brain's trajectory for the task, located on the table, without its start and
@@ -499,7 +518,7 @@ class Session:
         self.phase = Phase.verifying
         result = self.result
         # a group ("all the blocks") over what either look saw: one missed at the start counts
-        goals = task_goals(self.task, [*result.objects, *after.objects])
+        goals = task_goals(self.task, [*result.objects, *after.objects]) or self.task_goals
         own = check_task(goals, after.objects)
         placed = pointing.verified or not pointing.goals  # nothing let go: nothing to place
         result.verified = own.holds is True and placed

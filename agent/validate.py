@@ -66,6 +66,7 @@ class GraspPolicy(BaseModel):
     release_clearance_m: float = 0.006  # gap left under a held object when setting it down
     travel_margin_m: float = 0.05  # a high move clears what is under it by at least this
     finger_spread_m: float = 0.047  # centre to each finger when the jaws are open
+    max_grasp_width_m: float = 0.075  # the widest top the open jaws close across
     object_min_height_m: float = 0.01  # closing on less than this is closing on nothing
     near_mm: float = 40.0  # a move down within this of a perceived object goes to that object
     held_radius_m: float = 0.03  # a held object covers at least this around where it was taken
@@ -298,6 +299,21 @@ class _Resolver:
         return max((s.top_z for s in self.set_down
                     if math.dist((s.x, s.y), (x, y)) <= s.radius + reach), default=-math.inf)
 
+    def _path_floor(self, x: float, y: float) -> float:
+        """The lowest height to arrive at (x, y) at so that the straight path there from where
+        the tool is clears what lies under it (a tall held bottle over a tall neighbour); no
+        higher than a travel move's reach allows (`_check_path` refuses what still collides)."""
+        x0, y0 = self.last_xy
+        z0, margin = self.last_z, self.policy.path_clearance_m
+        samples = max(2, math.ceil(math.dist((x0, y0), (x, y)) / PATH_SAMPLE_M) + 1)
+        floor = -math.inf
+        for k in range(1, samples):
+            s = k / (samples - 1)
+            px, py = x0 + s * (x - x0), y0 + s * (y - y0)
+            needed = z0 - self._clearance_below(px, py, z0) + margin + 1e-4  # the tool's z
+            floor = max(floor, z0 + (needed - z0) / s)
+        return min(floor, self.limits.travel_z + MAX_OBJECT_HEIGHT_M)
+
     def _check_path(self, where: str, x: float, y: float, z: float) -> str:
         """A lateral move from where the tool is to (x, y, z) must clear what lies under its
         whole path; a path that starts down at a spot is refused with the way up."""
@@ -402,8 +418,10 @@ class _Resolver:
         if held is not None and not call.high:
             self._check_not_over_itself(where, x, y)
         if call.high:
-            z = self._travel_z(ToolPose(x=x, y=y, z=0.0, yaw=self.yaw),
-                               top + (held or 0.0) + policy.travel_margin_m)
+            lowest = top + (held or 0.0) + policy.travel_margin_m
+            if self.last_xy is not None and not straight:
+                lowest = max(lowest, self._path_floor(x, y))
+            z = self._travel_z(ToolPose(x=x, y=y, z=0.0, yaw=self.yaw), lowest)
             why = "travel height"
         else:
             if self.landmarks is not None:
@@ -413,6 +431,7 @@ class _Resolver:
                 z, why = self._set_down_z(x, y, top, held)
             elif self.gripper_open:
                 z = max(top - policy.grasp_depth_m, self.limits.table_z + policy.table_clearance_m)
+                checks += self._check_width(where, x, y)
                 checks.append(self._check_grasp(where, x, y, z, top))
                 why = f"grasp: fingertips at {z * 1000:.0f} mm around a top at {top * 1000:.0f} mm"
             else:
@@ -445,6 +464,18 @@ class _Resolver:
                 "container's inside is a place, never a grasp")
         return "fingers clear"
 
+    def _check_width(self, where: str, x: float, y: float) -> list[str]:
+        """An empty hand goes down only to something the jaws span: across its narrow side."""
+        long_top = self.surface.long_top(x, y)
+        if long_top is None:
+            return []  # a square top: the jaws square on it
+        if long_top.width_m > self.policy.max_grasp_width_m:
+            raise PlanRejected(
+                f"{where} would grasp a top {long_top.width_m * 1000:.0f} mm across its narrow "
+                f"side, wider than the gripper takes ({self.policy.max_grasp_width_m * 1000:.0f}"
+                " mm): it cannot be picked up from above")
+        return [f"across its {long_top.width_m * 1000:.0f} mm narrow side"]
+
     def _set_down_z(self, x: float, y: float, top: float, held: float) -> tuple[float, str]:
         """Where to let go: the held object just above the surface, or higher, up to the
         largest drop allowed, where the opening fingers would otherwise strike what stands
@@ -463,9 +494,13 @@ class _Resolver:
 
     def _yaw_over(self, x: float, y: float) -> float:
         """The yaw to arrive over (x, y) with: square on a square top seen there (the grasp's
-        choice when the hand is empty, aligned with a held square object), else unchanged."""
+        choice when the hand is empty, aligned with a held square object), across the narrow
+        side of an elongated top an empty hand goes to, else unchanged."""
         face_yaw = self.surface.top_face_yaw(x, y)
         if face_yaw is None:
+            long_top = self.surface.long_top(x, y) if self.held_below is None else None
+            if long_top is not None:
+                return nearest_equivalent_yaw(long_top.yaw, self.yaw, math.pi)
             return self.yaw
         if self.held_below is None:
             return self._grasp_yaw(x, y, face_yaw)

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
-from reporting import provenance, save
+from reporting import save_verdict_report
 
 from erarm.agent.bench import bench
 from erarm.sim.emulator import Emulator, EmulatorSettings
 
-FAMILIES = ["pick-into-bowl", "put-all", "sort", "stack-two", "tower-three", "place-beside"]
+FAMILIES = ["pick-into-bowl", "put-all", "sort", "stack-two", "tower-three", "place-beside",
+            "into-container", "on-plate", "household-beside", "out-of-container"]
 
 
 def main() -> None:
@@ -48,16 +48,8 @@ def main() -> None:
             print(f"{orchestration:6} {task.task:15} {task.successes:3}/{task.episodes} "
                   f"succeeded, {task.verified:3} verified, {task.false_verified} failed but "
                   "verified", flush=True)
-    report = {
-        **provenance(started),
-        "emulator": {"pointing_sigma": args.sigma, "judge_always_done": True},
-        "failed_but_verified": sum(r["failed_but_verified"] for r in rows),
-        "rows": rows,
-    }
-    save(report, args.out)
-    print(f"failed runs erarm called verified: {report['failed_but_verified']} "
-          f"({report['seconds']} s) -> {args.out}")
-    sys.exit(1 if report["failed_but_verified"] else 0)
+    save_verdict_report(started, rows, args.out,
+                        emulator={"pointing_sigma": args.sigma, "judge_always_done": True})
 
 
 if __name__ == "__main__":

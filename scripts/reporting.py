@@ -24,3 +24,14 @@ def provenance(started: float) -> dict:
 def save(report: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
+
+
+def save_verdict_report(started: float, rows: list[dict], out: Path, **about: object) -> None:
+    """Save bench rows that each count the failed runs erarm called verified, with `about` the
+    setup; print the total and exit 1 when there is any (the target is 0)."""
+    report = {**provenance(started), **about,
+              "failed_but_verified": sum(r["failed_but_verified"] for r in rows), "rows": rows}
+    save(report, out)
+    print(f"failed runs erarm called verified: {report['failed_but_verified']} "
+          f"({report['seconds']} s) -> {out}")
+    sys.exit(1 if report["failed_but_verified"] else 0)

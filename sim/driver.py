@@ -43,11 +43,13 @@ class SimOptions(SimCameraOptions):
     realtime: bool = Field(False, description="pace the simulation to the wall clock")
 
 
-def scenarios() -> dict[str, float]:
-    """The benchmark scenarios the simulator stages, with their target success rates."""
+def scenarios(offline: bool = False) -> dict[str, float]:
+    """The benchmark scenarios the simulator stages, with their target success rates; with
+    `offline`, only those the local brain can do (blocks and bowls, not household objects)."""
     from erarm.sim.tasks import SCENARIOS
 
-    return {name: scenario.target for name, scenario in SCENARIOS.items()}
+    return {name: scenario.target for name, scenario in SCENARIOS.items()
+            if scenario.offline or not offline}
 
 
 def _staged(settings: SimOptions):
@@ -104,8 +106,8 @@ def open_sim_workcell(**options: object) -> Workcell:
     from erarm.sim.arm import SimArm
     from erarm.sim.camera import SimCamera
     from erarm.sim.props import SimStage
+    from erarm.sim.referee import SimReferee
     from erarm.sim.scene import scene_document
-    from erarm.sim.tasks import SimReferee
     from erarm.sim.video import SimVideo
 
     task, layout, world, setup = _staged(settings)
@@ -129,7 +131,7 @@ def open_sim_camera(**options: object) -> Camera:
     """The simulator's RGB-D camera over a staged table, on its own."""
     settings = check_options(SimCameraOptions, options, "sim camera")
     from erarm.sim.camera import SimCamera
-    from erarm.sim.tasks import SimReferee
+    from erarm.sim.referee import SimReferee
 
     task, _, world, setup = _staged(SimOptions(**dict(settings)))
     feed = _truth_feed(settings, world, SimReferee(world, task, setup))

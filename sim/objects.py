@@ -1,4 +1,5 @@
-"""Blocks and bowls in named colours.
+"""Blocks and bowls in named colours, and the one way to put any object on the table (blocks,
+bowls and the household kinds of `erarm.sim.household`).
 
 A bowl is a compound of boxes (a floor and a ring of outward-leaning wall slabs), so it is truly
 concave for the physics engine: a block dropped into it lands on its floor, inside its walls.
@@ -10,6 +11,9 @@ import math
 from dataclasses import dataclass
 
 import pybullet as pb
+
+from erarm.sim.household import KINDS, spawn_household
+from erarm.sim.shapes import FRICTION, compound, round_container_parts
 
 # RGB in 0..1, chosen to look like painted wooden toys under the simulator's light.
 COLOURS: dict[str, tuple[float, float, float]] = {
@@ -30,9 +34,7 @@ BOWL_FLOOR_RADIUS_M = 0.048
 BOWL_HEIGHT_M = 0.045
 BOWL_WALL_M = 0.006
 BOWL_FLOOR_M = 0.006
-BOWL_SEGMENTS = 15  # + the floor = 16 shapes, the most a PyBullet visual shape array takes
 BOWL_MASS_KG = 0.3
-FRICTION = 1.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Footprint:
 
 
 def footprint(kind: str, scale: float = 1.0) -> Footprint:
+    if kind in KINDS:
+        return Footprint(KINDS[kind].radius_m)
     if kind == "bowl":
         return Footprint(BOWL_RIM_RADIUS_M * scale)
     return Footprint(BLOCK_SIZE_M * scale * math.sqrt(2) / 2)
@@ -65,52 +69,24 @@ def spawn_block(client: int, colour: str, x: float, y: float, yaw: float,
     return body
 
 
-def _bowl_parts(scale: float = 1.0) -> dict[str, list]:
-    """The shapes of a bowl: a cylindrical floor and a ring of outward-leaning wall slabs, as the
-    keyword arguments of PyBullet's shape-array constructors (without the collision/visual
-    prefix on frame positions and orientations). Walls and floor keep their thickness."""
-    rim, floor, height = (BOWL_RIM_RADIUS_M * scale, BOWL_FLOOR_RADIUS_M * scale,
-                          BOWL_HEIGHT_M * scale)
-    flare = math.atan2(rim - floor, height)
-    slant = math.hypot(rim - floor, height)
-    mid_radius = (rim + floor) / 2 - BOWL_WALL_M / 2
-    chord = 2 * (mid_radius + BOWL_WALL_M) * math.tan(math.pi / BOWL_SEGMENTS)
-    parts: dict[str, list] = {
-        "shapeTypes": [pb.GEOM_CYLINDER], "radii": [floor],
-        "lengths": [BOWL_FLOOR_M], "halfExtents": [[0.0, 0.0, 0.0]],
-        "positions": [[0.0, 0.0, BOWL_FLOOR_M / 2]], "orientations": [[0.0, 0.0, 0.0, 1.0]],
-    }
-    for i in range(BOWL_SEGMENTS):
-        angle = 2 * math.pi * i / BOWL_SEGMENTS
-        parts["shapeTypes"].append(pb.GEOM_BOX)
-        parts["radii"].append(0.0)
-        parts["lengths"].append(0.0)
-        parts["halfExtents"].append([BOWL_WALL_M / 2, chord / 2, slant / 2])
-        parts["positions"].append([mid_radius * math.cos(angle), mid_radius * math.sin(angle),
-                                   height / 2])
-        parts["orientations"].append(list(pb.getQuaternionFromEuler([0, flare, angle])))
-    return parts
-
-
 def spawn_bowl(client: int, colour: str, x: float, y: float, yaw: float,
                scale: float = 1.0, z: float = 0.0) -> int:
-    parts = _bowl_parts(scale)
-    count = len(parts["shapeTypes"])
-    common = {key: parts[key] for key in ("shapeTypes", "radii", "lengths", "halfExtents")}
-    shape = pb.createCollisionShapeArray(
-        **common, collisionFramePositions=parts["positions"],
-        collisionFrameOrientations=parts["orientations"], physicsClientId=client)
-    visual = pb.createVisualShapeArray(
-        **common, visualFramePositions=parts["positions"],
-        visualFrameOrientations=parts["orientations"], rgbaColors=[_rgba(colour)] * count,
-        physicsClientId=client)
+    # walls and floor keep their thickness at any scale
+    parts = round_container_parts(BOWL_RIM_RADIUS_M * scale, BOWL_FLOOR_RADIUS_M * scale,
+                                  BOWL_HEIGHT_M * scale, BOWL_WALL_M)
+    shape, visual = compound(client, parts, COLOURS[colour])
     body = pb.createMultiBody(BOWL_MASS_KG * scale ** 2, shape, visual, [x, y, z],
                               pb.getQuaternionFromEuler([0, 0, yaw]), physicsClientId=client)
     pb.changeDynamics(body, -1, lateralFriction=FRICTION, physicsClientId=client)
     return body
 
 
-SPAWNERS = {"block": spawn_block, "bowl": spawn_bowl}
+def spawn(client: int, kind: str, colour: str | None, x: float, y: float, yaw: float,
+          scale: float = 1.0, z: float = 0.0) -> int:
+    """Any object the simulator knows: a household kind comes in its own size and colour."""
+    if kind in KINDS:
+        return spawn_household(client, kind, x, y, yaw, z)
+    return {"block": spawn_block, "bowl": spawn_bowl}[kind](client, colour, x, y, yaw, scale, z)
 
 SOLID_DENSITY_KG_M3 = 600.0  # about a wooden toy's
 

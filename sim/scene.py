@@ -8,17 +8,23 @@ import json
 import math
 import random
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from erarm.robots.base import WorkspaceLimits
 from erarm.robots.errors import ConfigError
 from erarm.robots.files import read_input_text
+from erarm.sim.household import KINDS
 from erarm.sim.objects import COLOURS, footprint
-
-Kind = Literal["block", "bowl"]
 
 # Where staged objects may go: in view of the camera and comfortably within the arm's reach.
 LAYOUT_X_M = (0.30, 0.58)
@@ -36,9 +42,30 @@ def _known_colour(colour: str) -> str:
 Colour = Annotated[str, AfterValidator(_known_colour)]
 
 
+def _known_kind(kind: str) -> str:
+    if kind not in ("block", "bowl", *KINDS):
+        raise ValueError(f"unknown kind {kind!r} (known: block, bowl, {', '.join(KINDS)})")
+    return kind
+
+
+Kind = Annotated[str, AfterValidator(_known_kind)]
+
+
+def _coloured(obj: BaseModel) -> BaseModel:
+    """A block or bowl needs a colour; a household object comes in its own."""
+    if obj.kind in KINDS:
+        if obj.colour is not None:
+            raise ValueError(f"a {obj.kind} comes in its own colour: leave colour out")
+        if obj.size != 1.0:
+            raise ValueError(f"a {obj.kind} comes in its own size: leave size out")
+    elif obj.colour is None:
+        raise ValueError(f"a {obj.kind} needs a colour (known: {', '.join(COLOURS)})")
+    return obj
+
+
 class SceneObject(BaseModel):
     kind: Kind
-    colour: Colour
+    colour: Colour | None = None  # a block's or bowl's; a household object has its own
     x: float = Field(description="metres in the robot base frame")
     y: float = Field(description="metres in the robot base frame")
     yaw_deg: float = 0.0
@@ -46,9 +73,11 @@ class SceneObject(BaseModel):
     z: float = Field(0.0, ge=0.0, description="metres above the table its base starts at (a "
                                               "twin's object seen resting on another)")
 
+    _check_colour = model_validator(mode="after")(_coloured)
+
     @property
     def label(self) -> str:
-        return f"{self.colour} {self.kind}"
+        return self.kind if self.colour is None else f"{self.colour} {self.kind}"
 
 
 class Solid(BaseModel):
@@ -96,11 +125,15 @@ class SceneFileObject(_FileModel):
     """One object as a scene file gives it: millimetres and degrees, like every other input."""
 
     kind: Kind
-    colour: Colour
+    colour: Colour | None = None
     x_mm: float = Field(description="millimetres in the robot base frame")
     y_mm: float = Field(description="millimetres in the robot base frame")
     yaw_deg: float = 0.0
     size: float = Field(1.0, ge=0.7, le=1.3, description="scale of the standard object")
+    z_mm: float | None = Field(None, ge=0, le=100, description="millimetres above the table "
+                                                               "its base starts at: in a container")
+
+    _check_colour = model_validator(mode="after")(_coloured)
 
 
 class SceneFileRender(_FileModel):
@@ -124,7 +157,8 @@ def scene_document(scene: SceneSpec) -> dict:
     render = scene.render
     return SceneFile(
         objects=[SceneFileObject(kind=o.kind, colour=o.colour, x_mm=round(o.x * 1000, 3),
-                                 y_mm=round(o.y * 1000, 3), yaw_deg=o.yaw_deg, size=o.size)
+                                 y_mm=round(o.y * 1000, 3), yaw_deg=o.yaw_deg, size=o.size,
+                                 z_mm=round(o.z * 1000, 3) if o.z else None)
                  for o in scene.objects],
         render=None if render is None else SceneFileRender(
             light_direction=render.light_direction, ambient=render.ambient,
@@ -168,7 +202,8 @@ def load_scene(path: Path) -> SceneSpec:
     render = document.render
     scene = SceneSpec(
         objects=[SceneObject(kind=o.kind, colour=o.colour, x=o.x_mm / 1000, y=o.y_mm / 1000,
-                             yaw_deg=o.yaw_deg, size=o.size) for o in document.objects],
+                             yaw_deg=o.yaw_deg, size=o.size, z=(o.z_mm or 0.0) / 1000)
+                 for o in document.objects],
         render=None if render is None else RenderConditions(
             light_direction=render.light_direction, ambient=render.ambient,
             diffuse=render.diffuse,
@@ -179,6 +214,11 @@ def load_scene(path: Path) -> SceneSpec:
         if problem:
             raise ConfigError(f"scene file {path}: objects.{index} ({obj.label} at "
                               f"{obj.x * 1000:.0f}, {obj.y * 1000:.0f} mm) {problem}")
+    for index, obj in enumerate(scene.objects):
+        if obj.z > 0 and not any(_stands_in(obj, other) for other in scene.objects):
+            raise ConfigError(f"scene file {path}: objects.{index} ({obj.label}) starts "
+                              f"{obj.z * 1000:.0f} mm above the table in no container: z_mm is "
+                              "for an object standing in one (its x_mm, y_mm inside it)")
     check_layout(scene)
     return scene
 
@@ -209,9 +249,20 @@ def placement_problem(obj: SceneObject, look: RenderConditions) -> str | None:
     return None
 
 
+def _stands_in(inner: SceneObject, outer: SceneObject) -> bool:
+    """Whether `inner` is raised off the table within `outer`'s footprint, `outer` a container
+    (an object staged in a basket)."""
+    holds = outer.kind == "bowl" or (outer.kind in KINDS and KINDS[outer.kind].holds.value
+                                     != "nothing")
+    return holds and inner.z > 0 and math.hypot(inner.x - outer.x, inner.y - outer.y) + \
+        footprint(inner.kind, inner.size).radius_m <= footprint(outer.kind, outer.size).radius_m
+
+
 def check_layout(scene: SceneSpec) -> None:
     for i, a in enumerate(scene.objects):
         for b in scene.objects[i + 1:]:
+            if _stands_in(a, b) or _stands_in(b, a):
+                continue
             gap = math.hypot(a.x - b.x, a.y - b.y)
             if gap < footprint(a.kind, a.size).radius_m + footprint(b.kind, b.size).radius_m:
                 raise ConfigError(f"scene objects overlap: {a.label} at ({a.x * 1000:.0f}, "
@@ -219,7 +270,7 @@ def check_layout(scene: SceneSpec) -> None:
                                   f"{b.y * 1000:.0f}) mm")
 
 
-Wanted = tuple[str, Kind, float]  # colour, kind, size
+Wanted = tuple[str | None, str, float]  # colour (None: a household kind's own), kind, size
 
 
 def place(wanted: list[Wanted], rng: random.Random) -> list[SceneObject]:

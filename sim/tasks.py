@@ -1,43 +1,31 @@
 """Tasks as the simulator sees them: families of scenes, their instructions, and whether they are
 done (ravens-style: the task owns its scene and its success check).
 
-A family phrases an instruction (in several ways, in any of the simulator's colours), stages a
-scene for it from a seed, and states its goal as ground-truth predicates: a block inside a bowl,
-or a block resting on another. These read the simulator's state; they score runs, and the agent
-never sees them. What a task says is read by the agent's task grammar (agent/instructions.py),
-so the simulator and the local planner understand a task alike.
+A family phrases an instruction (in several ways, in any of the simulator's colours or with any of
+its household objects), stages a scene for it from a seed, and states its goal over the scene's
+objects: a block inside a bowl, the ketchup in the basket, the mug left of the plate. The referee
+(`erarm.sim.referee`) judges those goals from the simulator's state. What a block-and-bowl task
+says is read by the agent's task grammar (agent/instructions.py), so the simulator and the local
+planner understand it alike; a household task by the names people use for each kind
+(`erarm.sim.household`) and the relation words the agent's goals read.
 """
 
 from __future__ import annotations
 
-import math
 import random
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-import numpy as np
-import pybullet as pb
 from pydantic import BaseModel
 
-from erarm.agent.geometry import pixel_to_normalized
-from erarm.agent.goals import Relation, TaskGoal, Viewpoint, check_goal
+from erarm.agent.goals import Relation, Viewpoint, stated_relation
 from erarm.agent.instructions import Goal as Asked
 from erarm.agent.instructions import Instruction, ObjectRef, narrow, read_instruction
 from erarm.agent.instructions import mentions as named_objects
-from erarm.agent.schemas import SceneObject
-from erarm.robots.base import CameraCalibration, GroundTruth
-from erarm.sim.objects import (
-    BLOCK_SIZE_M,
-    BOWL_FLOOR_M,
-    BOWL_HEIGHT_M,
-    BOWL_RIM_RADIUS_M,
-    COLOURS,
-)
-from erarm.sim.scene import Kind, RenderConditions, SceneSpec, Wanted, place
-
-if TYPE_CHECKING:
-    from erarm.sim.camera import CameraSetup
-    from erarm.sim.world import World
+from erarm.sim.household import KINDS, WALL_M, Holds, kind_for
+from erarm.sim.objects import COLOURS
+from erarm.sim.scene import Kind, RenderConditions, SceneObject, SceneSpec, Wanted, place
 
 ALL_COLOURS = list(COLOURS)
 BIG_BOWL = 1.25  # room for three blocks side by side
@@ -129,6 +117,10 @@ class Family:
     def matches(self, task: str) -> bool:
         read = read_instruction(task)
         return read is not None and read.goal is self.asks
+
+    def arrange(self, objects: list[SceneObject]) -> list[SceneObject]:
+        """The placed layout as the task starts it (an object already in a container)."""
+        return objects
 
 
 def _read(task: str) -> Instruction:
@@ -287,6 +279,148 @@ class TowerThree(Family):
                 Goal(relation="on", item=stack[2], target=stack[1])]
 
 
+# -- household objects ------------------------------------------------------------------------
+
+_HOUSEHOLD_WORDS = sorted({w for kind in KINDS.values() for w in kind.words}, key=len,
+                          reverse=True)
+_HOUSEHOLD = re.compile(r"\b(" + "|".join(re.escape(w) for w in _HOUSEHOLD_WORDS) + r")(?:e?s)?\b",
+                        re.IGNORECASE)
+
+
+def household_mentions(task: str) -> list[tuple[str, re.Match]]:
+    """The household kinds a task names, in order, each with where it is said ('the ketchup' ->
+    ketchup bottle): the longest name people use for a kind wins."""
+    return [(kind.name, match) for match in _HOUSEHOLD.finditer(task)
+            if (kind := kind_for(match[1])) is not None]
+
+
+def household_goal(task: str) -> tuple[str, str, Relation, Viewpoint] | None:
+    """(item kind, target kind, relation, viewpoint) for a task naming two household objects
+    and a relation between them, or None."""
+    named = household_mentions(task)
+    if len(named) != 2 or named[0][0] == named[1][0]:
+        return None
+    (item, first), (target, second) = named
+    stated = stated_relation(task[first.end():second.start()])
+    if stated is None:
+        return None
+    return item, target, *stated
+
+
+def _say(kind: str, rng: random.Random) -> str:
+    """What a person calls a kind this time: its name or one of its everyday words."""
+    return rng.choice(KINDS[kind].words)
+
+
+def _kinds(holds: tuple[Holds, ...]) -> list[str]:
+    return [name for name, kind in KINDS.items() if kind.holds in holds]
+
+
+GRASPABLE = [name for name, kind in KINDS.items() if kind.graspable is None]
+
+
+class _Household(Family):
+    """A task about one household object and another: phrased as people say it, staged among
+    two to four other household things (at most one more container)."""
+
+    name = ""
+    relations: tuple[Relation, ...] = ()
+    targets: tuple[Holds, ...] = ()
+    phrasings: tuple[str, ...] = ()
+
+    def matches(self, task: str) -> bool:
+        read = household_goal(task)
+        return read is not None and read[2] in self.relations and \
+            KINDS[read[1]].holds in self.targets
+
+    def instruction(self, rng: random.Random) -> str:
+        target = rng.choice(_kinds(self.targets))
+        item = rng.choice(GRASPABLE)
+        return rng.choice(self.phrasings).format(item=_say(item, rng), target=_say(target, rng))
+
+    def objects(self, task: str, rng: random.Random) -> list[tuple]:
+        item, target, *_ = household_goal(task)
+        others = [k for k in GRASPABLE if k not in (item, target)]
+        containers = [k for k in _kinds((Holds.inside, Holds.on)) if k not in (item, target)]
+        extra = rng.sample(others, rng.randint(2, 4))
+        if rng.random() < 0.5:
+            extra[0] = rng.choice(containers)
+        return [(None, item), (None, target), *[(None, k) for k in extra]]
+
+    def goals(self, task: str, labels: list[str],
+              placed: list[Placed] | None = None) -> list[Goal] | None:
+        read = household_goal(task)
+        if read is None or read[0] not in labels or read[1] not in labels:
+            return None
+        item, target, relation, viewpoint = read
+        return [Goal(relation=relation.value, item=labels.index(item),
+                     target=labels.index(target), viewpoint=viewpoint.value)]
+
+
+class IntoContainer(_Household):
+    name = "into-container"
+    relations = (Relation.inside,)
+    targets = (Holds.inside,)
+    phrasings = ("put the {item} in the {target}", "place the {item} into the {target}",
+                 "drop the {item} in the {target}", "can you put the {item} in the {target}?",
+                 "the {item} goes in the {target}", "pop the {item} into the {target} please",
+                 "pick up the {item} and put it inside the {target}")
+
+
+class OnPlate(_Household):
+    name = "on-plate"
+    relations = (Relation.on, Relation.inside)
+    targets = (Holds.on,)
+    phrasings = ("put the {item} on the {target}", "set the {item} onto the {target}",
+                 "place the {item} on the {target}", "serve the {item} on the {target}",
+                 "could you put the {item} on the {target}?", "the {item} belongs on the "
+                 "{target}")
+
+
+def _fits_in(item: str, container: str) -> bool:
+    """Whether the item stands inside the container with room to take it out."""
+    inner = KINDS[container].size_mm[1] - 2 * WALL_M * 1000
+    return KINDS[item].size_mm[0] <= 0.75 * inner
+
+
+class OutOfContainer(_Household):
+    """An object staged in a container, to be taken out onto the table."""
+
+    name = "out-of-container"
+    relations = (Relation.out_of,)
+    targets = (Holds.inside, Holds.on)
+    phrasings = ("take the {item} out of the {target}", "get the {item} out of the {target}",
+                 "remove the {item} from the {target}", "lift the {item} out of the {target} "
+                 "and put it on the table", "please take the {item} out of the {target}")
+
+    def instruction(self, rng: random.Random) -> str:
+        target = rng.choice(_kinds(self.targets))
+        item = rng.choice([k for k in GRASPABLE if _fits_in(k, target)])
+        return rng.choice(self.phrasings).format(item=_say(item, rng), target=_say(target, rng))
+
+    def arrange(self, objects: list[SceneObject]) -> list[SceneObject]:
+        item, container = objects[0], objects[1]
+        inside = item.model_copy(update={"x": container.x, "y": container.y, "z": WALL_M})
+        return [inside, *objects[1:]]
+
+
+class NextToThing(_Household):
+    name = "household-beside"
+    relations = (Relation.left_of, Relation.right_of, Relation.next_to, Relation.in_front_of,
+                 Relation.behind)
+    targets = (Holds.nothing, Holds.inside, Holds.on)
+    phrasings = ("move the {item} to the left of the {target}",
+                 "put the {item} next to the {target}", "place the {item} right of the {target}",
+                 "set the {item} down in front of the {target}",
+                 "move the {item} behind the {target}", "put the {item} beside the {target}",
+                 "I'd like the {item} to the right of the {target}")
+
+    def instruction(self, rng: random.Random) -> str:
+        item = rng.choice(GRASPABLE)
+        target = rng.choice([k for k in KINDS if k != item])
+        return rng.choice(self.phrasings).format(item=_say(item, rng), target=_say(target, rng))
+
+
 def _named(task: str, rng: random.Random) -> list[tuple[str, Kind]]:
     """What the task names; a kind named without a colour gets an unused one. An object picked
     out by a qualifier ("the left blue block") gets a twin, so there is one to tell it from."""
@@ -304,7 +438,8 @@ def _named(task: str, rng: random.Random) -> list[tuple[str, Kind]]:
 
 # Most specific first: the first family that matches an instruction owns it.
 FAMILIES: list[Family] = [TowerThree(), Sort(), PutAll(), StackTwo(), PlaceBeside(),
-                          PickIntoBowl()]
+                          PickIntoBowl(), IntoContainer(), OnPlate(), OutOfContainer(),
+                          NextToThing()]
 FAMILY = {family.name: family for family in FAMILIES}
 
 
@@ -320,6 +455,7 @@ class Scenario:
     family: Family
     target: float
     hard: bool = False
+    offline: bool = True  # the local brain can do it (blocks and bowls); else a model must
 
     def episode(self, seed: int) -> tuple[str, SceneSpec]:
         rng = random.Random(f"{self.name}/{seed}")
@@ -335,6 +471,10 @@ SCENARIOS = {s.name: s for s in (
     Scenario("tower-three", FAMILY["tower-three"], 0.85),
     Scenario("place-beside", FAMILY["place-beside"], 0.95),
     Scenario("pick-into-bowl-hard", FAMILY["pick-into-bowl"], 0.95, hard=True),
+    Scenario("into-container", FAMILY["into-container"], 0.95, offline=False),
+    Scenario("on-plate", FAMILY["on-plate"], 0.95, offline=False),
+    Scenario("household-beside", FAMILY["household-beside"], 0.95, offline=False),
+    Scenario("out-of-container", FAMILY["out-of-container"], 0.95, offline=False),
 )}
 
 
@@ -343,148 +483,14 @@ def stage(task: str, seed: int, hard: bool = False, family: Family | None = None
     plus distractors; `hard` varies object sizes, the light and the camera's exact pose."""
     rng = random.Random(seed)
     family = family or family_for(task)
-    wanted = family.objects(task, rng) if family else _named(task, rng)
+    wanted = family.objects(task, rng) if family else \
+        (_named(task, rng) or list(dict.fromkeys((None, k) for k, _ in household_mentions(task))))
     sized: list[Wanted] = []
     for colour, kind, *size in wanted:  # a family may fix an object's size
         scale = size[0] if size else 1.0
-        if hard:
+        if hard and kind in ("block", "bowl"):  # a household kind has its own size
             scale *= rng.uniform(0.8, 1.2) if kind == "block" else rng.uniform(0.9, 1.15)
         sized.append((colour, kind, min(scale, 1.3)))
     render = RenderConditions.random(rng) if hard else None
-    return SceneSpec(objects=place(sized, rng), render=render)
-
-
-# -- ground truth -----------------------------------------------------------------------------
-
-def _pose(world: World, index: int) -> tuple[float, float, float]:
-    position, _ = pb.getBasePositionAndOrientation(world.bodies[index],
-                                                   physicsClientId=world.client)
-    return position
-
-
-def rests_inside(world: World, item: int, bowl: int) -> tuple[bool, str]:
-    """The item's centre within the bowl's walls and below its rim, touching the bowl, and not
-    held by the gripper."""
-    (ix, iy, iz), (bx, by, bz) = _pose(world, item), _pose(world, bowl)
-    size, scale = world.objects[item].size, world.objects[bowl].size
-    label, bowl_label = world.labels[item], world.labels[bowl]
-    offset = math.hypot(ix - bx, iy - by)
-    if offset > BOWL_RIM_RADIUS_M * scale - BLOCK_SIZE_M * size / 2:
-        return False, f"the {label} is {offset * 1000:.0f} mm from the {bowl_label}'s centre"
-    if iz - bz > BOWL_HEIGHT_M * scale:
-        return False, f"the {label} is above the {bowl_label}'s rim"
-    if not pb.getContactPoints(world.bodies[item], world.bodies[bowl],
-                               physicsClientId=world.client):
-        return False, f"the {label} does not touch the {bowl_label}"
-    if world.arm_touches(world.bodies[item]):
-        return False, f"the gripper still holds the {label}"
-    return True, f"the {label} rests inside the {bowl_label}"
-
-
-def rests_on(world: World, top: int, bottom: int) -> tuple[bool, str]:
-    """The top block centred over the bottom one (within half its size), one block higher,
-    touching it, and not held by the gripper."""
-    (tx, ty, tz), (bx, by, bz) = _pose(world, top), _pose(world, bottom)
-    top_size = BLOCK_SIZE_M * world.objects[top].size
-    bottom_size = BLOCK_SIZE_M * world.objects[bottom].size
-    label, below = world.labels[top], world.labels[bottom]
-    offset = math.hypot(tx - bx, ty - by)
-    if offset > bottom_size / 2:
-        return False, f"the {label} is {offset * 1000:.0f} mm off the {below}'s centre"
-    rise = tz - bz
-    if abs(rise - (top_size + bottom_size) / 2) > 0.25 * bottom_size:
-        return False, f"the {label} is not on the {below} ({rise * 1000:.0f} mm above it)"
-    if not pb.getContactPoints(world.bodies[top], world.bodies[bottom],
-                               physicsClientId=world.client):
-        return False, f"the {label} does not touch the {below}"
-    if world.arm_touches(world.bodies[top]):
-        return False, f"the gripper still holds the {label}"
-    return True, f"the {label} rests on the {below}"
-
-
-def seen_truly(world: World, index: int, calibration: CameraCalibration) -> SceneObject:
-    """A scene object as perception would report it if it were perfect: a block's top-face
-    centre, a bowl's floor, half its width, and where the true camera sees it."""
-    x, y, z = _pose(world, index)
-    spec = world.objects[index]
-    if spec.kind == "bowl":
-        top, radius = z + BOWL_FLOOR_M * spec.size, BOWL_RIM_RADIUS_M * spec.size
-    else:
-        top, radius = z + BLOCK_SIZE_M * spec.size / 2, BLOCK_SIZE_M * spec.size / 2
-    u, v = calibration.project(np.array([[x, y, top]]))[0]
-    return SceneObject(label=world.labels[index], position_mm=(x * 1000, y * 1000, top * 1000),
-                       radius_mm=radius * 1000,
-                       point=pixel_to_normalized(float(u), float(v), calibration.width,
-                                                 calibration.height))
-
-
-def rests_beside(world: World, goal: Goal, calibration: CameraCalibration) -> tuple[bool, str]:
-    """The item at rest on the table, not held, in the goal's relation to the target (the
-    agent's own geometry, on the truth)."""
-    label = world.labels[goal.item]
-    _, _, z = _pose(world, goal.item)
-    if abs(z - BLOCK_SIZE_M * world.objects[goal.item].size / 2) > 0.01:
-        return False, f"the {label} is not on the table"
-    if world.arm_touches(world.bodies[goal.item]):
-        return False, f"the gripper still holds the {label}"
-    wanted = TaskGoal(relation=Relation(goal.relation), item=label,
-                      target=world.labels[goal.target], viewpoint=Viewpoint(goal.viewpoint))
-    check = check_goal(wanted, [seen_truly(world, goal.item, calibration),
-                                seen_truly(world, goal.target, calibration)])
-    return bool(check.holds), check.reason
-
-
-PREDICATES = {"inside": rests_inside, "on": rests_on}
-
-
-class SimReferee:
-    """Judges a task from the simulator's ground truth."""
-
-    def __init__(self, world: World, task: str, camera: CameraSetup):
-        self._world = world
-        self.task = task
-        self._camera = camera
-        self._family = family_for(task)
-        self._goals = (self._family.goals(task, world.labels, self._placed())
-                       if self._family else None)
-        self._start = world.object_report()
-
-    def _placed(self) -> list[Placed]:
-        centres = [_pose(self._world, i) for i in range(len(self._world.labels))]
-        if not centres:
-            return []
-        columns = self.true_calibration().project(np.array(centres))[:, 0]
-        return [Placed(column_px=float(u), xy_mm=(x * 1000, y * 1000))
-                for u, (x, y, _) in zip(columns, centres, strict=True)]
-
-    def true_calibration(self) -> CameraCalibration:
-        from erarm.sim.camera import calibration
-
-        return calibration(self._camera)
-
-    def progress(self) -> list[tuple[Goal, bool, str]]:
-        """Each goal of the task with whether its predicate holds now, and why (empty: no
-        success check for the task)."""
-        return [(goal, *self._holds(goal)) for goal in self._goals or []]
-
-    def _holds(self, goal: Goal) -> tuple[bool, str]:
-        if goal.relation in PREDICATES:
-            return PREDICATES[goal.relation](self._world, goal.item, goal.target)
-        return rests_beside(self._world, goal, self.true_calibration())
-
-    def judge(self) -> GroundTruth:
-        objects = self._world.object_report()
-        verdict = {"objects": objects, "objects_at_start": self._start}
-        if self._family is not None and self._goals is None:  # the task is known, not done
-            return GroundTruth(success=False, reason="the table lacks an object the task names",
-                               **verdict)
-        if not self._goals:
-            return GroundTruth(success=None, reason="the simulator has no success check for "
-                               "this task", **verdict)
-        reasons = []
-        for goal in self._goals:
-            ok, reason = self._holds(goal)
-            if not ok:
-                return GroundTruth(success=False, reason=reason, **verdict)
-            reasons.append(reason)
-        return GroundTruth(success=True, reason="; ".join(reasons), **verdict)
+    layout = place(sized, rng)
+    return SceneSpec(objects=family.arrange(layout) if family else layout, render=render)

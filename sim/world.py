@@ -16,7 +16,7 @@ import pybullet as pb
 
 from erarm.robots.errors import ConfigError
 from erarm.sim.arm_model import arm_urdf_path
-from erarm.sim.objects import SPAWNERS, spawn_solid
+from erarm.sim.objects import spawn, spawn_solid
 from erarm.sim.scene import SceneSpec
 
 STEP_HZ = 240
@@ -52,8 +52,8 @@ class World:
                                physicsClientId=self.client)
         self.objects = list(scene.objects)
         self.labels = [obj.label for obj in scene.objects]
-        self.bodies = [SPAWNERS[obj.kind](self.client, obj.colour, obj.x, obj.y,
-                                          math.radians(obj.yaw_deg), obj.size, obj.z)
+        self.bodies = [spawn(self.client, obj.kind, obj.colour, obj.x, obj.y,
+                             math.radians(obj.yaw_deg), obj.size, obj.z)
                        for obj in scene.objects]
         self.solids = [spawn_solid(self.client, s.rgb, s.x, s.y, s.z, s.across, s.height)
                        for s in scene.solids]

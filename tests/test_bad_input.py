@@ -239,7 +239,8 @@ BLUE = {"kind": "block", "colour": "blue", "x_mm": 400, "y_mm": 100}
     ({"x_mm": 50_000}, ["blue block at 50000, 100 mm", "off the table"]),
     ({"x_mm": 0, "y_mm": 0}, ["blue block at 0, 0 mm", "workspace"]),
     ({"x_mm": 650, "y_mm": 350}, ["beyond the arm's reach of 700 mm"]),
-    ({"z_mm": 20}, ["z_mm", "Extra inputs"]),
+    ({"z_mm": 20}, ["blue block", "in no container"]),
+    ({"height_mm": 20}, ["height_mm", "Extra inputs"]),
 ])
 def test_scene_objects_must_be_finite_on_the_table_and_in_reach(tmp_path, changed, words):
     path = _scene(tmp_path, {**BLUE, **changed})

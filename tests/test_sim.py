@@ -65,7 +65,11 @@ def test_an_uncoloured_bowl_gets_a_colour_and_no_rival_bowls():
     ("{not json", "is not valid JSON"),
     ('{"objects": [{"kind": "block", "colour": "mauve", "x_mm": 400, "y_mm": 0}]}',
      "unknown colour"),
-    ('{"objects": [{"kind": "plate", "colour": "red", "x_mm": 400, "y_mm": 0}]}', "objects.0.kind"),
+    ('{"objects": [{"kind": "spaceship", "colour": "red", "x_mm": 400, "y_mm": 0}]}',
+     "objects.0.kind"),
+    ('{"objects": [{"kind": "plate", "colour": "red", "x_mm": 400, "y_mm": 0}]}',
+     "a plate comes in its own colour"),
+    ('{"objects": [{"kind": "block", "x_mm": 400, "y_mm": 0}]}', "a block needs a colour"),
     ('{"objects": [{"kind": "bowl", "colour": "red", "x_mm": 400, "y_mm": 0},'
      ' {"kind": "block", "colour": "blue", "x_mm": 420, "y_mm": 0}]}', "overlap"),
 ])

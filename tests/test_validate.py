@@ -144,9 +144,11 @@ def test_grasp_yaw_follows_a_turned_block():
     assert abs(error) < 4
 
 
-def _turned_block_frame(yaw: float, others=(), where=(0.42, 0.05)):
-    """A frame whose depth shows a 4 cm block with its top turned by `yaw` at `where`, and more
-    such blocks as (x, y, yaw) in `others` (side faces ignored, as in `raycast_frame`)."""
+def _turned_block_frame(yaw: float, others=(), where=(0.42, 0.05), half=(0.02, 0.02),
+                        top=0.04):
+    """A frame whose depth shows a 4 cm block (or a top of `half` sizes, metres along and across
+    it, `top` high) turned by `yaw` at `where`, and more such blocks as (x, y, yaw) in `others`
+    (side faces ignored, as in `raycast_frame`)."""
     from erarm.agent.geometry import pixel_rays
 
     calibration = synthetic_calibration(eye=(0.95, 0.0, 0.7), target=(0.45, 0.0, 0.0))
@@ -154,17 +156,40 @@ def _turned_block_frame(yaw: float, others=(), where=(0.42, 0.05)):
     rows, cols = np.mgrid[0:calibration.height, 0:calibration.width]
     pixels = np.column_stack([cols.ravel(), rows.ravel()]).astype(float)
     origin, directions = pixel_rays(pixels, calibration)
-    t = (0.04 - origin[2]) / directions[:, 2]
+    t = (top - origin[2]) / directions[:, 2]
     hit = origin + t[:, None] * directions
     inside = np.zeros(len(t), bool)
     for x, y, turn in [(*where, yaw), *others]:
         dx, dy = hit[:, 0] - x, hit[:, 1] - y
         u = dx * math.cos(turn) + dy * math.sin(turn)
         v = -dx * math.sin(turn) + dy * math.cos(turn)
-        inside |= (np.abs(u) <= 0.02) & (np.abs(v) <= 0.02)
+        inside |= (np.abs(u) <= half[0]) & (np.abs(v) <= half[1])
     depth = (t * (directions @ calibration.pose()[:3, 2])).reshape(frame.depth_m.shape)
     frame.depth_m[:] = np.where(inside.reshape(depth.shape), depth, frame.depth_m)
     return frame
+
+
+@pytest.mark.parametrize("turn_deg", [0, 35, -60, 90])
+def test_an_elongated_top_is_taken_across_its_narrow_side(turn_deg):
+    """A cereal box's top (95 x 35 mm) turned any way: the jaws close across its 35 mm."""
+    box = SurfaceMap(_turned_block_frame(math.radians(turn_deg), half=(0.0475, 0.0175),
+                                         top=0.12), LIMITS)
+    plan = validate_plan(Plan(calls=[Move(x=420, y=50, high=True), Move(x=420, y=50, high=False),
+                                     SetGripperState(opened=False)]), box, LIMITS,
+                         gripper_open=True)
+    yaw = plan.actions[1].pose.yaw
+    closing = (math.sin(yaw), -math.cos(yaw))  # the jaws close along the tool's y axis
+    narrow = (-math.sin(math.radians(turn_deg)), math.cos(math.radians(turn_deg)))
+    assert abs(closing[0] * narrow[0] + closing[1] * narrow[1]) > math.cos(math.radians(5))
+    assert any("narrow side" in check for check in plan.actions[1].checks)
+
+
+def test_a_top_wider_than_the_gripper_is_refused_before_any_motion():
+    tray = SurfaceMap(_turned_block_frame(0.3, half=(0.095, 0.07), top=0.02), LIMITS)
+    with pytest.raises(PlanRejected, match="wider than the gripper takes"):
+        validate_plan(Plan(calls=[Move(x=420, y=50, high=True), Move(x=420, y=50, high=False),
+                                  SetGripperState(opened=False)]), tray, LIMITS,
+                      gripper_open=True)
 
 
 def test_the_target_rule_refuses_grasps_at_nothing(surface):

@@ -104,7 +104,8 @@ class Conversation(Protocol):
 @runtime_checkable
 class Brain(Protocol):
     name: str
-    capabilities: frozenset[str]  # CORE plus any of "locate", "trajectory", "judge", "tools"
+    capabilities: frozenset[str]  # CORE plus any of "locate", "trajectory", "judge", "tools",
+    # "goals"
 
     def point(self, frame: Frame, queries: Sequence[str] | None = None, limit: int = 10) -> str:
         """`[{"point": [y, x], "label": ...}]` for the named objects, or for all (up to limit)."""
@@ -132,6 +133,10 @@ class Brain(Protocol):
 
     def judge(self, before: Frame, after: Frame, task: str) -> str:
         """`{"done": true|false, "reason": ...}` from the scene before and after a task."""
+        ...
+
+    def read_goals(self, frame: Frame, task: str, labels: Sequence[str]) -> str:
+        """`[{"relation", "item", "target", "viewpoint"}]`: the task as goals over the labels."""
         ...
 
 

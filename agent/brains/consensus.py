@@ -108,3 +108,6 @@ class ConsensusBrain:
 
     def judge(self, before: Frame, after: Frame, task: str) -> str:
         return self.inner.judge(before, after, task)
+
+    def read_goals(self, frame: Frame, task: str, labels: Sequence[str]) -> str:
+        return self.inner.read_goals(frame, task, labels)

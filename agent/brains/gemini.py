@@ -32,6 +32,7 @@ from erarm.agent.brains import api_key_from_env
 from erarm.agent.brains.base import CORE, PlanRequest
 from erarm.agent.config import KNOWN_MODELS, GeminiSettings, Orchestration
 from erarm.agent.errors import BrainUnavailable, ReplyError, WithheldReply
+from erarm.agent.goals import Relation
 from erarm.agent.images import encode_image
 from erarm.agent.redaction import guard, redact
 from erarm.agent.schemas import CALL_TYPES, OBSERVATIONS, SIGNATURES, listing, response_schema
@@ -46,10 +47,11 @@ T = TypeVar("T")
 
 Exchange = Callable[[dict], None]  # receives each request/response summary, for records
 
-MOTION_KINDS = ("plan", "trajectory", "tools")  # what the arm follows: never used incomplete
+# never used incomplete: what the arm follows, and the goals a run is verified against
+COMPLETE_KINDS = ("plan", "trajectory", "tools", "goals")
 WHAT_COMES_BACK = {"point": "points", "detect": "boxes", "locate": "points and boxes",
                    "trajectory": "path", "plan": "plan", "judge": "verdict",
-                   "tools": "function calls"}
+                   "tools": "function calls", "goals": "goals"}
 COMPLETE = {"STOP", "FINISH_REASON_UNSPECIFIED"}  # finish reasons of a whole reply
 MAX_REPLY_CHARS = 100_000  # a longer reply is a runaway or an attack, not an answer
 # What each model family is advised to use unless told otherwise (README, "Gemini settings").
@@ -130,7 +132,7 @@ def task_prompt(template: str, request: PlanRequest) -> str:
 
 class GeminiBrain:
     name = "gemini"
-    capabilities = CORE | {"locate", "trajectory", "judge", "tools"}
+    capabilities = CORE | {"locate", "trajectory", "judge", "tools", "goals"}
 
     def __init__(self, api_key: str, settings: GeminiSettings | None = None,
                  sleep: Callable[[float], None] = time.sleep, on_exchange: Exchange | None = None):
@@ -192,6 +194,11 @@ class GeminiBrain:
 
     def judge(self, before: Frame, after: Frame, task: str) -> str:
         return self.ask([before, after], prompts.render("judge", task=task), "judge")
+
+    def read_goals(self, frame: Frame, task: str, labels: Sequence[str]) -> str:
+        relations = ", ".join(f'"{r.value}"' for r in Relation)
+        return self.ask([frame], prompts.render("goals", task=task, relations=relations,
+                                                objects=", ".join(labels) or "none"), "goals")
 
     # -- one request -----------------------------------------------------------------------
     def config(self, kind: str) -> types.GenerateContentConfig:
@@ -331,9 +338,10 @@ class GeminiBrain:
         early = "" if reason in COMPLETE else (
             "was cut off at its output token limit (MAX_TOKENS)" if reason == "MAX_TOKENS"
             else f"stopped early (finish reason {reason})")
-        if early and kind in MOTION_KINDS:
+        if early and kind in COMPLETE_KINDS:
+            unused = "are not used" if kind == "goals" else "is not used; nothing moved"
             raise ReplyError(f"the Gemini reply {early}, so its {WHAT_COMES_BACK[kind]} may be "
-                             "incomplete and is not used; nothing moved")
+                             f"incomplete and {unused}")
         if early:
             log.warning("the Gemini reply %s: the %s may be incomplete", early,
                         WHAT_COMES_BACK[kind])

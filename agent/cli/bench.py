@@ -36,8 +36,10 @@ from erarm.robots.errors import ConfigError
 @app.command(name="bench")
 def bench_command(
     task: Annotated[list[str] | None, typer.Option(
-        help="A scenario to run (repeatable) [default: all of them]: pick-into-bowl, put-all, "
-             "sort, stack-two, tower-three, pick-into-bowl-hard.")] = None,
+        help="A scenario to run (repeatable) [default: all the brain can do]: pick-into-bowl, "
+             "put-all, sort, stack-two, tower-three, place-beside, pick-into-bowl-hard; with "
+             "household objects (a model's, --emulate): into-container, on-plate, "
+             "household-beside.")] = None,
     episodes: Annotated[int, typer.Option(min=1, help="Episodes per task.")] = 20,
     seed: Annotated[int, typer.Option(help="The first episode's seed; episode i uses seed+i.")
                     ] = 0,
@@ -94,14 +96,20 @@ def bench_command(
     if rerun:
         require_rerun()  # before any episode runs
     known = scenarios()
-    chosen = task or list(known)
-    unknown = [t for t in chosen if t not in known]
-    if unknown:
-        raise ConfigError(f"unknown task {unknown[0]!r} (known: {', '.join(known)})")
-    targets = {t: min_success if min_success is not None else known[t] for t in chosen}
     if emulate:
         refuse_emulate_with(brain or BrainChoice.gemini, base_url)
     brain = brain or (BrainChoice.gemini if emulate else BrainChoice.local)
+    offline = scenarios(offline=True)
+    chosen = task or list(offline if brain is BrainChoice.local else known)
+    unknown = [t for t in chosen if t not in known]
+    if unknown:
+        raise ConfigError(f"unknown task {unknown[0]!r} (known: {', '.join(known)})")
+    beyond = [t for t in chosen if t not in offline]
+    if brain is BrainChoice.local and beyond:
+        raise ConfigError(f"the local brain knows blocks and bowls, not the household objects "
+                          f"of {beyond[0]}: add --emulate to play it with the emulated Gemini "
+                          "model, or --brain gemini with a key")
+    targets = {t: min_success if min_success is not None else known[t] for t in chosen}
     options = {k: v for k, v in {"model": model, "base_url": base_url,
                                  "config": str(config) if config else None}.items() if v}
     # no key, a bad config: one error now, not one per episode

@@ -38,6 +38,10 @@ class EmulatorSettings(BaseModel):
     judge_always_done: bool = Field(
         False, description="the judgement says done whatever it sees (as a model's sometimes "
                            "does): erarm's own check must catch every failure")
+    misread_rate: float = Field(
+        0.02, ge=0, le=1, description="chance per goal, when asked to read a task as goals, of "
+                                      "misreading it (item and target swapped, or another "
+                                      "relation)")
     judge_error_rate: float = Field(
         0.05, ge=0, le=1, description="chance per judgement of the wrong verdict")
     tool_calls_per_turn: int = Field(

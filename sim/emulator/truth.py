@@ -20,16 +20,16 @@ from erarm.robots.base import CameraCalibration
 from erarm.robots.errors import RobotError
 
 if TYPE_CHECKING:
-    from erarm.sim.tasks import SimReferee
+    from erarm.sim.referee import SimReferee
     from erarm.sim.world import World
 
 SEND_TIMEOUT_S = 5.0
 
 
 class ObjectTruth(BaseModel):
-    label: str  # "blue block"
-    colour: str
-    kind: Literal["block", "bowl"]
+    label: str  # "blue block", "ketchup bottle"
+    colour: str | None  # a block's or bowl's; a household object has its own
+    kind: str  # "block", "bowl", or a household kind (erarm.sim.household)
     position_mm: tuple[float, float, float]  # its centre, robot base frame
     size_mm: tuple[float, float, float]  # its axis-aligned extent
     yaw_deg: float

@@ -17,6 +17,7 @@ from erarm.agent.labels import matches
 from erarm.agent.schemas import Move, ReturnToOrigin, SceneObject, SetGripperState, response_schema
 from erarm.sim.emulator.settings import EmulatorSettings
 from erarm.sim.emulator.truth import GoalTruth, ObjectTruth, SceneTruth
+from erarm.sim.household import KINDS
 from erarm.sim.objects import COLOURS
 
 MM_PER_GRID = 0.6  # the table's ~600 mm across the image's 1000: noise for an object not listed
@@ -24,14 +25,14 @@ MM_PER_GRID = 0.6  # the table's ~600 mm across the image's 1000: noise for an o
 # how each prompt in prompts/ says what it asks, for requests without a response schema
 _PROMPT_MARKS = (("Has the task been completed", "judge"), ("You are a robotic arm", "plan"),
                  ("Return bounding boxes", "detect"), ("give each one's bounding box", "locate"),
-                 ("points for the trajectory", "trajectory"))
+                 ("points for the trajectory", "trajectory"), ("Turn the task into goals", "goals"))
 
 
 def question_kind(prompt: str, schema: dict | None) -> str:
     """Which question a request asks: from its response schema when it has one (point and
     trajectory share theirs), else from the prompt's words."""
     if schema is not None:
-        for kind in ("detect", "locate", "plan", "judge"):
+        for kind in ("detect", "locate", "plan", "judge", "goals"):
             if schema == response_schema(kind):
                 return kind
     return next((kind for mark, kind in _PROMPT_MARKS if mark in prompt), "point")
@@ -62,17 +63,24 @@ def _grid(value: float) -> int:
     return round(min(1000.0, max(0.0, value)))
 
 
-def _confused(label: str, rng: random.Random) -> str:
-    colour, kind = label.split(" ", 1)
+def _confused(obj: ObjectTruth, rng: random.Random) -> str:
+    """Another name for what the model sees: a block's or bowl's colour or kind mixed up, a
+    household thing taken for another of its category ('lemon' for 'lime')."""
+    if obj.colour is None:
+        alike = [k.name for k in KINDS.values()
+                 if k.category == KINDS[obj.kind].category and k.name != obj.kind]
+        return rng.choice(alike or [k for k in KINDS if k != obj.kind])
     if rng.random() < 0.5:
-        return f"{rng.choice([c for c in COLOURS if c != colour])} {kind}"
-    return f"{colour} {'bowl' if kind == 'block' else 'block'}"
+        return f"{rng.choice([c for c in COLOURS if c != obj.colour])} {obj.kind}"
+    return f"{obj.colour} {'bowl' if obj.kind == 'block' else 'block'}"
 
 
 def _absent_label(truth: SceneTruth, rng: random.Random) -> str:
     present = {o.label for o in truth.objects}
-    return rng.choice(sorted(f"{c} {k}" for c in COLOURS for k in ("block", "bowl")
-                             if f"{c} {k}" not in present))
+    household = any(o.colour is None for o in truth.objects)
+    names = list(KINDS) if household else \
+        [f"{c} {k}" for c in COLOURS for k in ("block", "bowl")]
+    return rng.choice(sorted(n for n in names if n not in present))
 
 
 def _seen(truth: SceneTruth, mistakes: Mistakes) -> list[ObjectTruth]:
@@ -83,7 +91,7 @@ def _seen(truth: SceneTruth, mistakes: Mistakes) -> list[ObjectTruth]:
 
 def _label(obj: ObjectTruth, mistakes: Mistakes) -> str:
     if mistakes.happens("confusion", mistakes.settings.confusion_rate):
-        return _confused(obj.label, mistakes.rng)
+        return _confused(obj, mistakes.rng)
     return obj.label
 
 
@@ -320,6 +328,23 @@ def judge(truth: SceneTruth, mistakes: Mistakes) -> dict:
     return {"done": done, "reason": reason, "progress": progress}
 
 
+def goal_reading(truth: SceneTruth, mistakes: Mistakes) -> list[dict]:
+    """The task as goals over the objects' labels, as a model reads it: the task's own goals,
+    each now and then misread (item and target swapped, or another relation)."""
+    rng, read = mistakes.rng, []
+    for goal in truth.goals:
+        entry = {"relation": goal.relation, "item": truth.objects[goal.item].label,
+                 "target": truth.objects[goal.target].label, "viewpoint": goal.viewpoint}
+        if mistakes.happens("misread", mistakes.settings.misread_rate):
+            if rng.random() < 0.5:
+                entry["item"], entry["target"] = entry["target"], entry["item"]
+            else:
+                entry["relation"] = rng.choice([r.value for r in Relation
+                                                if r.value != goal.relation])
+        read.append(entry)
+    return read
+
+
 def trajectory(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> list[dict]:
     """From the object to move to its target, in a gentle arc (up the image), with pointing
     noise on every point."""
@@ -351,6 +376,8 @@ def answer(kind: str, truth: SceneTruth, prompt: str, structured: bool,
                 else f"Reasoning: {reasoning}\n\n{json.dumps(calls, indent=1)}")
     elif kind == "judge":
         text = json.dumps(judge(truth, mistakes))
+    elif kind == "goals":
+        text = json.dumps(goal_reading(truth, mistakes))
     elif kind == "detect":
         text = json.dumps(boxes(truth, prompt, mistakes))
     elif kind == "locate":

@@ -72,3 +72,7 @@ class LocalBrain:
     def judge(self, before: Frame, after: Frame, task: str) -> str:
         require(self, "judge")
         raise AssertionError("unreachable")
+
+    def read_goals(self, frame: Frame, task: str, labels: Sequence[str]) -> str:
+        require(self, "goals")
+        raise AssertionError("unreachable")
