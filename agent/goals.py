@@ -33,6 +33,8 @@ from erarm.agent.instructions import Goal as Family
 from erarm.agent.labels import matches
 from erarm.agent.parse import json_values
 from erarm.agent.schemas import SceneObject, StatedGoal
+from erarm.agent.validate import GraspPolicy
+from erarm.robots.base import WorkspaceLimits
 
 NEAR_MM = 60.0  # edge to edge, at most this far apart is next to
 BESIDE_MM = 150.0  # a relative place (left of, behind...) is at most this far edge to edge
@@ -371,8 +373,13 @@ def _holds(goal: TaskGoal, item: SceneObject, target: SceneObject) -> tuple[bool
 # -- where to put an object so that a goal holds -----------------------------------------------
 
 CLEARANCE_MM = 12.0  # a spot to set an object down keeps this much free table around it
-GAPS_MM = (35.0, 50.0, 70.0, 100.0)  # edge-to-edge distances tried from the target, nearest first
+GAPS_MM = (35.0, 50.0, 70.0, 100.0, 130.0)  # edge to edge from the target, nearest first
 TURNS_DEG = (0.0, 15.0, -15.0, 30.0, -30.0, 42.0, -42.0)  # directions tried around its own
+# a held object covers at least this around where it was taken; a spot to set it down keeps
+# AWAY_FROM_ITSELF_MM beyond that
+HELD_MM = GraspPolicy().held_radius_m * 1000
+AWAY_FROM_ITSELF_MM = 20.0
+REACH_MARGIN_M = 0.06  # a spot to set down lies this well within the arm's reach
 
 
 def image_axes(objects: Sequence[SceneObject]) -> np.ndarray | None:
@@ -415,10 +422,13 @@ def direction_mm(goal: TaskGoal, axes: np.ndarray | None) -> np.ndarray | None:
 
 
 def place_for(goal: TaskGoal, item: SceneObject, target: SceneObject,
-              objects: Sequence[SceneObject]) -> tuple[float, float] | None:
+              objects: Sequence[SceneObject], limits: WorkspaceLimits | None = None
+              ) -> tuple[float, float] | None:
     """A free spot on the table (mm) where the item, set down, makes the goal hold: the
     relation's way from the target (next to: the side nearest the item), as near as leaves
-    room, turning a little where something is in the way; None when there is no such spot."""
+    room, turning a little where something is in the way, clear of where the item stands now
+    (the camera's view there still shows it) and, given the arm's `limits`, with the whole item
+    inside its workspace and well within its reach; None when there is no such spot."""
     centre = np.array(target.position_mm[:2], dtype=float)
     axes = image_axes(objects)
     ahead = direction_mm(goal, axes)
@@ -435,12 +445,25 @@ def place_for(goal: TaskGoal, item: SceneObject, target: SceneObject,
                             ahead[0] * math.sin(angle) + ahead[1] * math.cos(angle)])
             spot = centre + way * (target.radius_mm + item.radius_mm + gap)
             if any(math.dist(spot, o.position_mm[:2]) < o.radius_mm + item.radius_mm
-                   + CLEARANCE_MM for o in others):
+                   + CLEARANCE_MM for o in others) or not _room_for(item, spot, limits):
                 continue
             moved = _moved_to(item, spot, target, axes)
             if _holds(goal, moved, target)[0]:
                 return float(spot[0]), float(spot[1])
     return None
+
+
+def _room_for(item: SceneObject, spot: np.ndarray, limits: WorkspaceLimits | None) -> bool:
+    """Whether the item may be set down at `spot` (mm): away from where it stands now, and
+    (given limits) all of it in the workspace with the arm reaching it comfortably."""
+    if math.dist(spot, item.position_mm[:2]) < max(item.radius_mm, HELD_MM) + AWAY_FROM_ITSELF_MM:
+        return False
+    if limits is None:
+        return True
+    x, y, radius = spot[0] / 1000, spot[1] / 1000, item.radius_mm / 1000
+    return limits.reach_m(x, y) + radius <= limits.max_reach_m - REACH_MARGIN_M and all(
+        limits.check_spot(x + dx, y + dy) is None
+        for dx, dy in ((radius, 0), (-radius, 0), (0, radius), (0, -radius)))
 
 
 def _moved_to(item: SceneObject, spot: np.ndarray, target: SceneObject,

@@ -38,6 +38,10 @@ class Build(StrEnum):
     crate = "crate"  # rectangular and hollow: a basket, a tray, a bin
 
 
+# a ball rolls a little; a banana's curve and a marker's clip rock, they do not roll away
+ROLLING_FRICTION = {Build.sphere: 0.003, Build.rod: 0.05}
+
+
 class Holds(StrEnum):
     nothing = "nothing"
     inside = "inside"  # things go in it
@@ -274,6 +278,6 @@ def spawn_household(client: int, kind_name: str, x: float, y: float, yaw: float,
     body = pb.createMultiBody(DENSITY_KG_M3 * solid, shape, visual, [x, y, z + lift + 0.001],
                               pb.getQuaternionFromEuler([0, 0, yaw]), physicsClientId=client)
     pb.changeDynamics(body, -1, lateralFriction=FRICTION, spinningFriction=0.002,
-                      rollingFriction=0.001 if kind.build in (Build.sphere, Build.rod) else 0.0001,
-                      frictionAnchor=1, physicsClientId=client)
+                      rollingFriction=ROLLING_FRICTION.get(kind.build, 0.0001), frictionAnchor=1,
+                      physicsClientId=client)
     return body

@@ -297,3 +297,19 @@ def test_an_object_to_take_out_starts_in_its_container():
         assert rests_inside(world, 0, 1)[0]
     finally:
         world.close()
+
+
+def test_the_overlay_shows_the_goals_erarm_will_check():
+    from erarm.agent.goals import TaskGoal
+    from erarm.agent.overlay import draw_goals
+
+    grey = np.full((240, 320, 3), 128, np.uint8)
+    seen = [SceneObject(label="mug", point=(500.0, 200.0), position_mm=(450.0, 100.0, 70.0)),
+            SceneObject(label="plate", point=(500.0, 700.0), position_mm=(450.0, -100.0, 16.0))]
+    drawn = draw_goals(grey, [TaskGoal(relation=Relation.left_of, item="mug", target="plate")],
+                       seen)
+    assert (grey == 128).all()  # drawn on a copy
+    assert (drawn[4:22, 4:200] != 128).any()  # the goal, written at the top
+    assert (drawn[118:122, 80:210] != 128).any(axis=(0, 2)).mean() > 0.9  # the arrow across
+    nothing = draw_goals(grey, [], seen)
+    assert (nothing[4:22, 4:150] != 128).any() and (nothing[118:122, 80:210] == 128).all()

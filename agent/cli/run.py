@@ -246,7 +246,8 @@ def in_workcell(go: Callable, *, task: str, brain: Brain, out: Path | None, name
 def run(
     task: Annotated[str, typer.Argument(help=(
         'What to do, e.g. "pick the blue block into the orange bowl". Offline, the local brain '
-        f"understands: {UNDERSTOOD}. Anything else: --emulate, or --brain gemini with a key."))],
+        f"understands: {UNDERSTOOD}. Anything else (\"put the ketchup in the basket\", \"move the "
+        "mug to the left of the plate\"): --emulate, or --brain gemini with a key."))],
     brain: BrainOpt = BrainChoice.auto, robot: RobotOpt = None, robot_opt: RobotOptions = None,
     camera: CameraOpt = None, camera_opt: CameraOptions = None,
     seed: SeedOpt = 0, scene: SceneOpt = None, gui: GuiOpt = False,

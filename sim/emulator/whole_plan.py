@@ -15,6 +15,7 @@ from erarm.agent.brains.local.rule_planner import SLOT_RADIUS_MM, pick_and_place
 from erarm.agent.goals import Relation, TaskGoal, Viewpoint, place_for
 from erarm.agent.labels import matches
 from erarm.agent.schemas import Move, ReturnToOrigin, SceneObject, SetGripperState, response_schema
+from erarm.robots.base import WorkspaceLimits
 from erarm.sim.emulator.settings import EmulatorSettings
 from erarm.sim.emulator.truth import GoalTruth, ObjectTruth, SceneTruth
 from erarm.sim.household import KINDS
@@ -233,7 +234,9 @@ def _spot_beside(truth: SceneTruth, goal: GoalTruth, where: list[tuple[float, fl
     item = visible.get(goal.item) or as_seen(goal.item, truth.objects[goal.item])  # held
     wanted = TaskGoal(relation=Relation(goal.relation), item=item.label,
                       target=visible[goal.target].label, viewpoint=Viewpoint(goal.viewpoint))
-    return place_for(wanted, item, visible[goal.target], list(visible.values()))
+    # a capable model sees where the table ends and how far the arm goes
+    return place_for(wanted, item, visible[goal.target], list(visible.values()),
+                     WorkspaceLimits())
 
 
 NO_PLACE = "I see no free place on the table where the task wants the object, so I plan nothing."
