@@ -41,6 +41,10 @@ BESIDE_MM = 150.0  # a relative place (left of, behind...) is at most this far e
 AWAY_MM = 100.0  # edge to edge, at least this far apart is away from
 SIDE_MARGIN = 25.0  # left of means this much further left on the 0-1000 image grid (or mm)
 INSIDE_MARGIN_MM = 10.0  # an object inside keeps its centre this far within the rim
+OUT_OVERLAP_MM = 15.0  # an object out of a container may reach this far under its flared rim
+VERIFY_MARGIN_MM = 12.0  # erarm's own verdict reads each distance this much tighter than the
+# relation's threshold, as its measurement errs by about this much
+ANGLE_MARGIN = 0.84  # and a direction within 40 degrees rather than 45 (tan 40 degrees)
 ON_RISE_MM = (10.0, 160.0)  # an object on another has its top this much above the other's
 
 
@@ -275,11 +279,13 @@ def _name(ref: ObjectRef | None, objects: Sequence[SceneObject]) -> str:
 
 # -- against what is seen ----------------------------------------------------------------------
 
-def check_task(goals: Sequence[TaskGoal], objects: Sequence[SceneObject]) -> TaskCheck:
-    return TaskCheck(checks=[check_goal(goal, objects) for goal in goals])
+def check_task(goals: Sequence[TaskGoal], objects: Sequence[SceneObject],
+               margin_mm: float = 0.0) -> TaskCheck:
+    return TaskCheck(checks=[check_goal(goal, objects, margin_mm) for goal in goals])
 
 
-def check_goal(goal: TaskGoal, objects: Sequence[SceneObject]) -> GoalCheck:
+def check_goal(goal: TaskGoal, objects: Sequence[SceneObject],
+               margin_mm: float = 0.0) -> GoalCheck:
     """Whether the goal holds among the objects seen: for every pairing of the objects that fit
     its names, the same answer, or it cannot be told."""
     items = [o for o in objects if matches(goal.item, o.label)]
@@ -287,7 +293,11 @@ def check_goal(goal: TaskGoal, objects: Sequence[SceneObject]) -> GoalCheck:
     missing = goal.item if not items else goal.target if not targets else None
     if missing:
         return GoalCheck(goal=goal, holds=None, reason=f"the {missing} is not seen")
-    answers = {_holds(goal, item, target) for item in items for target in targets}
+    # erarm's own verdict reads directions from where things stand, through the image axes
+    # fitted over everything seen, rather than from single points a model may place far off
+    axes = image_axes(objects) if margin_mm and goal.relation in DIRECTIONAL else None
+    answers = {_holds(goal, item, target, margin_mm, axes) for item in items
+               for target in targets}
     if len({ok for ok, _ in answers}) > 1:
         if goal.relation in (Relation.inside, Relation.on) and len(items) == 1:
             ok, reason = max(answers)  # into (or onto) any of them
@@ -322,11 +332,16 @@ def _on(item: SceneObject, base: SceneObject) -> tuple[bool, str]:
     return True, f"the {item.label} is on the {base.label}"
 
 
-def _side(goal: TaskGoal, item: SceneObject, target: SceneObject) -> tuple[bool, str]:
+def _side(goal: TaskGoal, item: SceneObject, target: SceneObject, margin_mm: float,
+          axes: np.ndarray | None) -> tuple[bool, str]:
     """A directional relation: the item lies that way from the target, mostly that way (within
-    45 degrees), and near it."""
+    45 degrees; with a margin, 40), and near it. As the camera sees it: from their image points,
+    or (`axes`) from their table positions mapped onto the image."""
     if goal.viewpoint is Viewpoint.camera:  # image grid: x right, y down (nearer the camera)
-        dx, dy = item.point[1] - target.point[1], item.point[0] - target.point[0]
+        if axes is not None:
+            dx, dy = axes @ (np.array(item.position_mm[:2]) - np.array(target.position_mm[:2]))
+        else:
+            dx, dy = item.point[1] - target.point[1], item.point[0] - target.point[0]
         along = {Relation.left_of: -dx, Relation.right_of: dx, Relation.in_front_of: dy,
                  Relation.behind: -dy}[goal.relation]
         across = abs(dy) if goal.relation in (Relation.left_of, Relation.right_of) else abs(dx)
@@ -338,9 +353,9 @@ def _side(goal: TaskGoal, item: SceneObject, target: SceneObject) -> tuple[bool,
         across = abs(dx) if goal.relation in (Relation.left_of, Relation.right_of) else abs(dy)
     gap = _gap_mm(item, target)
     where = f"the {item.label} {goal.relation} the {target.label}"
-    if along < SIDE_MARGIN or across > along:
+    if along < SIDE_MARGIN or across > along * (ANGLE_MARGIN if margin_mm else 1.0):
         return False, f"not {where} (as the {goal.viewpoint} sees it)"
-    if gap > BESIDE_MM:
+    if gap > BESIDE_MM - margin_mm:
         return False, f"the {item.label} is {gap:.0f} mm from the {target.label}: too far to be " \
                       f"{goal.relation} it"
     if _inside(item, target)[0] or _on(item, target)[0]:
@@ -348,26 +363,33 @@ def _side(goal: TaskGoal, item: SceneObject, target: SceneObject) -> tuple[bool,
     return True, f"{where} (as the {goal.viewpoint} sees it), {max(gap, 0):.0f} mm apart"
 
 
-def _holds(goal: TaskGoal, item: SceneObject, target: SceneObject) -> tuple[bool, str]:
+def _holds(goal: TaskGoal, item: SceneObject, target: SceneObject, margin_mm: float = 0.0,
+           axes: np.ndarray | None = None) -> tuple[bool, str]:
+    """Whether the goal holds between these two; `margin_mm` tightens each distance it reads
+    (erarm's own verdict keeps a margin for its measurement's error, the referee none)."""
     relation = goal.relation
     if relation is Relation.inside:
         return _inside(item, target)
     if relation is Relation.on:
         return _on(item, target)
-    if relation is Relation.out_of:
+    if relation is Relation.out_of:  # all of it beside the container, not just off its middle
         inside, _ = _inside(item, target)
-        return (not inside, f"the {item.label} is " + ("still inside" if inside else "out of")
-                + f" the {target.label}")
+        if inside or _gap_mm(item, target) < margin_mm - OUT_OVERLAP_MM:
+            return False, f"the {item.label} is still " + ("inside" if inside else "over") + \
+                f" the {target.label}"
+        return True, f"the {item.label} is out of the {target.label}"
     gap = _gap_mm(item, target)
     if relation is Relation.next_to:
         if _inside(item, target)[0] or _on(item, target)[0]:
             return False, f"the {item.label} is in or on the {target.label}, not next to it"
-        return (gap <= NEAR_MM, f"the {item.label} is {max(gap, 0):.0f} mm from the "
-                                f"{target.label}" + ("" if gap <= NEAR_MM else ", not next to it"))
+        near = gap <= NEAR_MM - margin_mm
+        return (near, f"the {item.label} is {max(gap, 0):.0f} mm from the {target.label}"
+                + ("" if near else ", not next to it" + (" (by erarm's measure)" if margin_mm
+                                                         and gap <= NEAR_MM else "")))
     if relation is Relation.away_from:
-        return (gap >= AWAY_MM, f"the {item.label} is {max(gap, 0):.0f} mm from the "
-                                f"{target.label}")
-    return _side(goal, item, target)
+        return (gap >= AWAY_MM + margin_mm, f"the {item.label} is {max(gap, 0):.0f} mm from "
+                                            f"the {target.label}")
+    return _side(goal, item, target, margin_mm, axes)
 
 
 # -- where to put an object so that a goal holds -----------------------------------------------
@@ -448,7 +470,7 @@ def place_for(goal: TaskGoal, item: SceneObject, target: SceneObject,
                    + CLEARANCE_MM for o in others) or not _room_for(item, spot, limits):
                 continue
             moved = _moved_to(item, spot, target, axes)
-            if _holds(goal, moved, target)[0]:
+            if _holds(goal, moved, target, VERIFY_MARGIN_MM)[0]:  # as erarm will check it
                 return float(spot[0]), float(spot[1])
     return None
 

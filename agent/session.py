@@ -34,7 +34,14 @@ from erarm.agent.errors import (
 )
 from erarm.agent.execute import ExecutionReport, StepReport, Watch, execute, stop_arm
 from erarm.agent.geometry import locate
-from erarm.agent.goals import ModelGoals, TaskGoal, check_task, read_model_goals, task_goals
+from erarm.agent.goals import (
+    VERIFY_MARGIN_MM,
+    ModelGoals,
+    TaskGoal,
+    check_task,
+    read_model_goals,
+    task_goals,
+)
 from erarm.agent.locate import locate_objects
 from erarm.agent.overlay import draw, draw_goals
 from erarm.agent.parallel import Answer, Asked, together
@@ -519,10 +526,18 @@ class Session:
         result = self.result
         # a group ("all the blocks") over what either look saw: one missed at the start counts
         goals = task_goals(self.task, [*result.objects, *after.objects]) or self.task_goals
-        own = check_task(goals, after.objects)
+        own = check_task(goals, after.objects, VERIFY_MARGIN_MM)
         placed = pointing.verified or not pointing.goals  # nothing let go: nothing to place
-        result.verified = own.holds is True and placed
-        if own.holds is not True:
+        # goals that did not hold at the start cannot come to hold with nothing set down: the
+        # looks disagree (a point far off), so erarm cannot tell
+        unmoved = own.holds is True and not pointing.goals and \
+            check_task(goals, result.objects).holds is not True
+        result.verified = own.holds is True and placed and not unmoved
+        if unmoved:
+            result.verification = ("unverifiable: nothing was set down, yet the goals that did "
+                                   "not hold in the first look hold in the last (the looks "
+                                   "disagree)")
+        elif own.holds is not True:
             result.verification = own.reason
         elif not placed:
             result.verification = pointing.reason

@@ -177,6 +177,10 @@ class RecordingBrain:
         return self._ask("judge", [before, after], f"done? {task}",
                          lambda: self.inner.judge(before, after, task))
 
+    def read_goals(self, frame: Frame, task: str, labels: Sequence[str]) -> str:
+        return self._ask("goals", [frame], f"goals of: {task} | seen: {', '.join(labels)}",
+                         lambda: self.inner.read_goals(frame, task, labels))
+
 
 class RecordingConversation:
     """Wraps a conversation: records each of the model's turns with what was sent for it."""
