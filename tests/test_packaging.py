@@ -43,6 +43,8 @@ def test_wheel_ships_every_module_under_one_import_name(built):
                 # ... each file installed under erarm/
                 assert f"erarm/{source.relative_to(ROOT).as_posix()}" in names, source
     assert {"erarm/__init__.py", "erarm/__main__.py"} <= names
+    for asset in (ROOT / "sim" / "assets" / "household").iterdir():  # meshes, textures, sources
+        assert f"erarm/sim/assets/household/{asset.name}" in names, asset
     assert {name.split("/")[0] for name in names} == {"erarm", "erarm-0.1.0.dist-info"}
     top_level = next(n for n in names if n.endswith("top_level.txt"))
     assert zipfile.ZipFile(wheel).read(top_level).decode().split() == ["erarm"]
