@@ -162,6 +162,11 @@ KINDS: dict[str, HouseholdKind] = {k.name: k for k in (
 )}
 
 
+def holds_things(kind: str) -> bool:
+    """Whether objects of this kind (a bowl's, or a household kind's) hold other things."""
+    return kind == "bowl" or (kind in KINDS and KINDS[kind].holds is not Holds.nothing)
+
+
 def kind_for(word: str) -> HouseholdKind | None:
     """The kind a name means ('ketchup', 'the tomato sauce', 'pan'), or None."""
     word = word.lower().strip()

@@ -18,7 +18,7 @@ from erarm.agent.geometry import pixel_to_normalized
 from erarm.agent.goals import Relation, TaskGoal, Viewpoint, check_goal
 from erarm.agent.schemas import SceneObject
 from erarm.robots.base import CameraCalibration, GroundTruth
-from erarm.sim.household import KINDS, WALL_M, Build, Holds
+from erarm.sim.household import KINDS, WALL_M, Build, Holds, holds_things
 from erarm.sim.objects import BLOCK_SIZE_M, BOWL_FLOOR_M, BOWL_RIM_RADIUS_M
 from erarm.sim.tasks import Goal, Placed, family_for
 
@@ -53,11 +53,6 @@ def half_width_m(world: World, index: int) -> float:
     if spec.kind in KINDS:
         return KINDS[spec.kind].size_mm[1] / 2000
     return (BLOCK_SIZE_M if spec.kind == "block" else 2 * BOWL_RIM_RADIUS_M) * spec.size / 2
-
-
-def holds_things(world: World, index: int) -> bool:
-    kind = world.objects[index].kind
-    return kind == "bowl" or (kind in KINDS and KINDS[kind].holds is not Holds.nothing)
 
 
 def _within(world: World, item: int, container: int) -> tuple[float, str] | None:
@@ -114,7 +109,7 @@ def rests_on(world: World, top: int, bottom: int) -> tuple[bool, str]:
     """The top object centred over the bottom one (within half the bottom's narrow side), its
     lowest point at the bottom's top, touching it, and not held by the gripper. On a plate or a
     tray this is resting in it."""
-    if holds_things(world, bottom) and world.objects[bottom].kind != "bowl":
+    if holds_things(world.objects[bottom].kind) and world.objects[bottom].kind != "bowl":
         return rests_inside(world, top, bottom)
     (tx, ty, _), (bx, by, _) = _pose(world, top), _pose(world, bottom)
     label, below = world.labels[top], world.labels[bottom]
@@ -139,7 +134,7 @@ def seen_truly(world: World, index: int, calibration: CameraCalibration) -> Scen
     low, high = _bounds(world, index)
     spec = world.objects[index]
     kind = KINDS.get(spec.kind)
-    if holds_things(world, index):
+    if holds_things(spec.kind):
         floor = BOWL_FLOOR_M * spec.size if kind is None else WALL_M
         top = low[2] + floor
         radius = BOWL_RIM_RADIUS_M * spec.size if kind is None else kind.size_mm[1] / 2000

@@ -23,7 +23,7 @@ from pydantic import (
 from erarm.robots.base import WorkspaceLimits
 from erarm.robots.errors import ConfigError
 from erarm.robots.files import read_input_text
-from erarm.sim.household import KINDS
+from erarm.sim.household import KINDS, holds_things
 from erarm.sim.objects import COLOURS, footprint
 
 # Where staged objects may go: in view of the camera and comfortably within the arm's reach.
@@ -252,9 +252,8 @@ def placement_problem(obj: SceneObject, look: RenderConditions) -> str | None:
 def _stands_in(inner: SceneObject, outer: SceneObject) -> bool:
     """Whether `inner` is raised off the table within `outer`'s footprint, `outer` a container
     (an object staged in a basket)."""
-    holds = outer.kind == "bowl" or (outer.kind in KINDS and KINDS[outer.kind].holds.value
-                                     != "nothing")
-    return holds and inner.z > 0 and math.hypot(inner.x - outer.x, inner.y - outer.y) + \
+    offset = math.hypot(inner.x - outer.x, inner.y - outer.y)
+    return holds_things(outer.kind) and inner.z > 0 and offset + \
         footprint(inner.kind, inner.size).radius_m <= footprint(outer.kind, outer.size).radius_m
 
 
