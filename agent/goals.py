@@ -30,7 +30,7 @@ from erarm.agent.instructions import (
     read_instruction,
 )
 from erarm.agent.instructions import Goal as Family
-from erarm.agent.labels import matches
+from erarm.agent.labels import in_group, is_container, matches
 from erarm.agent.parse import json_values
 from erarm.agent.schemas import SceneObject, StatedGoal
 from erarm.agent.validate import GraspPolicy
@@ -220,8 +220,51 @@ def task_goals(task: str, objects: Sequence[SceneObject]) -> list[TaskGoal]:
     goals = goals_of(read_instruction(task), objects)
     if goals:
         return goals
+    grouped = group_goals(task, objects)
+    if grouped:
+        return grouped
     named = named_goal(task, objects)
     return [named] if named is not None else []
+
+
+_GROUP = re.compile(r"\b(?:all|every|each)(?:\s+of)?(?:\s+the)?\s+([a-z]+)|\bthe\s+(fruits?|toys|"
+                    r"drinks|beverages|groceries|condiments|sauces)\b", re.IGNORECASE)
+_EVERYTHING = re.compile(r"\b(?:(?:everything|all\s+the\s+(?:things|objects|items)|every\s+"
+                         r"(?:object|item))(?:\s+(?:that\s+is\s+)?on\s+the\s+table)?|clear\s+"
+                         r"(?:off\s+)?the\s+table)\b", re.IGNORECASE)
+
+
+def named_groups(task: str) -> list[tuple[str | None, str]]:
+    """Each group a task names, with the words that follow it up to the next group: [('fruit',
+    ' in the basket and '), ('toys', ' in the bin')] for 'put the fruit in the basket and the
+    toys in the bin'; a group word None for everything on the table."""
+    found = list(_EVERYTHING.finditer(task))[:1] or list(_GROUP.finditer(task))
+    ends = [m.start() for m in found[1:]] + [len(task)] if found else []
+    return [(next((g for g in m.groups() if g), None), task[m.end():end])
+            for m, end in zip(found, ends, strict=True)]
+
+
+def group_goals(task: str, objects: Sequence[SceneObject]) -> list[TaskGoal]:
+    """A task about groups ('put all the fruit in the basket', 'every toy goes in the bin',
+    'the fruit on the plate and the toys in the bin', 'clear the table into the crate'): one
+    goal for each object seen in a group, toward the container named after it; none when the
+    task names no group, names one without a container, or none of it is seen."""
+    labels = list(dict.fromkeys(o.label for o in objects))
+    goals: list[TaskGoal] = []
+    for word, after in named_groups(task):
+        said = sorted((at, label) for label in labels
+                      if (at := _said_at(label, labels, after)) is not None)
+        if not said:
+            return []
+        (start, _), target = said[0]
+        stated = stated_relation(after[:start])
+        if stated is None or stated[0] not in (Relation.inside, Relation.on):
+            return []
+        taken = {g.item for g in goals} | {g.target for g in goals}
+        goals += [TaskGoal(relation=stated[0], item=label, target=target) for label in labels
+                  if label != target and label not in taken and
+                  (not is_container(label) if word is None else in_group(word, label))]
+    return goals
 
 
 class ModelGoals(BaseModel):
@@ -322,10 +365,11 @@ def _inside(item: SceneObject, container: SceneObject) -> tuple[bool, str]:
     return True, f"the {item.label} is inside the {container.label}"
 
 
-def _on(item: SceneObject, base: SceneObject) -> tuple[bool, str]:
+def _on(item: SceneObject, base: SceneObject, margin_mm: float = 0.0) -> tuple[bool, str]:
+    """Centred over the base (within its half width, less `margin_mm`) and above its top."""
     offset = math.dist(item.position_mm[:2], base.position_mm[:2])
     rise = item.position_mm[2] - base.position_mm[2]
-    if offset > max(base.radius_mm, 15.0):
+    if offset > max(base.radius_mm - margin_mm, 15.0):
         return False, f"the {item.label} is {offset:.0f} mm off the {base.label}'s centre"
     if not ON_RISE_MM[0] <= rise <= ON_RISE_MM[1]:
         return False, f"the {item.label} is not on the {base.label} ({rise:.0f} mm above it)"
@@ -371,7 +415,7 @@ def _holds(goal: TaskGoal, item: SceneObject, target: SceneObject, margin_mm: fl
     if relation is Relation.inside:
         return _inside(item, target)
     if relation is Relation.on:
-        return _on(item, target)
+        return _on(item, target, margin_mm)
     if relation is Relation.out_of:  # all of it beside the container, not just off its middle
         inside, _ = _inside(item, target)
         if inside or _gap_mm(item, target) < margin_mm - OUT_OVERLAP_MM:

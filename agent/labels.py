@@ -49,3 +49,31 @@ def with_kind(label: str, container: bool) -> str:
 
 def _block_or_bowl(word: str) -> bool:
     return word.lower().rstrip("s") in KIND_SYNONYMS
+
+
+# What people call a group of things, and words in the labels of the things in it: "all the
+# fruit" over a perceived "lemon" and "apple". A group word not here still names every label
+# that has it ("all the cans": the "soda can" and the "soup can").
+GROUPS: dict[str, tuple[str, ...]] = {
+    "fruit": ("apple", "orange", "lemon", "lime", "banana", "pear", "peach", "plum", "grape",
+              "strawberry", "mango", "kiwi", "tangerine", "apricot", "cherry", "fruit"),
+    "toy": ("duck", "teddy", "bear", "ball", "doll", "car", "plush", "toy", "wooden block"),
+    "drink": ("soda", "water", "juice", "milk", "coke", "beer", "drink"),
+    "food": ("cereal", "bread", "roll", "soup", "pasta", "rice", "biscuit", "cracker", "snack"),
+    "condiment": ("ketchup", "mustard", "mayonnaise", "sauce", "salt", "pepper", "condiment"),
+}
+GROUP_WORDS = {"fruit": "fruit", "fruits": "fruit", "toys": "toy", "toy": "toy",
+               "drinks": "drink", "drink": "drink", "beverages": "drink", "food": "food",
+               "groceries": "food", "condiments": "condiment", "sauces": "condiment"}
+
+
+def in_group(group: str, label: str) -> bool:
+    """Whether a perceived label belongs to a group people name ('fruit' over 'lemon'; 'cans'
+    over 'soup can'); containers belong to none."""
+    if is_container(label):
+        return False
+    words = label.lower()
+    category = GROUP_WORDS.get(group.lower())
+    if category is None:
+        return group.lower().rstrip("s") in [w.rstrip("s") for w in words.split()]
+    return any(re.search(rf"\b{re.escape(member)}s?\b", words) for member in GROUPS[category])

@@ -112,6 +112,12 @@ class SurfaceMap:
         yaw = (yaw + math.pi / 2) % math.pi - math.pi / 2
         return LongTop(yaw=yaw, width_m=float(min(w, h)), length_m=float(max(w, h)))
 
+    def top_face_width(self, x: float, y: float) -> float | None:
+        """How wide the raised top face at (x, y) is across its narrow side, metres: what an
+        object set down on it stands on; None for bare table or a container's inside."""
+        rect = self._top_rect(x, y, LONG_TOP_RADIUS_M, wide=True)
+        return None if rect is None else float(min(rect[1]))
+
     def _top_rect(self, x: float, y: float, radius: float, wide: bool = False) -> tuple | None:
         """OpenCV's rotated rectangle around the raised top face near (x, y), or None. A top
         stands above what surrounds it; a `wide` one may be wider than that ring (a tray's),

@@ -53,6 +53,9 @@ SAME_SPOT_M = 0.001  # a move whose (x, y) is within this of the last one is str
 PATH_SAMPLE_M = 0.01  # a lateral path is checked for clearance this often along its length
 
 
+CARRY_SHARE = 0.5  # a top carries an object set on it when at least this share of its width
+
+
 def nearest_equivalent_yaw(yaw: float, current: float, period: float) -> float:
     """The yaw equivalent to `yaw` under a symmetry of `period` radians nearest to `current`."""
     return current + (yaw - current + period / 2) % period - period / 2
@@ -545,6 +548,21 @@ class _Resolver:
                                "above what is under it; set it down with a move whose high is "
                                "false before opening the gripper")
 
+    def _check_carried(self, where: str) -> None:
+        """Refuse to stack a held object on a top too narrow to carry it (a can on a marker, a
+        bottle on a lime): it would topple off. What this plan set down itself is not measured
+        yet, so it is not judged."""
+        if self.held_below is None or self.last_xy is None or self._set_down_at(*self.last_xy):
+            return
+        width = self.surface.top_face_width(*self.last_xy)
+        needed = CARRY_SHARE * 2 * self.held_radius
+        if width is not None and width < needed:
+            raise PlanRejected(
+                f"{where} would stack the held object ({2 * self.held_radius * 1000:.0f} mm "
+                f"across) on a top {width * 1000:.0f} mm across, too narrow to carry it (at "
+                f"least {needed * 1000:.0f} mm): it would topple; set it down on a wider top or "
+                "on the table")
+
     def _check_opening(self, where: str) -> None:
         """Fingers that open down low must open into free air: opened inside a bowl they strike
         its wall, and the lift that follows hooks it."""
@@ -561,6 +579,7 @@ class _Resolver:
         if call.opened:
             where = f"step {step} {describe(call.call())}"
             self._check_release(where)
+            self._check_carried(where)
             self._check_opening(where)
             if self.held_below is not None and self.grasp_xy is not None:
                 here = self.low_at or self.last_xy or self.grasp_xy

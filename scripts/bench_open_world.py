@@ -6,6 +6,8 @@ how many runs erarm verified itself, and how many it called verified that failed
 Usage:
 
     python scripts/bench_open_world.py --episodes 200 [--out docs/reports/open-world.json]
+
+The chart of the same figures goes beside the report (open-world.png).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from pathlib import Path
 
 from reporting import save_verdict_report
 
-from erarm.agent.bench import bench
+from erarm.agent.bench import bench, chart
+from erarm.agent.overlay import save_png
 from erarm.sim.emulator import Emulator, EmulatorSettings
 from erarm.sim.tasks import SCENARIOS
 
-FAMILIES = ["into-container", "on-plate", "household-beside", "out-of-container"]
+FAMILIES = ["into-container", "on-plate", "household-beside", "out-of-container", "group-into",
+            "clear-table", "sort-by-category", "stack-household"]
 
 
 def main() -> None:
@@ -44,6 +48,7 @@ def main() -> None:
         print(f"{row['task']:17} {row['succeeded']:3}/{row['episodes']} succeeded "
               f"({row['ci95'][0]:.0%}-{row['ci95'][1]:.0%}), {row['verified']:3} verified, "
               f"{row['failed_but_verified']} failed but verified", flush=True)
+    save_png(args.out.with_suffix(".png"), chart(report))  # beside the blocks' chart
     save_verdict_report(started, rows, args.out, emulator=settings.model_dump(
         include={"pointing_sigma", "box_jitter", "confusion_rate", "miss_rate", "misread_rate",
                  "judge_error_rate"}))

@@ -22,7 +22,8 @@ from erarm.agent.bench import bench
 from erarm.sim.emulator import Emulator, EmulatorSettings
 
 FAMILIES = ["pick-into-bowl", "put-all", "sort", "stack-two", "tower-three", "place-beside",
-            "into-container", "on-plate", "household-beside", "out-of-container"]
+            "into-container", "on-plate", "household-beside", "out-of-container", "group-into",
+            "clear-table", "sort-by-category", "stack-household"]
 
 
 def main() -> None:

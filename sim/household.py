@@ -149,11 +149,11 @@ KINDS: dict[str, HouseholdKind] = {k.name: k for k in (
     _kind("mug", ("mug", "coffee mug", "cup"), "kitchen", (88, 62, 72), (0.95, 0.95, 0.92),
           Build.mesh, mesh=Mesh("pybullet_data/objects/mug_col.obj", source=PYBULLET)),
     # containers
-    _kind("basket", ("basket", "wicker basket"), "container", (170, 130, 60),
+    _kind("basket", ("basket", "wicker basket"), "container", (210, 150, 70),
           (0.62, 0.42, 0.22), Build.crate, holds=Holds.inside),
     _kind("tray", ("tray", "serving tray"), "container", (190, 140, 20), (0.45, 0.47, 0.50),
           Build.crate, holds=Holds.on),
-    _kind("storage bin", ("bin", "box", "storage box", "crate"), "container", (150, 130, 80),
+    _kind("storage bin", ("bin", "box", "storage box", "crate"), "container", (200, 150, 85),
           (0.15, 0.45, 0.80), Build.crate, holds=Holds.inside),
     _kind("plate", ("plate", "dinner plate", "dish"), "container", (160, 160, 16),
           (0.97, 0.97, 0.95), Build.dish, holds=Holds.on),

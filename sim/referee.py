@@ -129,7 +129,9 @@ def rests_on(world: World, top: int, bottom: int) -> tuple[bool, str]:
 
 def seen_truly(world: World, index: int, calibration: CameraCalibration) -> SceneObject:
     """A scene object as perception would report it if it were perfect: a solid's top-face
-    centre, a container's floor, half its width, and where the true camera sees it."""
+    centre, a container's floor, half its width, and where the true camera sees it stand (its
+    footprint's centre on the table: a tall bottle's top shows farther up the image than where
+    it stands, and in front of or behind is about where things stand)."""
     x, y, _ = _pose(world, index)
     low, high = _bounds(world, index)
     spec = world.objects[index]
@@ -140,7 +142,7 @@ def seen_truly(world: World, index: int, calibration: CameraCalibration) -> Scen
         radius = BOWL_RIM_RADIUS_M * spec.size if kind is None else kind.size_mm[1] / 2000
     else:
         top, radius = high[2], half_width_m(world, index)
-    u, v = calibration.project(np.array([[x, y, top]]))[0]
+    u, v = calibration.project(np.array([[x, y, low[2]]]))[0]
     return SceneObject(label=world.labels[index], position_mm=(x * 1000, y * 1000, top * 1000),
                        radius_mm=radius * 1000,
                        point=pixel_to_normalized(float(u), float(v), calibration.width,

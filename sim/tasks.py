@@ -17,14 +17,27 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel
 
-from erarm.agent.goals import Relation, Viewpoint, stated_relation
+from erarm.agent.geometry import pixel_to_normalized
+from erarm.agent.goals import (
+    Relation,
+    TaskGoal,
+    Viewpoint,
+    named_groups,
+    place_for,
+    stated_relation,
+)
 from erarm.agent.instructions import Goal as Asked
 from erarm.agent.instructions import Instruction, ObjectRef, narrow, read_instruction
 from erarm.agent.instructions import mentions as named_objects
-from erarm.sim.household import KINDS, WALL_M, Holds, kind_for
-from erarm.sim.objects import COLOURS
+from erarm.agent.labels import GROUP_WORDS
+from erarm.agent.schemas import SceneObject as Seen
+from erarm.robots.base import WorkspaceLimits
+from erarm.robots.errors import ConfigError
+from erarm.sim.household import KINDS, WALL_M, Build, Holds, kind_for
+from erarm.sim.objects import COLOURS, footprint
 from erarm.sim.scene import Kind, RenderConditions, SceneObject, SceneSpec, Wanted, place
 
 ALL_COLOURS = list(COLOURS)
@@ -100,6 +113,7 @@ class Family:
 
     name = ""
     asks: Asked
+    spare = 0  # distractors listed last that staging leaves out when the table is too full
 
     def instruction(self, rng: random.Random) -> str:
         raise NotImplementedError
@@ -121,6 +135,11 @@ class Family:
     def arrange(self, objects: list[SceneObject]) -> list[SceneObject]:
         """The placed layout as the task starts it (an object already in a container)."""
         return objects
+
+    def doable(self, task: str, layout: list[SceneObject]) -> bool:
+        """Whether the task can be done in this layout (a place the task asks for lies within
+        the arm's reach); staging draws another layout when not."""
+        return True
 
 
 def _read(task: str) -> Instruction:
@@ -296,9 +315,9 @@ def household_mentions(task: str) -> list[tuple[str, re.Match]]:
 
 def household_goal(task: str) -> tuple[str, str, Relation, Viewpoint] | None:
     """(item kind, target kind, relation, viewpoint) for a task naming two household objects
-    and a relation between them, or None."""
+    and a relation between them, or None (a task about a group among them too)."""
     named = household_mentions(task)
-    if len(named) != 2 or named[0][0] == named[1][0]:
+    if len(named) != 2 or named[0][0] == named[1][0] or named_groups(task):
         return None
     (item, first), (target, second) = named
     stated = stated_relation(task[first.end():second.start()])
@@ -319,11 +338,15 @@ def _kinds(holds: tuple[Holds, ...]) -> list[str]:
 GRASPABLE = [name for name, kind in KINDS.items() if kind.graspable is None]
 
 
+BIG_CONTAINER_M = 0.1  # a container wider than this leaves room for fewer other things
+
+
 class _Household(Family):
     """A task about one household object and another: phrased as people say it, staged among
     two to four other household things (at most one more container)."""
 
     name = ""
+    spare = 2
     relations: tuple[Relation, ...] = ()
     targets: tuple[Holds, ...] = ()
     phrasings: tuple[str, ...] = ()
@@ -341,10 +364,14 @@ class _Household(Family):
     def objects(self, task: str, rng: random.Random) -> list[tuple]:
         item, target, *_ = household_goal(task)
         others = [k for k in GRASPABLE if k not in (item, target)]
-        containers = [k for k in _kinds((Holds.inside, Holds.on)) if k not in (item, target)]
-        extra = rng.sample(others, rng.randint(2, 4))
+        big = KINDS[target].radius_m > BIG_CONTAINER_M  # a bin takes much of the table
+        containers = [k for k in _kinds((Holds.inside, Holds.on)) if k not in (item, target)
+                      and not (big and KINDS[k].radius_m > BIG_CONTAINER_M)]
+        extra = rng.sample(others, rng.randint(2, 3 if big else 4))
         if rng.random() < 0.5:
             extra[0] = rng.choice(containers)
+            if KINDS[extra[0]].radius_m > BIG_CONTAINER_M:
+                extra = extra[:3]
         return [(None, item), (None, target), *[(None, k) for k in extra]]
 
     def goals(self, task: str, labels: list[str],
@@ -420,6 +447,182 @@ class NextToThing(_Household):
         target = rng.choice([k for k in KINDS if k != item])
         return rng.choice(self.phrasings).format(item=_say(item, rng), target=_say(target, rng))
 
+    def doable(self, task: str, layout: list[SceneObject]) -> bool:
+        """Some free spot on the target's named side lies well within the arm's reach, as a
+        model that sees the table would find one (in front of the target as the camera sees
+        it is towards the camera, at the table's far edge from the arm)."""
+        item, target, relation, viewpoint = household_goal(task)
+        goal = TaskGoal(relation=relation, item=item, target=target, viewpoint=viewpoint)
+        seen = _as_seen(layout)
+        return place_for(goal, seen[0], seen[1], seen, ROOMY) is not None
+
+
+# the arm's workspace less a margin: a model that sees the table a little off still finds room
+ROOMY = WorkspaceLimits(x_max=0.66, y_min=-0.36, y_max=0.36, max_reach_m=0.67)
+
+
+def _as_seen(layout: list[SceneObject]) -> list[Seen]:
+    """The staged objects as the default camera would show them to a perfect perception: where
+    they stand, how much table they cover, where in the image."""
+    from erarm.sim.camera import CameraSetup, calibration
+
+    camera = calibration(CameraSetup())
+    standing = np.array([[o.x, o.y, 0.0] for o in layout])
+    seen = []
+    for o, (u, v) in zip(layout, camera.project(standing), strict=True):
+        height = KINDS[o.kind].height_m if o.kind in KINDS else 0.0
+        seen.append(Seen(label=o.label, position_mm=(o.x * 1000, o.y * 1000, height * 1000),
+                         radius_mm=footprint(o.kind, o.size).radius_m * 1000,
+                         point=pixel_to_normalized(float(u), float(v), camera.width,
+                                                   camera.height)))
+    return seen
+
+
+class StackHousehold(_Household):
+    """One household thing set on top of another whose flat top carries it."""
+
+    name = "stack-household"
+    relations = (Relation.on,)
+    targets = (Holds.nothing,)
+    phrasings = ("put the {item} on the {target}", "stack the {item} on top of the {target}",
+                 "set the {item} on top of the {target}", "place the {item} onto the {target}",
+                 "can you stack the {item} on the {target}?")
+
+    def instruction(self, rng: random.Random) -> str:
+        target = rng.choice(CARRIERS)
+        item = rng.choice([k for k in STACKED if k != target])
+        return rng.choice(self.phrasings).format(item=_say(item, rng), target=_say(target, rng))
+
+
+# flat tops that carry another thing, and things with a flat bottom that stand on one
+CARRIERS = ["sponge", "soup can"]
+STACKED = ["wooden block", "soup can", "soda can", "sponge", "juice box"]
+
+
+# the group words people use for each category of household things (the agent's words)
+SAID_GROUPS = {"fruit": ("fruit",), "toy": ("toys",), "drink": ("drinks",),
+               "food": ("groceries",), "condiment": ("condiments", "sauces")}
+BINS = [k for k in _kinds((Holds.inside,)) if KINDS[k].build is Build.crate]  # to collect in
+SMALL_HOLDERS = [k for k in _kinds((Holds.inside, Holds.on)) if k not in BINS and k != "tray"]
+GROUP_SIZE = 2  # things of a group set in one container: side by side along its length
+SMALL_MM = 75.0  # what goes in a container with another: at most this long
+
+
+def group_task(task: str) -> list[tuple[str | None, str, Relation]] | None:
+    """For each group a task names: the category (None: everything on the table), the holder
+    named after it, and the relation ('put the fruit on the plate and the toys in the bin');
+    None when a group has no category the simulator knows or no holder it goes in or on."""
+    read = []
+    for word, after in named_groups(task):
+        category = None if word is None else GROUP_WORDS.get(word.lower())
+        holders = [(kind, found) for kind, found in household_mentions(after)
+                   if KINDS[kind].holds is not Holds.nothing]
+        if (word is not None and category is None) or not holders:
+            return None
+        target, found = holders[0]
+        stated = stated_relation(after[:found.start()])
+        wanted = Relation.inside if KINDS[target].holds is Holds.inside else Relation.on
+        if stated is None or stated[0] not in (Relation.inside, Relation.on):
+            return None
+        read.append((category, target, wanted))
+    return read or None
+
+
+def _small(category: str | None) -> list[str]:
+    return [k for k in GRASPABLE if KINDS[k].size_mm[0] <= SMALL_MM
+            and (category is None or KINDS[k].category == category)]
+
+
+class GroupInto(Family):
+    """Every thing of a category into a container, among things of other categories."""
+
+    name = "group-into"
+    spare = 1
+    phrasings = ("put all the {group} in the {target}", "put the {group} into the {target} "
+                 "please", "can you put all of the {group} in the {target}?", "collect all the "
+                 "{group} in the {target}", "each of the {group} goes in the {target}")
+
+    def matches(self, task: str) -> bool:
+        read = group_task(task)
+        return read is not None and len(read) == 1 and read[0][0] is not None
+
+    def instruction(self, rng: random.Random) -> str:
+        category = rng.choice([c for c in SAID_GROUPS if len(_small(c)) >= GROUP_SIZE])
+        return rng.choice(self.phrasings).format(group=rng.choice(SAID_GROUPS[category]),
+                                                 target=_say(rng.choice(BINS), rng))
+
+    def objects(self, task: str, rng: random.Random) -> list[tuple]:
+        ((category, target, _),) = group_task(task)
+        members = rng.sample(_small(category), GROUP_SIZE)
+        others = [k for k in GRASPABLE if KINDS[k].category != category]
+        return [(None, target), *[(None, k) for k in members],
+                *[(None, k) for k in rng.sample(others, rng.randint(1, 2))]]
+
+    def goals(self, task: str, labels: list[str],
+              placed: list[Placed] | None = None) -> list[Goal] | None:
+        """Each thing of each group on the table in or on its holder."""
+        read = group_task(task)
+        if read is None or any(target not in labels for _, target, _ in read):
+            return None
+        return [Goal(relation=relation.value, item=i, target=labels.index(target))
+                for category, target, relation in read
+                for i, label in enumerate(labels) if label in GRASPABLE and
+                (category is None or KINDS[label].category == category)] or None
+
+
+class ClearTable(GroupInto):
+    """Everything on the table into the one container there."""
+
+    name = "clear-table"
+    spare = 0
+    phrasings = ("clear the table into the {target}", "put everything in the {target}",
+                 "tidy up: put everything into the {target}", "clear off the table into the "
+                 "{target} please", "put all the things on the table in the {target}")
+
+    def matches(self, task: str) -> bool:
+        read = group_task(task)
+        return read is not None and read[0][0] is None
+
+    def instruction(self, rng: random.Random) -> str:
+        return rng.choice(self.phrasings).format(target=_say(rng.choice(BINS), rng))
+
+    def objects(self, task: str, rng: random.Random) -> list[tuple]:
+        ((_, target, _),) = group_task(task)
+        return [(None, target), *[(None, k) for k in rng.sample(_small(None), GROUP_SIZE)]]
+
+
+class SortByCategory(GroupInto):
+    """Two groups, each to its own holder: a bin and a plate, pan or tray."""
+
+    name = "sort-by-category"
+    spare = 1
+    phrasings = ("put the {group} {into} the {target} and the {other} {into2} the {target2}",
+                 "tidy up: all the {group} {into} the {target}, all the {other} {into2} the "
+                 "{target2}", "sort the {group} into the {target} and the {other} {into2} the "
+                 "{target2}", "the {group} go {into} the {target} and the {other} {into2} the "
+                 "{target2} please")
+
+    def matches(self, task: str) -> bool:
+        read = group_task(task)
+        return read is not None and len(read) == 2 and None not in (c for c, _, _ in read)
+
+    def instruction(self, rng: random.Random) -> str:
+        first, second = rng.sample([c for c in SAID_GROUPS if _small(c)], 2)
+        bin_, other = rng.choice(BINS), rng.choice(SMALL_HOLDERS)
+        into = {Holds.inside: "in", Holds.on: "on"}
+        return rng.choice(self.phrasings).format(
+            group=rng.choice(SAID_GROUPS[first]), into="in", target=_say(bin_, rng),
+            other=rng.choice(SAID_GROUPS[second]), into2=into[KINDS[other].holds],
+            target2=_say(other, rng))
+
+    def objects(self, task: str, rng: random.Random) -> list[tuple]:
+        read = group_task(task)
+        members = [k for category, _, _ in read for k in
+                   rng.sample(_small(category), min(len(_small(category)), rng.randint(1, 2)))]
+        others = [k for k in _small(None) if KINDS[k].category not in {c for c, _, _ in read}]
+        return [*[(None, target) for _, target, _ in read], *[(None, k) for k in members],
+                (None, rng.choice(others))]
+
 
 def _named(task: str, rng: random.Random) -> list[tuple[str, Kind]]:
     """What the task names; a kind named without a colour gets an unused one. An object picked
@@ -437,9 +640,9 @@ def _named(task: str, rng: random.Random) -> list[tuple[str, Kind]]:
 
 
 # Most specific first: the first family that matches an instruction owns it.
-FAMILIES: list[Family] = [TowerThree(), Sort(), PutAll(), StackTwo(), PlaceBeside(),
-                          PickIntoBowl(), IntoContainer(), OnPlate(), OutOfContainer(),
-                          NextToThing()]
+FAMILIES: list[Family] = [SortByCategory(), GroupInto(), ClearTable(), TowerThree(), Sort(),
+                          PutAll(), StackTwo(), PlaceBeside(), PickIntoBowl(), IntoContainer(),
+                          OnPlate(), OutOfContainer(), StackHousehold(), NextToThing()]
 FAMILY = {family.name: family for family in FAMILIES}
 
 
@@ -475,7 +678,25 @@ SCENARIOS = {s.name: s for s in (
     Scenario("on-plate", FAMILY["on-plate"], 0.95, offline=False),
     Scenario("household-beside", FAMILY["household-beside"], 0.95, offline=False),
     Scenario("out-of-container", FAMILY["out-of-container"], 0.95, offline=False),
+    Scenario("group-into", FAMILY["group-into"], 0.95, offline=False),
+    Scenario("clear-table", FAMILY["clear-table"], 0.95, offline=False),
+    Scenario("sort-by-category", FAMILY["sort-by-category"], 0.95, offline=False),
+    Scenario("stack-household", FAMILY["stack-household"], 0.95, offline=False),
 )}
+
+
+def _layout(wanted: list[Wanted], rng: random.Random, spare: int) -> list[SceneObject]:
+    """A layout of what is wanted, less up to `spare` of its last (distractors) if it must."""
+    for left_out in range(spare + 1):
+        try:
+            return place(wanted[:len(wanted) - left_out], rng)
+        except ConfigError:
+            if left_out == spare:
+                raise
+    raise AssertionError("unreachable")
+
+
+STAGING_TRIES = 50  # layouts drawn for a task that is not doable in the first
 
 
 def stage(task: str, seed: int, hard: bool = False, family: Family | None = None) -> SceneSpec:
@@ -492,5 +713,10 @@ def stage(task: str, seed: int, hard: bool = False, family: Family | None = None
             scale *= rng.uniform(0.8, 1.2) if kind == "block" else rng.uniform(0.9, 1.15)
         sized.append((colour, kind, min(scale, 1.3)))
     render = RenderConditions.random(rng) if hard else None
-    layout = place(sized, rng)
+    spare = family.spare if family else 0
+    layout = _layout(sized, rng, spare)
+    for _ in range(STAGING_TRIES):
+        if family is None or family.doable(task, layout):
+            break
+        layout = _layout(sized, rng, spare)
     return SceneSpec(objects=family.arrange(layout) if family else layout, render=render)

@@ -88,6 +88,27 @@ def sim_cell_module() -> Iterator:
     yield from _sim_cells()
 
 
+RECORDED_TASK = "pick the blue block into the orange bowl"
+
+
+@pytest.fixture(scope="session")
+def recorded_run(tmp_path_factory) -> Path:
+    """One run of the local brain in the simulator with its flight record (seed 2: ten recorded
+    commands), shared by the recorder, replay and tracking tests; they copy it before changing
+    anything in it."""
+    from erarm.agent.api import run_task
+
+    folder = tmp_path_factory.mktemp("recorded") / "run"
+    cell = open_workcell("sim", task=RECORDED_TASK, seed=2)
+    cell.robot.connect()
+    try:
+        result = run_task(RECORDED_TASK, cell, brain="local", out=folder, record=True)
+    finally:
+        cell.close()
+    assert result.success is True, result.error
+    return folder
+
+
 @contextmanager
 def one_at_a_time(name: str) -> Iterator[None]:
     """Across the suite's worker processes, one holder at a time of what the machine has one of

@@ -86,18 +86,16 @@ def test_bench_runs_every_scenario_and_writes_its_report(tmp_path):
 
 
 def test_bench_table_and_flight_records(tmp_path):
-    done = erarm("bench", "--task", "pick-into-bowl", "--episodes", "2", "--workers", "1",
-                 "--record", "--out", str(tmp_path))
-    assert done.returncode == 1, done.stderr  # 2/2 does not show a 98% target is met
-    assert "pick-into-bowl" in done.stdout and "2/2 100%" in done.stdout
-    assert ("pick-into-bowl: too few episodes to tell: 2/2 reaches the 98% target, but the 95% "
-            "interval starts at 34%; showing it takes at least 189 episodes") in done.stdout
+    done = erarm("bench", "--task", "pick-into-bowl", "--episodes", "1", "--seed", "1",
+                 "--workers", "1", "--record", "--out", str(tmp_path))
+    assert done.returncode == 1, done.stderr  # 1/1 does not show a 98% target is met
+    assert "pick-into-bowl" in done.stdout and "1/1 100%" in done.stdout
+    assert ("pick-into-bowl: too few episodes to tell: 1/1 reaches the 98% target, but the 95% "
+            "interval starts at 21%; showing it takes at least 189 episodes") in done.stdout
     assert "episodes per minute" in done.stdout
-    assert done.stderr.splitlines() == ["· 1/2 episodes; last: pick-into-bowl seed 0: ok",
-                                        "· 2/2 episodes; last: pick-into-bowl seed 1: ok"]
-    for seed in (0, 1):
-        record = tmp_path / "episodes" / f"pick-into-bowl-{seed}" / "record"
-        assert (record / "robot.jsonl").is_file() and (record / "run.mp4").is_file()
+    assert done.stderr.splitlines() == ["· 1/1 episodes; last: pick-into-bowl seed 1: ok"]
+    record = tmp_path / "episodes" / "pick-into-bowl-1" / "record"
+    assert (record / "robot.jsonl").is_file() and (record / "run.mp4").is_file()
 
 
 def test_bench_exits_1_when_a_task_misses_its_target(fake_gemini, tmp_path):

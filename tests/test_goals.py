@@ -66,6 +66,20 @@ def test_on_means_centred_and_one_object_higher():
                                                 "centre"
 
 
+def test_erarm_reads_on_with_a_margin_for_its_measurement():
+    """A can 34 mm off the middle of a sponge seen 40 mm across at most: within what the
+    referee's half width might allow, but erarm's own verdict, reading 12 mm tighter, does not
+    call it on (the sponge's true narrow half is 30 mm: the can hangs over its edge)."""
+    goal = TaskGoal(relation=Relation.on, item="soda can", target="sponge")
+    sponge = seen("sponge", 346, 67, 28, radius=40)
+    can = seen("soda can", 345, 33, 117)
+    assert check_goal(goal, [sponge, can]).holds is True
+    tight = check_goal(goal, [sponge, can], margin_mm=12.0)
+    assert tight.holds is False and tight.reason == "the soda can is 34 mm off the sponge's " \
+                                                    "centre"
+    assert check_goal(goal, [sponge, seen("soda can", 350, 60, 117)], margin_mm=12.0).holds
+
+
 def test_the_robots_left_is_its_plus_y_and_its_front_its_base_side():
     goal = TaskGoal(relation=Relation.left_of, item="blue block", target="orange bowl",
                     viewpoint=Viewpoint.robot)

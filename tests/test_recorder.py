@@ -94,21 +94,12 @@ def test_a_recorded_gemini_run_keeps_everything_but_the_key(fake_gemini, tmp_pat
     assert_key_absent(done.stdout, done.stderr, folder=tmp_path)
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory) -> Path:
-    """A run recorded with the local brain, to replay (tests copy it before changing it)."""
-    folder = tmp_path_factory.mktemp("recorded")
-    done = erarm("run", TASK, "--seed", "2", "--record", "--out", str(folder))
-    assert done.returncode == 0, done.stderr
-    return folder
-
-
 def copy_of(folder: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(folder, tmp_path / "run"))
 
 
-def test_replay_re_executes_the_run_and_ends_as_it_did(recorded):
-    done = erarm("replay", str(recorded / "record"), "--json")
+def test_replay_re_executes_the_run_and_ends_as_it_did(recorded_run):
+    done = erarm("replay", str(recorded_run / "record"), "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["task"] == TASK and report["recorded"]["success"] is True
@@ -121,8 +112,8 @@ def test_replay_re_executes_the_run_and_ends_as_it_did(recorded):
         [c["recorded_holding"] for c in replayed["commands"] if c["holding"] is not None]
 
 
-def test_replay_prints_the_timeline_and_a_dry_run_moves_nothing(recorded):
-    done = erarm("replay", str(recorded), "--dry-run")
+def test_replay_prints_the_timeline_and_a_dry_run_moves_nothing(recorded_run):
+    done = erarm("replay", str(recorded_run), "--dry-run")
     assert done.returncode == 0, done.stderr
     assert "step 10/10 returnToOrigin()" in done.stdout
     assert "recorded: ✓ success" in done.stdout
@@ -130,8 +121,8 @@ def test_replay_prints_the_timeline_and_a_dry_run_moves_nothing(recorded):
     assert "replaying" not in done.stderr and "replayed:" not in done.stdout
 
 
-def test_a_replay_that_ends_differently_exits_1(recorded, tmp_path):
-    run = copy_of(recorded, tmp_path)
+def test_a_replay_that_ends_differently_exits_1(recorded_run, tmp_path):
+    run = copy_of(recorded_run, tmp_path)
     result = json.loads((run / "result.json").read_text())
     result["ground_truth"]["success"] = False  # as if the recorded run had failed
     (run / "result.json").write_text(json.dumps(result))
@@ -149,8 +140,8 @@ def test_a_replay_that_ends_differently_exits_1(recorded, tmp_path):
     (lambda c: c["commanded"].update(x=2.0), "recorded command 3 is outside the workspace"),
     (lambda c: c.update(command="fly"), "robot.jsonl line 3: command: Input should be"),
 ])
-def test_a_damaged_record_is_refused_before_any_motion(recorded, tmp_path, change, message):
-    run = copy_of(recorded, tmp_path)
+def test_a_damaged_record_is_refused_before_any_motion(recorded_run, tmp_path, change, message):
+    run = copy_of(recorded_run, tmp_path)
     commands = lines(run / "record" / "robot.jsonl")
     change(commands[2])
     (run / "record" / "robot.jsonl").write_text("".join(json.dumps(c) + "\n" for c in commands))
@@ -178,8 +169,8 @@ def test_replay_without_a_record_is_one_line(tmp_path):
      "result.json is a directory, not a file"),
     (lambda run: (run / "result.json").write_bytes(b"\xfe{}"), "result.json is not UTF-8 text"),
 ])
-def test_unreadable_record_files_are_one_line(recorded, tmp_path, damage, message):
-    run = copy_of(recorded, tmp_path)
+def test_unreadable_record_files_are_one_line(recorded_run, tmp_path, damage, message):
+    run = copy_of(recorded_run, tmp_path)
     damage(run)
     done = erarm("replay", str(run), "--dry-run")
     assert done.returncode == 2 and done.stdout == ""
@@ -187,22 +178,22 @@ def test_unreadable_record_files_are_one_line(recorded, tmp_path, damage, messag
     assert len(done.stderr.splitlines()) == 1
 
 
-def test_replay_gui_without_a_display_fails_before_printing(recorded):
+def test_replay_gui_without_a_display_fails_before_printing(recorded_run):
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
-    done = subprocess.run([ERARM, "replay", str(recorded), "--gui"], capture_output=True,
+    done = subprocess.run([ERARM, "replay", str(recorded_run), "--gui"], capture_output=True,
                           text=True, env=env, timeout=180, check=False)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("erarm: error: --gui needs a display")
     assert len(done.stderr.splitlines()) == 1
 
 
-def test_a_run_folder_belongs_to_one_run(recorded, tmp_path):
-    again = erarm("run", TASK, "--seed", "2", "--record", "--out", str(recorded))
+def test_a_run_folder_belongs_to_one_run(recorded_run, tmp_path):
+    again = erarm("run", TASK, "--seed", "2", "--record", "--out", str(recorded_run))
     assert again.returncode == 2, again.stderr
-    assert again.stderr == (f"erarm: error: run folder {recorded} holds another run (result.json, "
-                            "plan.json, scene.json, camera.png, record): a run folder belongs to "
-                            "one run, choose a new --out\n")
-    assert len(lines(recorded / "record" / "robot.jsonl")) == 10  # nothing appended
+    assert again.stderr == (f"erarm: error: run folder {recorded_run} holds another run "
+                            "(result.json, plan.json, scene.json, camera.png, record): a run "
+                            "folder belongs to one run, choose a new --out\n")
+    assert len(lines(recorded_run / "record" / "robot.jsonl")) == 10  # nothing appended
     for out, message in [("README.md", "run folder README.md is a file, not a folder"),
                          ("/proc/x", "cannot create the run folder /proc/x")]:
         done = erarm("run", TASK, "--out", out)
@@ -240,8 +231,8 @@ def test_a_second_run_is_refused_while_the_first_still_opens(toy_plugin, tmp_pat
     assert result["interrupted"] == "opening the workcell"
 
 
-def test_execute_records_too_and_replays(recorded, tmp_path):
-    done = erarm("execute", str(recorded / "plan.json"), "--seed", "2", "--record", "--out",
+def test_execute_records_too_and_replays(recorded_run, tmp_path):
+    done = erarm("execute", str(recorded_run / "plan.json"), "--seed", "2", "--record", "--out",
                  str(tmp_path / "exec"))
     assert done.returncode == 0, done.stderr
     assert len(lines(tmp_path / "exec" / "record" / "robot.jsonl")) == 10

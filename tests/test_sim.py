@@ -194,13 +194,17 @@ EPISODES = [("sort", 0), ("tower-three", 1)]
 
 @pytest.fixture(scope="module", params=EPISODES, ids=[f"{t}-{s}" for t, s in EPISODES])
 def episode(request, tmp_path_factory):
-    """A recorded episode of the local brain in the simulator: its run folder."""
-    from erarm.agent.bench import EpisodeSpec, run_episode
+    """A recorded episode of the local brain in the simulator: its run folder (the record of its
+    commands, without the film, which these tests do not look at)."""
+    from erarm.agent.api import run_task
+    from erarm.robots.registry import open_workcell
 
-    task, seed = request.param
-    folder = tmp_path_factory.mktemp(f"{task}-{seed}")
-    result = run_episode(EpisodeSpec(task=task, seed=seed, record_dir=str(folder)))
-    assert result.success, result.failure
+    scenario, seed = request.param
+    folder = tmp_path_factory.mktemp(f"{scenario}-{seed}") / "run"
+    with open_workcell("sim", scenario=scenario, seed=seed) as cell:
+        cell.video = None
+        result = run_task(cell.instruction, cell, brain="local", out=folder, record=True)
+    assert result.success, result.error
     return folder
 
 
@@ -228,12 +232,12 @@ def test_vertical_moves_keep_the_wrist_yaw_and_no_move_turns_it_over_45_degrees(
     assert vertical >= 8  # down to and up from each grasp and each place
 
 
-def _tampered(episode, tmp_path, index: int, turn_deg: float, field: str):
+def _tampered(recorded, tmp_path, index: int, turn_deg: float, field: str):
     """A copy of the recorded run whose recorded command `index` has its `field` yaw turned."""
     import shutil
 
     run = tmp_path / "run"
-    shutil.copytree(episode, run)
+    shutil.copytree(recorded, run)
     robot = run / "record" / "robot.jsonl"
     commands = [json.loads(line) for line in robot.read_text().splitlines()]
     commands[index - 1][field]["yaw"] += math.radians(turn_deg)
@@ -241,12 +245,13 @@ def _tampered(episode, tmp_path, index: int, turn_deg: float, field: str):
     return run
 
 
-def test_replay_refuses_a_record_whose_reached_yaw_is_not_its_commanded_one(episode, tmp_path):
+def test_replay_refuses_a_record_whose_reached_yaw_is_not_its_commanded_one(recorded_run,
+                                                                          tmp_path):
     import subprocess
     import sys
     from pathlib import Path
 
-    run = _tampered(episode, tmp_path, 5, 30.0, "commanded")  # the lift after the first grasp
+    run = _tampered(recorded_run, tmp_path, 5, 30.0, "commanded")  # the lift after the first grasp
     erarm = str(Path(sys.executable).with_name("erarm"))
     done = subprocess.run([erarm, "replay", str(run), "--dry-run"], capture_output=True,
                           text=True, timeout=300)
@@ -256,11 +261,11 @@ def test_replay_refuses_a_record_whose_reached_yaw_is_not_its_commanded_one(epis
     assert "the record is damaged" in done.stderr and len(done.stderr.splitlines()) == 1
 
 
-def test_replay_reports_a_reached_yaw_that_differs_from_the_recording(episode, tmp_path):
+def test_replay_reports_a_reached_yaw_that_differs_from_the_recording(recorded_run, tmp_path):
     from erarm.agent.recording.replay import load_recording, replay
     from erarm.robots.registry import open_workcell
 
-    recording = load_recording(_tampered(episode, tmp_path, 5, 3.0, "reached"))
+    recording = load_recording(_tampered(recorded_run, tmp_path, 5, 3.0, "reached"))
     first_round = [c for c in recording.commands if c.context == "round 1"]
     recording = recording.model_copy(update={"commands": first_round})
     with open_workcell("sim", task=recording.task, seed=0, scene=recording.scene) as cell:

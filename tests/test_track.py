@@ -12,29 +12,13 @@ import cv2
 import numpy as np
 import pytest
 
-from erarm.agent.api import run_task
 from erarm.agent.brains.local import LocalBrain
 from erarm.agent.track import track
+from tests.conftest import RECORDED_TASK
 from tests.fake_gemini import text_reply
 from tests.test_live import ERARM
 
-TASK = "pick the blue block into the orange bowl"
-
-
-@pytest.fixture(scope="module")
-def recorded_run(tmp_path_factory):
-    """A recorded run of the task: its folder holds record/run.mp4, the camera's video."""
-    from erarm.robots.registry import open_workcell
-
-    folder = tmp_path_factory.mktemp("recorded") / "run"
-    cell = open_workcell("sim", task=TASK, seed=1)
-    cell.robot.connect()
-    try:
-        result = run_task(TASK, cell, brain="local", out=folder, record=True)
-    finally:
-        cell.close()
-    assert result.success is True
-    return folder
+TASK = RECORDED_TASK
 
 
 def _video(path, frames: int = 12, size=(160, 120)) -> None:

@@ -430,3 +430,23 @@ def test_a_look_between_lets_an_empty_hand_reach_for_what_was_set_down(surface):
     reach = next(a for a in validated.actions if a.step == 12)
     block_top = 0.008 + 0.04  # on the bowl's floor
     assert reach.pose.z == pytest.approx(block_top - GraspPolicy().grasp_depth_m, abs=2e-3)
+
+
+def test_a_top_too_narrow_to_carry_what_is_held_is_refused_before_any_motion():
+    """Stacking: the 40 mm block on a post 16 mm across would topple off; on a top 70 mm
+    across it stands."""
+    post, pedestal = (0.50, -0.15, 0.008, 0.06), (0.36, -0.15, 0.035, 0.03)
+    surface = SurfaceMap(raycast_frame(synthetic_calibration(
+        eye=(0.95, 0.0, 0.7), target=(0.45, 0.0, 0.0)), [BLOCK, post, pedestal]), LIMITS)
+
+    def onto(x: int, y: int) -> Plan:
+        return Plan(calls=[Move(x=420, y=50, high=True), SetGripperState(opened=True),
+                           Move(x=420, y=50, high=False), SetGripperState(opened=False),
+                           Move(x=420, y=50, high=True), Move(x=x, y=y, high=True),
+                           Move(x=x, y=y, high=False), SetGripperState(opened=True)])
+
+    with pytest.raises(PlanRejected, match=r"step 8 .* on a top 1\d mm across, too narrow to "
+                                           r"carry it \(at least \d\d mm\): it would topple"):
+        validate_plan(onto(500, -150), surface, LIMITS, gripper_open=False)
+    stacked = validate_plan(onto(360, -150), surface, LIMITS, gripper_open=False)
+    assert stacked.transfers[0].release_mm == pytest.approx((360, -150))

@@ -18,7 +18,7 @@ from erarm.agent.schemas import Move, ReturnToOrigin, SceneObject, SetGripperSta
 from erarm.robots.base import WorkspaceLimits
 from erarm.sim.emulator.settings import EmulatorSettings
 from erarm.sim.emulator.truth import GoalTruth, ObjectTruth, SceneTruth
-from erarm.sim.household import KINDS
+from erarm.sim.household import KINDS, holds_things
 from erarm.sim.objects import COLOURS
 
 MM_PER_GRID = 0.6  # the table's ~600 mm across the image's 1000: noise for an object not listed
@@ -203,14 +203,22 @@ def _positions_mm(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> list[tu
 
 def _release_spot(truth: SceneTruth, target: int, where: list[tuple[float, float]],
                   taken: list[tuple[float, float]]) -> tuple[float, float]:
-    """A bowl that takes one block: its centre; one that takes several: the free slot of three
-    around its centre farthest from what is in it or planned there (as the local planner does)."""
-    shares = sum(1 for g in truth.goals if g.target == target and g.relation == "inside")
+    """A container that takes one thing: its centre; a bowl that takes several: the free slot
+    of three around its centre farthest from what is in it or planned there (as the local
+    planner does); a basket or bin: the free one of as many slots along its length."""
+    shares = sum(1 for g in truth.goals if g.target == target and g.relation in ("inside", "on"))
     cx, cy = where[target]
     if shares <= 1:
         return cx, cy
-    slots = [(cx + SLOT_RADIUS_MM * math.cos(a), cy + SLOT_RADIUS_MM * math.sin(a))
-             for a in (math.pi / 2 + 2 * math.pi * k / 3 for k in range(3))]
+    container = truth.objects[target]
+    if container.kind in KINDS:  # a basket or a bin: side by side along its length
+        turn = math.radians(container.yaw_deg)
+        step = KINDS[container.kind].size_mm[0] / (2 * shares)
+        slots = [(cx + math.cos(turn) * step * k, cy + math.sin(turn) * step * k)
+                 for k in range(1 - shares, shares, 2)]
+    else:
+        slots = [(cx + SLOT_RADIUS_MM * math.cos(a), cy + SLOT_RADIUS_MM * math.sin(a))
+                 for a in (math.pi / 2 + 2 * math.pi * k / 3 for k in range(3))]
     if not taken:
         return slots[0]
     return max(slots, key=lambda s: min(math.hypot(s[0] - t[0], s[1] - t[1]) for t in taken))
@@ -275,10 +283,11 @@ def transfers(truth: SceneTruth, prompt: str, mistakes: Mistakes) -> list[Transf
                         if d.done and d.target == g.target] for g in ready}
     found = []
     for goal in ready:
-        if goal.relation == "inside":
+        if goal.relation == "inside" or (goal.relation == "on" and
+                                         holds_things(truth.objects[goal.target].kind)):
             spot = _release_spot(truth, goal.target, where, taken[goal.target])
             taken[goal.target].append(spot)
-        elif goal.relation == "on":
+        elif goal.relation == "on":  # stacked
             spot = where[goal.target]
         else:
             spot = _spot_beside(truth, goal, where)
