@@ -148,16 +148,15 @@ def test_staging_leaves_a_distractor_out_rather_than_fail_when_the_table_is_full
     assert len(layout) < len(wanted)
 
 
-@pytest.mark.parametrize("task", ["put all the fruit in the basket",
-                                  "put the fruit on the plate and the toys in the bin"])
-def test_group_tasks_succeed_through_the_emulated_gemini_path(task, tmp_path):
+def test_a_sorting_task_succeeds_through_the_emulated_gemini_path(tmp_path):
     import json
 
     from tests.test_bad_input import erarm
 
+    task = "put the fruit on the plate and the toys in the bin"
     done = erarm("run", task, "--seed", "2", "--emulate", "--emulate-opt", "latency_median_s=0",
                  "--json", "--out", tmp_path / "run")
     result = json.loads(done.stdout)
     assert done.returncode == 0 and result["success"] is True, result.get("error") or \
         result["ground_truth"]
-    assert len(result["goals"]) >= 2  # one per thing of the group seen
+    assert len(result["goals"]) >= 2  # one per thing of each group seen
