@@ -51,9 +51,7 @@ Reachable = Callable[[ToolPose], str | None]
 SQUARE_SYMMETRY_RAD = math.pi / 2  # a square top looks the same every quarter turn
 SAME_SPOT_M = 0.001  # a move whose (x, y) is within this of the last one is straight up or down
 PATH_SAMPLE_M = 0.01  # a lateral path is checked for clearance this often along its length
-
-
-CARRY_SHARE = 0.5  # a top carries an object set on it when at least this share of its width
+CARRY_SHARE = 0.5  # a top carries an object set on it that is at most twice as wide
 
 
 def nearest_equivalent_yaw(yaw: float, current: float, period: float) -> float:

@@ -521,10 +521,11 @@ def group_task(task: str) -> list[tuple[str | None, str, Relation]] | None:
             return None
         target, found = holders[0]
         stated = stated_relation(after[:found.start()])
-        wanted = Relation.inside if KINDS[target].holds is Holds.inside else Relation.on
         if stated is None or stated[0] not in (Relation.inside, Relation.on):
             return None
-        read.append((category, target, wanted))
+        # what the holder is for decides: "in" a plate is on it
+        read.append((category, target, Relation.inside if KINDS[target].holds is Holds.inside
+                     else Relation.on))
     return read or None
 
 
@@ -617,8 +618,11 @@ class SortByCategory(GroupInto):
 
     def objects(self, task: str, rng: random.Random) -> list[tuple]:
         read = group_task(task)
-        members = [k for category, _, _ in read for k in
-                   rng.sample(_small(category), min(len(_small(category)), rng.randint(1, 2)))]
+        members = []
+        for category, _, _ in read:
+            kinds = _small(category)
+            count = min(len(kinds), rng.randint(1, 2))
+            members += rng.sample(kinds, count)
         others = [k for k in _small(None) if KINDS[k].category not in {c for c, _, _ in read}]
         return [*[(None, target) for _, target, _ in read], *[(None, k) for k in members],
                 (None, rng.choice(others))]
@@ -687,13 +691,12 @@ SCENARIOS = {s.name: s for s in (
 
 def _layout(wanted: list[Wanted], rng: random.Random, spare: int) -> list[SceneObject]:
     """A layout of what is wanted, less up to `spare` of its last (distractors) if it must."""
-    for left_out in range(spare + 1):
+    for left_out in range(spare):
         try:
             return place(wanted[:len(wanted) - left_out], rng)
         except ConfigError:
-            if left_out == spare:
-                raise
-    raise AssertionError("unreachable")
+            continue
+    return place(wanted[:len(wanted) - spare], rng)
 
 
 STAGING_TRIES = 50  # layouts drawn for a task that is not doable in the first
