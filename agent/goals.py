@@ -352,13 +352,25 @@ def check_goal(goal: TaskGoal, objects: Sequence[SceneObject],
 
 
 def _gap_mm(a: SceneObject, b: SceneObject) -> float:
-    """Edge to edge on the table, from their centres and half widths."""
-    return math.dist(a.position_mm[:2], b.position_mm[:2]) - a.radius_mm - b.radius_mm
+    """Edge to edge on the table, from their centres and how far each reaches towards the
+    other."""
+    return (math.dist(a.position_mm[:2], b.position_mm[:2]) - a.reach_mm(*b.position_mm[:2])
+            - b.reach_mm(*a.position_mm[:2]))
+
+
+def _within(item: SceneObject, holder: SceneObject, margin_mm: float) -> bool:
+    """Whether the item's centre lies over the holder, `margin_mm` within its edge."""
+    if holder.extent_mm is None:
+        offset = math.dist(item.position_mm[:2], holder.position_mm[:2])
+        return offset <= holder.radius_mm - margin_mm
+    u, v = holder.local_mm(*item.position_mm[:2])
+    return (abs(u) <= holder.extent_mm[0] - margin_mm
+            and abs(v) <= holder.extent_mm[1] - margin_mm)
 
 
 def _inside(item: SceneObject, container: SceneObject) -> tuple[bool, str]:
     offset = math.dist(item.position_mm[:2], container.position_mm[:2])
-    if offset > max(container.radius_mm - INSIDE_MARGIN_MM, 0.0):
+    if not _within(item, container, INSIDE_MARGIN_MM):
         return False, f"the {item.label} is {offset:.0f} mm from the {container.label}'s centre"
     if item.position_mm[2] < container.position_mm[2]:
         return False, f"the {item.label} is below the {container.label}'s floor"
@@ -369,7 +381,7 @@ def _on(item: SceneObject, base: SceneObject, margin_mm: float = 0.0) -> tuple[b
     """Centred over the base (within its half width, less `margin_mm`) and above its top."""
     offset = math.dist(item.position_mm[:2], base.position_mm[:2])
     rise = item.position_mm[2] - base.position_mm[2]
-    if offset > max(base.radius_mm - margin_mm, 15.0):
+    if offset > 15.0 and not _within(item, base, margin_mm):
         return False, f"the {item.label} is {offset:.0f} mm off the {base.label}'s centre"
     if not ON_RISE_MM[0] <= rise <= ON_RISE_MM[1]:
         return False, f"the {item.label} is not on the {base.label} ({rise:.0f} mm above it)"
@@ -509,8 +521,9 @@ def place_for(goal: TaskGoal, item: SceneObject, target: SceneObject,
             angle = math.radians(turn)
             way = np.array([ahead[0] * math.cos(angle) - ahead[1] * math.sin(angle),
                             ahead[0] * math.sin(angle) + ahead[1] * math.cos(angle)])
-            spot = centre + way * (target.radius_mm + item.radius_mm + gap)
-            if any(math.dist(spot, o.position_mm[:2]) < o.radius_mm + item.radius_mm
+            reach = target.reach_mm(*(centre + way * 1000))
+            spot = centre + way * (reach + item.radius_mm + gap)
+            if any(math.dist(spot, o.position_mm[:2]) < o.reach_mm(*spot) + item.radius_mm
                    + CLEARANCE_MM for o in others) or not _room_for(item, spot, limits):
                 continue
             moved = _moved_to(item, spot, target, axes)

@@ -31,7 +31,8 @@ BLOCK_REACH_M = 0.04  # a block's top face lies within this of its point (~40 mm
 CONTAINER_REACH_M = 0.1  # a container's rim within this of its estimated centre (~68 mm bowls)
 HOLDS_SOLID = 1.6  # a container's box this much wider than the solid at its point holds it
 RIM_BAND_M = 0.008  # rim points lie this close below the container's top
-MIN_FACE_SIDE_M = 0.02  # a top face seen narrower than this is mostly hidden: keep the point
+MIN_FACE_SIDE_M = 0.02  # a top face narrower than this is a ridge or mostly hidden: go by the body
+ROOF_M = 0.035  # a ridged top's roof slopes down at most this far below its ridge
 HUE_TOLERANCE = 12  # OpenCV hue units (0-180) within which two pixels share a colour
 MIN_SATURATION = 80  # greyer than this, a pixel's hue says nothing
 RIM_ABOVE_FLOOR_M = 0.015  # a container's rim stands at least this above its floor (45 mm bowls)
@@ -42,6 +43,10 @@ FLAT_TOP_M = 0.003  # a solid's highest points are in its middle: no rim this mu
 ONE_FACE_SHARE = 0.9  # a flat top is one face: this share of the top's points connected
 BOX_MARGIN = 30.0  # normalized units (of 1000) a box is widened by against its jitter
 SAME_OBJECT_M = 0.015  # two groundings this close (and at one height) are one object
+RECT_ASPECT = 1.15  # a rim this much longer than wide is a rectangle's (a basket's, a bin's)
+RECT_REACH_M = 0.16  # a rectangular rim lies within this of the centre first fitted to it
+RECT_EDGE_M = 0.012  # a rectangle's rim points lie this close to its sides
+RECT_ON_EDGES = 0.8  # and this share of them do (a round pan with a handle: far fewer)
 
 
 def circle_centre(xy: np.ndarray) -> tuple[float, float, float]:
@@ -71,6 +76,8 @@ class Grounded:
     radius_m: float  # half its width on the table
     hue: float | None  # its colour (OpenCV hue), None when grey
     container: bool  # measured as a container: by its shape, or its label where shape is unclear
+    extent: tuple[float, float, float] | None = None  # a rectangular rim: half length, half
+    # width (metres) and the yaw of its length (radians)
 
 
 class DepthScene:
@@ -159,15 +166,14 @@ class DepthScene:
         shape = _shape(cloud, raised & tinted, tinted, seed)
         if shape is not None:
             container = shape
-        if container:
-            return _container(cloud, raised & tinted, tinted, seed, reference)
-        solid = _block(cloud, raised & tinted, seed, reference)
+        found = (_container(cloud, raised & tinted, tinted, seed, reference) if container
+                 else _block(cloud, raised & tinted, seed, reference))
         if is_container(point.label) and box is not None:
             opening = _opening(cloud, raised)
-            if opening is not None and (solid is None
-                                        or opening.radius_m > HOLDS_SOLID * solid.radius_m):
-                return opening  # the solid stands in it: a bottle in a basket
-        return solid
+            if opening is not None and (found is None
+                                        or opening.radius_m > HOLDS_SOLID * found.radius_m):
+                return opening  # what was measured stands in it: a bottle on a plate
+        return found
 
 
 def label_hue(label: str) -> float | None:
@@ -268,19 +274,37 @@ def _block(cloud: np.ndarray, member: np.ndarray, seed: np.ndarray,
         return None
     face = cloud[parts == best]
     (cx, cy), sides, _ = cv2.minAreaRect(face[:, :2].astype(np.float32))
-    if min(sides) < MIN_FACE_SIDE_M:  # hidden under something: its top is not where it seems
-        return None
+    if min(sides) < MIN_FACE_SIDE_M:  # a ridge (a carton's gable), or a top mostly hidden
+        # the point on its roof, or else it is a sliver of something else's top
+        centre = _body_centre(cloud, member, parts == best) if seed[2] >= top - ROOF_M else None
+        if centre is None:
+            return None
+        cx, cy = centre
     body = cloud[member]
     radius = float(np.percentile(np.hypot(body[:, 0] - cx, body[:, 1] - cy), 95))
     return Grounded(centre=(float(cx), float(cy), float(np.median(face[:, 2]))),
                     radius_m=max(radius, max(sides) / 2), hue=hue, container=False)
 
 
+def _body_centre(cloud: np.ndarray, member: np.ndarray, face: np.ndarray
+                 ) -> tuple[float, float] | None:
+    """The middle of the footprint of the solid whose narrow top is `face`: the raised points
+    joined to that top, as a carton's gable slopes down to its walls; None when too little of
+    the body shows to say where its middle is."""
+    count, parts = cv2.connectedComponents(member.astype(np.uint8), connectivity=8)
+    own = np.bincount(parts[face], minlength=count)
+    body = cloud[parts == int(np.argmax(own))][:, :2]
+    if len(body) < 20:
+        return None
+    (cx, cy), sides, _ = cv2.minAreaRect(body.astype(np.float32))
+    return (float(cx), float(cy)) if min(sides) >= MIN_FACE_SIDE_M else None
+
+
 def _container(cloud: np.ndarray, member: np.ndarray, tinted: np.ndarray, seed: np.ndarray,
                hue: float | None) -> Grounded | None:
-    """The centre of the opening (a circle through the rim's top points), the floor's height
-    and the rim's radius; refitted once around the first centre, as a point on the rim starts
-    far from it."""
+    """The centre of the opening (a circle through the rim's top points, refitted once around
+    the first centre, as a point on the rim starts far from it; or the rectangle a basket's
+    rim is), the floor's height and the rim's radius (a rectangle's half length)."""
     z = cloud[:, :, 2]
     cx, cy = float(seed[0]), float(seed[1])
     radius = 0.0
@@ -292,11 +316,49 @@ def _container(cloud: np.ndarray, member: np.ndarray, tinted: np.ndarray, seed: 
         rim = cloud[near & (z >= top - RIM_BAND_M)][:, :2]
         if len(rim) < 10:
             return None
-        cx, cy, radius = circle_centre(rim)
-        if not 0.015 <= radius <= CONTAINER_REACH_M:
-            return None
-    inner = cloud[tinted & np.isfinite(z) & (_distance(cloud, cx, cy) <= 0.7 * radius)]
+        fitted = circle_centre(rim)
+        if not 0.015 <= fitted[2] <= CONTAINER_REACH_M:
+            break  # no bowl's rim: a rectangle's, perhaps
+        cx, cy, radius = fitted
+    extent = _rectangle(cloud, member & (z >= top - RIM_BAND_M), cx, cy)
+    if extent is not None:
+        cx, cy, *extent = extent
+        radius = extent[0]
+    elif not radius:
+        return None
+    inner = cloud[tinted & np.isfinite(z) & (_distance(cloud, cx, cy)
+                                             <= 0.7 * (extent[1] if extent else radius))]
     if len(inner) < 5:
         return None
     floor = float(np.percentile(inner[:, 2], 5))
-    return Grounded(centre=(cx, cy, floor), radius_m=radius, hue=hue, container=True)
+    return Grounded(centre=(cx, cy, floor), radius_m=radius, hue=hue, container=True,
+                    extent=tuple(extent) if extent else None)
+
+
+def _rectangle(cloud: np.ndarray, rim: np.ndarray, cx: float, cy: float
+               ) -> tuple[float, float, float, float, float] | None:
+    """A rim that is a rectangle's (a basket's, a bin's), followed as one ring in the image:
+    its centre, half length, half width (metres) and the yaw of its length; None for a round
+    one. A circle fitted to such a rim (seen from a corner, its far side cut off) misses the
+    middle by centimetres."""
+    near = rim & (_distance(cloud, cx, cy) <= RECT_REACH_M)
+    count, parts = cv2.connectedComponents(near.astype(np.uint8), connectivity=8)
+    if count < 2:
+        return None
+    sizes = np.bincount(parts[near], minlength=count)
+    sizes[0] = 0
+    ring = cloud[parts == int(np.argmax(sizes))][:, :2]
+    if len(ring) < 20:
+        return None
+    (rx, ry), (w, h), angle = cv2.minAreaRect(ring.astype(np.float32))
+    half_long, half_short = max(w, h) / 2, min(w, h) / 2
+    if half_long < RECT_ASPECT * half_short:
+        return None
+    yaw = math.radians(angle if w >= h else angle + 90)
+    du, dv = ring[:, 0] - rx, ring[:, 1] - ry
+    u = np.abs(du * math.cos(yaw) + dv * math.sin(yaw))
+    v = np.abs(-du * math.sin(yaw) + dv * math.cos(yaw))
+    on_edges = np.minimum(half_long - u, half_short - v) <= RECT_EDGE_M
+    if on_edges.mean() < RECT_ON_EDGES:
+        return None
+    return float(rx), float(ry), float(half_long), float(half_short), yaw

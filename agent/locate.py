@@ -39,6 +39,10 @@ def locate_objects(perception: Perception, frame: Frame) -> list[SceneObject]:
                                box_2d=box.box_2d if box else None,
                                position_mm=tuple(v * 1000 for v in grounded.centre),
                                radius_mm=grounded.radius_m * 1000)
+            if grounded.extent is not None:
+                half_long, half_short, yaw = grounded.extent
+                seen.extent_mm = (half_long * 1000, half_short * 1000)
+                seen.yaw_deg = math.degrees(yaw)
         else:
             position = locate(point.y, point.x, frame)
             if position is None:

@@ -169,12 +169,37 @@ class SceneObject(BaseModel):
     box_2d: tuple[float, float, float, float] | None = None  # normalized [ymin, xmin, ymax, xmax]
     position_mm: tuple[float, float, float]  # robot base frame
     radius_mm: float = 0.0  # half its width on the table, from its box (0: unknown)
+    # a rectangular container (a basket, a bin): half its length and half its width, and the
+    # direction of its length in the robot base frame; None for anything round or unmeasured
+    extent_mm: tuple[float, float] | None = None
+    yaw_deg: float = 0.0
 
     def rounded(self) -> SceneObject:
         """The same, to 0.1 mm: as records keep it."""
         return self.model_copy(update={
             "position_mm": tuple(round(v, 1) for v in self.position_mm),
-            "radius_mm": round(self.radius_mm, 1)})
+            "radius_mm": round(self.radius_mm, 1),
+            "extent_mm": self.extent_mm and tuple(round(v, 1) for v in self.extent_mm),
+            "yaw_deg": round(self.yaw_deg, 1)})
+
+    def local_mm(self, x: float, y: float) -> tuple[float, float]:
+        """(x, y) in millimetres relative to its centre, along its length and across it."""
+        dx, dy = x - self.position_mm[0], y - self.position_mm[1]
+        turn = math.radians(self.yaw_deg)
+        return (dx * math.cos(turn) + dy * math.sin(turn),
+                -dx * math.sin(turn) + dy * math.cos(turn))
+
+    def reach_mm(self, x: float, y: float) -> float:
+        """How far it reaches from its centre towards (x, y): its radius, or for a rectangle
+        the distance to its side that way."""
+        if self.extent_mm is None:
+            return self.radius_mm
+        u, v = self.local_mm(x, y)
+        length = math.hypot(u, v)
+        if length == 0:
+            return min(self.extent_mm)
+        return min(self.extent_mm[0] * length / abs(u) if u else math.inf,
+                   self.extent_mm[1] * length / abs(v) if v else math.inf)
 
 
 def listing(objects: list[SceneObject]) -> str:

@@ -22,6 +22,11 @@ FREE_TABLE_TOLERANCE_M = 0.006  # bare table reads within this of the table plan
 HEIGHT_READ_RADIUS_M = 0.012  # the height at a spot is read from the points this close to it
 SQUARE_ASPECT = 1.3  # a top face longer than this times its width is taken across its width
 LONG_TOP_RADIUS_M = 0.08  # how far an elongated top face is followed from its point
+RIDGE_M = 0.02  # a top face narrower than this is a ridge (a carton's gable), not a face
+BODY_RISE_M = 0.005  # what stands this far above the table is part of an object
+SHOULDER_SHARE = 0.85  # below its ridge a body has its walls where it is this share of its width
+SHOULDER_REACH_M = 0.05  # a ridged body's walls lie within this of the spot on its ridge
+WALL_FOOT_M = 0.01  # a ridged body's walls are followed down to this above the table
 
 
 class LongTop(NamedTuple):
@@ -48,21 +53,38 @@ class SurfaceMap:
                 & (z < self.table_z + MAX_OBJECT_HEIGHT_M))
         self._points = points[keep]
 
-    def _near(self, x: float, y: float, radius: float) -> np.ndarray:
-        d2 = (self._points[:, 0] - x) ** 2 + (self._points[:, 1] - y) ** 2
-        return self._points[d2 <= radius * radius]
+    def _near(self, x: float, y: float, radius: float, without: np.ndarray | None = None
+              ) -> np.ndarray:
+        points = self._points
+        keep = (points[:, 0] - x) ** 2 + (points[:, 1] - y) ** 2 <= radius * radius
+        if without is not None:
+            keep &= ~without
+        return points[keep]
 
-    def surface_z(self, x: float, y: float, radius: float = HEIGHT_READ_RADIUS_M) -> float:
+    def body_at(self, x: float, y: float) -> np.ndarray:
+        """Which points (a mask for `without`) are the object standing at (x, y): what stands
+        above the table joined to it, within an elongated top's reach. Once the gripper has
+        taken it, the camera's view of it there is stale."""
+        near = ((self._points[:, 0] - x) ** 2 + (self._points[:, 1] - y) ** 2
+                <= LONG_TOP_RADIUS_M ** 2) & (self._points[:, 2] > self.table_z + BODY_RISE_M)
+        mask = np.zeros(len(self._points), bool)
+        index = np.flatnonzero(near)
+        if len(index):
+            mask[index[_connected_mask(self._points[index], x, y)]] = True
+        return mask
+
+    def surface_z(self, x: float, y: float, radius: float = HEIGHT_READ_RADIUS_M,
+                  without: np.ndarray | None = None) -> float:
         """Height of what is directly under (x, y): a robust top of the points within `radius`."""
-        near = self._near(x, y, radius)
+        near = self._near(x, y, radius, without)
         if len(near) < 3:
             return self.table_z
         return max(self.table_z, float(np.percentile(near[:, 2], 90)))
 
-    def top_z(self, x: float, y: float, radius: float) -> float:
+    def top_z(self, x: float, y: float, radius: float, without: np.ndarray | None = None) -> float:
         """Height of the highest of what stands within `radius` of (x, y) (a bowl's rim, not
         its floor), robust to a few stray points."""
-        near = self._near(x, y, radius)
+        near = self._near(x, y, radius, without)
         if len(near) < 3:
             return self.table_z
         return max(self.table_z, float(np.percentile(near[:, 2], 98)))
@@ -118,6 +140,25 @@ class SurfaceMap:
         rect = self._top_rect(x, y, LONG_TOP_RADIUS_M, wide=True)
         return None if rect is None else float(min(rect[1]))
 
+    def shoulder_z(self, x: float, y: float) -> float | None:
+        """Where a ridged top (a carton's gable roof) has widened to the body's walls, metres:
+        jaws closing higher would squeeze the slopes and slip; None for any other top."""
+        rect = self._top_rect(x, y, 0.035)
+        if rect is None or min(rect[1]) >= RIDGE_M:
+            return None
+        near = self._near(x, y, SHOULDER_REACH_M)
+        body = _connected(near[near[:, 2] > self.table_z + WALL_FOOT_M], x, y)
+        if len(body) < 20:
+            return None
+        full = min(cv2.minAreaRect(body[:, :2].astype(np.float32))[1])
+        top = self.surface_z(x, y)
+        for level in np.arange(top, self.table_z + WALL_FOOT_M, -0.003):
+            above = body[body[:, 2] >= level]
+            if len(above) >= 8 and min(cv2.minAreaRect(
+                    above[:, :2].astype(np.float32))[1]) >= SHOULDER_SHARE * full:
+                return float(level)
+        return None
+
     def _top_rect(self, x: float, y: float, radius: float, wide: bool = False) -> tuple | None:
         """OpenCV's rotated rectangle around the raised top face near (x, y), or None. A top
         stands above what surrounds it; a `wide` one may be wider than that ring (a tray's),
@@ -135,13 +176,17 @@ class SurfaceMap:
 
 
 def _connected(points: np.ndarray, x: float, y: float, cell_m: float = 0.003) -> np.ndarray:
-    """The points (x, y in metres) joined to the one nearest (x, y) on a grid of `cell_m`: one
-    top face, without a container wall seen at the same height beside it."""
-    if len(points) == 0:
-        return points
-    cells = np.floor((points - points.min(axis=0)) / cell_m).astype(int)
+    """The points (x, y first, metres) joined to the one nearest (x, y) on a grid of `cell_m`:
+    one top face, without a container wall seen at the same height beside it."""
+    return points[_connected_mask(points, x, y, cell_m)] if len(points) else points
+
+
+def _connected_mask(points: np.ndarray, x: float, y: float, cell_m: float = 0.003
+                    ) -> np.ndarray:
+    xy = points[:, :2]
+    cells = np.floor((xy - xy.min(axis=0)) / cell_m).astype(int)
     grid = np.zeros(cells.max(axis=0) + 1, np.uint8)
     grid[cells[:, 0], cells[:, 1]] = 1
     _, parts = cv2.connectedComponents(grid, connectivity=8)
-    nearest = int(np.argmin(np.hypot(points[:, 0] - x, points[:, 1] - y)))
-    return points[parts[cells[:, 0], cells[:, 1]] == parts[tuple(cells[nearest])]]
+    nearest = int(np.argmin(np.hypot(xy[:, 0] - x, xy[:, 1] - y)))
+    return parts[cells[:, 0], cells[:, 1]] == parts[tuple(cells[nearest])]

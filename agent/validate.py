@@ -31,6 +31,7 @@ import math
 from collections.abc import Callable, Collection
 from typing import NamedTuple
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from erarm.agent.errors import PlanRejected
@@ -214,24 +215,30 @@ def _nearest(landmarks: list[Landmark], x_mm: float, y_mm: float) -> tuple[Landm
     return min(scored, key=lambda pair: pair[1], default=None)
 
 
-def _goes_to(nearest: tuple[Landmark, float] | None, policy: GraspPolicy) -> bool:
-    """Whether a move down at that distance from the nearest landmark goes to it."""
-    return nearest is not None and nearest[1] <= max(policy.near_mm, nearest[0].radius_mm)
+def _goes_to(landmarks: list[Landmark], x_mm: float, y_mm: float, policy: GraspPolicy
+             ) -> tuple[Landmark, float] | None:
+    """The nearest perceived object a move down at (x, y) mm goes to: one whose middle is near
+    or that spreads under it (a pan's floor beside the bottle already standing in it)."""
+    return _nearest([m for m in landmarks
+                     if math.hypot(m.x_mm - x_mm, m.y_mm - y_mm) <= max(policy.near_mm,
+                                                                           m.radius_mm)],
+                    x_mm, y_mm)
 
 
 def _landmark_at(landmarks: list[Landmark] | None, x: float, y: float,
                  policy: GraspPolicy) -> Landmark | None:
     """The perceived object a move down at (x, y) m goes to, if any."""
-    nearest = _nearest(landmarks or [], x * 1000, y * 1000)
-    return nearest[0] if nearest and _goes_to(nearest, policy) else None
+    found = _goes_to(landmarks or [], x * 1000, y * 1000, policy)
+    return found[0] if found else None
 
 
 def _check_target(where: str, x: float, y: float, holding: bool, landmarks: list[Landmark],
                   surface: SurfaceMap, policy: GraspPolicy) -> str:
     """Refuse a move down that goes to nothing perceived."""
+    found = _goes_to(landmarks, x * 1000, y * 1000, policy)
+    if found:
+        return f"at the {found[0].label} ({found[1]:.0f} mm)"
     nearest = _nearest(landmarks, x * 1000, y * 1000)
-    if nearest and _goes_to(nearest, policy):
-        return f"at the {nearest[0].label} ({nearest[1]:.0f} mm)"
     if holding and surface.is_free(x, y):
         return "on free table"
     closest = f" (nearest: the {nearest[0].label}, {nearest[1]:.0f} mm away)" if nearest else ""
@@ -255,10 +262,12 @@ class _Resolver:
         self.held_below: float | None = None  # how far a held object hangs below the fingertips
         self.held_height: float = 0.0  # the held object's height, metres
         self.held_square = False  # the held object has a square top (else: round, any yaw)
+        self.held_long = True  # the held object is elongated (or unknown): its yaw stays
         self.held_radius: float = 0.0  # how far the held object covered around grasp_xy, metres
         self.held_measured = True  # False: held from before, how far it hangs is unknown
         self.held_mark: Landmark | None = None  # the perceived object it was taken from
         self.grasp_xy: tuple[float, float] | None = None
+        self.taken: np.ndarray | None = None  # the held object's points in the stale view
         self.grasp_step = 0
         self.low_at: tuple[float, float] | None = None  # where the tool is down, if it is
         self.last_xy: tuple[float, float] | None = None  # None: at home
@@ -292,7 +301,8 @@ class _Resolver:
         reach = self.policy.finger_spread_m + HEIGHT_READ_RADIUS_M
         if self.held_below is not None:
             reach = max(reach, self.held_radius + HEIGHT_READ_RADIUS_M)
-        under = max(self.surface.top_z(x, y, reach), self._placed_top(x, y, reach))
+        under = max(self.surface.top_z(x, y, reach, self.taken),
+                    self._placed_top(x, y, reach))
         return z - hang - under
 
     def _placed_top(self, x: float, y: float, reach: float) -> float:
@@ -365,7 +375,8 @@ class _Resolver:
     def _top(self, x: float, y: float) -> float:
         """The surface's height at (x, y), metres, or the top of what the plan set down there."""
         placed = self._set_down_at(x, y)
-        return max(self.surface.surface_z(x, y), placed.top_z if placed else -math.inf)
+        return max(self.surface.surface_z(x, y, without=self.taken),
+                   placed.top_z if placed else -math.inf)
 
     def _grasp_yaw(self, x: float, y: float, face_yaw: float) -> float:
         """A square top can be taken two ways: the one nearest the wrist's yaw now, or a
@@ -431,7 +442,7 @@ class _Resolver:
             if held is not None:
                 z, why = self._set_down_z(x, y, top, held)
             elif self.gripper_open:
-                z = max(top - policy.grasp_depth_m, self.limits.table_z + policy.table_clearance_m)
+                z = self._grasp_tip_z(x, y, top)
                 checks += self._check_width(where, x, y)
                 checks.append(self._check_grasp(where, x, y, z, top))
                 why = f"grasp: fingertips at {z * 1000:.0f} mm around a top at {top * 1000:.0f} mm"
@@ -445,6 +456,13 @@ class _Resolver:
         self.low_at = None if call.high else (x, y)
         self.last_xy, self.last_z = (x, y), z
         return Action(step=step, call=call, pose=pose, why=why, checks=checks)
+
+    def _grasp_tip_z(self, x: float, y: float, top: float) -> float:
+        """Where the fingertips close: below the top, or below the shoulder of a ridged top."""
+        shoulder = self.surface.shoulder_z(x, y)
+        grip = top if shoulder is None else min(top, shoulder)
+        return max(grip - self.policy.grasp_depth_m,
+                   self.limits.table_z + self.policy.table_clearance_m)
 
     def _check_grasp(self, where: str, x: float, y: float, tip_z: float, top: float) -> str:
         """An empty, open hand goes down only around something standing free: not into a
@@ -496,17 +514,30 @@ class _Resolver:
     def _yaw_over(self, x: float, y: float) -> float:
         """The yaw to arrive over (x, y) with: square on a square top seen there (the grasp's
         choice when the hand is empty, aligned with a held square object), across the narrow
-        side of an elongated top an empty hand goes to, else unchanged."""
+        side of an elongated top an empty hand goes to; holding something, unchanged or a
+        quarter turn on where the fingers will open clear of a wall."""
         face_yaw = self.surface.top_face_yaw(x, y)
+        if self.held_below is not None:
+            if face_yaw is not None and self.held_square:
+                return nearest_equivalent_yaw(face_yaw, self.yaw, SQUARE_SYMMETRY_RAD)
+            return self._release_yaw(x, y)
         if face_yaw is None:
-            long_top = self.surface.long_top(x, y) if self.held_below is None else None
+            long_top = self.surface.long_top(x, y)
             if long_top is not None:
                 return nearest_equivalent_yaw(long_top.yaw, self.yaw, math.pi)
             return self.yaw
-        if self.held_below is None:
-            return self._grasp_yaw(x, y, face_yaw)
-        if self.held_square:
-            return nearest_equivalent_yaw(face_yaw, self.yaw, SQUARE_SYMMETRY_RAD)
+        return self._grasp_yaw(x, y, face_yaw)
+
+    def _release_yaw(self, x: float, y: float) -> float:
+        """A held object that is not elongated may be let go of with the wrist a quarter turn
+        on (towards its middle), where the opening fingers come down clearly lower: beside a
+        bin's wall rather than onto it."""
+        if self.held_long:
+            return self.yaw
+        turned = self.yaw - math.copysign(math.pi / 2, self.yaw)
+        if (self._under_open_fingers(x, y, turned)
+                < self._under_open_fingers(x, y, self.yaw) - self.policy.clearance_gain_m):
+            return turned
         return self.yaw
 
     def _check_not_over_itself(self, where: str, x: float, y: float) -> None:
@@ -588,16 +619,17 @@ class _Resolver:
                     grasp_mm=(self.grasp_xy[0] * 1000, self.grasp_xy[1] * 1000),
                     release_mm=(here[0] * 1000, here[1] * 1000), expected_top_mm=resting * 1000,
                     released_at=step))
-            self.held_below, self.grasp_xy, self.held_mark = None, None, None
+            self.held_below, self.grasp_xy, self.held_mark, self.taken = None, None, None, None
         elif self.gripper_open and self.low_at is not None:
             x, y = self.low_at
             support, top = self.surface.support_z(x, y), self.surface.surface_z(x, y)
             if top - support >= self.policy.object_min_height_m:
-                tip_z = max(top - self.policy.grasp_depth_m,
-                            self.limits.table_z + self.policy.table_clearance_m)
+                tip_z = self._grasp_tip_z(x, y, top)
                 self.held_below, self.grasp_xy, self.grasp_step = tip_z - support, (x, y), step
+                self.taken = self.surface.body_at(x, y)
                 self.held_height = top - support
                 self.held_square = self.surface.top_face_yaw(x, y) is not None
+                self.held_long = self.surface.long_top(x, y) is not None
                 self.held_mark = _landmark_at(self.landmarks, x, y, self.policy)
                 self.held_radius = max(self.policy.held_radius_m, self.held_mark.radius_mm / 1000
                                        if self.held_mark else 0.0)
@@ -670,7 +702,7 @@ class StepValidator:
         resolver = self._resolver
         resolver.set_down = []
         resolver.surface, resolver.landmarks = surface, landmarks
-        resolver.grasp_xy = resolver.held_mark = None
+        resolver.grasp_xy = resolver.held_mark = resolver.taken = None
         resolver.start_at(tool)
 
 

@@ -211,6 +211,107 @@ def test_a_container_holding_something_is_still_seen(kitchen):
     assert check_task(goals, seen).holds is True
 
 
+def test_a_gable_topped_carton_is_centred_and_taken_below_its_roof():
+    """A carton's narrow ridge is no top face: erarm centres it by its body, its fingers close
+    on its walls below the roof, and a tall thing lifted is not lifted over its own old view."""
+    from erarm.agent.geometry import pixel_to_normalized
+    from erarm.agent.locate import locate_objects
+    from erarm.agent.perceive import Perception
+    from erarm.agent.schemas import Move, Plan, Point, SetGripperState
+    from erarm.agent.surface import SurfaceMap
+    from erarm.agent.validate import validate_plan
+    from erarm.robots.base import WorkspaceLimits
+    from erarm.sim.camera import CameraSetup, SimCamera
+
+    world = World(SceneSpec(objects=[Placed(kind="milk carton", x=0.50, y=-0.10),
+                                     Placed(kind="water bottle", x=0.40, y=0.10)]))
+    try:
+        frame = SimCamera(world.client, CameraSetup()).capture()
+    finally:
+        world.close()
+    calibration, limits = frame.calibration, WorkspaceLimits()
+    u, v = calibration.project(np.array([[0.512, -0.088, 0.10]]))[0]  # on its roof, aside
+    point = Point(point=pixel_to_normalized(float(u), float(v), calibration.width,
+                                            calibration.height), label="milk carton")
+    (carton,) = locate_objects(Perception(points=[point], boxes=[], replies={}), frame)
+    assert math.dist(carton.position_mm[:2], (500, -100)) < 5
+    surface = SurfaceMap(frame, limits)
+
+    def pick(x: float, y: float) -> list:
+        return validate_plan(Plan(calls=[
+            Move(x=x, y=y, high=True), SetGripperState(opened=True), Move(x=x, y=y, high=False),
+            SetGripperState(opened=False), Move(x=x, y=y, high=True),
+            Move(x=450, y=0, high=True)]), surface, limits, gripper_open=False).actions
+
+    grasp = pick(*carton.position_mm[:2])[2]
+    assert 0.05 < grasp.pose.z < 0.085 - 0.01, grasp.why  # the roof starts at 85 mm
+    lifted = pick(400, 100)[4]  # the 140 mm bottle: its old view there is of itself
+    assert lifted.pose.z == pytest.approx(limits.travel_z)
+
+
+@pytest.mark.parametrize("kind, half_mm", [("basket", (105, 75)), ("storage bin", (100, 75))])
+def test_a_rectangular_container_is_measured_as_one(kind, half_mm):
+    """A basket's rim is a rectangle, not a circle: its middle, length, width and turn come from
+    the rim, and 'inside' reaches its ends but not past its long walls."""
+    from erarm.agent.geometry import pixel_to_normalized
+    from erarm.agent.goals import TaskGoal, check_task
+    from erarm.agent.locate import locate_objects
+    from erarm.agent.perceive import Perception
+    from erarm.agent.schemas import Point
+    from erarm.sim.camera import CameraSetup, SimCamera
+
+    world = World(SceneSpec(objects=[Placed(kind=kind, x=0.45, y=0.12, yaw_deg=30)]))
+    try:
+        frame = SimCamera(world.client, CameraSetup()).capture()
+    finally:
+        world.close()
+    calibration = frame.calibration
+    u, v = calibration.project(np.array([[0.47, 0.10, 0.01]]))[0]  # 28 mm off its middle
+    point = Point(point=pixel_to_normalized(float(u), float(v), calibration.width,
+                                            calibration.height), label=kind)
+    (seen,) = locate_objects(Perception(points=[point], boxes=[], replies={}), frame)
+    assert math.dist(seen.position_mm[:2], (450, 120)) < 3
+    assert seen.extent_mm == pytest.approx(half_mm, abs=5)
+    assert (seen.yaw_deg - 30 + 90) % 180 - 90 == pytest.approx(0, abs=2)
+    along, across = (math.cos(math.radians(30)), math.sin(math.radians(30))), \
+        (-math.sin(math.radians(30)), math.cos(math.radians(30)))
+
+    def apple_at(way: tuple[float, float], mm: float) -> SceneObject:
+        return SceneObject(label="apple", point=(500, 500), position_mm=(
+            450 + way[0] * mm, 120 + way[1] * mm, 40.0), radius_mm=32)
+
+    inside = [TaskGoal(relation=Relation.inside, item="apple", target=kind)]
+    assert check_task(inside, [seen, apple_at(along, 85)]).holds is True  # near an end
+    assert check_task(inside, [seen, apple_at(across, 85)]).holds is False  # past a wall
+
+
+def test_a_round_thing_is_let_go_of_in_a_bin_with_the_fingers_clear_of_its_wall():
+    """Off the bin's middle towards a long wall, the wrist turns a quarter so that the opening
+    fingers come down inside the bin rather than onto its wall."""
+    from erarm.agent.schemas import Move, Plan, SetGripperState
+    from erarm.agent.surface import SurfaceMap
+    from erarm.agent.validate import validate_plan
+    from erarm.robots.base import WorkspaceLimits
+    from erarm.sim.camera import CameraSetup, SimCamera
+
+    world = World(SceneSpec(objects=[Placed(kind="storage bin", x=0.45, y=0.10),
+                                     Placed(kind="apple", x=0.40, y=-0.15)]))
+    try:
+        frame = SimCamera(world.client, CameraSetup()).capture()
+    finally:
+        world.close()
+    limits = WorkspaceLimits()
+    plan = validate_plan(Plan(calls=[
+        Move(x=400, y=-150, high=True), SetGripperState(opened=True),
+        Move(x=400, y=-150, high=False), SetGripperState(opened=False),
+        Move(x=400, y=-150, high=True), Move(x=450, y=135, high=True),
+        Move(x=450, y=135, high=False), SetGripperState(opened=True)]),
+        SurfaceMap(frame, limits), limits, gripper_open=False)
+    grasp, release = plan.actions[2].pose, plan.actions[6].pose
+    assert abs(abs(release.yaw - grasp.yaw) - math.pi / 2) < 1e-6, release
+    assert release.z < 0.085, plan.actions[6].why  # let go inside, below the bin's rim
+
+
 @pytest.mark.parametrize("task, words", [
     ("put the ketchup in the basket", "the ketchup bottle is inside the basket"),
     ("move the mug to the left of the plate", "the mug left of the plate (as the camera sees"),

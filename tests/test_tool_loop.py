@@ -130,6 +130,30 @@ def test_a_refused_call_moves_nothing_and_the_model_corrects_it(gemini, fake_gem
     assert result.success is True  # corrected, the rest ran
 
 
+def test_a_return_home_from_down_low_lifts_straight_up_first(gemini, fake_gemini, sim_cell,
+                                                             tmp_path):
+    """As a whole plan's returnToOrigin is: the model goes home from inside the bowl."""
+    script = OneCallPerTurn()
+
+    def responder(request):
+        reply = script(request)
+        if request.declares_tools and not request.model_turns:
+            lift = script.calls.pop(-2)  # no lift after letting go
+            assert lift["name"] == "move" and lift["args"]["high"] is True
+        return reply
+
+    fake_gemini.responder = responder
+    _, result = _run(gemini, sim_cell, tmp_path, responder)
+    assert result.success is True
+    assert all(c.outcome is CallOutcome.ran for c in result.tool_calls)
+    plan = json.loads((tmp_path / "run" / "plan.json").read_text())["plan"]
+    assert plan[-2]["function"] == "move" and plan[-2]["args"][2] is True  # erarm's lift
+    assert plan[-4]["function"] == "move" and plan[-4]["args"][2] is False
+    assert plan[-2]["args"][:2] == plan[-4]["args"][:2]  # straight up from where it let go
+    timeline = (tmp_path / "run" / "record" / "timeline.jsonl").read_text()
+    assert "erarm lifts the tool straight up before the model's returnToOrigin" in timeline
+
+
 @pytest.mark.parametrize("call, says", [
     ({"name": "fly", "args": {"x": 1}}, "unknown function 'fly' (the functions are move, "
                                         "setGripperState, returnToOrigin, look, gripperState)"),

@@ -33,8 +33,8 @@ from erarm.agent.execute import holding_watch
 from erarm.agent.orchestration import check_options
 from erarm.agent.parallel import together
 from erarm.agent.parse import RawCall, parse_call
-from erarm.agent.results import Attempt, CallOutcome, Outcome, Phase, ToolCallRecord
-from erarm.agent.schemas import OBSERVATIONS, SIGNATURES, SceneObject, listing
+from erarm.agent.results import Attempt, CallOutcome, Outcome, Phase, Stop, ToolCallRecord
+from erarm.agent.schemas import OBSERVATIONS, SIGNATURES, ReturnToOrigin, SceneObject, listing
 from erarm.agent.session import Session, Sighting
 from erarm.agent.validate import Action, ValidatedPlan
 from erarm.agent.verify import Goal, Verification, carried_up, check_goals, goals_of
@@ -114,6 +114,15 @@ class CallHandler:
         try:
             typed = parse_call(self.validator.steps + 1, RawCall(function=call.name,
                                                                  args=call.args))
+            lift = self.validator.way_home()[:-1] if isinstance(typed, ReturnToOrigin) else []
+            if lift:  # as a whole plan's returnToOrigin is: the way home starts above the table
+                self.session.log("erarm lifts the tool straight up before the model's "
+                                 "returnToOrigin")
+                lifted = self.validator.check(lift[0]).model_copy(update={"added": True})
+                self.actions.append(lifted)
+                stop = self._act(lifted)
+                if stop is not None:
+                    return self._stopped(call, stop)
             action = self.validator.check(typed)
         except (ReplyError, PlanRejected) as err:
             return self._refuse(call, str(err))
@@ -166,9 +175,7 @@ class CallHandler:
         if session.options.dry_run:
             return self._record(call, CallOutcome.ran, {"result": {
                 "note": "dry run: validated, not moved", **_planned(action)}})
-        step = ValidatedPlan(actions=[action], transfers=[], warnings=[])
-        stop = session.act([action], step, self.watch, recover_blocked=True, clear_view=False,
-                           context=f"turn {self.turn}")
+        stop = self._act(action)
         state = session.robot.state()
         for goal in placed:
             session.narrate(f"I'm letting go of the {goal.item} over the {goal.container}.")
@@ -177,16 +184,8 @@ class CallHandler:
                              outcome=Outcome.placed, steps=1,
                              detail=f"let go over the {g.container}; checked at the end")
                      for g in placed]
-        if stop is not None:  # the session backed off: gripper open, arm home
-            attempts.append(Attempt(round=self.turn, outcome=stop.outcome, detail=stop.detail,
-                                    steps=1))
-            self.away = False
-            self.validator = session.step_validator(self.seen, self.validator.steps)
-            self.counted = 0
-            self.watch = holding_watch(session.robot)
-            return self._record(call, CallOutcome.stopped, {"error": (
-                f"{stop.detail}; erarm opened the gripper, lifted the arm and returned it to "
-                "the origin: call look to see the scene as it is now")})
+        if stop is not None:
+            return self._stopped(call, stop)
         self.away = not action.goes_home
         reached = state.tool
         outcome = {"reached_mm": [round(reached.x * 1000), round(reached.y * 1000),
@@ -195,6 +194,28 @@ class CallHandler:
         if action.opened is not None:
             outcome["opening_mm"] = round(state.gripper_opening_m * 1000, 1)
         return self._record(call, CallOutcome.ran, {"result": outcome})
+
+    def _act(self, action: Action) -> Stop | None:
+        """Run one validated action, unless this is a dry run."""
+        if self.session.options.dry_run:
+            return None
+        return self.session.act([action], ValidatedPlan(actions=[action], transfers=[],
+                                                        warnings=[]),
+                                self.watch, recover_blocked=True, clear_view=False,
+                                context=f"turn {self.turn}")
+
+    def _stopped(self, call: ToolCall, stop: Stop) -> ToolResult:
+        """The session backed off (gripper open, arm home): checking starts over from there."""
+        session = self.session
+        session.result.attempts.append(Attempt(round=self.turn, outcome=stop.outcome,
+                                               detail=stop.detail, steps=1))
+        self.away = False
+        self.validator = session.step_validator(self.seen, self.validator.steps)
+        self.counted = 0
+        self.watch = holding_watch(session.robot)
+        return self._record(call, CallOutcome.stopped, {"error": (
+            f"{stop.detail}; erarm opened the gripper, lifted the arm and returned it to "
+            "the origin: call look to see the scene as it is now")})
 
     def _record(self, call: ToolCall, outcome: CallOutcome, response: dict,
                 image: Sighting | None = None) -> ToolResult:
