@@ -13,6 +13,7 @@ from erarm.agent.schemas import Move, Plan, ReturnToOrigin, SetGripperState
 from erarm.agent.surface import SurfaceMap
 from erarm.agent.validate import (
     GraspPolicy,
+    HeldObject,
     Landmark,
     StepValidator,
     check_pose,
@@ -450,3 +451,24 @@ def test_a_top_too_narrow_to_carry_what_is_held_is_refused_before_any_motion():
         validate_plan(onto(500, -150), surface, LIMITS, gripper_open=False)
     stacked = validate_plan(onto(360, -150), surface, LIMITS, gripper_open=False)
     assert stacked.transfers[0].release_mm == pytest.approx((360, -150))
+
+
+def test_a_set_down_goes_to_a_container_that_spreads_under_it():
+    """The bottle already on the plate is nearer than the plate's middle, but the spot beside
+    it is on the plate: a perceived object, not nothing."""
+    plate = SurfaceMap(_turned_block_frame(0.0, where=(0.5, -0.1), half=(0.12, 0.12),
+                                           top=0.012), LIMITS)
+    marks = [Landmark(label="plate", x_mm=500, y_mm=-100, radius_mm=70),
+             Landmark(label="water bottle", x_mm=515, y_mm=-100, radius_mm=25)]
+    plan = validate_plan(Plan(calls=[Move(x=560, y=-100, high=True),
+                                     Move(x=560, y=-100, high=False),
+                                     SetGripperState(opened=True)]), plate, LIMITS,
+                         gripper_open=False, landmarks=marks,
+                         held=HeldObject(below_m=0.03, height_m=0.05))
+    assert "at the plate (60 mm)" in plan.actions[1].checks
+    with pytest.raises(PlanRejected, match=r"neither a perceived object nor free table "
+                                           r"\(nearest: the water bottle, 95 mm away\)"):
+        validate_plan(Plan(calls=[Move(x=610, y=-100, high=True),
+                                  Move(x=610, y=-100, high=False)]), plate, LIMITS,
+                      gripper_open=False, landmarks=marks,
+                      held=HeldObject(below_m=0.03, height_m=0.05))
